@@ -1,0 +1,2 @@
+//! `seal`: the sealkit command line.
+fn main() {}

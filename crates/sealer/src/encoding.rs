@@ -1,0 +1,52 @@
+//! Base64 helpers: the only place in the workspace that picks a base64 engine.
+//!
+//! Kubernetes `data` and SealedSecret `encryptedData` use standard, padded base64. Go's decoder
+//! ignores `\r` and `\n` inside the input, so [`decode_std`] does too.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// Error from [`decode_std`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input is not valid standard padded base64.
+    #[error("invalid base64")]
+    InvalidBase64(#[source] base64::DecodeError),
+}
+
+/// Encodes with the standard alphabet and `=` padding, no line breaks.
+pub fn encode_std(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Decodes standard padded base64, ignoring `\r` and `\n` as Go's `StdEncoding` does.
+pub fn decode_std(text: &str) -> Result<Vec<u8>, Error> {
+    let text = text.trim();
+    if text.contains(['\r', '\n']) {
+        let joined: String = text.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+        STANDARD.decode(joined).map_err(Error::InvalidBase64)
+    } else {
+        STANDARD.decode(text).map_err(Error::InvalidBase64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_ignores_line_breaks_like_go() {
+        assert_eq!(decode_std("aGVs\r\nbG8=").unwrap(), b"hello");
+    }
+
+    #[test]
+    fn decode_rejects_missing_padding() {
+        assert!(decode_std("aGVsbG8").is_err());
+    }
+
+    #[test]
+    fn encode_is_padded_standard() {
+        assert_eq!(encode_std(b"\xfb\xff"), "+/8=");
+    }
+}

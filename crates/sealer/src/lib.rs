@@ -1,0 +1,23 @@
+//! `sealer` owns every byte format and cipher of sealkit.
+//!
+//! - [`sealed`]: Bitnami sealed-secrets' hybrid envelope (RSA-OAEP + AES-256-GCM) and the
+//!   Secret ⇄ SealedSecret conversion, byte-compatible with `bitnami.com/v1alpha1`.
+//! - [`yaml`]: multi-document YAML/JSON streams of Kubernetes objects.
+//! - [`encoding`]: the base64 helpers (the only ones in the workspace).
+//! - [`secret`]: zeroizing, redacted containers for plaintext.
+//!
+//! No Kubernetes client lives here.
+//!
+//! # Crate Features
+//! - `crd`: `kube::CustomResource` and `JsonSchema` for the SealedSecret type.
+//! - `kms`: network-backed master keys (Vault transit, cloud KMS).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod encoding;
+pub mod sealed;
+pub mod secret;
+pub mod yaml;
+
+pub use secrecy;

@@ -1,0 +1,1 @@
+//! Bitnami sealed-secrets format.

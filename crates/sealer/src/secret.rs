@@ -1,0 +1,1 @@
+//! Zeroizing containers for plaintext secret bytes.

@@ -1,0 +1,1 @@
+//! YAML/JSON streams of Kubernetes objects.

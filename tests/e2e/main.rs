@@ -1,0 +1,1 @@
+//! One end-to-end test binary for the sealkit binaries.

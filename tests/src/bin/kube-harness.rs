@@ -1,0 +1,2 @@
+//! `kube-harness`: runs the test API server on a port.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Test support for sealkit's black-box tests: the Kubernetes API-server harness and helpers.
