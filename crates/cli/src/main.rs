@@ -1,2 +1,24 @@
-//! `seal`: the sealkit command line.
-fn main() {}
+//! `seal`: seal Kubernetes Secrets for Git (kubeseal-compatible) and edit SOPS files.
+#![forbid(unsafe_code)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+mod certsource;
+mod cli;
+mod commands;
+mod env;
+mod fsio;
+mod printer;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let printer = printer::Printer::new();
+    match commands::run(cli, &printer) {
+        Ok(status) => status.into(),
+        Err(error) => report::report(&error, &printer).into(),
+    }
+}

@@ -1,0 +1,75 @@
+//! The command line: `seal [FILE]` seals, subcommands do the rest.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+use crate::env;
+
+/// Seal Kubernetes Secrets so they can live in Git.
+///
+/// `seal` reads Secrets (YAML or JSON, one or many) and writes SealedSecrets
+/// (bitnami.com/v1alpha1) that only the cluster's controller can open. It is a drop-in for
+/// kubeseal: same ciphertext, same scopes, same annotations, same key format.
+#[derive(Debug, Parser)]
+#[command(
+    name = "seal",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  $ seal secret.yaml --cert cert.pem > sealed.yaml\n  $ echo -n hunter2 | seal --raw --name db --namespace prod --cert cert.pem\n  $ seal demo"
+)]
+pub struct Cli {
+    /// What to do; without a subcommand, `seal` seals Secrets.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Sealing options (the default command).
+    #[command(flatten)]
+    pub seal: commands::seal::Args,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decrypt SealedSecrets offline with the controller's private key(s) (recovery).
+    Unseal(commands::unseal::Args),
+    /// Generate an RSA key pair and self-signed certificate, as the controller makes them.
+    Keygen(commands::keygen::Args),
+    /// Show the whole round trip on a throwaway key: keygen, seal, unseal.
+    Demo(commands::demo::Args),
+    /// Print shell completions.
+    Completions(commands::completions::Args),
+    /// Print the man page (or write one per subcommand with --out-dir).
+    Man(commands::man::Args),
+}
+
+/// Output format of objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// YAML documents, each introduced by `---`.
+    Yaml,
+    /// Pretty-printed JSON objects.
+    Json,
+}
+
+impl From<OutputFormat> for sealer::yaml::StreamFormat {
+    fn from(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Yaml => Self::Yaml,
+            OutputFormat::Json => Self::Json,
+        }
+    }
+}
+
+/// Flags shared by commands that read objects and write objects.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IoArgs {
+    /// Output format; default: the input's format.
+    #[arg(short = 'o', long = "format", value_enum, env = env::SEALED_SECRETS_FORMAT)]
+    pub format: Option<OutputFormat>,
+
+    /// Write the output to this file (atomically, only on success) instead of stdout.
+    #[arg(short = 'w', long = "sealed-secret-file", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}

@@ -1,0 +1,235 @@
+//! `seal [FILE]`: Secrets in, SealedSecrets out (kubeseal's default mode).
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use sealer::sealed::{self, Certificate, Scope, SealOptions, SealedSecretManifest, SecretManifest};
+use sealer::yaml::{self, Document, StreamFormat};
+
+use crate::cli::IoArgs;
+use crate::env;
+use crate::fsio::{self, Input};
+use crate::printer::Printer;
+use crate::report::{ExitStatus, UsageError};
+
+/// Sealing flags (kubeseal's names where kubeseal has them).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Secrets to seal: YAML or JSON, one or many documents, or a `List`. `-` or nothing reads
+    /// stdin.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Input file (kubeseal's spelling of FILE).
+    #[arg(
+        short = 'f',
+        long = "secret-file",
+        value_name = "FILE",
+        conflicts_with = "input"
+    )]
+    pub secret_file: Option<PathBuf>,
+
+    /// Certificate to seal with: a PEM file, `file://…`, or an `http(s)://` URL serving it
+    /// (for example the controller's `/v1/cert.pem`).
+    #[arg(long, value_name = "FILE|URL", env = env::SEALED_SECRETS_CERT)]
+    pub cert: Option<String>,
+
+    /// Scope: `strict` binds name and namespace, `namespace-wide` only the namespace,
+    /// `cluster-wide` nothing. Default: the Secret's scope annotations, else strict.
+    #[arg(long, value_name = "SCOPE", env = env::SEALED_SECRETS_SCOPE,
+          value_parser = ["strict", "namespace-wide", "cluster-wide"])]
+    pub scope: Option<String>,
+
+    /// Name to seal under (overrides the Secret's name; required with --raw for strict scope).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Namespace for Secrets without one (default: `default`); must match a Secret's own.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+
+    /// Seal one value and print only its base64 blob (value from stdin or --from-file).
+    #[arg(long)]
+    pub raw: bool,
+
+    /// With --raw: read the value from this file (`[key=]path`; the key part is ignored).
+    #[arg(long, value_name = "[KEY=]PATH", requires = "raw")]
+    pub from_file: Option<String>,
+
+    /// Add or replace the input Secret's items in this existing SealedSecret file, in place.
+    #[arg(long, value_name = "SEALED_FILE", conflicts_with = "raw")]
+    pub merge_into: Option<PathBuf>,
+
+    /// Allow Secrets without any data.
+    #[arg(long)]
+    pub allow_empty_data: bool,
+
+    /// kubeseal's spelling of `seal unseal` (offline recovery with private keys).
+    #[arg(long, requires = "recovery_private_key", conflicts_with_all = ["raw", "merge_into"])]
+    pub recovery_unseal: bool,
+
+    /// With --recovery-unseal: private key files (PEM, or Secrets holding `tls.key`).
+    #[arg(long, value_name = "FILE", value_delimiter = ',', env = env::SEALED_SECRETS_RECOVERY_PRIVATE_KEY)]
+    pub recovery_private_key: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub io: IoArgs,
+}
+
+impl Args {
+    /// Where the Secrets come from.
+    pub fn input(&self) -> Input {
+        Input::from_arg(self.secret_file.as_deref().or(self.input.as_deref()))
+    }
+
+    /// The scope asked for on the command line.
+    pub fn scope(&self) -> anyhow::Result<Option<Scope>> {
+        self.scope
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("invalid --scope")
+    }
+
+    /// The same invocation as `seal unseal` arguments.
+    pub fn recovery_unseal_args(&self) -> anyhow::Result<super::unseal::Args> {
+        Ok(super::unseal::Args {
+            input: self.secret_file.clone().or_else(|| self.input.clone()),
+            private_keys: self.recovery_private_key.clone(),
+            namespace: self.namespace.clone(),
+            io: self.io.clone(),
+        })
+    }
+
+    /// Loads the sealing certificate.
+    pub fn certificate(&self, printer: &Printer) -> anyhow::Result<Certificate> {
+        let Some(source) = &self.cert else {
+            return Err(UsageError(format!(
+                "no certificate: give --cert FILE|URL (or set {})",
+                env::SEALED_SECRETS_CERT
+            ))
+            .into());
+        };
+        crate::certsource::load(source, printer)
+    }
+}
+
+/// Reads the whole input, refusing to wait silently on an interactive terminal.
+pub fn read_input(input: &Input) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    if matches!(input, Input::Stdin) && std::io::stdin().is_terminal() {
+        bail!(UsageError(
+            "no input: give a FILE or pipe a Secret on stdin (see `seal --help`)".into()
+        ));
+    }
+    input.read_to_string()
+}
+
+/// Context for an error about one document.
+pub fn document_context(input: &Input, doc: &Document) -> String {
+    match doc.name() {
+        Some(name) => format!("{}: document {} ({name})", input.display(), doc.index),
+        None => format!("{}: document {}", input.display(), doc.index),
+    }
+}
+
+/// Parses a document as a Secret, with a clear error for anything else.
+pub fn parse_secret(input: &Input, doc: &Document) -> anyhow::Result<SecretManifest> {
+    if let Some(kind) = doc.kind().filter(|k| *k != "Secret") {
+        bail!(
+            "{}: not a Secret (kind: {kind})",
+            document_context(input, doc)
+        );
+    }
+    doc.parse::<SecretManifest>("Secret")
+        .with_context(|| input.display())
+}
+
+/// Writes objects to `-w FILE` atomically or to stdout.
+pub fn write_output<T: serde::Serialize>(
+    objects: &[T],
+    format: StreamFormat,
+    io: &IoArgs,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let format = match &io.output {
+        Some(path) if io.format.is_none() => match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => StreamFormat::Json,
+            Some("yaml" | "yml") => StreamFormat::Yaml,
+            _ => format,
+        },
+        _ => format,
+    };
+    let text = zeroize::Zeroizing::new(yaml::write_stream(objects, format)?);
+    match &io.output {
+        Some(path) => fsio::write_atomic(path, text.as_bytes()),
+        None => Ok(printer.data(text.as_bytes())?),
+    }
+}
+
+/// Seals every Secret of the input, in order.
+pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let input = args.input();
+    let scope = args.scope()?;
+    let cert = args.certificate(printer)?;
+    let text = read_input(&input)?;
+    let (format, documents) = yaml::parse_stream(&text).with_context(|| input.display())?;
+    if documents.is_empty() {
+        bail!("{}: no Secret found in the input", input.display());
+    }
+    let options = SealOptions {
+        scope,
+        name: args.name.clone(),
+        namespace: args.namespace.clone(),
+        default_namespace: "default".into(),
+        allow_empty_data: args.allow_empty_data,
+    };
+    let secrets = documents
+        .iter()
+        .map(|doc| parse_secret(&input, doc))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sealed = seal_all(&secrets, &cert, &options, |i| {
+        document_context(&input, &documents[i])
+    })?;
+    let format = args.io.format.map(Into::into).unwrap_or(format);
+    write_output(&sealed, format, &args.io, printer)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Seals many Secrets on every core, keeping their order; the first failure (in input order)
+/// is returned with `context(index)`.
+pub fn seal_all(
+    secrets: &[SecretManifest],
+    cert: &Certificate,
+    options: &SealOptions,
+    context: impl Fn(usize) -> String + Sync,
+) -> anyhow::Result<Vec<SealedSecretManifest>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = secrets.len().div_ceil(threads).max(1);
+    let results: Vec<Result<SealedSecretManifest, (usize, sealed::ConvertError)>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = secrets
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .enumerate()
+                            .map(|(i, s)| {
+                                sealed::seal_secret(s, cert.public_key(), options)
+                                    .map_err(|e| (c * chunk + i, e))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("sealing thread panicked"))
+                .collect()
+        });
+    results
+        .into_iter()
+        .map(|r| r.map_err(|(i, e)| anyhow::Error::new(e).context(context(i))))
+        .collect()
+}

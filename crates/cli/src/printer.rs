@@ -1,0 +1,37 @@
+//! The only place that prints: data to stdout, messages to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{self, Write as _};
+
+/// Writes command output (stdout) and human messages (stderr).
+#[derive(Debug, Default)]
+pub struct Printer {}
+
+impl Printer {
+    /// A printer on the process's stdout and stderr.
+    pub fn new() -> Self {
+        Self {}
+    }
+
+    /// Writes data to stdout exactly as given, in one write.
+    pub fn data(&self, text: &[u8]) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        out.write_all(text)?;
+        out.flush()
+    }
+
+    /// A warning line on stderr.
+    pub fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+
+    /// An informational line on stderr.
+    pub fn info(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    /// An error line on stderr.
+    pub fn error(&self, message: &str) {
+        eprintln!("error: {message}");
+    }
+}
