@@ -1,1 +1,3 @@
 //! One end-to-end test binary for the sealkit binaries.
+
+mod harness;

@@ -1,1 +1,3 @@
 //! Test support for sealkit's black-box tests: the Kubernetes API-server harness and helpers.
+
+pub mod harness;
