@@ -1,0 +1,3 @@
+//! SOPS file format (getsops/sops): tree, `ENC[...]` values, MAC, metadata, stores.
+//!
+//! Owned by the sops-core helper.
