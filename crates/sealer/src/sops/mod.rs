@@ -30,6 +30,7 @@ mod error;
 mod gofmt;
 mod mac;
 pub mod metadata;
+pub mod rules;
 pub mod selectors;
 pub mod shamir;
 mod stores;
