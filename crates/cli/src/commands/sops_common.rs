@@ -439,10 +439,10 @@ impl Opened {
     pub fn reseal(&self) -> anyhow::Result<Vec<u8>> {
         let metadata = self.encrypted.metadata().clone();
         let encrypted = with_file(&self.path, self.plain().encrypt(&self.data_key, metadata))?;
-        Ok(with_file(
+        with_file(
             &self.path,
             encrypted.to_bytes_with(self.formats.output, &self.formats.options),
-        )?)
+        )
     }
 
     /// Adds/removes age recipients in the first key group (rotate).
@@ -489,10 +489,10 @@ impl Opened {
         metadata.set_key_groups(keys::wrap_data_key(&groups, threshold, &data_key)?);
         let encrypted = with_file(&self.path, self.plain().encrypt(&data_key, metadata))?;
         self.data_key = data_key;
-        Ok(with_file(
+        with_file(
             &self.path,
             encrypted.to_bytes_with(self.formats.output, &self.formats.options),
-        )?)
+        )
     }
 
     /// Compares the file's keys with those the rules give now; returns the change as
@@ -509,7 +509,7 @@ impl Opened {
             .metadata()
             .key_groups()
             .iter()
-            .map(|g| g.iter().map(|s| stanza_id(s)).collect())
+            .map(|g| g.iter().map(stanza_id).collect())
             .collect();
         let new: Vec<Vec<String>> = plan
             .groups
@@ -546,11 +546,11 @@ impl Opened {
 
     /// Writes the file with its (re-wrapped) metadata and unchanged values (updatekeys).
     pub fn rewrap(&self) -> anyhow::Result<Vec<u8>> {
-        Ok(with_file(
+        with_file(
             &self.path,
             self.encrypted
                 .to_bytes_with(self.formats.output, &self.formats.options),
-        )?)
+        )
     }
 
     /// Top-level values as environment variables (exec-env, sops `ValToString`).
