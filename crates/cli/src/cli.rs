@@ -17,7 +17,7 @@ use crate::env;
     name = "seal",
     version,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  $ seal secret.yaml --cert cert.pem > sealed.yaml\n  $ echo -n hunter2 | seal --raw --name db --namespace prod --cert cert.pem\n  $ seal demo"
+    after_help = "Examples:\n  $ seal secret.yaml --cert cert.pem > sealed.yaml\n  $ echo -n hunter2 | seal --raw --name db --namespace prod --cert cert.pem\n  $ seal encrypt --age age1... -i secrets.enc.yaml\n  $ seal demo"
 )]
 pub struct Cli {
     /// What to do; without a subcommand, `seal` seals Secrets.
@@ -27,6 +27,11 @@ pub struct Cli {
     /// Sealing options (the default command).
     #[command(flatten)]
     pub seal: commands::seal::Args,
+
+    /// sops's top-level flags (`seal -d FILE`, `seal -e -i FILE`, `seal -r FILE`), as
+    /// helm-secrets and older scripts call `sops`.
+    #[command(flatten, next_help_heading = "sops compatibility")]
+    pub legacy: commands::sops_cli::LegacySopsArgs,
 }
 
 /// Subcommands.
@@ -42,6 +47,9 @@ pub enum Command {
     Completions(commands::completions::Args),
     /// Print the man page (or write one per subcommand with --out-dir).
     Man(commands::man::Args),
+    /// SOPS file commands.
+    #[command(flatten)]
+    Sops(commands::sops_cli::SopsCommand),
 }
 
 /// Output format of objects.

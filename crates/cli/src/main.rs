@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let printer = printer::Printer::new();
     match commands::run(cli, &printer) {
-        Ok(status) => status.into(),
+        Ok(code) => code,
         Err(error) => report::report(&error, &printer).into(),
     }
 }

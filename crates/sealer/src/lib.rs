@@ -16,8 +16,10 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod encoding;
+pub mod keys;
 pub mod sealed;
 pub mod secret;
+pub mod sops;
 pub mod yaml;
 
 pub use secrecy;

@@ -1,28 +1,61 @@
 //! One module per subcommand, each with its `Args` and `run`.
 
 pub mod completions;
+pub mod decrypt;
 pub mod demo;
+pub mod edit;
+pub mod encrypt;
+pub mod exec_env;
+pub mod exec_file;
+pub mod filestatus;
 pub mod keygen;
 pub mod man;
 pub mod merge;
 pub mod raw;
+pub mod rotate;
 pub mod seal;
+pub mod set;
+pub mod sops_args;
+pub mod sops_cli;
+pub mod sops_common;
+pub mod sops_io;
 pub mod unseal;
+pub mod unset;
+pub mod updatekeys;
+
+use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
 use crate::report::ExitStatus;
 
 /// Runs what the command line asked for.
-pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    match cli.command {
+pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let Cli {
+        command,
+        seal,
+        mut legacy,
+    } = cli;
+    if let Some(Command::Sops(command)) = command {
+        return sops_cli::run(command);
+    }
+    if legacy.decrypt || legacy.encrypt || legacy.rotate {
+        legacy.file = seal.secret_file.clone().or_else(|| seal.input.clone());
+        return Ok(sops_cli::run_legacy_sops_flags(legacy)?.unwrap_or(ExitCode::from(2)));
+    }
+    run_sealing(command, seal, printer).map(Into::into)
+}
+
+fn run_sealing(command: Option<Command>, seal: seal::Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    match command {
         Some(Command::Unseal(args)) => unseal::run(&args, printer),
         Some(Command::Keygen(args)) => keygen::run(&args, printer),
         Some(Command::Demo(args)) => demo::run(&args, printer),
         Some(Command::Completions(args)) => completions::run(&args, printer),
         Some(Command::Man(args)) => man::run(&args, printer),
+        Some(Command::Sops(_)) => unreachable!("dispatched above"),
         None => {
-            let args = cli.seal;
+            let args = seal;
             if args.recovery_unseal {
                 unseal::run(&args.recovery_unseal_args()?, printer)
             } else if args.raw {

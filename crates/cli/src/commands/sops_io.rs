@@ -1,0 +1,93 @@
+//! File plumbing of the sops subcommands: stdin paths, atomic writes, private temp dirs.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+/// Whether `path` means standard input (`-` or `/dev/stdin`, as sops accepts).
+pub fn is_stdin(path: &Path) -> bool {
+    path == Path::new("-") || path == Path::new("/dev/stdin")
+}
+
+/// Reads the input file, or standard input for `-` / `/dev/stdin`.
+pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if is_stdin(path) {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
+        Ok(buf)
+    } else {
+        fs_err::read(path).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same directory, the original
+/// file's permissions (0600 for a new file), fsync, then rename over `path`. On any error
+/// `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mode = match fs_err::metadata(path) {
+        Ok(meta) => meta.permissions().mode() & 0o7777,
+        Err(_) => 0o600,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".seal-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting permissions of {}", tmp.path().display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| anyhow::anyhow!("replacing {}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+/// Writes command output: to `output` (atomically) if given, else to stdout.
+pub fn emit(output: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match output {
+        Some(path) => write_atomic(path, bytes),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+                Ok(()) => Ok(()),
+                // A closed pipe (`| head`) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(e).context("writing to standard output"),
+            }
+        }
+    }
+}
+
+/// A 0700 temporary directory for plaintext, removed when dropped.
+pub fn private_temp_dir() -> anyhow::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::Builder::new()
+        .prefix("seal-")
+        .tempdir()
+        .context("creating a private temporary directory")?;
+    fs_err::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
+}
+
+/// Creates `path` with mode 0600 and writes `bytes`.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    let mut file = fs_err::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,532 @@
+//! SOPS files (getsops/sops 3.11), byte-compatible: the tree, the `ENC[AES256_GCM,…]` value
+//! codec, the MAC, the `sops:` metadata, selectors, Shamir key groups and the five stores.
+//!
+//! # API sketch
+//! ```no_run
+//! use sealer::keys::DataKey;
+//! use sealer::sops::{EncryptedFile, Format, MacCheck, Metadata, MasterKeyStanza, PlainFile, Selectors, TreePath};
+//! # fn main() -> Result<(), sealer::sops::Error> {
+//! let format = Format::from_path("secrets.yaml".as_ref());
+//! // Encrypt: parse the cleartext, wrap a fresh data key for each recipient (sealer::keys),
+//! // put the stanzas in the metadata, encrypt (sets `lastmodified` and `mac`).
+//! let plain = PlainFile::parse(b"password: hunter2\n", format)?;
+//! let key = DataKey::generate();
+//! let stanza = MasterKeyStanza::age("age1...", "-----BEGIN AGE ENCRYPTED FILE-----\n...");
+//! let metadata = Metadata::new(vec![vec![stanza]], Selectors::default());
+//! let encrypted = plain.encrypt(&key, metadata)?;
+//! let bytes = encrypted.to_bytes(format)?;
+//! // Decrypt: parse, unwrap the data key from `metadata().key_groups()` (sealer::keys, with
+//! // `shamir::combine` when there are several groups), decrypt and check the MAC.
+//! let file = EncryptedFile::parse(&bytes, format)?;
+//! let plain = file.decrypt(&key, MacCheck::Verify)?;
+//! let value = plain.extract(&r#"["password"]"#.parse::<TreePath>()?, format)?;
+//! # Ok(()) }
+//! ```
+//!
+//! Output formatting follows sops, not the input: YAML is re-emitted the way go-yaml v3 does
+//! (indent 4, normalized scalar styles), JSON with tabs and every number as a float.
+
+mod error;
+mod gofmt;
+mod mac;
+pub mod metadata;
+pub mod rules;
+pub mod selectors;
+pub mod shamir;
+mod stores;
+pub mod tree;
+pub mod value;
+mod walk;
+
+use std::path::Path;
+use std::str::FromStr;
+
+pub use error::{Error, Result};
+pub use metadata::{KeyGroup, KeyKind, MasterKeyStanza, Metadata, SOPS_FORMAT_VERSION};
+pub use selectors::Selectors;
+pub use tree::{Branch, Item, Key, PathStep, Scalar, TreePath, Value};
+
+use crate::keys::DataKey;
+use metadata::NilList;
+use value::{Cipher, Plain};
+use walk::{Direction, Walker};
+
+/// The name of the metadata key.
+pub const METADATA_KEY: &str = "sops";
+
+/// A sops store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// YAML (`.yaml`, `.yml`); several documents allowed.
+    Yaml,
+    /// JSON (`.json`).
+    Json,
+    /// dotenv (`.env`).
+    Dotenv,
+    /// INI (`.ini`).
+    Ini,
+    /// Anything else: the file is one opaque value.
+    Binary,
+}
+
+impl Format {
+    /// The store sops picks from a file name (`.yaml`/`.yml`, `.json`, `.env`, `.ini`, else
+    /// binary).
+    pub fn from_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => Format::Yaml,
+            Some("json") => Format::Json,
+            Some("env") => Format::Dotenv,
+            Some("ini") => Format::Ini,
+            _ => Format::Binary,
+        }
+    }
+
+    /// The store name as `--input-type` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+            Format::Dotenv => "dotenv",
+            Format::Ini => "ini",
+            Format::Binary => "binary",
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "yaml" => Format::Yaml,
+            "json" => Format::Json,
+            "dotenv" => Format::Dotenv,
+            "ini" => Format::Ini,
+            "binary" => Format::Binary,
+            other => return Err(Error::UnknownFormat(other.to_owned())),
+        })
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Store settings from `.sops.yaml` `stores:` (`yaml.indent`, `json.indent`,
+/// `json_binary.indent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// YAML indentation (sops default 4).
+    pub yaml_indent: usize,
+    /// JSON indentation in spaces; `None` = one tab (sops default).
+    pub json_indent: Option<usize>,
+    /// Indentation of the binary store's JSON envelope; `None` = one tab.
+    pub binary_indent: Option<usize>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            yaml_indent: stores::yaml::DEFAULT_INDENT,
+            json_indent: None,
+            binary_indent: None,
+        }
+    }
+}
+
+/// Whether to check the MAC when decrypting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacCheck {
+    /// Fail with [`Error::MacMismatch`] when the MAC does not match.
+    Verify,
+    /// Decrypt anyway (`--ignore-mac`).
+    Ignore,
+}
+
+/// An encrypted sops file: its documents (values as `ENC[...]`) and its metadata.
+#[derive(Debug, Clone)]
+pub struct EncryptedFile {
+    docs: Vec<Branch>,
+    metadata: Metadata,
+}
+
+fn remove_sops_key(b: &mut Branch) -> Option<Value> {
+    let pos = b
+        .items
+        .iter()
+        .position(|i| i.key.as_str() == Some(METADATA_KEY))?;
+    Some(b.items.remove(pos).value)
+}
+
+impl EncryptedFile {
+    /// Parses an encrypted file. [`Error::NotEncrypted`] when it has no `sops` metadata.
+    pub fn parse(bytes: &[u8], format: Format) -> Result<Self> {
+        match format {
+            Format::Yaml => {
+                let mut docs = stores::yaml::load(bytes, false)?;
+                let mut found = None;
+                for d in &mut docs {
+                    let v = remove_sops_key(d);
+                    if found.is_none() {
+                        found = v;
+                    }
+                }
+                // sops reads the metadata of the first document.
+                let first_has = docs.is_empty() || found.is_some();
+                let v = found.filter(|_| first_has).ok_or(Error::NotEncrypted)?;
+                Ok(Self {
+                    docs,
+                    metadata: Metadata::from_value(&v)?,
+                })
+            }
+            Format::Json | Format::Binary => {
+                let mut b = stores::json::load(bytes)?;
+                let v = remove_sops_key(&mut b).ok_or(Error::NotEncrypted)?;
+                Ok(Self {
+                    docs: vec![b],
+                    metadata: Metadata::from_value(&v)?,
+                })
+            }
+            Format::Dotenv => {
+                let b = stores::dotenv::load(bytes)?;
+                let mut flat = Vec::new();
+                let mut rest = Branch::default();
+                for item in b.items {
+                    match &item.key {
+                        Key::Str(k) if k.starts_with(stores::dotenv::SOPS_PREFIX) => {
+                            let v = match item.value {
+                                Value::Scalar(Scalar::Str(s)) => s,
+                                _ => String::new(),
+                            };
+                            // The loader already turned `\n` into newlines; the flat form wants them escaped.
+                            flat.push((
+                                k[stores::dotenv::SOPS_PREFIX.len()..].to_owned(),
+                                v.replace('\n', "\\n"),
+                            ));
+                        }
+                        _ => rest.items.push(item),
+                    }
+                }
+                if flat.is_empty() {
+                    return Err(Error::NotEncrypted);
+                }
+                Ok(Self {
+                    docs: vec![rest],
+                    metadata: Metadata::from_flat(&flat)?,
+                })
+            }
+            Format::Ini => {
+                let mut b = stores::ini::load(bytes)?;
+                let flat = stores::ini::sops_section(&mut b).ok_or(Error::NotEncrypted)?;
+                Ok(Self {
+                    docs: vec![b],
+                    metadata: Metadata::from_flat(&flat)?,
+                })
+            }
+        }
+    }
+
+    /// Whether `bytes` parse as an encrypted file of `format` (sops `filestatus`).
+    pub fn is_encrypted(bytes: &[u8], format: Format) -> bool {
+        Self::parse(bytes, format).is_ok()
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Mutable metadata (to replace key groups in `updatekeys`).
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// The documents, values still encrypted.
+    pub fn documents(&self) -> &[Branch] {
+        &self.docs
+    }
+
+    /// Decrypts every value and (with [`MacCheck::Verify`]) checks the MAC.
+    ///
+    /// Errors: [`Error::TamperedValue`] naming the key path when a value does not
+    /// authenticate (wrong data key, or value changed or moved), [`Error::MacMismatch`],
+    /// [`Error::MacUndecryptable`].
+    pub fn decrypt(&self, key: &DataKey, mac: MacCheck) -> Result<PlainFile> {
+        let sel = self.metadata.selectors.clone().with_default().compile()?;
+        let cipher = Cipher::new(key);
+        let mut docs = self.docs.clone();
+        let mut w = Walker::new(
+            &cipher,
+            &sel,
+            Direction::Decrypt,
+            self.metadata.mac_only_encrypted,
+        );
+        for d in &mut docs {
+            w.walk_branch(d, Default::default())?;
+        }
+        let computed = w.mac.finish();
+        if mac == MacCheck::Verify {
+            let aad = mac::mac_aad(&self.metadata.last_modified);
+            let stored = cipher
+                .decrypt(&self.metadata.mac, aad.as_bytes())
+                .map_err(|_| Error::MacUndecryptable)?;
+            match stored {
+                Plain::Scalar(Scalar::Str(s)) if s == computed => {}
+                _ => return Err(Error::MacMismatch),
+            }
+        }
+        Ok(PlainFile {
+            docs,
+            single_value: false,
+        })
+    }
+
+    /// Writes the file in `format` with sops's default store settings.
+    pub fn to_bytes(&self, format: Format) -> Result<Vec<u8>> {
+        self.to_bytes_with(format, &StoreOptions::default())
+    }
+
+    /// Writes the file in `format`.
+    pub fn to_bytes_with(&self, format: Format, opts: &StoreOptions) -> Result<Vec<u8>> {
+        let first = || self.docs.first().cloned().unwrap_or_default();
+        match format {
+            Format::Yaml => {
+                let item = Item::new(METADATA_KEY, self.metadata.to_value(NilList::EmptyList));
+                Ok(stores::yaml::emit(
+                    &self.docs,
+                    Some(&item),
+                    opts.yaml_indent,
+                ))
+            }
+            Format::Json | Format::Binary => {
+                let item = Item::new(METADATA_KEY, self.metadata.to_value(NilList::Null));
+                let indent = if format == Format::Json {
+                    opts.json_indent
+                } else {
+                    opts.binary_indent
+                };
+                stores::json::emit(&first(), Some(&item), indent)
+            }
+            Format::Dotenv => stores::dotenv::emit(&first(), &self.metadata.to_flat()),
+            Format::Ini => stores::ini::emit(&first(), Some(&self.metadata.to_flat())),
+        }
+    }
+}
+
+/// A decrypted (or never encrypted) file: its documents, without metadata.
+///
+/// Holds plaintext: `Debug` shows only the shape, and the values are zeroized on drop.
+#[derive(Clone)]
+pub struct PlainFile {
+    docs: Vec<Branch>,
+    /// Read by the binary store: one value that is always encrypted.
+    single_value: bool,
+}
+
+impl std::fmt::Debug for PlainFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PlainFile({} documents, [REDACTED])", self.docs.len())
+    }
+}
+
+impl Drop for PlainFile {
+    fn drop(&mut self) {
+        for d in &mut self.docs {
+            let mut v = Value::Branch(std::mem::take(d));
+            v.zeroize();
+        }
+    }
+}
+
+impl PlainFile {
+    /// Parses a cleartext file.
+    pub fn parse(bytes: &[u8], format: Format) -> Result<Self> {
+        let docs = match format {
+            Format::Yaml => stores::yaml::load(bytes, true)?,
+            Format::Json => vec![stores::json::load(bytes)?],
+            Format::Dotenv => vec![stores::dotenv::load(bytes)?],
+            Format::Ini => vec![stores::ini::load(bytes)?],
+            Format::Binary => vec![stores::binary::load(bytes)],
+        };
+        Ok(Self {
+            docs,
+            single_value: format == Format::Binary,
+        })
+    }
+
+    /// A file made of these documents.
+    pub fn from_documents(docs: Vec<Branch>) -> Self {
+        Self {
+            docs,
+            single_value: false,
+        }
+    }
+
+    /// The documents.
+    pub fn documents(&self) -> &[Branch] {
+        &self.docs
+    }
+
+    /// Mutable documents.
+    pub fn documents_mut(&mut self) -> &mut Vec<Branch> {
+        &mut self.docs
+    }
+
+    /// Whether a document already has sops metadata at the top level (`sops`, or `sops_*` keys
+    /// in dotenv): such a file is already encrypted.
+    pub fn has_sops_metadata(&self, format: Format) -> bool {
+        self.docs.iter().any(|d| {
+            d.items.iter().any(|i| match i.key.as_str() {
+                Some(k) if format == Format::Dotenv => k.starts_with(stores::dotenv::SOPS_PREFIX),
+                Some(k) => k == METADATA_KEY,
+                None => false,
+            })
+        })
+    }
+
+    /// Writes the cleartext in `format` with sops's default store settings.
+    pub fn to_bytes(&self, format: Format) -> Result<Vec<u8>> {
+        self.to_bytes_with(format, &StoreOptions::default())
+    }
+
+    /// Writes the cleartext in `format`.
+    pub fn to_bytes_with(&self, format: Format, opts: &StoreOptions) -> Result<Vec<u8>> {
+        let first = || self.docs.first().cloned().unwrap_or_default();
+        match format {
+            Format::Yaml => Ok(stores::yaml::emit(&self.docs, None, opts.yaml_indent)),
+            Format::Json => stores::json::emit(&first(), None, opts.json_indent),
+            Format::Dotenv => stores::dotenv::emit(&first(), &[]),
+            Format::Ini => stores::ini::emit(&first(), None),
+            Format::Binary => stores::binary::emit(&self.docs),
+        }
+    }
+
+    /// Encrypts with `key` under `metadata` (whose selectors decide what is encrypted); sets
+    /// `lastmodified` to now and the encrypted MAC. [`Error::AlreadyEncrypted`] when a document
+    /// has a top-level `sops` key.
+    pub fn encrypt(&self, key: &DataKey, metadata: Metadata) -> Result<EncryptedFile> {
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        let stamp = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|_| Error::Unsupported("cannot format the current time".into()))?;
+        self.encrypt_at(key, metadata, &stamp)
+    }
+
+    /// [`PlainFile::encrypt`] with a given `lastmodified` (RFC 3339, UTC).
+    pub fn encrypt_at(
+        &self,
+        key: &DataKey,
+        mut metadata: Metadata,
+        last_modified: &str,
+    ) -> Result<EncryptedFile> {
+        if self.docs.iter().any(|d| d.get(METADATA_KEY).is_some()) {
+            return Err(Error::AlreadyEncrypted);
+        }
+        if metadata.selectors.count() > 1 {
+            return Err(Error::InvalidMetadata(
+                "cannot use more than one of the encrypted/unencrypted suffix, regex and comment regex selectors".into(),
+            ));
+        }
+        if self.single_value {
+            // sops ignores selectors for the binary store: its one value is always encrypted.
+            metadata.selectors = Selectors::default();
+            metadata.mac_only_encrypted = false;
+        } else {
+            metadata.selectors = metadata.selectors.with_default();
+        }
+        let sel = metadata.selectors.clone().with_default().compile()?;
+        let cipher = Cipher::new(key);
+        let mut docs = self.docs.clone();
+        let mut w = Walker::new(
+            &cipher,
+            &sel,
+            Direction::Encrypt,
+            metadata.mac_only_encrypted,
+        );
+        for d in &mut docs {
+            w.walk_branch(d, Default::default())?;
+        }
+        let mac = w.mac.finish();
+        metadata.last_modified = last_modified.to_owned();
+        let aad = mac::mac_aad(last_modified);
+        metadata.mac = cipher.encrypt(&Plain::Scalar(Scalar::Str(mac)), aad.as_bytes())?;
+        Ok(EncryptedFile { docs, metadata })
+    }
+
+    /// The value at `path` in the first document (sops `Truncate`).
+    pub fn get(&self, path: &TreePath) -> Result<&Value> {
+        let first = self
+            .docs
+            .first()
+            .ok_or_else(|| Error::Path("the file has no document".into()))?;
+        tree::get(first, path)
+    }
+
+    /// `decrypt --extract`: a map is written as a file of `format`, a string as its raw bytes,
+    /// anything else as the store writes a single value.
+    pub fn extract(&self, path: &TreePath, format: Format) -> Result<Vec<u8>> {
+        match self.get(path)? {
+            Value::Branch(b) => {
+                let mut docs = self.docs.clone();
+                docs[0] = b.clone();
+                PlainFile {
+                    docs,
+                    single_value: false,
+                }
+                .to_bytes(format)
+            }
+            Value::Scalar(Scalar::Str(s)) => Ok(s.as_bytes().to_vec()),
+            v => match format {
+                Format::Yaml => Ok(stores::yaml::emit_value(v, stores::yaml::DEFAULT_INDENT)),
+                Format::Json | Format::Ini => stores::json::emit_value(v, None),
+                Format::Dotenv => Err(Error::Unsupported(
+                    "the dotenv store only supports emitting strings".into(),
+                )),
+                Format::Binary => Err(Error::Unsupported(
+                    "binary files are not structured and extracting a single value is not possible"
+                        .into(),
+                )),
+            },
+        }
+    }
+
+    /// `sops set`: sets the value at `path` in the first document, creating missing maps;
+    /// returns whether anything changed.
+    pub fn set(&mut self, path: &TreePath, value: Value) -> Result<bool> {
+        if path.0.is_empty() {
+            return Err(Error::Path("empty tree path".into()));
+        }
+        let first = self
+            .docs
+            .first_mut()
+            .ok_or_else(|| Error::Path("the file has no document".into()))?;
+        let mut root = Value::Branch(std::mem::take(first));
+        let changed = tree::set(&mut root, &path.0, value);
+        if let Value::Branch(b) = root {
+            *first = b;
+        }
+        Ok(changed)
+    }
+
+    /// `sops unset`: removes the value at `path` in the first document.
+    pub fn unset(&mut self, path: &TreePath) -> Result<()> {
+        if path.0.is_empty() {
+            return Err(Error::Path("empty tree path".into()));
+        }
+        let first = self
+            .docs
+            .first_mut()
+            .ok_or_else(|| Error::Path("the file has no document".into()))?;
+        let mut root = Value::Branch(std::mem::take(first));
+        let r = tree::unset(&mut root, &path.0);
+        if let Value::Branch(b) = root {
+            *first = b;
+        }
+        r
+    }
+}

@@ -1,0 +1,368 @@
+//! The INI store (getsops/sops `stores/ini/store.go` over `gopkg.in/ini.v1` 1.67).
+//!
+//! Sections become branches (the `DEFAULT` section always comes first), comments before a
+//! section header become the section's comment, comments before a key (and inline ones after
+//! its value) become that key's comment and sit after the key in the tree. Writing follows
+//! ini.v1's `WriteTo`: ` = ` aligned to the longest key, a blank line between sections.
+
+use crate::sops::error::{Error, Result};
+use crate::sops::tree::{Branch, Item, Key, Scalar, Value};
+
+use super::dotenv::val_to_string;
+
+const DEFAULT: &str = "DEFAULT";
+
+struct Section {
+    name: String,
+    comment: String,
+    keys: Vec<(String, String, String)>,
+}
+
+fn strip_comment_char(c: &str) -> String {
+    if c.starts_with(';') {
+        c.trim_start_matches([';', ' ']).to_owned()
+    } else if c.starts_with('#') {
+        c.trim_start_matches(['#', ' ']).to_owned()
+    } else {
+        c.to_owned()
+    }
+}
+
+fn read_value(raw: &str, comment: &mut String) -> String {
+    let line = raw.trim_start();
+    if line.is_empty() {
+        return String::new();
+    }
+    for q in ["\"\"\"", "`"] {
+        if line.len() > q.len()
+            && line.starts_with(q)
+            && let Some(pos) = line[q.len()..].rfind(q)
+        {
+            return line[q.len()..q.len() + pos].to_owned();
+        }
+    }
+    let mut line = line.trim().to_owned();
+    if let Some(i) = line.find(['#', ';']) {
+        comment.push_str(&line[i..]);
+        line = line[..i].trim().to_owned();
+    }
+    let surrounded = |q: char| {
+        line.len() >= 2
+            && line.starts_with(q)
+            && line.ends_with(q)
+            && !line[1..line.len() - 1].contains(q)
+    };
+    if surrounded('\'') || surrounded('"') {
+        line = line[1..line.len() - 1].to_owned();
+    }
+    line
+}
+
+fn parse(src: &[u8]) -> Result<Vec<Section>> {
+    let text =
+        std::str::from_utf8(src).map_err(|_| Error::malformed("ini", None, "invalid UTF-8"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut sections = vec![Section {
+        name: DEFAULT.into(),
+        comment: String::new(),
+        keys: Vec::new(),
+    }];
+    let mut comment = String::new();
+    let mut cur = 0;
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut n = 0;
+    while n < lines.len() {
+        let raw = lines[n];
+        n += 1;
+        let line = raw.trim_start();
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with('#') || line.starts_with(';') {
+            comment.push_str(line);
+            continue;
+        }
+        if line.starts_with('[') {
+            let Some(close) = line.rfind(']') else {
+                return Err(Error::malformed("ini", Some(n), "unclosed section"));
+            };
+            let name = line[1..close].to_owned();
+            let rest = line[close + 1..].trim_start();
+            if rest.starts_with('#') || rest.starts_with(';') {
+                comment.push_str(rest);
+            }
+            let c = comment.trim().to_owned();
+            comment.clear();
+            if name == DEFAULT {
+                // ini.v1 returns the existing DEFAULT section.
+                if !c.is_empty() {
+                    sections[0].comment = c;
+                }
+                cur = 0;
+                continue;
+            }
+            sections.push(Section {
+                name,
+                comment: c,
+                keys: Vec::new(),
+            });
+            cur = sections.len() - 1;
+            continue;
+        }
+        let Some(d) = line.find(['=', ':']) else {
+            return Err(Error::malformed(
+                "ini",
+                Some(n),
+                "key-value delimiter not found",
+            ));
+        };
+        let key = line[..d].trim_end().to_owned();
+        if key.is_empty() {
+            return Err(Error::malformed("ini", Some(n), "empty key name"));
+        }
+        let after = line[d + 1..].trim_start_matches([' ', '\t']);
+        let value =
+            if after.len() > 3 && after.starts_with("\"\"\"") && !after[3..].contains("\"\"\"") {
+                // ini.v1 `readMultilines`: everything up to the closing `"""` on a later line.
+                let mut val = after[3..].to_owned();
+                loop {
+                    let Some(next) = lines.get(n) else {
+                        return Err(Error::malformed("ini", Some(n), "missing closing \"\"\""));
+                    };
+                    n += 1;
+                    if let Some(pos) = next.rfind("\"\"\"") {
+                        val.push_str(&next[..pos]);
+                        break;
+                    }
+                    val.push_str(next);
+                }
+                val
+            } else {
+                read_value(line[d + 1..].trim_end_matches(['\n', '\r']), &mut comment)
+            };
+        let c = comment.trim().to_owned();
+        comment.clear();
+        let section = &mut sections[cur];
+        match section.keys.iter_mut().find(|(k, _, _)| *k == key) {
+            Some(slot) => {
+                slot.1 = value;
+                slot.2 = c;
+            }
+            None => section.keys.push((key, value, c)),
+        }
+    }
+    Ok(sections)
+}
+
+/// `LoadPlainFile`: one branch, one item per section.
+pub(crate) fn load(src: &[u8]) -> Result<Branch> {
+    let mut root = Branch::default();
+    for s in parse(src)? {
+        let mut b = Branch::default();
+        if !s.comment.is_empty() {
+            b.items.push(Item::comment(strip_comment_char(&s.comment)));
+        }
+        for (k, v, c) in s.keys {
+            b.items.push(Item::new(k, Value::str(v)));
+            if !c.is_empty() {
+                b.items.push(Item::comment(strip_comment_char(&c)));
+            }
+        }
+        root.items.push(Item::new(s.name, Value::Branch(b)));
+    }
+    Ok(root)
+}
+
+fn comment_lines(c: &str, trim: bool, out: &mut String) {
+    for line in c.split('\n') {
+        let first = line.chars().next();
+        if first != Some('#') && first != Some(';') {
+            out.push_str("; ");
+            out.push_str(if trim { line.trim() } else { line });
+        } else {
+            out.push_str(&line[..1]);
+            out.push(' ');
+            out.push_str(line[1..].trim());
+        }
+        out.push('\n');
+    }
+}
+
+/// `EmitPlainFile` / `EmitEncryptedFile` (with the `[sops]` section's flat items).
+pub(crate) fn emit(root: &Branch, metadata: Option<&[(String, String)]>) -> Result<Vec<u8>> {
+    struct Out<'a> {
+        name: &'a str,
+        comment: String,
+        keys: Vec<(String, String, String)>,
+    }
+    let mut sections: Vec<Out<'_>> = Vec::new();
+    for item in &root.items {
+        let name = match &item.key {
+            Key::Comment(_) => continue,
+            Key::Str(s) => s.as_str(),
+            Key::Other(_) => return Err(Error::Unsupported("ini: non-string section name".into())),
+        };
+        let Value::Branch(b) = &item.value else {
+            return Err(Error::Unsupported(
+                "error encoding section: section values should always be maps".into(),
+            ));
+        };
+        let mut out = Out {
+            name,
+            comment: String::new(),
+            keys: Vec::new(),
+        };
+        let mut first = 0;
+        if let Some(Item {
+            key: Key::Comment(c),
+            ..
+        }) = b.items.first()
+        {
+            out.comment = c.clone();
+            first = 1;
+        }
+        for it in &b.items[first..] {
+            match (&it.key, &it.value) {
+                (Key::Comment(c), _) => {
+                    if let Some(last) = out.keys.last_mut() {
+                        last.2 = c.clone();
+                    }
+                }
+                (k, Value::Scalar(s)) => {
+                    let kname = match k {
+                        Key::Str(s) => s.clone(),
+                        Key::Other(o) => val_to_string(o),
+                        Key::Comment(_) => unreachable!(),
+                    };
+                    let v = val_to_string(s);
+                    match out.keys.iter_mut().find(|(k, _, _)| *k == kname) {
+                        Some(slot) => slot.1 = v,
+                        None => out.keys.push((kname, v, String::new())),
+                    }
+                }
+                (_, _) => {
+                    return Err(Error::Unsupported(
+                        "cannot use complex value in an INI file".into(),
+                    ));
+                }
+            }
+        }
+        sections.push(out);
+    }
+    if let Some(md) = metadata {
+        sections.push(Out {
+            name: "sops",
+            comment: String::new(),
+            keys: md
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone(), String::new()))
+                .collect(),
+        });
+    }
+    let mut out = String::new();
+    let last = sections.len().saturating_sub(1);
+    for (i, s) in sections.iter().enumerate() {
+        if !s.comment.is_empty() {
+            comment_lines(&s.comment, false, &mut out);
+        }
+        if i > 0 || s.name.to_uppercase() != DEFAULT {
+            out.push('[');
+            out.push_str(s.name);
+            out.push_str("]\n");
+        } else if s.keys.is_empty() {
+            continue;
+        }
+        let quoted = |k: &str| -> String {
+            if k.contains('"') || k.contains(['=', ':']) {
+                format!("`{k}`")
+            } else if k.contains('`') {
+                format!("\"\"\"{k}\"\"\"")
+            } else {
+                k.to_owned()
+            }
+        };
+        let align = s
+            .keys
+            .iter()
+            .map(|(k, _, _)| {
+                if k.contains('"') || k.contains(['=', ':']) {
+                    k.len() + 2
+                } else if k.contains('`') {
+                    k.len() + 6
+                } else {
+                    k.len()
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        for (k, v, c) in &s.keys {
+            if !c.is_empty() {
+                comment_lines(c, true, &mut out);
+            }
+            let kname = quoted(k);
+            out.push_str(&kname);
+            for _ in kname.len()..align {
+                out.push(' ');
+            }
+            out.push_str(" = ");
+            if v.contains(['\n', '`']) {
+                out.push_str(&format!("\"\"\"{v}\"\"\""));
+            } else if v.contains(['#', ';']) {
+                out.push_str(&format!("`{v}`"));
+            } else if v.trim().len() != v.len() {
+                out.push_str(&format!("\"{v}\""));
+            } else {
+                out.push_str(v);
+            }
+            out.push('\n');
+        }
+        if i != last {
+            out.push('\n');
+        }
+    }
+    Ok(out.into_bytes())
+}
+
+/// The flat `[sops]` section of an encrypted INI file, if any.
+pub(crate) fn sops_section(root: &mut Branch) -> Option<Vec<(String, String)>> {
+    let pos = root
+        .items
+        .iter()
+        .position(|i| i.key.as_str() == Some("sops"))?;
+    let item = root.items.remove(pos);
+    let Value::Branch(b) = item.value else {
+        return Some(Vec::new());
+    };
+    Some(
+        b.items
+            .into_iter()
+            .filter_map(|i| match (i.key, i.value) {
+                (Key::Str(k), Value::Scalar(Scalar::Str(v))) => Some((k, v)),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_like_ini_v1() {
+        let src = "; file comment\ntop = 1\n\n[server]\n; c\nhost = example.com\nport = 80\n\n[db]\nempty =\n";
+        let b = load(src.as_bytes()).unwrap();
+        let out = String::from_utf8(emit(&b, None).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "; file comment\ntop = 1\n\n[server]\n; c\nhost = example.com\nport = 80\n\n[db]\nempty = \n"
+        );
+    }
+
+    #[test]
+    fn empty_default_section_is_not_written() {
+        let b = load(b"[a]\nk = v\n").unwrap();
+        assert_eq!(b.items[0].key.as_str(), Some("DEFAULT"));
+        assert_eq!(emit(&b, None).unwrap(), b"[a]\nk = v\n");
+    }
+}

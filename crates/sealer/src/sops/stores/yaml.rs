@@ -1,0 +1,1050 @@
+//! The YAML store, byte-compatible with sops 3.11 (getsops/sops `stores/yaml/store.go`).
+//!
+//! Reading: `saphyr-parser` gives the events and their spans; comments are recovered from the
+//! source text between events and attached the way go-yaml v3 + sops do (a line comment goes
+//! before the item it ends, a comment line before the next item, or to the end of the block it
+//! is indented in). Scalars are typed with go-yaml v3's resolver (`resolve.go`).
+//!
+//! Writing: every value is re-encoded as go-yaml v3 encodes the Go value sops holds
+//! (`encode.go` `stringv`/`intv`/`floatv`...) and emitted by a port of go-yaml's emitter
+//! (`emitter.rs`), with sops's comment placement (`appendTreeBranch`, `appendSequence`).
+//! Like sops, the output normalizes scalar styles: folded blocks become literal blocks, `0755`
+//! becomes `493`, `yes` becomes `"yes"`.
+
+mod emitter;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, Tag};
+
+use self::emitter::{Emitter, Event, Kind, Style};
+use crate::sops::error::{Error, Result};
+use crate::sops::gofmt;
+use crate::sops::tree::{Branch, Item, Key, Scalar, Value};
+
+/// Default indentation of sops's YAML store (`IndentDefault`).
+pub const DEFAULT_INDENT: usize = 4;
+
+// ---------------------------------------------------------------------------------------------
+// go-yaml v3 resolver
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Resolved {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Str,
+    Merge,
+    Time(String),
+}
+
+fn yaml_style_float(s: &str) -> bool {
+    // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
+    let b = s.as_bytes();
+    let mut i = 0;
+    if matches!(b.first(), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - st
+    };
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// go-yaml v3 `resolve("", s)` for a plain scalar.
+pub(crate) fn resolve(s: &str) -> Resolved {
+    match s {
+        "true" | "True" | "TRUE" => return Resolved::Bool(true),
+        "false" | "False" | "FALSE" => return Resolved::Bool(false),
+        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
+        ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Resolved::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
+        "<<" => return Resolved::Merge,
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    match first {
+        b'.' => {
+            if let Some(f) = gofmt::parse_float(s) {
+                return Resolved::Float(f);
+            }
+        }
+        b'0'..=b'9' | b'+' | b'-' => {
+            if let Some(t) = gofmt::parse_yaml_timestamp(s) {
+                return Resolved::Time(t);
+            }
+            let plain = s.replace('_', "");
+            if let Some(i) = gofmt::parse_int_base0(&plain) {
+                return Resolved::Int(i);
+            }
+            if let Some(u) = plain
+                .strip_prefix('+')
+                .map_or_else(|| gofmt::parse_uint_base0(&plain), gofmt::parse_uint_base0)
+                .filter(|_| !plain.starts_with('-'))
+            {
+                return Resolved::Uint(u);
+            }
+            if yaml_style_float(&plain)
+                && let Some(f) = gofmt::parse_float(&plain)
+            {
+                return Resolved::Float(f);
+            }
+        }
+        _ => {}
+    }
+    Resolved::Str
+}
+
+fn is_base60_float(s: &str) -> bool {
+    // ^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$
+    let b = s.as_bytes();
+    if b.is_empty() || !(b[0] == b'+' || b[0] == b'-' || b[0].is_ascii_digit()) || !s.contains(':')
+    {
+        return false;
+    }
+    let mut i = 0;
+    if b[0] == b'+' || b[0] == b'-' {
+        i = 1;
+    }
+    if !b.get(i).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    i += 1;
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while b.get(i) == Some(&b':') {
+        i += 1;
+        let st = i;
+        while i < b.len() && b[i].is_ascii_digit() && i - st < 2 {
+            i += 1;
+        }
+        let g = &b[st..i];
+        let ok = match g.len() {
+            1 => true,
+            2 => g[0] <= b'5',
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
+}
+
+fn is_old_bool(s: &str) -> bool {
+    matches!(
+        s,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
+    )
+}
+
+/// The text and requested style go-yaml v3 gives a Go value (`encode.go`).
+fn scalar_text(s: &Scalar) -> (Cow<'_, str>, Style) {
+    match s {
+        Scalar::Null => (Cow::Borrowed("null"), Style::Plain),
+        Scalar::Str(s) => (Cow::Borrowed(s.as_str()), string_style(s)),
+        Scalar::RawStr(b) | Scalar::Bytes(b) => {
+            let s = String::from_utf8_lossy(b).into_owned();
+            let st = string_style(&s);
+            (Cow::Owned(s), st)
+        }
+        Scalar::Int(i) => (Cow::Owned(i.to_string()), Style::Plain),
+        Scalar::Float(f) => {
+            let t = match gofmt::format_float_g(*f, false).as_str() {
+                "+Inf" => ".inf".to_owned(),
+                "-Inf" => "-.inf".to_owned(),
+                "NaN" => ".nan".to_owned(),
+                other => other.to_owned(),
+            };
+            (Cow::Owned(t), Style::Plain)
+        }
+        Scalar::Bool(b) => (
+            Cow::Borrowed(if *b { "true" } else { "false" }),
+            Style::Plain,
+        ),
+        Scalar::Time(t) => (Cow::Borrowed(t.as_str()), Style::Plain),
+    }
+}
+
+/// `stringv`: literal when multi-line, plain when it would read back as the same string,
+/// double-quoted otherwise.
+fn string_style(s: &str) -> Style {
+    if s.contains('\n') {
+        Style::Literal
+    } else if !s.is_empty() && resolve(s) == Resolved::Str && !is_base60_float(s) && !is_old_bool(s)
+    {
+        Style::Plain
+    } else {
+        Style::DoubleQuoted
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+fn join_comments(comments: &[&str]) -> String {
+    let mut s = String::new();
+    for (i, c) in comments.iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        s.push('#');
+        s.push_str(c);
+    }
+    s
+}
+
+fn prepend(outer: String, inner: String) -> String {
+    match (outer.is_empty(), inner.is_empty()) {
+        (true, _) => inner,
+        (_, true) => outer,
+        _ => outer + "\n" + &inner,
+    }
+}
+
+struct Builder<'a> {
+    events: Vec<Event<'a>>,
+}
+
+impl<'a> Builder<'a> {
+    fn scalar(&mut self, s: &'a Scalar, head: String, foot: String) {
+        if let Scalar::Bytes(b) = s {
+            // go-yaml encodes a Go []byte as a sequence of integers.
+            let mut start = Event::new(Kind::SeqStart);
+            start.head = head;
+            self.events.push(start);
+            for byte in b {
+                self.events.push(Event::new(Kind::Scalar(
+                    Cow::Owned(byte.to_string()),
+                    Style::Plain,
+                )));
+            }
+            let mut end = Event::new(Kind::SeqEnd);
+            end.foot = foot;
+            self.events.push(end);
+            return;
+        }
+        let (text, style) = scalar_text(s);
+        let mut ev = Event::new(Kind::Scalar(text, style));
+        ev.head = head;
+        ev.foot = foot;
+        self.events.push(ev);
+    }
+
+    fn value(&mut self, v: &'a Value, head: String, foot: String) {
+        match v {
+            Value::Branch(b) => self.branch(b, head, foot),
+            Value::List(l) => self.list(l, head, foot),
+            Value::Scalar(s) => self.scalar(s, head, foot),
+            Value::Comment(_) => {}
+        }
+    }
+
+    /// `appendTreeBranch` + `encoder.node(MappingNode)`.
+    fn branch(&mut self, b: &'a Branch, outer_head: String, foot: String) {
+        let mut comments: Vec<&str> = Vec::new();
+        let mut own_head = String::new();
+        let mut beginning = true;
+        let mut pairs: Vec<(&'a Key, String, &'a Value)> = Vec::with_capacity(b.items.len());
+        for item in &b.items {
+            match &item.key {
+                Key::Comment(c) => comments.push(c),
+                key => {
+                    if beginning {
+                        own_head = join_comments(&comments);
+                        comments.clear();
+                        beginning = false;
+                    }
+                    let head = join_comments(&comments);
+                    comments.clear();
+                    pairs.push((key, head, &item.value));
+                }
+            }
+        }
+        let mut last_foot = String::new();
+        if !comments.is_empty() {
+            if beginning {
+                own_head = join_comments(&comments);
+            } else {
+                last_foot = join_comments(&comments);
+            }
+        }
+        let mut start = Event::new(Kind::MapStart);
+        start.head = prepend(outer_head, own_head);
+        self.events.push(start);
+        for (key, head, value) in pairs {
+            let (text, style) = match key {
+                Key::Str(s) => (Cow::Borrowed(s.as_str()), string_style(s)),
+                Key::Other(s) => scalar_text(s),
+                Key::Comment(_) => continue,
+            };
+            let mut ev = Event::new(Kind::Scalar(text, style));
+            ev.head = head;
+            self.events.push(ev);
+            self.value(value, String::new(), String::new());
+        }
+        let mut end = Event::new(Kind::MapEnd);
+        end.tail = last_foot;
+        end.foot = foot;
+        self.events.push(end);
+    }
+
+    /// `appendSequence` + `encoder.node(SequenceNode)`.
+    fn list(&mut self, l: &'a [Value], outer_head: String, foot: String) {
+        let mut comments: Vec<&str> = Vec::new();
+        let mut own_head = String::new();
+        let mut beginning = true;
+        let mut items: Vec<(String, &'a Value)> = Vec::with_capacity(l.len());
+        for v in l {
+            match v {
+                Value::Comment(c) => comments.push(c),
+                v => {
+                    if beginning {
+                        own_head = join_comments(&comments);
+                        comments.clear();
+                        beginning = false;
+                    }
+                    items.push((join_comments(&comments), v));
+                    comments.clear();
+                }
+            }
+        }
+        let mut last_foot = String::new();
+        if !comments.is_empty() {
+            if beginning {
+                own_head = join_comments(&comments);
+            } else {
+                last_foot = join_comments(&comments);
+            }
+        }
+        let mut start = Event::new(Kind::SeqStart);
+        start.head = prepend(outer_head, own_head);
+        self.events.push(start);
+        let n = items.len();
+        for (i, (head, v)) in items.into_iter().enumerate() {
+            let f = if i + 1 == n {
+                std::mem::take(&mut last_foot)
+            } else {
+                String::new()
+            };
+            self.value(v, head, f);
+        }
+        let mut end = Event::new(Kind::SeqEnd);
+        end.foot = foot;
+        self.events.push(end);
+    }
+}
+
+/// Emits documents like sops's `EmitPlainFile` / `EmitEncryptedFile` (with `extra` appended
+/// to every document, e.g. the `sops` metadata).
+pub(crate) fn emit(docs: &[Branch], extra: Option<&Item>, indent: usize) -> Vec<u8> {
+    let mut b = Builder { events: Vec::new() };
+    b.events.push(Event::new(Kind::StreamStart));
+    let with_extra: Vec<Branch>;
+    let docs: &[Branch] = match extra {
+        Some(item) => {
+            with_extra = docs
+                .iter()
+                .map(|d| {
+                    let mut d = d.clone();
+                    d.items.push(item.clone());
+                    d
+                })
+                .collect();
+            &with_extra
+        }
+        None => docs,
+    };
+    let mut size = 0;
+    for d in docs {
+        b.events.push(Event::new(Kind::DocStart));
+        b.branch(d, String::new(), String::new());
+        b.events.push(Event::new(Kind::DocEnd));
+        size += d.items.len() * 48;
+    }
+    b.events.push(Event::new(Kind::StreamEnd));
+    Emitter::new(indent, b.events, size).run()
+}
+
+/// `EmitValue`: one value as a YAML document.
+pub(crate) fn emit_value(v: &Value, indent: usize) -> Vec<u8> {
+    let mut b = Builder { events: Vec::new() };
+    b.events.push(Event::new(Kind::StreamStart));
+    b.events.push(Event::new(Kind::DocStart));
+    b.value(v, String::new(), String::new());
+    b.events.push(Event::new(Kind::DocEnd));
+    b.events.push(Event::new(Kind::StreamEnd));
+    Emitter::new(indent, b.events, 256).run()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+struct Container {
+    is_map: bool,
+    parent: Option<usize>,
+    depth: u32,
+    col: Option<usize>,
+    /// (sort key, key, value) for items.
+    items: Vec<((usize, usize), Option<Key>, NodeRef)>,
+    /// (sort key, text) for comments.
+    comments: Vec<((usize, usize), String)>,
+}
+
+/// Document position used to merge comments between items.
+type SortKey = (usize, usize);
+/// An item (key, value) or a comment, while assembling a container.
+type Entry<'a> = Result<(&'a Option<Key>, NodeRef), &'a String>;
+
+#[derive(Clone, Copy)]
+enum NodeRef {
+    Scalar(usize),
+    Container(usize),
+}
+
+struct ItemStart {
+    byte: usize,
+    container: usize,
+    depth: u32,
+    doc: usize,
+}
+
+struct Loader<'s> {
+    src: &'s str,
+    ascii: bool,
+    line_starts: Vec<usize>,
+    events: Vec<(PEvent<'s>, Span)>,
+    pos: usize,
+    containers: Vec<Container>,
+    scalars: Vec<Option<Scalar>>,
+    anchors: HashMap<usize, NodeRef>,
+    starts: Vec<ItemStart>,
+    doc: usize,
+    check_duplicates: bool,
+}
+
+fn malformed(line: Option<usize>, message: impl Into<String>) -> Error {
+    Error::malformed("yaml", line, message)
+}
+
+impl<'s> Loader<'s> {
+    fn byte(&self, m: &saphyr_parser::Marker) -> usize {
+        if self.ascii {
+            return m.index().min(self.src.len());
+        }
+        let line = m.line().saturating_sub(1);
+        let Some(&start) = self.line_starts.get(line) else {
+            return self.src.len();
+        };
+        let rest = &self.src[start..];
+        rest.char_indices()
+            .nth(m.col())
+            .map_or(self.src.len(), |(b, _)| start + b)
+    }
+
+    fn line_of(&self, byte: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= byte)
+    }
+
+    fn col_of(&self, byte: usize) -> usize {
+        let line = self.line_of(byte);
+        byte - self.line_starts[line - 1]
+    }
+
+    fn new_container(&mut self, is_map: bool, parent: Option<usize>) -> usize {
+        let depth = parent.map_or(0, |p| self.containers[p].depth + 1);
+        self.containers.push(Container {
+            is_map,
+            parent,
+            depth,
+            col: None,
+            items: Vec::new(),
+            comments: Vec::new(),
+        });
+        self.containers.len() - 1
+    }
+
+    fn record_start(&mut self, container: usize, byte: usize) {
+        let col = self.col_of(byte);
+        let c = &mut self.containers[container];
+        if c.col.is_none() {
+            c.col = Some(col);
+        }
+        let depth = c.depth;
+        self.starts.push(ItemStart {
+            byte,
+            container,
+            depth,
+            doc: self.doc,
+        });
+    }
+
+    fn next(&mut self) -> Result<(PEvent<'s>, Span)> {
+        let ev = self
+            .events
+            .get_mut(self.pos)
+            .map(|(e, s)| (std::mem::replace(e, PEvent::Nothing), *s))
+            .ok_or_else(|| malformed(None, "unexpected end of YAML"))?;
+        self.pos += 1;
+        Ok(ev)
+    }
+
+    fn scalar_value(
+        &self,
+        value: &str,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        line: usize,
+    ) -> Result<Scalar> {
+        let core = tag.and_then(|t| {
+            if t.handle == "!!" || t.handle == "tag:yaml.org,2002:" {
+                Some(t.suffix.as_str())
+            } else {
+                None
+            }
+        });
+        let resolved = match (core, tag) {
+            (Some("str"), _) => Resolved::Str,
+            (Some("binary"), _) => {
+                let cleaned: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+                let bytes = crate::encoding::decode_std(&cleaned)
+                    .map_err(|_| malformed(Some(line), "invalid !!binary data"))?;
+                return Ok(match String::from_utf8(bytes) {
+                    Ok(s) => Scalar::Str(s),
+                    Err(e) => Scalar::RawStr(e.into_bytes()),
+                });
+            }
+            (Some(t @ ("int" | "float" | "bool" | "null" | "timestamp")), _) => {
+                let r = if value.is_empty() && t == "null" {
+                    Resolved::Null
+                } else {
+                    resolve(value)
+                };
+                let ok = matches!(
+                    (&r, t),
+                    (Resolved::Int(_) | Resolved::Uint(_), "int")
+                        | (Resolved::Float(_), "float")
+                        | (Resolved::Bool(_), "bool")
+                        | (Resolved::Null, "null")
+                        | (Resolved::Time(_), "timestamp")
+                );
+                match (&r, t) {
+                    (Resolved::Int(i), "float") => Resolved::Float(*i as f64),
+                    _ if ok => r,
+                    _ => {
+                        return Err(malformed(
+                            Some(line),
+                            format!("cannot decode `{value}` as a !!{t}"),
+                        ));
+                    }
+                }
+            }
+            (None, Some(_)) | (Some(_), _) => Resolved::Str,
+            (None, None) => {
+                if style == ScalarStyle::Plain {
+                    resolve(value)
+                } else {
+                    Resolved::Str
+                }
+            }
+        };
+        Ok(match resolved {
+            Resolved::Null => Scalar::Null,
+            Resolved::Bool(b) => Scalar::Bool(b),
+            Resolved::Int(i) => Scalar::Int(i),
+            Resolved::Float(f) => Scalar::Float(f),
+            Resolved::Time(t) => Scalar::Time(t),
+            Resolved::Str | Resolved::Merge => Scalar::Str(value.to_owned()),
+            Resolved::Uint(_) => {
+                return Err(malformed(
+                    Some(line),
+                    format!("integer `{value}` does not fit a signed 64-bit integer"),
+                ));
+            }
+        })
+    }
+
+    /// Parses one node whose first event was `ev`.
+    fn node(&mut self, ev: PEvent<'s>, span: Span, parent: Option<usize>) -> Result<NodeRef> {
+        let line = span.start.line();
+        match ev {
+            PEvent::Scalar(v, style, anchor, tag) => {
+                let s = self.scalar_value(&v, style, tag.as_deref(), line)?;
+                self.scalars.push(Some(s));
+                let r = NodeRef::Scalar(self.scalars.len() - 1);
+                if anchor != 0 {
+                    self.anchors.insert(anchor, r);
+                }
+                Ok(r)
+            }
+            PEvent::Alias(id) => self
+                .anchors
+                .get(&id)
+                .copied()
+                .ok_or_else(|| malformed(Some(line), "unknown alias")),
+            PEvent::MappingStart(anchor, _) => {
+                let id = self.new_container(true, parent);
+                let r = NodeRef::Container(id);
+                if anchor != 0 {
+                    self.anchors.insert(anchor, r);
+                }
+                loop {
+                    let (kev, kspan) = self.next()?;
+                    if matches!(kev, PEvent::MappingEnd) {
+                        break;
+                    }
+                    let kbyte = self.byte(&kspan.start);
+                    let kline = kspan.start.line();
+                    self.record_start(id, kbyte);
+                    let key = match self.node(kev, kspan, Some(id))? {
+                        NodeRef::Scalar(i) => match self.scalars[i].clone() {
+                            Some(Scalar::Str(s)) => Key::Str(s),
+                            Some(other) => Key::Other(other),
+                            None => Key::Other(Scalar::Null),
+                        },
+                        NodeRef::Container(_) => {
+                            return Err(malformed(
+                                Some(kline),
+                                "complex mapping keys are not supported",
+                            ));
+                        }
+                    };
+                    if self.check_duplicates
+                        && let Key::Str(k) = &key
+                    {
+                        let dup = self.containers[id].items.iter().any(|(_, existing, _)| {
+                            existing.as_ref().and_then(Key::as_str) == Some(k)
+                        });
+                        if dup {
+                            return Err(malformed(
+                                Some(kline),
+                                format!("mapping key \"{k}\" already defined"),
+                            ));
+                        }
+                    }
+                    let (vev, vspan) = self.next()?;
+                    let value = self.node(vev, vspan, Some(id))?;
+                    self.containers[id]
+                        .items
+                        .push(((2 * kbyte + 1, 0), Some(key), value));
+                }
+                Ok(r)
+            }
+            PEvent::SequenceStart(anchor, _) => {
+                let id = self.new_container(false, parent);
+                let r = NodeRef::Container(id);
+                if anchor != 0 {
+                    self.anchors.insert(anchor, r);
+                }
+                loop {
+                    let (iev, ispan) = self.next()?;
+                    if matches!(iev, PEvent::SequenceEnd) {
+                        break;
+                    }
+                    let mut byte = self.byte(&ispan.start);
+                    // Use the `-` indicator as the item's position when there is one.
+                    let before = self.src[..byte].trim_end_matches([' ', '\t']);
+                    if before.ends_with('-') {
+                        byte = before.len() - 1;
+                    }
+                    self.record_start(id, byte);
+                    let value = self.node(iev, ispan, Some(id))?;
+                    self.containers[id]
+                        .items
+                        .push(((2 * byte + 1, 0), None, value));
+                }
+                Ok(r)
+            }
+            other => Err(malformed(
+                Some(line),
+                format!("unexpected YAML event {other:?}"),
+            )),
+        }
+    }
+
+    /// Comments in the text between `from` and `to` (byte offsets): (offset of `#`, whole-line?).
+    fn comments_between(&self, from: usize, to: usize, out: &mut Vec<(usize, bool)>) {
+        if from >= to {
+            return;
+        }
+        let gap = &self.src.as_bytes()[from..to];
+        let mut i = 0;
+        while i < gap.len() {
+            if gap[i] == b'#' {
+                let abs = from + i;
+                let prev = if abs == 0 {
+                    b'\n'
+                } else {
+                    self.src.as_bytes()[abs - 1]
+                };
+                if matches!(prev, b' ' | b'\t' | b'\n' | b'\r') {
+                    let line_start = self.line_starts[self.line_of(abs) - 1];
+                    let whole = self.src[line_start..abs]
+                        .trim_matches([' ', '\t'])
+                        .is_empty();
+                    out.push((abs, whole));
+                    while i < gap.len() && gap[i] != b'\n' {
+                        i += 1;
+                    }
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    }
+
+    fn comment_text(&self, at: usize) -> String {
+        let rest = &self.src[at + 1..];
+        let end = rest.find('\n').unwrap_or(rest.len());
+        rest[..end].trim_end_matches('\r').to_owned()
+    }
+
+    fn assemble(&self, id: usize) -> Value {
+        let c = &self.containers[id];
+        let mut entries: Vec<(SortKey, Entry<'_>)> = c
+            .items
+            .iter()
+            .map(|(k, key, v)| (*k, Ok((key, *v))))
+            .chain(c.comments.iter().map(|(k, t)| (*k, Err(t))))
+            .collect();
+        if !c.comments.is_empty() {
+            entries.sort_by_key(|(k, _)| *k);
+        }
+        let node = |r: NodeRef| match r {
+            NodeRef::Scalar(i) => Value::Scalar(self.scalars[i].clone().unwrap_or(Scalar::Null)),
+            NodeRef::Container(i) => self.assemble(i),
+        };
+        if c.is_map {
+            let mut b = Branch {
+                items: Vec::with_capacity(entries.len()),
+            };
+            for (_, e) in entries {
+                match e {
+                    Ok((key, v)) => b.items.push(Item {
+                        key: key.clone().unwrap_or(Key::Other(Scalar::Null)),
+                        value: node(v),
+                    }),
+                    Err(t) => b.items.push(Item::comment(t.clone())),
+                }
+            }
+            Value::Branch(b)
+        } else {
+            let mut l = Vec::with_capacity(entries.len());
+            for (_, e) in entries {
+                match e {
+                    Ok((_, v)) => l.push(node(v)),
+                    Err(t) => l.push(Value::Comment(t.clone())),
+                }
+            }
+            Value::List(l)
+        }
+    }
+}
+
+/// Parses every document of a YAML stream into branches (sops `LoadPlainFile`; with
+/// `check_duplicates` as sops does for plaintext).
+pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
+    let src = std::str::from_utf8(text).map_err(|e| {
+        let line = text[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        malformed(Some(line), "invalid UTF-8")
+    })?;
+    let mut events = Vec::new();
+    for ev in Parser::new_from_str(src) {
+        match ev {
+            Ok(e) => events.push(e),
+            Err(e) => return Err(malformed(Some(e.marker().line()), e.info().to_owned())),
+        }
+    }
+    let mut line_starts = vec![0];
+    line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+    let mut l = Loader {
+        src,
+        ascii: src.is_ascii(),
+        line_starts,
+        events,
+        pos: 0,
+        containers: Vec::new(),
+        scalars: Vec::new(),
+        anchors: HashMap::new(),
+        starts: Vec::new(),
+        doc: 0,
+        check_duplicates,
+    };
+    // Event positions (for comment discovery between them) and documents.
+    let mut gaps: Vec<(usize, usize)> = Vec::with_capacity(l.events.len());
+    let mut last_end = 0;
+    for (_, span) in &l.events {
+        let s = l.byte(&span.start);
+        let e = l.byte(&span.end);
+        if s > last_end {
+            gaps.push((last_end, s));
+        }
+        last_end = last_end.max(e);
+    }
+    gaps.push((last_end, src.len()));
+
+    let mut roots: Vec<Option<usize>> = Vec::new();
+    let mut doc_starts: Vec<usize> = Vec::new();
+    loop {
+        let (ev, span) = l.next()?;
+        match ev {
+            PEvent::StreamStart | PEvent::Nothing => {}
+            PEvent::StreamEnd => break,
+            PEvent::DocumentStart(_) => {
+                doc_starts.push(l.byte(&span.start));
+                l.doc = roots.len();
+                let (rev, rspan) = l.next()?;
+                let line = rspan.start.line();
+                let root = match rev {
+                    PEvent::MappingStart(..) | PEvent::Alias(_) => {
+                        match l.node(rev, rspan, None)? {
+                            NodeRef::Container(id) if l.containers[id].is_map => Some(id),
+                            _ => {
+                                return Err(malformed(
+                                    Some(line),
+                                    "YAML documents that are values are not supported",
+                                ));
+                            }
+                        }
+                    }
+                    PEvent::SequenceStart(..) => {
+                        return Err(malformed(
+                            Some(line),
+                            "YAML documents that are sequences are not supported",
+                        ));
+                    }
+                    PEvent::Scalar(ref v, style, _, _)
+                        if style == ScalarStyle::Plain && resolve(v) == Resolved::Null =>
+                    {
+                        None
+                    }
+                    _ => {
+                        return Err(malformed(
+                            Some(line),
+                            "YAML documents that are values are not supported",
+                        ));
+                    }
+                };
+                let root = match root {
+                    Some(r) => r,
+                    None => l.new_container(true, None),
+                };
+                roots.push(Some(root));
+                // DocumentEnd
+                let (end, _) = l.next()?;
+                if !matches!(end, PEvent::DocumentEnd) {
+                    return Err(malformed(None, "expected the end of the document"));
+                }
+            }
+            other => {
+                return Err(malformed(
+                    Some(span.start.line()),
+                    format!("unexpected YAML event {other:?}"),
+                ));
+            }
+        }
+    }
+
+    // Attach comments.
+    let mut found = Vec::new();
+    for (a, b) in gaps {
+        l.comments_between(a, b, &mut found);
+    }
+    for (at, whole) in found {
+        if roots.is_empty() {
+            break;
+        }
+        let doc = doc_starts.partition_point(|&s| s <= at).saturating_sub(1);
+        let Some(root) = roots[doc] else { continue };
+        let idx = l.starts.partition_point(|s| s.byte < at);
+        let prev = idx
+            .checked_sub(1)
+            .map(|i| &l.starts[i])
+            .filter(|s| s.doc == doc);
+        let next = l.starts.get(idx).filter(|s| s.doc == doc);
+        let col = l.col_of(at);
+        let target: (usize, (usize, usize)) = if !whole {
+            match prev {
+                Some(p) => (p.container, (2 * p.byte, at)),
+                None => (root, (2 * at + 1, 0)),
+            }
+        } else {
+            match (prev, next) {
+                (_, Some(n)) if prev.is_none_or(|p| n.depth >= p.depth) => {
+                    (n.container, (2 * n.byte, at))
+                }
+                (Some(p), next) => {
+                    let stop = next.map(|n| n.container);
+                    let mut c = Some(p.container);
+                    let mut chosen = None;
+                    while let Some(id) = c {
+                        if Some(id) == stop {
+                            break;
+                        }
+                        if l.containers[id].col.is_some_and(|cc| cc <= col) {
+                            chosen = Some(id);
+                            break;
+                        }
+                        c = l.containers[id].parent;
+                    }
+                    match (chosen, next) {
+                        (Some(id), _) => (id, (2 * at + 1, 0)),
+                        (None, Some(n)) => (n.container, (2 * n.byte, at)),
+                        (None, None) => (root, (2 * at + 1, 0)),
+                    }
+                }
+                _ => (root, (2 * at + 1, 0)),
+            }
+        };
+        let text = l.comment_text(at);
+        l.containers[target.0].comments.push((target.1, text));
+    }
+
+    Ok(roots
+        .into_iter()
+        .flatten()
+        .map(|id| match l.assemble(id) {
+            Value::Branch(b) => b,
+            _ => Branch::default(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(input: &str) -> String {
+        let docs = load(input.as_bytes(), true).unwrap();
+        String::from_utf8(emit(&docs, None, 4)).unwrap()
+    }
+
+    #[test]
+    fn resolver_types_scalars_like_go_yaml_v3() {
+        assert_eq!(resolve("0755"), Resolved::Int(493));
+        assert_eq!(resolve("0x1F"), Resolved::Int(31));
+        assert_eq!(resolve("1.5e+30"), Resolved::Float(1.5e30));
+        assert_eq!(resolve("yes"), Resolved::Str);
+        assert_eq!(resolve("~"), Resolved::Null);
+        assert_eq!(
+            resolve("2024-01-01"),
+            Resolved::Time("2024-01-01T00:00:00Z".into())
+        );
+        assert_eq!(resolve("1_000"), Resolved::Int(1000));
+        assert_eq!(resolve("08"), Resolved::Float(8.0));
+        assert_eq!(resolve("3.11.0"), Resolved::Str);
+    }
+
+    #[test]
+    fn strings_get_go_yaml_styles() {
+        assert_eq!(string_style("yes"), Style::DoubleQuoted);
+        assert_eq!(string_style("123"), Style::DoubleQuoted);
+        assert_eq!(string_style("hello"), Style::Plain);
+        assert_eq!(string_style("12:30"), Style::DoubleQuoted);
+        assert_eq!(string_style("a\nb"), Style::Literal);
+        assert_eq!(string_style(""), Style::DoubleQuoted);
+    }
+
+    #[test]
+    fn emits_like_sops_with_indent_four() {
+        let out = roundtrip(
+            "# head\na: 1 # line\nb:\n  - x\n  - k: 2\n    z: [ ]\nc: 'colon: x'\nd: |\n  l1\n  l2\n# foot\n",
+        );
+        assert_eq!(
+            out,
+            "# head\n# line\na: 1\nb:\n    - x\n    - k: 2\n      z: []\nc: 'colon: x'\nd: |\n    l1\n    l2\n# foot\n"
+        );
+    }
+
+    #[test]
+    fn hash_inside_block_scalars_and_quotes_is_not_a_comment() {
+        let out = roundtrip("a: |\n  # not a comment\n  text\nb: \"x # y\"\nc: x#y\n");
+        assert_eq!(
+            out,
+            "a: |\n    # not a comment\n    text\nb: 'x # y'\nc: x#y\n"
+        );
+    }
+
+    #[test]
+    fn multi_document_streams_are_separated_by_dashes() {
+        let out = roundtrip("a: 1\n---\n# c\nb: 2\n");
+        assert_eq!(out, "a: 1\n---\n# c\nb: 2\n");
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_with_their_line() {
+        let err = load(b"a: 1\nb: 2\na: 3\n", true).unwrap_err();
+        assert!(
+            matches!(err, Error::Malformed { line: Some(3), .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn documents_that_are_lists_are_rejected() {
+        assert!(load(b"- a\n- b\n", true).is_err());
+    }
+}

@@ -1,0 +1,351 @@
+//! The `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` value codec (getsops/sops `aes/cipher.go`).
+//!
+//! AES-256-GCM with a **32-byte** random IV (sops calls `cipher.NewGCMWithNonceSize(…, 32)`; GCM
+//! hashes a non-96-bit IV with GHASH, so a long random IV is as safe as a 12-byte one) and the
+//! additional data = the key path joined as `a:b:c:`. `data` is the ciphertext without the
+//! 16-byte tag; all three parts are standard padded base64.
+
+use aes_gcm::aead::consts::U32;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aes::Aes256;
+use aes_gcm::{AesGcm, Nonce, Tag};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore as _;
+use zeroize::Zeroize as _;
+
+use super::error::{Error, Result};
+use super::gofmt;
+use super::tree::Scalar;
+use crate::keys::DataKey;
+
+/// AES-256-GCM with sops's 32-byte IV.
+pub type SopsAead = AesGcm<Aes256, U32>;
+
+/// IV length sops uses.
+pub const IV_LEN: usize = 32;
+const TAG_LEN: usize = 16;
+
+/// What an `ENC[...]` value decrypts to: a scalar or a comment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plain {
+    /// A typed leaf.
+    Scalar(Scalar),
+    /// A `type:comment` value.
+    Comment(String),
+}
+
+/// A parsed `ENC[...]` string (parse once, at the edge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncValue {
+    /// Ciphertext without the tag.
+    pub data: Vec<u8>,
+    /// The IV (32 bytes when written by sops).
+    pub iv: Vec<u8>,
+    /// The 16-byte GCM tag.
+    pub tag: Vec<u8>,
+    /// The `type:` field.
+    pub ty: String,
+}
+
+impl EncValue {
+    /// Parses like sops's regex `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let rest = text.strip_prefix("ENC[AES256_GCM,data:")?;
+        // The Go regex is greedy: the last `,iv:` / `,tag:` / `,type:` win and `]` is the last one.
+        let close = rest.rfind(']')?;
+        let rest = &rest[..close];
+        let (rest, ty) = rest.rsplit_once(",type:")?;
+        let (rest, tag) = rest.rsplit_once(",tag:")?;
+        let (data, iv) = rest.rsplit_once(",iv:")?;
+        if data.is_empty() || iv.is_empty() || tag.is_empty() || ty.is_empty() {
+            return None;
+        }
+        Some(Self {
+            data: STANDARD.decode(data).ok()?,
+            iv: STANDARD.decode(iv).ok()?,
+            tag: STANDARD.decode(tag).ok()?,
+            ty: ty.to_owned(),
+        })
+    }
+
+    /// The `ENC[...]` text.
+    pub fn to_text(&self) -> String {
+        format!(
+            "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{}]",
+            STANDARD.encode(&self.data),
+            STANDARD.encode(&self.iv),
+            STANDARD.encode(&self.tag),
+            self.ty
+        )
+    }
+}
+
+/// Whether `text` looks like an `ENC[AES256_GCM,...]` value.
+pub fn is_enc(text: &str) -> bool {
+    EncValue::parse(text).is_some()
+}
+
+/// Holds the AES key schedule for one data key (built once per file, not per leaf).
+pub struct Cipher {
+    aead: SopsAead,
+}
+
+impl Cipher {
+    /// A cipher for `key`.
+    pub fn new(key: &DataKey) -> Self {
+        Self {
+            aead: SopsAead::new(key.expose().into()),
+        }
+    }
+
+    /// Encrypts `plain` under `aad` with a fresh random IV.
+    pub fn encrypt(&self, plain: &Plain, aad: &[u8]) -> Result<String> {
+        let mut iv = [0u8; IV_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut iv);
+        self.encrypt_with_iv(plain, aad, &iv)
+    }
+
+    /// Encrypts with a given IV (tests and known-answer vectors only need this).
+    pub fn encrypt_with_iv(&self, plain: &Plain, aad: &[u8], iv: &[u8; IV_LEN]) -> Result<String> {
+        // Like sops, empty strings (and comments) are not encrypted.
+        let empty = match plain {
+            Plain::Scalar(s) => s.is_empty_for_cipher(),
+            Plain::Comment(c) => c.is_empty(),
+        };
+        if empty {
+            return Ok(String::new());
+        }
+        let (mut buf, ty) = match plain {
+            Plain::Scalar(s) => (
+                s.to_bytes(),
+                s.type_name()
+                    .ok_or_else(|| Error::Unsupported("cannot encrypt a null value".into()))?,
+            ),
+            Plain::Comment(c) => (c.as_bytes().to_vec(), "comment"),
+        };
+        let tag = self
+            .aead
+            .encrypt_in_place_detached(Nonce::<U32>::from_slice(iv), aad, &mut buf)
+            .map_err(|_| Error::Unsupported("AES-GCM encryption failed".into()))?;
+        let out = EncValue {
+            data: std::mem::take(&mut buf),
+            iv: iv.to_vec(),
+            tag: tag.to_vec(),
+            ty: ty.to_owned(),
+        }
+        .to_text();
+        Ok(out)
+    }
+
+    /// Decrypts an `ENC[...]` text. An empty text decrypts to an empty string, as in sops.
+    ///
+    /// Errors: [`Error::InvalidEncValue`] (not an `ENC[...]`), [`Error::DecryptionFailed`]
+    /// (AEAD check), [`Error::InvalidPlaintext`] (type does not parse). The key path in the
+    /// first and last is the AAD; callers replace [`Error::DecryptionFailed`] with context.
+    pub fn decrypt(&self, text: &str, aad: &[u8]) -> Result<Plain> {
+        if text.is_empty() {
+            return Ok(Plain::Scalar(Scalar::Str(String::new())));
+        }
+        let path = || String::from_utf8_lossy(aad).into_owned();
+        let ev =
+            EncValue::parse(text).ok_or_else(|| Error::InvalidEncValue { key_path: path() })?;
+        if ev.iv.len() != IV_LEN || ev.tag.len() != TAG_LEN {
+            // Go accepts any IV length via NewGCMWithNonceSize; sops only ever writes 32.
+            return Err(Error::InvalidEncValue { key_path: path() });
+        }
+        let mut buf = ev.data;
+        self.aead
+            .decrypt_in_place_detached(
+                Nonce::<U32>::from_slice(&ev.iv),
+                aad,
+                &mut buf,
+                Tag::from_slice(&ev.tag),
+            )
+            .map_err(|_| Error::DecryptionFailed)?;
+        let bad = |buf: &mut Vec<u8>| {
+            buf.zeroize();
+            Error::InvalidPlaintext {
+                key_path: path(),
+                ty: ev.ty.clone(),
+            }
+        };
+        let scalar = match ev.ty.as_str() {
+            "str" => match String::from_utf8(buf) {
+                Ok(s) => Scalar::Str(s),
+                Err(e) => Scalar::RawStr(e.into_bytes()),
+            },
+            "bytes" => Scalar::Bytes(buf),
+            "comment" => {
+                return match String::from_utf8(buf) {
+                    Ok(s) => Ok(Plain::Comment(s)),
+                    Err(e) => Err(bad(&mut e.into_bytes())),
+                };
+            }
+            "int" => {
+                let parsed = std::str::from_utf8(&buf).ok().and_then(go_atoi);
+                match parsed {
+                    Some(i) => {
+                        buf.zeroize();
+                        Scalar::Int(i)
+                    }
+                    None => return Err(bad(&mut buf)),
+                }
+            }
+            "float" => {
+                let parsed = std::str::from_utf8(&buf).ok().and_then(gofmt::parse_float);
+                match parsed {
+                    Some(f) => {
+                        buf.zeroize();
+                        Scalar::Float(f)
+                    }
+                    None => return Err(bad(&mut buf)),
+                }
+            }
+            "bool" => {
+                let parsed = match &buf[..] {
+                    b"1" | b"t" | b"T" | b"TRUE" | b"true" | b"True" => Some(true),
+                    b"0" | b"f" | b"F" | b"FALSE" | b"false" | b"False" => Some(false),
+                    _ => None,
+                };
+                match parsed {
+                    Some(v) => {
+                        buf.zeroize();
+                        Scalar::Bool(v)
+                    }
+                    None => return Err(bad(&mut buf)),
+                }
+            }
+            "time" => {
+                let parsed = std::str::from_utf8(&buf)
+                    .ok()
+                    .and_then(gofmt::parse_yaml_timestamp);
+                match parsed {
+                    Some(t) => {
+                        buf.zeroize();
+                        Scalar::Time(t)
+                    }
+                    None => return Err(bad(&mut buf)),
+                }
+            }
+            _ => return Err(bad(&mut buf)),
+        };
+        Ok(Plain::Scalar(scalar))
+    }
+}
+
+/// `strconv.Atoi`: optional sign, decimal digits only.
+fn go_atoi(s: &str) -> Option<i64> {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> DataKey {
+        DataKey::from_slice(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn known_answer_from_sops_3_11_kitchen_file() {
+        // kitchen.enc.yaml (sops 3.11.0), data key from its expected.json.
+        let key = DataKey::from_slice(
+            &hex::decode("1b19906780390b077237cb4000849a5c2666126bba84ee882cc6c8b6fadfd3aa")
+                .unwrap(),
+        )
+        .unwrap();
+        let c = Cipher::new(&key);
+        let text = "ENC[AES256_GCM,data:I4g=,iv:mHp10d4ZlfG8dYDiI0m6uY0KY0GUbXW/P1PDQRun1gg=,tag:sPFRlFhmpXyNVkHwxfB/HA==,type:int]";
+        assert_eq!(
+            c.decrypt(text, b"int:").unwrap(),
+            Plain::Scalar(Scalar::Int(42))
+        );
+        assert!(matches!(
+            c.decrypt(text, b"other:"),
+            Err(Error::DecryptionFailed)
+        ));
+        // Re-encrypting with the same IV gives the same bytes.
+        let ev = EncValue::parse(text).unwrap();
+        let iv: [u8; 32] = ev.iv.try_into().unwrap();
+        assert_eq!(
+            c.encrypt_with_iv(&Plain::Scalar(Scalar::Int(42)), b"int:", &iv)
+                .unwrap(),
+            text
+        );
+    }
+
+    #[test]
+    fn empty_values_are_left_empty_like_sops() {
+        let c = Cipher::new(&key());
+        assert_eq!(
+            c.encrypt(&Plain::Scalar(Scalar::Str(String::new())), b"a:")
+                .unwrap(),
+            ""
+        );
+        assert_eq!(
+            c.encrypt(&Plain::Comment(String::new()), b"a:").unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn empty_text_decrypts_to_empty_string() {
+        assert_eq!(
+            Cipher::new(&key()).decrypt("", b"a:").unwrap(),
+            Plain::Scalar(Scalar::Str(String::new()))
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_rejected_with_their_path() {
+        let c = Cipher::new(&key());
+        for bad in [
+            "ENC[AES256_GCM,data:!!,iv:AA==,tag:AA==,type:str]",
+            "hello",
+            "ENC[]",
+        ] {
+            assert!(
+                matches!(c.decrypt(bad, b"a:b:"), Err(Error::InvalidEncValue { ref key_path }) if key_path == "a:b:")
+            );
+        }
+    }
+
+    fn scalar() -> impl Strategy<Value = Scalar> {
+        prop_oneof![
+            ".*".prop_map(Scalar::Str),
+            any::<i64>().prop_map(Scalar::Int),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Scalar::Float),
+            any::<bool>().prop_map(Scalar::Bool),
+            proptest::collection::vec(any::<u8>(), 0..64).prop_map(Scalar::Bytes),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn encrypt_then_decrypt_returns_the_value(s in scalar(), aad in "[a-z:]{0,20}") {
+            prop_assume!(!s.is_empty_for_cipher());
+            let c = Cipher::new(&key());
+            let text = c.encrypt(&Plain::Scalar(s.clone()), aad.as_bytes()).unwrap();
+            let back = c.decrypt(&text, aad.as_bytes()).unwrap();
+            match (&s, back) {
+                (Scalar::Float(a), Plain::Scalar(Scalar::Float(b))) => prop_assert_eq!(a.to_bits() == b.to_bits() || *a == b, true),
+                (_, back) => prop_assert_eq!(back, Plain::Scalar(s)),
+            }
+        }
+
+        #[test]
+        fn comments_round_trip(text in ".+") {
+            let c = Cipher::new(&key());
+            let enc = c.encrypt(&Plain::Comment(text.clone()), b"x:").unwrap();
+            prop_assert_eq!(c.decrypt(&enc, b"x:").unwrap(), Plain::Comment(text));
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The tree walk that encrypts or decrypts every leaf and computes the MAC (getsops/sops
+//! `sops.go` `walkBranch`/`walkSlice`/`shouldBeEncrypted`).
+//!
+//! The key path grows with map keys only (items of a list share their parent's path) and is
+//! the AAD `a:b:c:` (`:` at the top level). Comments are walked as leaves with their branch's
+//! path and are never part of the MAC; a comment that does not decrypt is kept as it is.
+
+use super::error::{Error, Result};
+use super::mac::Mac;
+use super::selectors::{Compiled, Hits};
+use super::tree::{Branch, Key, Scalar, Value};
+use super::value::{Cipher, Plain};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Encrypt,
+    Decrypt,
+}
+
+pub(crate) struct Walker<'a> {
+    cipher: &'a Cipher,
+    sel: &'a Compiled,
+    dir: Direction,
+    pub(crate) mac: Mac,
+    aad: String,
+    comments: Vec<Vec<String>>,
+    uses_comments: bool,
+}
+
+impl<'a> Walker<'a> {
+    pub(crate) fn new(
+        cipher: &'a Cipher,
+        sel: &'a Compiled,
+        dir: Direction,
+        mac_only_encrypted: bool,
+    ) -> Self {
+        Self {
+            cipher,
+            sel,
+            dir,
+            mac: Mac::new(mac_only_encrypted),
+            aad: String::with_capacity(128),
+            comments: Vec::new(),
+            uses_comments: sel.uses_comments(),
+        }
+    }
+
+    fn aad(&self) -> &str {
+        if self.aad.is_empty() { ":" } else { &self.aad }
+    }
+
+    fn verdict(&self, hits: Hits, is_comment: bool) -> bool {
+        let enc = self.sel.hits_encrypted(hits);
+        if self.uses_comments {
+            self.sel.should_encrypt(enc, &self.comments, is_comment)
+        } else {
+            enc
+        }
+    }
+
+    pub(crate) fn walk_branch(&mut self, b: &mut Branch, hits: Hits) -> Result<()> {
+        if self.uses_comments {
+            self.comments.push(Vec::new());
+        }
+        for item in &mut b.items {
+            match &mut item.key {
+                Key::Comment(c) => {
+                    if self.uses_comments
+                        && let Some(level) = self.comments.last_mut()
+                    {
+                        level.push(c.clone());
+                    }
+                    self.comment(c, hits)?;
+                }
+                Key::Str(k) => {
+                    let child = self.sel.descend(hits, k);
+                    let len = self.aad.len();
+                    self.aad.push_str(k);
+                    self.aad.push(':');
+                    let r = self.walk_value(&mut item.value, child);
+                    self.aad.truncate(len);
+                    r?;
+                    if self.uses_comments
+                        && let Some(level) = self.comments.last_mut()
+                    {
+                        level.clear();
+                    }
+                }
+                Key::Other(_) => {
+                    return Err(Error::Unsupported(format!(
+                        "tree contains a non-string key under `{}`: only string keys are supported",
+                        self.aad()
+                    )));
+                }
+            }
+        }
+        if self.uses_comments {
+            self.comments.pop();
+        }
+        Ok(())
+    }
+
+    fn walk_value(&mut self, v: &mut Value, hits: Hits) -> Result<()> {
+        match v {
+            Value::Branch(b) => self.walk_branch(b, hits),
+            Value::List(l) => {
+                if self.uses_comments {
+                    self.comments.push(Vec::new());
+                }
+                for item in l.iter_mut() {
+                    if let Value::Comment(c) = item {
+                        if self.uses_comments
+                            && let Some(level) = self.comments.last_mut()
+                        {
+                            level.push(c.clone());
+                        }
+                        self.comment(c, hits)?;
+                    } else {
+                        self.walk_value(item, hits)?;
+                        if self.uses_comments
+                            && let Some(level) = self.comments.last_mut()
+                        {
+                            level.clear();
+                        }
+                    }
+                }
+                if self.uses_comments {
+                    self.comments.pop();
+                }
+                Ok(())
+            }
+            Value::Scalar(Scalar::Null) => Ok(()),
+            Value::Scalar(s) => self.leaf(s, hits),
+            Value::Comment(c) => self.comment(c, hits),
+        }
+    }
+
+    fn leaf(&mut self, s: &mut Scalar, hits: Hits) -> Result<()> {
+        let encrypted = self.verdict(hits, false);
+        match self.dir {
+            Direction::Encrypt => {
+                // Go's walk turns []byte into a string before encrypting it.
+                if let Scalar::Bytes(b) = s {
+                    *s = Scalar::RawStr(std::mem::take(b));
+                }
+                self.mac.leaf(&s.to_bytes(), encrypted);
+                if encrypted && !s.is_empty_for_cipher() {
+                    let text = self
+                        .cipher
+                        .encrypt(&Plain::Scalar(s.clone()), self.aad().as_bytes())?;
+                    *s = Scalar::Str(text);
+                }
+            }
+            Direction::Decrypt => {
+                if encrypted {
+                    let Scalar::Str(text) = s else {
+                        return Err(Error::InvalidEncValue {
+                            key_path: self.aad().to_owned(),
+                        });
+                    };
+                    let plain = self
+                        .cipher
+                        .decrypt(text, self.aad().as_bytes())
+                        .map_err(|e| match e {
+                            Error::DecryptionFailed => Error::TamperedValue {
+                                key_path: self.aad().to_owned(),
+                            },
+                            other => other,
+                        })?;
+                    *s = match plain {
+                        Plain::Scalar(p) => p,
+                        Plain::Comment(_) => {
+                            return Err(Error::InvalidPlaintext {
+                                key_path: self.aad().to_owned(),
+                                ty: "comment".into(),
+                            });
+                        }
+                    };
+                }
+                self.mac.leaf(&s.to_bytes(), encrypted);
+            }
+        }
+        Ok(())
+    }
+
+    fn comment(&mut self, c: &mut String, hits: Hits) -> Result<()> {
+        let encrypted = self.verdict(hits, true);
+        if !encrypted {
+            return Ok(());
+        }
+        match self.dir {
+            Direction::Encrypt => {
+                if c.is_empty() {
+                    return Ok(());
+                }
+                let text = self
+                    .cipher
+                    .encrypt(&Plain::Comment(c.clone()), self.aad().as_bytes())?;
+                if let Some(re) = &self.sel.unencrypted_comment_regex
+                    && re.is_match(&text)
+                {
+                    return Err(Error::Unsupported(
+                            "an encrypted comment matches unencrypted_comment_regex; make sure the regex cannot match an encrypted comment".into(),
+                        ));
+                }
+                *c = text;
+            }
+            Direction::Decrypt => match self.cipher.decrypt(c, self.aad().as_bytes()) {
+                Ok(Plain::Comment(t)) => *c = t,
+                Ok(Plain::Scalar(Scalar::Str(t))) => *c = t,
+                // Like sops: a comment that does not decrypt was probably never encrypted.
+                _ => {}
+            },
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,409 @@
+//! Conformance of `sealer::sops` with files written by the real sops (see
+//! `../shared/conformance/sops/*/README.md` for where each file comes from).
+//!
+//! Data keys are injected from each `FILE.expected.json` (`data_key_hex`); unwrapping them with
+//! age/PGP master keys is tested with the key sources, not here.
+
+use std::path::{Path, PathBuf};
+
+use sealer::keys::DataKey;
+use sealer::sops::{
+    EncryptedFile, Error, Format, MacCheck, PlainFile, Scalar, StoreOptions, TreePath, Value,
+};
+
+fn conformance() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/sops")
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    fs_err::read(p).unwrap()
+}
+
+fn key_from_hex(h: &str) -> DataKey {
+    DataKey::from_slice(&hex::decode(h).unwrap()).unwrap()
+}
+
+fn format_of(file: &Path, expected: &serde_json::Value) -> Format {
+    match expected.get("store").and_then(|s| s.as_str()) {
+        Some(s) => s.parse().unwrap(),
+        None => Format::from_path(file),
+    }
+}
+
+/// The decrypted tree as JSON, the way the fixtures store `values`.
+fn to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Branch(b) => {
+            let mut m = serde_json::Map::new();
+            for item in &b.items {
+                if let Some(k) = item.key.as_str() {
+                    m.insert(k.to_owned(), to_json(&item.value));
+                }
+            }
+            J::Object(m)
+        }
+        Value::List(l) => J::Array(
+            l.iter()
+                .filter(|v| !matches!(v, Value::Comment(_)))
+                .map(to_json)
+                .collect(),
+        ),
+        Value::Scalar(s) => match s {
+            Scalar::Null => J::Null,
+            Scalar::Str(s) | Scalar::Time(s) => J::String(s.clone()),
+            // The fixtures spell non-UTF-8 bytes as Latin-1 characters.
+            Scalar::RawStr(b) => J::String(b.iter().map(|&c| char::from(c)).collect()),
+            Scalar::Int(i) => J::from(*i),
+            // The fixtures spell non-finite floats as Go prints them.
+            Scalar::Float(f) if f.is_nan() => J::String("NaN".into()),
+            Scalar::Float(f) if f.is_infinite() => {
+                J::String(if *f > 0.0 { "+Inf" } else { "-Inf" }.into())
+            }
+            Scalar::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Scalar::Bool(b) => J::Bool(*b),
+            _ => J::Null,
+        },
+        Value::Comment(_) => J::Null,
+    }
+}
+
+/// Equality with numbers compared by value (`3` == `3.0`), integers exactly.
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => {
+            if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
+                x == y
+            } else if let (Some(x), Some(y)) = (x.as_u64(), y.as_u64()) {
+                x == y
+            } else {
+                x.as_f64() == y.as_f64()
+            }
+        }
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn plain_json(plain: &PlainFile, multi: bool) -> serde_json::Value {
+    let docs: Vec<_> = plain
+        .documents()
+        .iter()
+        .map(|d| to_json(&Value::Branch(d.clone())))
+        .collect();
+    if multi {
+        serde_json::Value::Array(docs)
+    } else {
+        docs.into_iter().next().unwrap()
+    }
+}
+
+fn expected_files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in fs_err::read_dir(conformance()).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for f in fs_err::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            if f.to_string_lossy().ends_with(".expected.json") {
+                out.push(f);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The data key of a fixture: `data_key_hex`, or (helm-secrets) unwrapped from the file's age
+/// stanza with the identity beside it.
+fn data_key(file: &Path, expected: &serde_json::Value, enc: &EncryptedFile) -> DataKey {
+    if let Some(h) = expected.get("data_key_hex").and_then(|h| h.as_str()) {
+        return key_from_hex(h);
+    }
+    let identity_file = file.parent().unwrap().join("key.txt");
+    let identities = age::IdentityFile::from_file(identity_file.to_string_lossy().into_owned())
+        .unwrap()
+        .into_identities()
+        .unwrap();
+    for group in enc.metadata().key_groups() {
+        for stanza in group {
+            let armored = age::armor::ArmoredReader::new(stanza.enc().as_bytes());
+            let Ok(decryptor) = age::Decryptor::new(armored) else {
+                continue;
+            };
+            if let Ok(mut r) =
+                decryptor.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            {
+                let mut key = Vec::new();
+                std::io::Read::read_to_end(&mut r, &mut key).unwrap();
+                return DataKey::from_slice(&key).unwrap();
+            }
+        }
+    }
+    panic!("no data key for {}", file.display());
+}
+
+#[test]
+fn every_conformance_file_decrypts_to_its_expected_values() {
+    let files = expected_files();
+    assert!(
+        files.len() >= 40,
+        "conformance files not found under {}",
+        conformance().display()
+    );
+    let mut failures = Vec::new();
+    for exp_path in files {
+        let expected: serde_json::Value = serde_json::from_slice(&read(&exp_path)).unwrap();
+        let name = exp_path
+            .to_string_lossy()
+            .trim_end_matches(".expected.json")
+            .to_owned();
+        let mut file = PathBuf::from(&name);
+        if !file.exists() {
+            // helm-secrets: `secrets.age.expected.json` describes `secrets.age.yaml`.
+            file = PathBuf::from(format!("{name}.yaml"));
+        }
+        let (values, mac_ok) = match expected.get("values") {
+            Some(v) => (
+                v.clone(),
+                expected
+                    .get("mac_ok")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Bool(true)),
+            ),
+            None => (expected.clone(), serde_json::Value::Bool(true)),
+        };
+        let format = format_of(&file, &expected);
+        let enc = match EncryptedFile::parse(&read(&file), format) {
+            Ok(e) => e,
+            Err(e) => {
+                failures.push(format!("{}: parse: {e}", file.display()));
+                continue;
+            }
+        };
+        assert!(EncryptedFile::is_encrypted(&read(&file), format));
+        let key = data_key(&file, &expected, &enc);
+        let verified = enc.decrypt(&key, MacCheck::Verify);
+        match (&mac_ok, &verified) {
+            (serde_json::Value::Bool(true), Ok(_)) => {}
+            (serde_json::Value::Bool(true), Err(e)) => {
+                failures.push(format!("{}: decrypt: {e}", file.display()));
+                continue;
+            }
+            (_, Err(Error::MacMismatch)) => {}
+            (_, other) => {
+                failures.push(format!(
+                    "{}: expected a MAC mismatch, got {other:?}",
+                    file.display()
+                ));
+                continue;
+            }
+        }
+        let plain = enc.decrypt(&key, MacCheck::Ignore).unwrap();
+        let mut got = plain_json(&plain, values.is_array());
+        // getsops-functional's INI fixtures leave out the (empty) DEFAULT section sops always has.
+        if format == Format::Ini
+            && values.get("DEFAULT").is_none()
+            && got["DEFAULT"] == serde_json::json!({})
+        {
+            got.as_object_mut().unwrap().remove("DEFAULT");
+        }
+        if !same(&got, &values) {
+            failures.push(format!(
+                "{}: values differ:\n got {got}\nwant {values}",
+                file.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn generated() -> PathBuf {
+    conformance().join("sops-3.11-generated")
+}
+
+fn decrypt_generated(name: &str) -> (PlainFile, Format) {
+    let file = generated().join(name);
+    let expected: serde_json::Value =
+        serde_json::from_slice(&read(&generated().join(format!("{name}.expected.json")))).unwrap();
+    let format = format_of(&file, &expected);
+    let enc = EncryptedFile::parse(&read(&file), format).unwrap();
+    let key = key_from_hex(expected["data_key_hex"].as_str().unwrap());
+    (enc.decrypt(&key, MacCheck::Verify).unwrap(), format)
+}
+
+#[test]
+fn every_sops_3_11_file_decrypts_to_its_dec_file_byte_for_byte() {
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for f in fs_err::read_dir(generated()).unwrap() {
+        let f = f.unwrap().path();
+        let fname = f.file_name().unwrap().to_string_lossy().into_owned();
+        let Some((stem, ext)) = fname.split_once(".enc.") else {
+            continue;
+        };
+        if ext.ends_with(".json") && ext.contains("expected") {
+            continue;
+        }
+        let dec = generated().join(format!("{stem}.dec.{ext}"));
+        if !dec.exists() {
+            continue;
+        }
+        let (plain, format) = decrypt_generated(&fname);
+        // encrypted-regex was made with `stores: {yaml: {indent: 2}, json: {indent: 2}}`.
+        let opts = if stem == "encrypted-regex" {
+            StoreOptions {
+                yaml_indent: 2,
+                json_indent: Some(2),
+                ..StoreOptions::default()
+            }
+        } else {
+            StoreOptions::default()
+        };
+        let out = plain.to_bytes_with(format, &opts).unwrap();
+        let want = read(&dec);
+        if out != want {
+            failures.push(format!(
+                "{fname}: output differs from {}:\n--- got\n{}\n--- want\n{}",
+                dec.display(),
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&want)
+            ));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} files checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn cross_format_output_matches_sops() {
+    for (src, out_format, want) in [
+        (
+            "kitchen.enc.yaml",
+            Format::Json,
+            "kitchen.dec-json.from-yaml.json",
+        ),
+        (
+            "kitchen.enc.env",
+            Format::Json,
+            "kitchen.dec-json.from-env.json",
+        ),
+        (
+            "kitchen.enc.ini",
+            Format::Json,
+            "kitchen.dec-json.from-ini.json",
+        ),
+        (
+            "kitchen.enc.env",
+            Format::Dotenv,
+            "kitchen.env-roundtrip.txt",
+        ),
+    ] {
+        let (plain, _) = decrypt_generated(src);
+        let out = plain.to_bytes(out_format).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&read(&generated().join(want))),
+            "{src} as {out_format}"
+        );
+    }
+}
+
+#[test]
+fn extract_matches_sops() {
+    let (plain, format) = decrypt_generated("kitchen.enc.yaml");
+    for (path, want) in [
+        (r#"["nested"]["map"]"#, "kitchen.extract-nested-map.txt"),
+        (
+            r#"["nested"]["list_of_maps"][1]["port"]"#,
+            "kitchen.extract-port.txt",
+        ),
+        (r#"["string"]"#, "kitchen.extract-string.txt"),
+    ] {
+        let p: TreePath = path.parse().unwrap();
+        let out = plain.extract(&p, format).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&read(&generated().join(want))),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn filestatus_tells_encrypted_from_plain_files() {
+    assert!(EncryptedFile::is_encrypted(
+        &read(&generated().join("kitchen.enc.yaml")),
+        Format::Yaml
+    ));
+    assert!(!EncryptedFile::is_encrypted(
+        &read(&generated().join("kitchen.plain.yaml")),
+        Format::Yaml
+    ));
+    assert!(matches!(
+        EncryptedFile::parse(&read(&generated().join("kitchen.plain.yaml")), Format::Yaml),
+        Err(Error::NotEncrypted)
+    ));
+}
+
+/// The negative files are edits of other fixtures; find the data key through the shared
+/// age stanza.
+fn negative_key(enc: &EncryptedFile) -> DataKey {
+    let stanza = enc.metadata().key_groups()[0][0].enc().to_owned();
+    for f in fs_err::read_dir(generated()).unwrap() {
+        let f = f.unwrap().path();
+        let fname = f.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(src) = fname.strip_suffix(".expected.json") else {
+            continue;
+        };
+        if !src.ends_with(".yaml") {
+            continue;
+        }
+        let Ok(other) = EncryptedFile::parse(&read(&generated().join(src)), Format::Yaml) else {
+            continue;
+        };
+        if other.metadata().key_groups()[0][0].enc() == stanza {
+            let expected: serde_json::Value = serde_json::from_slice(&read(&f)).unwrap();
+            return key_from_hex(expected["data_key_hex"].as_str().unwrap());
+        }
+    }
+    panic!("no fixture shares the negative file's key");
+}
+
+#[test]
+fn negative_files_are_refused_like_sops() {
+    let dir = generated().join("negative");
+    for (name, check) in [
+        (
+            "lastmodified-changed.enc.yaml",
+            (|e: &Error| matches!(e, Error::MacUndecryptable)) as fn(&Error) -> bool,
+        ),
+        ("list-item-removed.enc.yaml", |e| {
+            matches!(e, Error::MacMismatch)
+        }),
+        ("reordered-keys.enc.yaml", |e| {
+            matches!(e, Error::MacMismatch | Error::TamperedValue { .. })
+        }),
+        ("unencrypted-edited.enc.yaml", |e| {
+            matches!(e, Error::MacMismatch)
+        }),
+        (
+            "value-moved.enc.yaml",
+            |e| matches!(e, Error::TamperedValue { key_path } if key_path == "change:"),
+        ),
+    ] {
+        let enc = EncryptedFile::parse(&read(&dir.join(name)), Format::Yaml).unwrap();
+        let key = negative_key(&enc);
+        let err = enc.decrypt(&key, MacCheck::Verify).unwrap_err();
+        assert!(check(&err), "{name}: unexpected error {err:?}");
+    }
+}
