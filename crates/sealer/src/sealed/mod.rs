@@ -1,1 +1,32 @@
-//! Bitnami sealed-secrets format.
+//! Bitnami sealed-secrets (`bitnami.com/v1alpha1`), byte-compatible.
+//!
+//! Follows bitnami-labs/sealed-secrets `pkg/crypto/crypto.go` (the hybrid envelope),
+//! `pkg/apis/sealedsecrets/v1alpha1/sealedsecret_expansion.go` (labels, scopes, Secret ⇄
+//! SealedSecret) and `pkg/crypto/keys.go` (key pairs and certificates).
+//!
+//! - [`cipher`]: one value in, one blob out: `u16 BE len(rsa) ‖ RSA-OAEP(session key) ‖ AES-GCM`.
+//! - [`scope`]: strict / namespace-wide / cluster-wide and the OAEP label each implies.
+//! - [`keys`]: RSA key pairs and self-signed certificates (PEM in and out).
+//! - [`model`]: the SealedSecret and Secret manifests.
+//! - [`convert`]: Secret → SealedSecret and back.
+
+pub mod cipher;
+pub mod convert;
+#[cfg(feature = "crd")]
+mod crd;
+mod error;
+pub mod keys;
+pub mod model;
+pub mod scope;
+
+pub use cipher::{SealedBlob, rsa_private_operations};
+pub use convert::{SealOptions, seal_secret, unseal};
+pub use error::{ConvertError, Error, ItemError, Result};
+pub use keys::{Certificate, PrivateKey, PublicKey};
+#[cfg(feature = "crd")]
+pub use model::SealedSecret;
+pub use model::{
+    Condition, ObjectMeta, SealedSecretManifest, SealedSecretSpec, SealedSecretStatus,
+    SecretManifest, SecretTemplateSpec,
+};
+pub use scope::{Label, Scope};
