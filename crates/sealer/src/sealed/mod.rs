@@ -12,6 +12,8 @@
 
 pub mod cipher;
 pub mod convert;
+#[cfg(feature = "crd")]
+mod crd;
 mod error;
 pub mod keys;
 pub mod model;
@@ -21,6 +23,8 @@ pub use cipher::{SealedBlob, rsa_private_operations};
 pub use convert::{SealOptions, seal_secret, unseal};
 pub use error::{ConvertError, Error, ItemError, Result};
 pub use keys::{Certificate, PrivateKey, PublicKey};
+#[cfg(feature = "crd")]
+pub use model::SealedSecret;
 pub use model::{
     Condition, ObjectMeta, SealedSecretManifest, SealedSecretSpec, SealedSecretStatus,
     SecretManifest, SecretTemplateSpec,

@@ -65,6 +65,35 @@ pub struct SecretTemplateSpec {
 
 /// `spec` of a SealedSecret.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "crd", derive(kube::CustomResource))]
+#[cfg_attr(feature = "crd", allow(clippy::duplicated_attributes))]
+#[cfg_attr(
+    feature = "crd",
+    kube(
+        group = "bitnami.com",
+        version = "v1alpha1",
+        kind = "SealedSecret",
+        namespaced,
+        status = "SealedSecretStatus",
+        shortname = "sealedsecret",
+        schema = "manual",
+        printcolumn(
+            name = "Status",
+            type_ = "string",
+            json_path = ".status.conditions[0].message"
+        ),
+        printcolumn(
+            name = "Synced",
+            type_ = "string",
+            json_path = ".status.conditions[0].status"
+        ),
+        printcolumn(
+            name = "Age",
+            type_ = "date",
+            json_path = ".metadata.creationTimestamp"
+        )
+    )
+)]
 #[serde(rename_all = "camelCase")]
 pub struct SealedSecretSpec {
     /// One sealed blob (standard base64) per Secret item.

@@ -1,0 +1,122 @@
+//! Shared state of the reconcilers and the HTTP server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+use sealer::sealed::{ObjectMeta, SealedSecretSpec, SecretManifest};
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::keyring::Keyring;
+use crate::metrics::Metrics;
+
+/// Runs decryptions on blocking threads, at most `slots` at once, trying every key newest
+/// first. Used by the reconciler and by `/v1/verify` and `/v1/rotate`.
+#[derive(Clone, Debug)]
+pub struct Decryptor {
+    /// The keys.
+    pub keyring: Keyring,
+    slots: Arc<Semaphore>,
+}
+
+impl Decryptor {
+    /// A decryptor allowing `concurrency` decryptions at once (at least one).
+    pub fn new(keyring: Keyring, concurrency: usize) -> Self {
+        Self {
+            keyring,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// Opens every item of a SealedSecret (`meta` = its top-level metadata, which sets the
+    /// label). Template data is left to `sealer::sealed::unseal`; callers that must not render
+    /// templates strip `spec.template.data` first.
+    pub async fn unseal(&self, meta: ObjectMeta, spec: SealedSecretSpec) -> Result<SecretManifest> {
+        let _permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Config("decryptor closed".into()))?;
+        let keys = self.keyring.snapshot();
+        if keys.is_empty() {
+            return Err(Error::NoActiveKey);
+        }
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<_> = keys.iter().map(|k| &k.private).collect();
+            sealer::sealed::unseal(&meta, &spec, &refs).map_err(Error::Unseal)
+        })
+        .await
+        .map_err(Error::Join)?
+    }
+}
+
+/// What the SealedSecret reconciler needs.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Decryption.
+    pub decryptor: Decryptor,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Cache of Secrets (the watch that also triggers reconciles).
+    pub secrets: Store<Secret>,
+    /// Behaviour switches.
+    pub settings: Settings,
+    failures: Mutex<HashMap<(String, String), u32>>,
+}
+
+/// Reconciler switches from the flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Write `status`.
+    pub update_status: bool,
+    /// Failed decryptions before giving up until the object or the keys change.
+    pub max_unseal_retries: u32,
+    /// Decrypt the legacy v1 `spec.data`.
+    pub accept_deprecated_v1_data: bool,
+}
+
+impl Context {
+    /// A context.
+    pub fn new(
+        client: Client,
+        decryptor: Decryptor,
+        metrics: Arc<Metrics>,
+        recorder: Recorder,
+        secrets: Store<Secret>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            client,
+            decryptor,
+            metrics,
+            recorder,
+            secrets,
+            settings,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Counts one more failure of `namespace/name`; returns the count.
+    pub fn record_failure(&self, namespace: &str, name: &str) -> u32 {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = f
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_default();
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    /// Forgets the failures of `namespace/name`.
+    pub fn clear_failures(&self, namespace: &str, name: &str) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        f.remove(&(namespace.to_owned(), name.to_owned()));
+    }
+}

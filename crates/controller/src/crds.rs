@@ -1,0 +1,183 @@
+//! `seal-controller crds`: the CustomResourceDefinitions the controller serves, as YAML. The
+//! files in `deploy/crds/` are this output (one file per CRD, named after it); a test fails
+//! when they drift.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt as _;
+use sealer::sealed::SealedSecret;
+
+/// Every CRD, SealedSecret first.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut all = vec![sealed_secret_crd()];
+    all.extend(crate::external_secrets_crds());
+    all
+}
+
+/// The SealedSecret CRD, with Bitnami's `listKind`.
+pub fn sealed_secret_crd() -> CustomResourceDefinition {
+    let mut crd = SealedSecret::crd();
+    crd.spec.names.list_kind = Some("SealedSecretList".into());
+    // schemars titles the root schema after the type; Bitnami's schema has no title.
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            schema.title = None;
+        }
+    }
+    crd
+}
+
+/// One CRD as a YAML document.
+pub fn to_yaml(crd: &CustomResourceDefinition) -> String {
+    // Serializing a CRD (plain data) cannot fail.
+    serde_yaml_ng::to_string(crd).unwrap_or_default()
+}
+
+/// Every CRD as one multi-document YAML stream.
+pub fn all_yaml() -> String {
+    crds()
+        .iter()
+        .map(|c| format!("---\n{}", to_yaml(c)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn deploy_crds() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds")
+    }
+
+    #[test]
+    fn deploy_crds_are_the_output_of_seal_controller_crds() {
+        let dir = deploy_crds();
+        let mut expected = Vec::new();
+        for crd in crds() {
+            let name = format!("{}.yaml", crd.metadata.name.as_deref().unwrap());
+            let path = dir.join(&name);
+            let on_disk = fs_err::read_to_string(&path).unwrap_or_default();
+            assert!(
+                on_disk == to_yaml(&crd),
+                "{} drifted from `seal-controller crds`; regenerate it with \
+                 `cargo run -p seal-controller -- crds` (split per CRD)",
+                path.display()
+            );
+            expected.push(name);
+        }
+        let mut present: Vec<String> = fs_err::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml") && n != "kustomization.yaml")
+            .collect();
+        present.sort();
+        expected.sort();
+        assert_eq!(
+            present, expected,
+            "deploy/crds holds files that no CRD produces"
+        );
+    }
+
+    /// Strips `description`s: they are documentation, not schema.
+    fn strip_descriptions(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("description");
+                m.values_mut().for_each(strip_descriptions);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip_descriptions),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_sealed_secret_crd_accepts_what_bitnamis_crd_accepts() {
+        let text =
+            fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+                "../../../shared/conformance/sealed-secrets/bitnami.com_sealedsecrets.crd.yaml",
+            ))
+            .unwrap();
+        let bitnami: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let ours = serde_json::to_value(sealed_secret_crd()).unwrap();
+        assert_eq!(ours["metadata"]["name"], bitnami["metadata"]["name"]);
+        assert_eq!(ours["spec"]["group"], bitnami["spec"]["group"]);
+        assert_eq!(ours["spec"]["scope"], bitnami["spec"]["scope"]);
+        for field in ["kind", "listKind", "plural", "singular"] {
+            assert_eq!(
+                ours["spec"]["names"][field], bitnami["spec"]["names"][field],
+                "{field}"
+            );
+        }
+        assert_eq!(
+            ours["spec"]["names"]["shortNames"],
+            serde_json::json!(["sealedsecret"])
+        );
+        let (o, b) = (
+            &ours["spec"]["versions"][0],
+            &bitnami["spec"]["versions"][0],
+        );
+        for field in [
+            "name",
+            "served",
+            "storage",
+            "subresources",
+            "additionalPrinterColumns",
+        ] {
+            assert_eq!(o[field], b[field], "{field}");
+        }
+        let mut os = o["schema"]["openAPIV3Schema"].clone();
+        let mut bs = b["schema"]["openAPIV3Schema"].clone();
+        strip_descriptions(&mut os);
+        strip_descriptions(&mut bs);
+        assert_eq!(os, bs, "the validation schema must be Bitnami's");
+    }
+
+    #[test]
+    fn the_kustomize_base_renders_with_kubectl_into_a_locked_down_install() {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/base");
+        let out = std::process::Command::new("kubectl")
+            .arg("kustomize")
+            .arg(&base)
+            .output()
+            .expect("kubectl must be installed (scripts/deps/controller.sh)");
+        assert!(
+            out.status.success(),
+            "kubectl kustomize failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let docs: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        let find = |kind: &str, name: &str| {
+            docs.iter()
+                .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+                .unwrap_or_else(|| panic!("no {kind} {name}"))
+        };
+        find("CustomResourceDefinition", "sealedsecrets.bitnami.com");
+        let svc = find("Service", "sealed-secrets-controller");
+        assert_eq!(svc["metadata"]["namespace"], "kube-system");
+        assert_eq!(svc["spec"]["ports"][0]["name"], "http");
+        assert_eq!(svc["spec"]["ports"][0]["port"], 8080);
+        let deploy = find("Deployment", "sealed-secrets-controller");
+        assert_eq!(deploy["metadata"]["namespace"], "kube-system");
+        let pod = &deploy["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        let c = &pod["containers"][0];
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(
+            c["securityContext"]["capabilities"]["drop"],
+            serde_json::json!(["ALL"])
+        );
+        assert!(c["image"].as_str().unwrap().contains("seal-controller"));
+    }
+}

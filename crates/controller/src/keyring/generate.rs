@@ -1,0 +1,71 @@
+//! New key pairs: RSA (`--key-size`) with a self-signed certificate shaped like Bitnami's
+//! (`pkg/crypto/keys.go`: empty subject unless `--my-cn`, critical Encipher Only, CA:TRUE),
+//! stored as a key Secret before it is used.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::PostParams;
+use sealer::sealed::{Certificate, PrivateKey};
+
+use super::store::{self, KeySecretMeta};
+use super::{KeyEntry, Keyring};
+use crate::error::{Error, Result};
+
+/// How to make keys.
+#[derive(Debug, Clone)]
+pub struct KeyParams {
+    /// RSA modulus size in bits.
+    pub bits: usize,
+    /// Certificate validity.
+    pub ttl: Duration,
+    /// Certificate common name (empty = empty subject).
+    pub common_name: String,
+    /// Where and how the Secret is stored.
+    pub secret: KeySecretMeta,
+}
+
+/// Generates a key pair off the async runtime (RSA-4096 generation takes a while).
+pub async fn generate_pair(params: &KeyParams) -> Result<(PrivateKey, Certificate)> {
+    let bits = params.bits;
+    let ttl = time::Duration::try_from(params.ttl)
+        .map_err(|_| Error::Config("--key-ttl out of range".into()))?;
+    let cn = params.common_name.clone();
+    tokio::task::spawn_blocking(move || {
+        let key = PrivateKey::generate(bits).map_err(Error::KeyGeneration)?;
+        let cert = Certificate::self_signed(&key, ttl, &cn).map_err(Error::KeyGeneration)?;
+        Ok((key, cert))
+    })
+    .await
+    .map_err(Error::Join)?
+}
+
+/// Generates a key, stores it as a key Secret and, once the API server has it, adds it to the
+/// keyring (Bitnami registers a key only after the create succeeds).
+pub async fn generate_and_store(
+    api: &Api<Secret>,
+    params: &KeyParams,
+    keyring: &Keyring,
+) -> Result<Arc<KeyEntry>> {
+    let (key, cert) = generate_pair(params).await?;
+    let mut secret = store::key_secret(&key, &cert, &params.secret);
+    let created = api.create(&PostParams::default(), &secret).await;
+    store::scrub(&mut secret);
+    let mut created = created.map_err(Error::kube(format!(
+        "create key secret {}/{}*",
+        params.secret.namespace, params.secret.prefix
+    )))?;
+    let entry = store::entry_from_secret(&created, None);
+    store::scrub(&mut created);
+    let entry = Arc::new(entry?.ok_or(Error::NoActiveKey)?);
+    tracing::info!(
+        secret = %entry.secret_name,
+        fingerprint = %entry.fingerprint,
+        certificate = %cert.to_pem(),
+        "new sealing key generated"
+    );
+    keyring.insert(entry.clone());
+    Ok(entry)
+}

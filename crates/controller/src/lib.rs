@@ -1,0 +1,346 @@
+//! `seal-controller`: the in-cluster half of sealkit.
+//!
+//! Turns `bitnami.com/v1alpha1` SealedSecrets into Secrets with the keys of an existing Bitnami
+//! install (or new ones), serves the sealing certificate and the verify/rotate API, renews keys
+//! and elects one writer among replicas. The binary is a thin shell over [`run`]; tests run the
+//! same function in-process.
+//!
+//! - [`keyring`]: the keys (Bitnami's key Secrets), generation and renewal.
+//! - [`sealedsecrets`]: the reconciler.
+//! - [`http`]: `/v1/cert.pem`, `/v1/verify`, `/v1/rotate`, `/healthz`, `/readyz`, `/metrics`.
+//! - [`leader`]: Lease-based leader election.
+//!
+//! # Crate Features
+//! None yet; the `telemetry` feature (OpenTelemetry export) is planned.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod args;
+pub mod context;
+pub mod crds;
+pub mod error;
+pub mod http;
+pub mod keyring;
+pub mod leader;
+pub mod metrics;
+pub mod rbac;
+pub mod sealedsecrets;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Api, Client};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use crate::args::{Args, RunArgs};
+use crate::context::{Decryptor, Settings};
+pub use crate::error::{Error, Result};
+use crate::keyring::Keyring;
+use crate::keyring::generate::KeyParams;
+use crate::keyring::renewal::{Renewal, next_renewal};
+use crate::keyring::store::KeySecretMeta;
+use crate::metrics::Metrics;
+
+/// Whether this build carries the ExternalSecret bridge (`--external-secrets`).
+pub const EXTERNAL_SECRETS_AVAILABLE: bool = false;
+
+/// CRDs of the ExternalSecret bridge (none while it is not built in).
+pub fn external_secrets_crds() -> Vec<CustomResourceDefinition> {
+    Vec::new()
+}
+
+/// The two listeners, bound by the caller (the binary binds the flags' addresses; tests bind
+/// free ports).
+#[derive(Debug)]
+pub struct Listeners {
+    /// `--listen-addr`: the API.
+    pub api: TcpListener,
+    /// `--listen-metrics-addr`: `/metrics`.
+    pub metrics: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses the flags name.
+    pub async fn bind(args: &RunArgs) -> Result<Self> {
+        let bind = |addr: std::net::SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Serve {
+                    addr: addr.to_string(),
+                    source,
+                })
+        };
+        Ok(Self {
+            api: bind(args.listen_addr).await?,
+            metrics: bind(args.listen_metrics_addr).await?,
+        })
+    }
+}
+
+/// Runs the controller until `shutdown` turns true: loads the keys, serves HTTP, takes part in
+/// leader election and, while leading, renews keys and reconciles SealedSecrets. Dropping the
+/// returned future stops everything it started.
+pub async fn run(
+    client: Client,
+    args: RunArgs,
+    listeners: Listeners,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    args::validate(&args)?;
+    let key_namespace = args.resolve_key_namespace();
+    let identity = args.resolve_identity();
+    let metrics = Arc::new(Metrics::new(args.metrics_omit_secret_labels));
+    let keyring = Keyring::new(args.key_order_priority);
+    let concurrency = args.decrypt_concurrency.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
+    let decryptor = Decryptor::new(keyring.clone(), concurrency);
+    let key_api: Api<Secret> = Api::namespaced(client.clone(), &key_namespace);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        %key_namespace,
+        %identity,
+        "starting seal-controller"
+    );
+
+    // Keys first: every replica serves the certificate and decrypts for verify/rotate.
+    let mut attempt = 0;
+    let initial = loop {
+        match keyring::import::load(&key_api, &args.key_prefix).await {
+            Ok(keys) => break keys,
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(error = %e.chain(), attempt, "cannot list key secrets yet");
+                let mut stop = shutdown.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(sealedsecrets::reconcile::backoff(attempt)) => {}
+                    _ = stop.wait_for(|v| *v) => return Ok(()),
+                }
+            }
+        }
+    };
+    keyring.replace(initial);
+    for k in keyring.snapshot().iter() {
+        tracing::info!(secret = %k.secret_name, fingerprint = %k.fingerprint, compromised = k.compromised, "key loaded");
+    }
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(keyring::import::watch(
+        key_api.clone(),
+        args.key_prefix.clone(),
+        keyring.clone(),
+    ));
+
+    let state = http::AppState {
+        decryptor: decryptor.clone(),
+        metrics: metrics.clone(),
+        limiter: Arc::new(http::RateLimiter::new(
+            args.rate_limit,
+            args.rate_limit_burst,
+        )),
+        accept_deprecated_v1_data: args.accept_deprecated_v1_data,
+    };
+    let stopped = |rx: &watch::Receiver<bool>| {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    };
+    let api_server = http::serve(
+        listeners.api,
+        http::api_router(state.clone()),
+        stopped(&shutdown),
+    );
+    let metrics_server = http::serve(
+        listeners.metrics,
+        http::metrics_router(state),
+        stopped(&shutdown),
+    );
+    let mut servers = JoinSet::new();
+    servers.spawn(api_server);
+    servers.spawn(metrics_server);
+
+    let (leader_tx, leader_rx) = watch::channel(!args.leader_elect);
+    if args.leader_elect {
+        let params = leader::LeaseParams {
+            name: args.leader_elect_lease_name.clone(),
+            identity: identity.clone(),
+            lease_duration: args.leader_elect_lease_duration,
+            retry_period: args.leader_elect_retry_period,
+        };
+        let lease_api: Api<Lease> = Api::namespaced(client.clone(), &key_namespace);
+        servers.spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                leader::run(lease_api, params, leader_tx, shutdown).await;
+                Ok(())
+            }
+        });
+    }
+
+    if args.external_secrets && !EXTERNAL_SECRETS_AVAILABLE {
+        tracing::warn!(
+            "--external-secrets is on but this build has no ExternalSecret bridge; only SealedSecrets are reconciled"
+        );
+    }
+
+    let duties = LeaderDuties {
+        client,
+        args: args.clone(),
+        key_namespace,
+        identity,
+        keyring,
+        decryptor,
+        metrics: metrics.clone(),
+    };
+    let mut leader_rx = leader_rx;
+    let mut stop = shutdown.clone();
+    loop {
+        metrics.leader.set(0);
+        tokio::select! {
+            r = leader_rx.wait_for(|v| *v) => if r.is_err() { break },
+            _ = stop.wait_for(|v| *v) => break,
+        }
+        metrics.leader.set(1);
+        let mut leading = duties.start(shutdown.clone());
+        tokio::select! {
+            _ = leader_rx.wait_for(|v| !*v) => {
+                tracing::warn!("lost leadership: stopping writers");
+                leading.abort_all();
+                while leading.join_next().await.is_some() {}
+            }
+            _ = stop.wait_for(|v| *v) => {
+                // Controllers stop on the same signal; give them a moment to finish.
+                let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                    while leading.join_next().await.is_some() {}
+                })
+                .await;
+                break;
+            }
+        }
+    }
+    metrics.leader.set(0);
+    tasks.abort_all();
+    while let Some(r) = servers.join_next().await {
+        if let Ok(Err(e)) = r {
+            return Err(e);
+        }
+    }
+    tracing::info!("seal-controller stopped");
+    Ok(())
+}
+
+/// What only the leader does.
+struct LeaderDuties {
+    client: Client,
+    args: RunArgs,
+    key_namespace: String,
+    identity: String,
+    keyring: Keyring,
+    decryptor: Decryptor,
+    metrics: Arc<Metrics>,
+}
+
+impl LeaderDuties {
+    fn start(&self, shutdown: watch::Receiver<bool>) -> JoinSet<()> {
+        let mut set = JoinSet::new();
+        let key_api: Api<Secret> = Api::namespaced(self.client.clone(), &self.key_namespace);
+        let params = KeyParams {
+            bits: self.args.key_size,
+            ttl: self.args.key_ttl,
+            common_name: self.args.my_cn.clone(),
+            secret: KeySecretMeta {
+                prefix: self.args.key_prefix.clone(),
+                namespace: self.key_namespace.clone(),
+                labels: self.args.privatekey_labels.clone(),
+                annotations: self.args.privatekey_annotations.clone(),
+            },
+        };
+        set.spawn(renew_keys(
+            key_api,
+            params,
+            self.keyring.clone(),
+            self.args.key_renew_period,
+            self.args.key_cutoff_time,
+        ));
+        let deps = sealedsecrets::Deps {
+            client: self.client.clone(),
+            decryptor: self.decryptor.clone(),
+            metrics: self.metrics.clone(),
+            recorder: Recorder::new(
+                self.client.clone(),
+                Reporter {
+                    controller: "seal-controller".into(),
+                    instance: Some(self.identity.clone()),
+                },
+            ),
+            settings: Settings {
+                update_status: self.args.update_status,
+                max_unseal_retries: self.args.max_unseal_retries,
+                accept_deprecated_v1_data: self.args.accept_deprecated_v1_data,
+            },
+            label_selector: self.args.label_selector.clone(),
+            skip_recreate: self.args.skip_recreate,
+            concurrency: 64,
+        };
+        match self.args.watched_namespaces(&self.key_namespace) {
+            None => {
+                set.spawn(sealedsecrets::run(deps, None, shutdown));
+            }
+            Some(namespaces) => {
+                for ns in namespaces {
+                    set.spawn(sealedsecrets::run(deps.clone(), Some(ns), shutdown.clone()));
+                }
+            }
+        }
+        set
+    }
+}
+
+/// Generates the first key and renews on schedule (leader only).
+async fn renew_keys(
+    api: Api<Secret>,
+    params: KeyParams,
+    keyring: Keyring,
+    period: Duration,
+    cutoff: Option<time::OffsetDateTime>,
+) {
+    let mut changed = keyring.subscribe();
+    let mut failures = 0;
+    loop {
+        let newest = keyring
+            .newest_active()
+            .map(|k| k.order_time(keyring.priority()));
+        match next_renewal(newest, period, cutoff, time::OffsetDateTime::now_utc()) {
+            Renewal::Now => {
+                match keyring::generate::generate_and_store(&api, &params, &keyring).await {
+                    Ok(_) => failures = 0,
+                    Err(e) => {
+                        failures += 1;
+                        tracing::error!(error = %e.chain(), "cannot store a new sealing key");
+                        tokio::time::sleep(sealedsecrets::reconcile::backoff(failures + 3)).await;
+                    }
+                }
+                changed.borrow_and_update();
+            }
+            Renewal::After(d) => {
+                tokio::select! {
+                    () = tokio::time::sleep(d) => {}
+                    r = changed.changed() => if r.is_err() { return },
+                }
+            }
+            Renewal::Never => {
+                if changed.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The SealedSecret controller: a kube-rs `Controller` over `bitnami.com/v1alpha1`
+//! SealedSecrets that also watches Secrets (a deleted or edited Secret is put back, an unowned
+//! Secret annotated `managed` is taken over) and reconciles everything again when the keys
+//! change.
+
+pub mod desired;
+#[cfg(test)]
+pub(crate) mod fixtures;
+pub mod reconcile;
+pub mod status;
+
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::{Config, Controller};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Api, Client};
+use sealer::sealed::SealedSecret;
+use tokio::sync::watch;
+
+use crate::context::{Context, Decryptor, Settings};
+use crate::metrics::Metrics;
+
+/// What one SealedSecret controller needs.
+#[derive(Clone)]
+pub struct Deps {
+    /// API client.
+    pub client: Client,
+    /// Decryption.
+    pub decryptor: Decryptor,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder.
+    pub recorder: kube::runtime::events::Recorder,
+    /// Switches.
+    pub settings: Settings,
+    /// `--label-selector`.
+    pub label_selector: String,
+    /// `--skip-recreate`.
+    pub skip_recreate: bool,
+    /// Reconciles in flight at once.
+    pub concurrency: u16,
+}
+
+/// Runs the controller over `namespace` (all namespaces when `None`) until `shutdown` turns
+/// true.
+pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receiver<bool>) {
+    let (ss_api, secret_api): (Api<SealedSecret>, Api<Secret>) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(deps.client.clone(), ns),
+            Api::namespaced(deps.client.clone(), ns),
+        ),
+        None => (Api::all(deps.client.clone()), Api::all(deps.client.clone())),
+    };
+    let mut wc = watcher::Config::default().any_semantic();
+    if !deps.label_selector.is_empty() {
+        wc = wc.labels(&deps.label_selector);
+    }
+    let (reader, writer) = reflector::store::<Secret>();
+    let secrets = reflector::reflector(
+        writer,
+        watcher(secret_api, wc.clone())
+            .default_backoff()
+            .modify(trim_cached_secret),
+    )
+    .touched_objects();
+    let ctx = Arc::new(Context::new(
+        deps.client.clone(),
+        deps.decryptor.clone(),
+        deps.metrics.clone(),
+        deps.recorder.clone(),
+        reader.clone(),
+        deps.settings.clone(),
+    ));
+    let keys_changed =
+        futures::stream::unfold(deps.decryptor.keyring.subscribe(), |mut rx| async move {
+            rx.changed().await.ok()?;
+            Some(((), rx))
+        });
+    let mut stop = shutdown.clone();
+    let stop = async move {
+        let _ = stop.wait_for(|v| *v).await;
+    };
+    let mut controller = Controller::new(ss_api, wc)
+        .with_config(Config::default().concurrency(deps.concurrency))
+        .reconcile_all_on(keys_changed)
+        .graceful_shutdown_on(stop);
+    let drain = if deps.skip_recreate {
+        // Still keep the cache current; just do not trigger on Secret events.
+        Some(tokio::spawn(secrets.for_each(|_| async {})))
+    } else {
+        controller = controller.watches_stream(secrets, |secret: Secret| {
+            let name = secret.metadata.name?;
+            let ns = secret.metadata.namespace?;
+            Some(ObjectRef::<SealedSecret>::new(&name).within(&ns))
+        });
+        None
+    };
+    // Reconcile only once the Secret cache is filled: in-sync objects then cost nothing.
+    let ready = reader.clone();
+    let ctx_ready = ctx.clone();
+    controller
+        .run(
+            move |ss, ctx| {
+                let ready = ready.clone();
+                async move {
+                    let _ = ready.wait_until_ready().await;
+                    reconcile::reconcile(ss, ctx).await
+                }
+            },
+            reconcile::error_policy,
+            ctx_ready,
+        )
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(error = %error, "reconcile error");
+            }
+        })
+        .await;
+    if let Some(drain) = drain {
+        drain.abort();
+    }
+    drop(ctx);
+}
+
+/// Keeps the cache small: no managed fields, and no data for Secrets the controller did not
+/// write (only those can be found in sync).
+fn trim_cached_secret(secret: &mut Secret) {
+    secret.metadata.managed_fields = None;
+    let ours = secret
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(desired::DIGEST_ANNOTATION));
+    if !ours {
+        crate::keyring::store::scrub(secret);
+        secret.data = None;
+        secret.string_data = None;
+    }
+}

@@ -1,0 +1,229 @@
+//! One SealedSecret → its Secret, idempotently; failures go through one [`error_policy`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource as _, ResourceExt as _};
+use sealer::sealed::SealedSecret;
+use tracing::{Span, field, info, instrument, warn};
+
+use super::desired::{self, Ownership};
+use super::status::{self, Outcome};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::keyring::store::scrub;
+
+/// What a successful reconcile did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synced {
+    /// The Secret was already right: nothing decrypted.
+    InSync,
+    /// The Secret was created or updated.
+    Written,
+}
+
+/// Reconciles one SealedSecret: writes its Secret, its status and an Event.
+#[instrument(skip(ss, ctx), fields(namespace = field::Empty, name = field::Empty))]
+pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_timer();
+    let name = ss
+        .metadata
+        .name
+        .clone()
+        .ok_or(Error::MissingObjectKey("metadata.name"))?;
+    let namespace = ss
+        .metadata
+        .namespace
+        .clone()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    Span::current().record("namespace", namespace.as_str());
+    Span::current().record("name", name.as_str());
+    if ss.metadata.deletion_timestamp.is_some() {
+        // The Secret goes with it through garbage collection.
+        return Ok(Action::await_change());
+    }
+
+    let result = sync(&ss, &ctx, &namespace, &name).await;
+    let outcome = match &result {
+        Ok(_) => Outcome::synced(),
+        Err(e @ Error::Unseal(_)) => Outcome::failed("ErrUnsealFailed", e.chain()),
+        Err(e) => Outcome::failed("ErrUpdateFailed", e.chain()),
+    };
+    match &result {
+        Ok(Synced::Written) => {
+            ctx.clear_failures(&namespace, &name);
+            info!(%namespace, %name, "unsealed");
+            publish(
+                &ctx,
+                &ss,
+                EventType::Normal,
+                "Unsealed",
+                "SealedSecret unsealed successfully".into(),
+            )
+            .await;
+        }
+        Ok(Synced::InSync) => ctx.clear_failures(&namespace, &name),
+        Err(e) => {
+            ctx.metrics.count_error(e.metric_label(), &namespace);
+            warn!(%namespace, %name, error = %e.chain(), "reconcile failed");
+            let note = match e {
+                Error::Unseal(_) => format!("Failed to unseal: {}", e.chain()),
+                _ => e.chain(),
+            };
+            publish(&ctx, &ss, EventType::Warning, outcome.reason, note).await;
+        }
+    }
+    let status_result = if ctx.settings.update_status {
+        write_status(&ss, &ctx, &namespace, &name, &outcome).await
+    } else {
+        Ok(())
+    };
+    result?;
+    status_result?;
+    Ok(Action::await_change())
+}
+
+async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> Result<Synced> {
+    let shape = desired::shape(ss)?;
+    let cached = ctx
+        .secrets
+        .get(&ObjectRef::<Secret>::new(name).within(namespace));
+    if cached.is_some_and(|s| desired::in_sync(&s, ss, &shape)) {
+        ctx.metrics.unseal_skipped.inc();
+        return Ok(Synced::InSync);
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let existing = api
+        .get_opt(name)
+        .await
+        .map_err(Error::kube(format!("get secret {namespace}/{name}")))?;
+    let own = existing.as_ref().map(|e| desired::ownership(e, ss));
+    if own == Some(Ownership::Foreign) {
+        return Err(Error::Unmanaged {
+            name: name.to_owned(),
+        });
+    }
+    if existing
+        .as_ref()
+        .is_some_and(|s| desired::in_sync(s, ss, &shape))
+    {
+        ctx.metrics.unseal_skipped.inc();
+        return Ok(Synced::InSync);
+    }
+    if ss.spec.data.is_some() && !ctx.settings.accept_deprecated_v1_data {
+        return Err(Error::Config(
+            "spec.data (deprecated v1 format) is refused: --accept-deprecated-v1-data=false".into(),
+        ));
+    }
+
+    ctx.metrics.unseal_requests.inc();
+    let unsealed = ctx
+        .decryptor
+        .unseal(desired::sealer_meta(ss), ss.spec.clone())
+        .await?;
+    let mut secret = desired::build(&shape, unsealed)?;
+    let result = match (existing, own) {
+        (None, _) => api
+            .create(&PostParams::default(), &secret)
+            .await
+            .map(|mut s| scrub(&mut s))
+            .map_err(Error::kube(format!("create secret {namespace}/{name}"))),
+        (Some(mut existing), Some(own)) => {
+            let next = desired::update(&existing, &secret, own);
+            scrub(&mut existing);
+            match next {
+                Ok(Some(mut next)) => {
+                    let r = api
+                        .replace(name, &PostParams::default(), &next)
+                        .await
+                        .map(|mut s| scrub(&mut s))
+                        .map_err(Error::kube(format!("update secret {namespace}/{name}")));
+                    scrub(&mut next);
+                    r
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        (Some(_), None) => Ok(()),
+    };
+    scrub(&mut secret);
+    result.map(|()| Synced::Written)
+}
+
+async fn write_status(
+    ss: &SealedSecret,
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    outcome: &Outcome,
+) -> Result<()> {
+    let Some(next) = status::next_status(
+        ss.status.as_ref(),
+        ss.metadata.generation,
+        outcome,
+        &status::now_rfc3339(),
+    ) else {
+        return Ok(());
+    };
+    let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({ "status": next });
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(Error::kube(format!(
+            "update status of sealedsecret {namespace}/{name}"
+        )))?;
+    Ok(())
+}
+
+async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Unseal".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &ss.object_ref(&())).await {
+        warn!(error = %error, "could not publish event");
+    }
+}
+
+/// Requeue policy: API errors retry with capped exponential backoff for ever; failures that
+/// only a change can fix (decryption, immutable Secret) retry `--max-unseal-retries` times,
+/// then wait for the SealedSecret, its Secret or the keys to change.
+pub fn error_policy(ss: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
+    let namespace = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let n = ctx.record_failure(&namespace, &name);
+    if (error.is_permanent() || matches!(error, Error::Unmanaged { .. }))
+        && n >= ctx.settings.max_unseal_retries
+    {
+        warn!(%namespace, %name, attempts = n, "giving up until the object or the keys change");
+        return Action::await_change();
+    }
+    Action::requeue(backoff(n))
+}
+
+/// 200 ms doubling per attempt, at most 60 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let ms = 200u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+    Duration::from_millis(ms.min(60_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(2), Duration::from_millis(400));
+        assert_eq!(backoff(30), Duration::from_secs(60));
+    }
+}
