@@ -79,5 +79,5 @@ pub struct IoArgs {
 
     /// Write the output to this file (atomically, only on success) instead of stdout.
     #[arg(short = 'w', long = "sealed-secret-file", value_name = "OUT")]
-    pub output: Option<PathBuf>,
+    pub out_file: Option<PathBuf>,
 }

@@ -152,7 +152,7 @@ pub fn write_output<T: serde::Serialize>(
     io: &IoArgs,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    let format = match &io.output {
+    let format = match &io.out_file {
         Some(path) if io.format.is_none() => match path.extension().and_then(|e| e.to_str()) {
             Some("json") => StreamFormat::Json,
             Some("yaml" | "yml") => StreamFormat::Yaml,
@@ -161,7 +161,7 @@ pub fn write_output<T: serde::Serialize>(
         _ => format,
     };
     let text = zeroize::Zeroizing::new(yaml::write_stream(objects, format)?);
-    match &io.output {
+    match &io.out_file {
         Some(path) => fsio::write_atomic(path, text.as_bytes()),
         None => Ok(printer.data(text.as_bytes())?),
     }
