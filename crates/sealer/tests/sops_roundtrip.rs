@@ -5,14 +5,17 @@ use std::path::{Path, PathBuf};
 
 use sealer::keys::DataKey;
 use sealer::sops::{
-    EncryptedFile, Error, Format, MacCheck, MasterKeyStanza, Metadata, PlainFile, Scalar, Selectors,
-    StoreOptions, TreePath, Value, shamir,
+    EncryptedFile, Error, Format, MacCheck, MasterKeyStanza, Metadata, PlainFile, Scalar,
+    Selectors, StoreOptions, TreePath, Value, shamir,
 };
 
 /// Metadata with one (fake) age stanza: enough for the file to parse back.
 fn metadata() -> Metadata {
     Metadata::new(
-        vec![vec![MasterKeyStanza::age("age1test", "not a real age file")]],
+        vec![vec![MasterKeyStanza::age(
+            "age1test",
+            "not a real age file",
+        )]],
         Selectors::default(),
     )
 }

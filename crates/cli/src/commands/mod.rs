@@ -46,7 +46,11 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     run_sealing(command, seal, printer).map(Into::into)
 }
 
-fn run_sealing(command: Option<Command>, seal: seal::Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
+fn run_sealing(
+    command: Option<Command>,
+    seal: seal::Args,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     match command {
         Some(Command::Unseal(args)) => unseal::run(&args, printer),
         Some(Command::Keygen(args)) => keygen::run(&args, printer),
