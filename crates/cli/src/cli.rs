@@ -36,6 +36,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Decrypt SealedSecrets offline with the controller's private key(s) (recovery).
     Unseal(commands::unseal::Args),
