@@ -90,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     match result? {
         Some(bytes) => {
-            sops_io::write_atomic(&args.file, &bytes)?;
+            crate::fsio::write_atomic(&args.file, &bytes)?;
             Ok(ExitCode::SUCCESS)
         }
         None => {

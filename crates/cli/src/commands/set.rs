@@ -70,6 +70,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let bytes = opened.reseal()?;
-    sops_io::write_atomic(&args.file, &bytes)?;
+    crate::fsio::write_atomic(&args.file, &bytes)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,8 @@
-//! File plumbing of the sops subcommands: stdin paths, atomic writes, private temp dirs.
+//! File plumbing of the sops subcommands: stdin paths, output, private temp dirs (atomic
+//! writes go through `crate::fsio`).
 
 use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 
@@ -23,39 +24,10 @@ pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temp file in the same directory, the original
-/// file's permissions (0600 for a new file), fsync, then rename over `path`. On any error
-/// `path` is untouched.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mode = match fs_err::metadata(path) {
-        Ok(meta) => meta.permissions().mode() & 0o7777,
-        Err(_) => 0o600,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".seal-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting permissions of {}", tmp.path().display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.persist(path)
-        .map_err(|e| anyhow::anyhow!("replacing {}: {}", path.display(), e.error))?;
-    Ok(())
-}
-
 /// Writes command output: to `output` (atomically) if given, else to stdout.
 pub fn emit(output: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match output {
-        Some(path) => write_atomic(path, bytes),
+        Some(path) => crate::fsio::write_atomic(path, bytes),
         None => {
             let mut stdout = std::io::stdout().lock();
             match stdout.write_all(bytes).and_then(|()| stdout.flush()) {

@@ -67,6 +67,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let bytes = opened.rewrap()?;
-    sops_io::write_atomic(&args.file, &bytes)?;
+    crate::fsio::write_atomic(&args.file, &bytes)?;
     Ok(ExitCode::SUCCESS)
 }
