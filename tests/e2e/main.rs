@@ -1,3 +1,2 @@
-//! One end-to-end test binary for the sealkit binaries.
-
 mod harness;
+mod servers;

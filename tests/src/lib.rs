@@ -1,3 +1,4 @@
 //! Test support for sealkit's black-box tests: the Kubernetes API-server harness and helpers.
 
 pub mod harness;
+pub mod servers;

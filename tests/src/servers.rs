@@ -1,0 +1,319 @@
+//! Real third-party servers started by tests on 127.0.0.1: OpenBao (the Vault API) and moto (AWS).
+//!
+//! Each server is a child process on a free port, killed when its handle drops. A missing binary
+//! is a test failure with a hint (`scripts/deps/servers.sh` installs them), never a skip.
+//!
+//! ```no_run
+//! let bao = sealkit_tests::servers::OpenBao::start();
+//! bao.kv_put("secret", "db", &serde_json::json!({"password": "hunter2"}));
+//! let moto = sealkit_tests::servers::Moto::start();
+//! println!("{} {}", bao.addr(), moto.endpoint());
+//! ```
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests started one by one).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding a free port on 127.0.0.1")
+}
+
+/// Path of a tool on `PATH` (also `~/.local/bin`, where pip installs for a user), or a panic that
+/// says how to install it.
+pub fn require_tool(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".local/bin"));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is not installed: run scripts/deps/servers.sh (or ./scripts/test.sh)")
+        })
+}
+
+/// A child process killed (and reaped) on drop.
+struct Process {
+    child: Option<Child>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Process {
+    fn spawn(mut cmd: Command, what: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for a server log");
+        let log = dir.path().join(format!("{what}.log"));
+        let out = fs_err::File::create(&log)
+            .expect("server log file")
+            .into_parts()
+            .0;
+        let err = out.try_clone().expect("server log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        Self {
+            child: Some(child),
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log_text(&self) -> String {
+        fs_err::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `url` until it answers with a status below 500, or panics after `timeout` with the log.
+fn wait_http(url: &str, timeout: Duration, proc: &Process, what: &str) {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("http client");
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(resp) = client.get(url).send()
+            && resp.status().as_u16() < 500
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{what} did not answer at {url} within {timeout:?}; its log:\n{}",
+        proc.log_text()
+    );
+}
+
+/// An OpenBao dev server (`bao server -dev`): in-memory, unsealed, KV v2 mounted at `secret/`.
+pub struct OpenBao {
+    process: Process,
+    addr: SocketAddr,
+    token: String,
+}
+
+impl OpenBao {
+    /// The root token every dev server here is started with.
+    pub const ROOT_TOKEN: &'static str = "sealkit-test-root";
+
+    /// Starts a dev server on a free port and waits until it is ready.
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Starts a dev server on `port` (to bring a killed server back at the same address).
+    pub fn start_on(port: u16) -> Self {
+        let bao = require_tool("bao");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut cmd = Command::new(bao);
+        cmd.args([
+            "server",
+            "-dev",
+            &format!("-dev-root-token-id={}", Self::ROOT_TOKEN),
+            &format!("-dev-listen-address={addr}"),
+        ])
+        // A dev server must not pick up a developer's real server settings.
+        .env_remove("VAULT_ADDR")
+        .env_remove("BAO_ADDR")
+        .env_remove("VAULT_TOKEN")
+        .env_remove("BAO_TOKEN");
+        let process = Process::spawn(cmd, "openbao");
+        let this = Self {
+            process,
+            addr,
+            token: Self::ROOT_TOKEN.to_owned(),
+        };
+        wait_http(
+            &format!("{}/v1/sys/health", this.url()),
+            Duration::from_secs(30),
+            &this.process,
+            "OpenBao",
+        );
+        this
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The root token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Stops the server (all its data is gone; [`OpenBao::start_on`] the same port to restart).
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// What the server printed so far.
+    pub fn log(&self) -> String {
+        self.process.log_text()
+    }
+
+    /// Sends an API request with the root token; panics unless it answers 2xx. Returns the JSON
+    /// body (`null` for 204).
+    pub fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> serde_json::Value {
+        let client = reqwest::blocking::Client::new();
+        let mut req = client
+            .request(method.clone(), format!("{}/v1/{}", self.url(), path))
+            .header("X-Vault-Token", &self.token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("OpenBao {method} {path}: {e}"));
+        let status = resp.status();
+        let text = resp.text().unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "OpenBao {method} {path}: {status}: {text}"
+        );
+        if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).expect("OpenBao answered JSON")
+        }
+    }
+
+    /// Writes `data` as the next version of KV v2 secret `path` under `mount` (e.g. `secret`).
+    pub fn kv_put(&self, mount: &str, path: &str, data: &serde_json::Value) {
+        self.api(
+            reqwest::Method::POST,
+            &format!("{mount}/data/{path}"),
+            Some(&serde_json::json!({ "data": data })),
+        );
+    }
+
+    /// Mounts a secrets engine (`kv` with `{"version": "1"}`, `transit`, …) at `path`.
+    pub fn mount(&self, path: &str, kind: &str, options: serde_json::Value) {
+        self.api(
+            reqwest::Method::POST,
+            &format!("sys/mounts/{path}"),
+            Some(&serde_json::json!({ "type": kind, "options": options })),
+        );
+    }
+}
+
+/// A moto server (`moto_server`): AWS APIs (Secrets Manager, KMS, STS, …) on one endpoint.
+pub struct Moto {
+    process: Process,
+    addr: SocketAddr,
+}
+
+impl Moto {
+    /// Access key id moto accepts (any is accepted; tests use this one).
+    pub const ACCESS_KEY_ID: &'static str = "AKIAIOSFODNN7EXAMPLE";
+    /// Secret access key to go with [`Moto::ACCESS_KEY_ID`].
+    pub const SECRET_ACCESS_KEY: &'static str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    /// Region the tests use.
+    pub const REGION: &'static str = "us-east-1";
+
+    /// Starts moto on a free port and waits until it is ready.
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Starts moto on `port` (to bring a killed server back at the same address).
+    pub fn start_on(port: u16) -> Self {
+        let moto = require_tool("moto_server");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut cmd = Command::new(moto);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let process = Process::spawn(cmd, "moto");
+        let this = Self { process, addr };
+        wait_http(
+            &format!("{}/moto-api/", this.endpoint()),
+            Duration::from_secs(60),
+            &this.process,
+            "moto_server",
+        );
+        this
+    }
+
+    /// `http://127.0.0.1:PORT`: the endpoint override for every AWS service.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the server (its state is gone).
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// What the server printed so far.
+    pub fn log(&self) -> String {
+        self.process.log_text()
+    }
+
+    /// Calls an AWS JSON 1.1 API (`target` like `secretsmanager.CreateSecret`, `TrentService.CreateKey`)
+    /// without signing (moto does not check signatures); panics unless 2xx.
+    pub fn json_call(&self, target: &str, body: &serde_json::Value) -> serde_json::Value {
+        let client = reqwest::blocking::Client::new();
+        let service = if target.starts_with("TrentService") {
+            "kms"
+        } else {
+            "secretsmanager"
+        };
+        let resp = client
+            .post(self.endpoint())
+            .header("X-Amz-Target", target)
+            .header("Content-Type", "application/x-amz-json-1.1")
+            // moto routes by the credential scope's service name.
+            .header(
+                "Authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={}/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=0",
+                    Self::ACCESS_KEY_ID,
+                    Self::REGION
+                ),
+            )
+            .json(body)
+            .send()
+            .unwrap_or_else(|e| panic!("moto {target}: {e}"));
+        let status = resp.status();
+        let text = resp.text().unwrap_or_default();
+        assert!(status.is_success(), "moto {target}: {status}: {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+}
