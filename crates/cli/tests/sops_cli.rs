@@ -496,24 +496,106 @@ fn other_conformance_folders_decrypt_through_the_cli() {
     }
 }
 
+/// The flux post-quantum key (`AGE-SECRET-KEY-PQ-1…`) and its `age1pq1…` recipient.
+fn flux_pq_key() -> (PathBuf, String) {
+    let key = conformance().join("flux-kustomize-controller/keys/age-pq.txt");
+    let text = fs_err::read_to_string(&key).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(recipient.starts_with("age1pq1"));
+    (key, recipient)
+}
+
 #[test]
-fn post_quantum_age_file_fails_with_a_clear_message() {
+fn post_quantum_age_file_from_go_age_decrypts_like_real_sops() {
     let sb = Sandbox::new();
-    let dir = conformance().join("flux-kustomize-controller");
+    let (key, _) = flux_pq_key();
+    let file = conformance().join("flux-kustomize-controller/algorithms-age-pq.yaml");
+    let ours = stdout_of(
+        sb.seal()
+            .env("SOPS_AGE_KEY_FILE", &key)
+            .arg("decrypt")
+            .arg(&file),
+    );
+    let theirs = stdout_of(
+        sb.sops()
+            .env("SOPS_AGE_KEY_FILE", &key)
+            .arg("decrypt")
+            .arg(&file),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs)
+    );
+    assert!(String::from_utf8_lossy(&ours).contains("key: value"));
+    assert_eq!(
+        stdout_of(sb.seal().arg("filestatus").arg(&file)),
+        b"{\"encrypted\":true}\n"
+    );
+    // An X25519 key alone cannot open it, and the error names the post-quantum recipient.
     let line = fails(
         sb.seal()
-            .env("SOPS_AGE_KEY_FILE", dir.join("keys/age-pq.txt"))
+            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
             .arg("decrypt")
-            .arg(dir.join("algorithms-age-pq.yaml")),
+            .arg(&file),
     );
-    assert!(line.contains("post-quantum"), "{line}");
+    assert!(
+        line.contains("no age identity matches the file's recipients: age1pq1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn post_quantum_recipient_we_encrypt_to_is_opened_by_real_sops() {
+    let sb = Sandbox::new();
+    let (pq_key, pq) = flux_pq_key();
+    let a = recipient("key-a.txt");
+    let plain = sb.copy_in(&gen311().join("inputs/kitchen.yaml"), "k.yaml");
+    let expected = fs_err::read(gen311().join("kitchen.dec.yaml")).unwrap();
+    // A post-quantum recipient beside a classical one: sops wraps the data key once for each.
+    let enc = sb.write(
+        "k.enc.yaml",
+        stdout_of(
+            sb.seal()
+                .args(["encrypt", "--age", &format!("{pq},{a}")])
+                .arg(&plain),
+        ),
+    );
+    let text = fs_err::read_to_string(&enc).unwrap();
+    assert!(text.contains(&pq) && text.contains(&a));
+    let with_pq = stdout_of(
+        sb.sops()
+            .env("SOPS_AGE_KEY_FILE", &pq_key)
+            .arg("decrypt")
+            .arg(&enc),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&with_pq),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(sops_decrypt(&sb, &enc, "key-a.txt"), expected);
     assert_eq!(
         stdout_of(
             sb.seal()
-                .arg("filestatus")
-                .arg(dir.join("algorithms-age-pq.yaml"))
+                .env("SOPS_AGE_KEY_FILE", &pq_key)
+                .arg("decrypt")
+                .arg(&enc)
         ),
-        b"{\"encrypted\":true}\n"
+        expected
+    );
+    // The same key in SOPS_AGE_KEY works too.
+    assert_eq!(
+        stdout_of(
+            sb.seal()
+                .env("SOPS_AGE_KEY", fs_err::read_to_string(&pq_key).unwrap())
+                .arg("decrypt")
+                .arg(&enc)
+        ),
+        expected
     );
 }
 

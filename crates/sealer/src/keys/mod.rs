@@ -2,10 +2,12 @@
 //!
 //! - [`MasterKey`]: wrap a secret into the `enc` string of a metadata entry and unwrap it;
 //!   async-capable so network keys fit ([`block_on`] drives local ones).
-//! - [`age`]: X25519 and ssh recipients, identities found as sops finds them.
+//! - [`age`]: X25519, post-quantum ([`age_pq`]) and ssh recipients, identities found as sops
+//!   finds them.
 //! - [`DataKey`]: the 32-byte file key.
 
 pub mod age;
+pub mod age_pq;
 mod data_key;
 mod error;
 mod groups;
