@@ -25,7 +25,7 @@ work, leaves, runs, target, recipient = sys.argv[1], int(sys.argv[2]), int(sys.a
 rng = random.Random(7)
 per = 100
 # 100 bytes a leaf: "    key_NN: " + value + "\n"; 10 MB for 100k leaves.
-width = 87
+width = 89
 plain = os.path.join(work, "big.yaml")
 with open(plain, "w") as f:
     for s in range(leaves // per):

@@ -143,11 +143,18 @@ impl<'a> Walker<'a> {
                 if let Scalar::Bytes(b) = s {
                     *s = Scalar::RawStr(std::mem::take(b));
                 }
-                self.mac.leaf(&s.to_bytes(), encrypted);
+                let mut bytes = zeroize::Zeroizing::new(s.to_bytes());
+                self.mac.leaf(&bytes, encrypted);
                 if encrypted && !s.is_empty_for_cipher() {
-                    let text = self
-                        .cipher
-                        .encrypt(&Plain::Scalar(s.clone()), self.aad().as_bytes())?;
+                    let ty = s
+                        .type_name()
+                        .ok_or_else(|| Error::Unsupported("cannot encrypt a null value".into()))?;
+                    // The cipher overwrites the bytes with the ciphertext.
+                    let text = self.cipher.encrypt_bytes(
+                        std::mem::take(&mut *bytes),
+                        ty,
+                        self.aad().as_bytes(),
+                    )?;
                     *s = Scalar::Str(text);
                 }
             }

@@ -14,7 +14,7 @@
 mod emitter;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, Tag};
 
@@ -292,20 +292,20 @@ impl<'a> Builder<'a> {
 
     fn value(&mut self, v: &'a Value, head: String, foot: String) {
         match v {
-            Value::Branch(b) => self.branch(b, head, foot),
+            Value::Branch(b) => self.branch(b, None, head, foot),
             Value::List(l) => self.list(l, head, foot),
             Value::Scalar(s) => self.scalar(s, head, foot),
             Value::Comment(_) => {}
         }
     }
 
-    /// `appendTreeBranch` + `encoder.node(MappingNode)`.
-    fn branch(&mut self, b: &'a Branch, outer_head: String, foot: String) {
+    /// `appendTreeBranch` + `encoder.node(MappingNode)`; `extra` is emitted as a last item.
+    fn branch(&mut self, b: &'a Branch, extra: Option<&'a Item>, outer_head: String, foot: String) {
         let mut comments: Vec<&str> = Vec::new();
         let mut own_head = String::new();
         let mut beginning = true;
-        let mut pairs: Vec<(&'a Key, String, &'a Value)> = Vec::with_capacity(b.items.len());
-        for item in &b.items {
+        let mut pairs: Vec<(&'a Key, String, &'a Value)> = Vec::with_capacity(b.items.len() + 1);
+        for item in b.items.iter().chain(extra) {
             match &item.key {
                 Key::Comment(c) => comments.push(c),
                 key => {
@@ -399,29 +399,24 @@ impl<'a> Builder<'a> {
 pub(crate) fn emit(docs: &[Branch], extra: Option<&Item>, indent: usize) -> Vec<u8> {
     let mut b = Builder { events: Vec::new() };
     b.events.push(Event::new(Kind::StreamStart));
-    let with_extra: Vec<Branch>;
-    let docs: &[Branch] = match extra {
-        Some(item) => {
-            with_extra = docs
-                .iter()
-                .map(|d| {
-                    let mut d = d.clone();
-                    d.items.push(item.clone());
-                    d
-                })
-                .collect();
-            &with_extra
-        }
-        None => docs,
-    };
-    let mut size = 0;
     for d in docs {
         b.events.push(Event::new(Kind::DocStart));
-        b.branch(d, String::new(), String::new());
+        b.branch(d, extra, String::new(), String::new());
         b.events.push(Event::new(Kind::DocEnd));
-        size += d.items.len() * 48;
     }
     b.events.push(Event::new(Kind::StreamEnd));
+    // Room for every scalar, comment and some indentation: the output is built without regrowing.
+    let size = b
+        .events
+        .iter()
+        .map(|e| {
+            let text = match &e.kind {
+                Kind::Scalar(t, _) => t.len(),
+                _ => 0,
+            };
+            text + e.head.len() + e.foot.len() + e.tail.len() + 8
+        })
+        .sum();
     Emitter::new(indent, b.events, size).run()
 }
 
@@ -480,6 +475,8 @@ struct Loader<'s> {
     starts: Vec<ItemStart>,
     doc: usize,
     check_duplicates: bool,
+    /// The string keys of each mapping so far, when checking for duplicates.
+    seen_keys: HashMap<usize, HashSet<String>>,
 }
 
 fn malformed(line: Option<usize>, message: impl Into<String>) -> Error {
@@ -650,6 +647,7 @@ impl<'s> Loader<'s> {
                 loop {
                     let (kev, kspan) = self.next()?;
                     if matches!(kev, PEvent::MappingEnd) {
+                        self.seen_keys.remove(&id);
                         break;
                     }
                     let kbyte = self.byte(&kspan.start);
@@ -671,10 +669,9 @@ impl<'s> Loader<'s> {
                     if self.check_duplicates
                         && let Key::Str(k) = &key
                     {
-                        let dup = self.containers[id].items.iter().any(|(_, existing, _)| {
-                            existing.as_ref().and_then(Key::as_str) == Some(k)
-                        });
-                        if dup {
+                        // A set, not a scan of the items: large flat maps stay linear.
+                        let seen = self.seen_keys.entry(id).or_default();
+                        if !seen.insert(k.clone()) {
                             return Err(malformed(
                                 Some(kline),
                                 format!("mapping key \"{k}\" already defined"),
@@ -832,6 +829,7 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
         starts: Vec::new(),
         doc: 0,
         check_duplicates,
+        seen_keys: HashMap::new(),
     };
     // Event positions (for comment discovery between them) and documents.
     let mut gaps: Vec<(usize, usize)> = Vec::with_capacity(l.events.len());
@@ -980,6 +978,21 @@ mod tests {
     fn roundtrip(input: &str) -> String {
         let docs = load(input.as_bytes(), true).unwrap();
         String::from_utf8(emit(&docs, None, 4)).unwrap()
+    }
+
+    #[test]
+    fn duplicate_keys_in_cleartext_are_refused_with_their_line_but_not_across_maps() {
+        let mut text: String = (0..500).map(|i| format!("k{i}: v\n")).collect();
+        text.push_str("nested:\n    k1: again\n");
+        assert_eq!(load(text.as_bytes(), true).unwrap()[0].items.len(), 501);
+        text.push_str("k7: twice\n");
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert!(
+            err.contains("line 503") && err.contains("\"k7\" already defined"),
+            "{err}"
+        );
+        // Encrypted files are loaded without the check.
+        assert!(load(text.as_bytes(), false).is_ok());
     }
 
     #[test]
