@@ -281,6 +281,176 @@ fn ssh_ed25519_recipient_is_opened_by_real_sops_with_the_ssh_key() {
 }
 
 #[test]
+fn comment_selectors_and_mac_only_encrypted_from_sops_yaml_match_real_sops() {
+    // sops 3.11 takes these only from `.sops.yaml` (no command-line flags): use the rules the
+    // conformance files were made with, for both tools.
+    let sb = Sandbox::new();
+    sb.copy_in(&gen311().join("config/rules.sops.yaml"), ".sops.yaml");
+    for name in [
+        "encrypted-comment-regex",
+        "unencrypted-comment-regex",
+        "mac-only-encrypted",
+        "mac-only-suffix",
+    ] {
+        let plain = sb.copy_in(
+            &gen311().join(format!("{name}.plain.yaml")),
+            &format!("{name}.yaml"),
+        );
+        let ours = stdout_of(sb.seal().arg("encrypt").arg(&plain));
+        let ours_path = sb.write(&format!("out/{name}.yaml"), &ours);
+        let expected = fs_err::read(gen311().join(format!("{name}.dec.yaml"))).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&sops_decrypt(&sb, &ours_path, "key-a.txt")),
+            String::from_utf8_lossy(&expected),
+            "{name}"
+        );
+        // What stays clear (values and comments) is what sops leaves clear.
+        let clear = |text: &[u8]| -> Vec<String> {
+            String::from_utf8_lossy(text)
+                .lines()
+                .take_while(|l| !l.starts_with("sops:"))
+                .filter(|l| !l.contains("ENC["))
+                .map(str::to_owned)
+                .collect()
+        };
+        let reference = fs_err::read(gen311().join(format!("{name}.enc.yaml"))).unwrap();
+        assert_eq!(clear(&ours), clear(&reference), "{name}");
+        if name.starts_with("mac-only") {
+            let text = String::from_utf8_lossy(&ours);
+            assert!(text.contains("mac_only_encrypted: true"), "{name}: {text}");
+        }
+        if name == "mac-only-encrypted" {
+            let text = String::from_utf8_lossy(&ours).into_owned();
+            // The MAC covers only encrypted values: real sops accepts an edited clear value.
+            let line = clear(text.as_bytes())
+                .into_iter()
+                .find(|l| l.contains(": ") && !l.trim_end().ends_with(':'))
+                .unwrap();
+            let edited = text.replacen(&line, &format!("{line}x"), 1);
+            let edited_path = sb.write(&format!("out/{name}.edited.yaml"), edited);
+            let out = sops_decrypt(&sb, &edited_path, "key-a.txt");
+            assert!(
+                String::from_utf8_lossy(&out).contains(&format!("{}x", line.trim())),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ssh_rsa_recipients_work_both_ways_with_real_sops() {
+    let sb = Sandbox::new();
+    let key = sb.dir.path().join("id_rsa");
+    let status = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "rsa",
+            "-b",
+            "2048",
+            "-N",
+            "",
+            "-C",
+            "sealkit-test",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (openssh-client) is needed");
+    assert!(status.success());
+    let public = fs_err::read_to_string(key.with_extension("pub")).unwrap();
+    let public = public.trim();
+    assert!(public.starts_with("ssh-rsa "));
+    let plain = sb.copy_in(&gen311().join("inputs/shamir.yaml"), "s.yaml");
+    let expected = fs_err::read(gen311().join("ssh-recipient.dec.yaml")).unwrap();
+    let ours = sb.write(
+        "ours.yaml",
+        stdout_of(sb.seal().args(["encrypt", "--age", public]).arg(&plain)),
+    );
+    let theirs = sb.write(
+        "theirs.yaml",
+        stdout_of(sb.sops().args(["encrypt", "--age", public]).arg(&plain)),
+    );
+    for file in [&ours, &theirs] {
+        let by_sops = stdout_of(
+            sb.sops()
+                .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &key)
+                .env("SOPS_AGE_KEY_FILE", "/dev/null")
+                .arg("decrypt")
+                .arg(file),
+        );
+        assert_eq!(by_sops, expected, "{}", file.display());
+        let by_us = stdout_of(
+            sb.seal()
+                .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &key)
+                .arg("decrypt")
+                .arg(file),
+        );
+        assert_eq!(by_us, expected, "{}", file.display());
+    }
+}
+
+#[test]
+fn filestatus_reports_every_conformance_file_encrypted_and_its_cleartext_not() {
+    let sb = Sandbox::new();
+    let mut encrypted = 0;
+    for dir in fs_err::read_dir(conformance()).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut files: Vec<PathBuf> = fs_err::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let negative = dir.join("negative");
+        if negative.is_dir() {
+            files.extend(
+                fs_err::read_dir(negative)
+                    .unwrap()
+                    .map(|e| e.unwrap().path()),
+            );
+        }
+        for file in files {
+            let name = file.to_string_lossy().into_owned();
+            let Some(target) = name.strip_suffix(".expected.json") else {
+                if name.contains("/negative/") {
+                    // Tampered files still carry their metadata.
+                    let out = stdout_of(sb.seal().arg("filestatus").arg(&file));
+                    assert_eq!(out, b"{\"encrypted\":true}\n", "{name}");
+                    encrypted += 1;
+                }
+                continue;
+            };
+            let expected: serde_json::Value =
+                serde_json::from_slice(&fs_err::read(&file).unwrap()).unwrap();
+            let mut target = PathBuf::from(target);
+            if !target.exists() {
+                target = PathBuf::from(format!("{}.yaml", target.display()));
+            }
+            let mut cmd = sb.seal();
+            cmd.arg("filestatus");
+            if let Some(store) = expected.get("store").and_then(|s| s.as_str()) {
+                cmd.args(["--input-type", store]);
+            }
+            let out = stdout_of(cmd.arg(&target));
+            assert_eq!(out, b"{\"encrypted\":true}\n", "{}", target.display());
+            encrypted += 1;
+        }
+    }
+    assert!(encrypted >= 50, "only {encrypted} files found");
+    for plain in [
+        "kitchen.plain.yaml",
+        "kitchen.plain.json",
+        "kitchen.plain.env",
+        "kitchen.plain.ini",
+    ] {
+        let out = stdout_of(sb.seal().arg("filestatus").arg(gen311().join(plain)));
+        assert_eq!(out, b"{\"encrypted\":false}\n", "{plain}");
+    }
+}
+
+#[test]
 fn shamir_key_groups_from_sops_yaml_are_opened_by_real_sops_with_two_of_three() {
     let sb = Sandbox::new();
     sb.copy_in(&gen311().join("config/shamir.sops.yaml"), ".sops.yaml");
@@ -840,6 +1010,11 @@ fn mac_mismatch_fails_unless_ignore_mac_and_a_moved_value_names_its_path() {
             .arg(neg.join("value-moved.enc.yaml")),
     );
     assert!(line.contains("value-moved.enc.yaml"), "{line}");
+    // The value that no longer authenticates is named by its key path.
+    assert!(
+        line.contains("value at `change:` could not be decrypted"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -37,11 +37,11 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         mut legacy,
     } = cli;
     if let Some(Command::Sops(command)) = command {
-        return sops_cli::run(command);
+        return sops_cli::run(command, printer);
     }
     if legacy.decrypt || legacy.encrypt || legacy.rotate {
         legacy.file = seal.secret_file.clone().or_else(|| seal.input.clone());
-        return Ok(sops_cli::run_legacy_sops_flags(legacy)?.unwrap_or(ExitCode::from(2)));
+        return Ok(sops_cli::run_legacy_sops_flags(legacy, printer)?.unwrap_or(ExitCode::from(2)));
     }
     run_sealing(command, seal, printer).map(Into::into)
 }
