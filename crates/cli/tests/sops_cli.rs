@@ -231,6 +231,136 @@ fn each_selector_we_apply_is_honoured_by_real_sops() {
     }
 }
 
+/// Scalar styles, tags, anchors, flow collections, comments in lists and after quoted
+/// scalars, timestamps, odd numbers: how sops 3.11 normalises them.
+const STYLES_YAML: &str = r#"# head comment
+a: 'single'
+b: "double"
+c: >
+  folded text
+  continues here
+
+d: |
+  literal
+   indented
+e: "needs: quote"
+f: 'it''s'
+"quoted key": v
+g: {x: 1, y: [a, b]}
+h: [1, 2, "three"]
+anchor: &anc
+  k: v
+alias: *anc
+bin: !!binary aGVsbG8=
+tagged: !!str 123
+nul: ~
+empty:
+multi: this is a
+  multi line plain
+long: Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua
+longq: "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore: et dolore magna aliqua"
+keep: |+
+  trailing
+
+strip: |-
+  no newline
+ts: 2001-12-14t21:59:43.10-05:00
+oct: 0o17
+hex: 0x1F
+flt: 1e3
+inf: .inf
+yes: yes
+date: 2002-12-14
+unicode: "caf\u00e9 \U0001F600"
+tab: "a\tb"
+trail: "x "   # trailing comment
+list:
+  - one   # c1
+  # c2
+  - two
+  - - nested
+    - seq
+  - k: v
+    k2: v2
+"#;
+
+/// Masks ciphertexts and drops the metadata, leaving the layout.
+fn layout(text: &[u8], metadata_starts: &str) -> String {
+    let text = String::from_utf8_lossy(text);
+    let mut out = String::new();
+    for line in text.lines().take_while(|l| !l.starts_with(metadata_starts)) {
+        let mut rest = line;
+        while let Some(start) = rest.find("ENC[AES256_GCM,") {
+            out.push_str(&rest[..start]);
+            out.push_str("ENC");
+            rest = &rest[start..];
+            rest = &rest[rest.find(']').map_or(rest.len(), |end| end + 1)..];
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn odd_inputs_round_trip_exactly_as_with_real_sops() {
+    let sb = Sandbox::new();
+    let a = recipient("key-a.txt");
+    let cases = [
+        ("styles.yaml", STYLES_YAML, "sops:"),
+        (
+            "odd.json",
+            r#"{"int": 12345678901234567890, "neg": -0.0, "exp": 1e3, "f": 0.1, "big": 1.5e300, "s": "a\u00e9\n\t\"", "nested": {"l": [1, "two", null, true, {"x": []}], "e": {}}, "u": "\ud83d\ude00", "esc": "</script>&"}"#,
+            "\t\"sops\"",
+        ),
+        (
+            "odd.env",
+            "A=1\nB=\"quoted value\"\n# comment\nC=multi\\nline\nEMPTY=\nD=x=y\n",
+            "sops_",
+        ),
+        (
+            "defaults.ini",
+            "a=0\n[DEFAULT]\nk=v\n; c\n[s]\nx=1\n[DEFAULT]\nz=2\n",
+            "[sops]",
+        ),
+    ];
+    for (name, text, metadata) in cases {
+        let plain = sb.write(name, text);
+        let theirs = sb.write(
+            &format!("theirs/{name}"),
+            stdout_of(sb.sops().args(["encrypt", "--age", &a]).arg(&plain)),
+        );
+        let ours = sb.write(
+            &format!("ours/{name}"),
+            stdout_of(sb.seal().args(["encrypt", "--age", &a]).arg(&plain)),
+        );
+        let reference = sops_decrypt(&sb, &theirs, "key-a.txt");
+        let ours_by_sops = sops_decrypt(&sb, &ours, "key-a.txt");
+        let theirs_by_us = stdout_of(
+            sb.seal()
+                .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
+                .arg("decrypt")
+                .arg(&theirs),
+        );
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert_eq!(
+            text(&theirs_by_us),
+            text(&reference),
+            "{name}: we decrypt sops's file differently"
+        );
+        assert_eq!(
+            text(&ours_by_sops),
+            text(&reference),
+            "{name}: sops decrypts our file differently"
+        );
+        assert_eq!(
+            layout(&fs_err::read(&ours).unwrap(), metadata),
+            layout(&fs_err::read(&theirs).unwrap(), metadata),
+            "{name}: encrypted layout differs"
+        );
+    }
+}
+
 #[test]
 fn several_recipients_each_open_the_file_in_real_sops() {
     let sb = Sandbox::new();

@@ -799,6 +799,26 @@ impl<'s> Loader<'s> {
 
 /// Parses every document of a YAML stream into branches (sops `LoadPlainFile`; with
 /// `check_duplicates` as sops does for plaintext).
+/// The byte after the closing quote of the quoted scalar whose opening quote is at `start`
+/// (`\"` escapes in double quotes, `''` in single quotes); `None` if `start` is not a quote.
+fn quoted_scalar_end(src: &str, start: usize, double: bool) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let quote = if double { b'"' } else { b'\'' };
+    if bytes.get(start) != Some(&quote) {
+        return None;
+    }
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if double => i += 2,
+            b'\'' if !double && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b if b == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
     let src = std::str::from_utf8(text).map_err(|e| {
         let line = text[..e.valid_up_to()]
@@ -834,9 +854,19 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
     // Event positions (for comment discovery between them) and documents.
     let mut gaps: Vec<(usize, usize)> = Vec::with_capacity(l.events.len());
     let mut last_end = 0;
-    for (_, span) in &l.events {
+    for (event, span) in &l.events {
         let s = l.byte(&span.start);
-        let e = l.byte(&span.end);
+        let e = match event {
+            // saphyr ends a quoted scalar's span after the whitespace and comment that follow
+            // it; the scalar really ends at its closing quote.
+            PEvent::Scalar(
+                _,
+                style @ (ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted),
+                ..,
+            ) => quoted_scalar_end(src, s, *style == ScalarStyle::DoubleQuoted)
+                .unwrap_or_else(|| l.byte(&span.end)),
+            _ => l.byte(&span.end),
+        };
         if s > last_end {
             gaps.push((last_end, s));
         }
@@ -978,6 +1008,15 @@ mod tests {
     fn roundtrip(input: &str) -> String {
         let docs = load(input.as_bytes(), true).unwrap();
         String::from_utf8(emit(&docs, None, 4)).unwrap()
+    }
+
+    #[test]
+    fn a_line_comment_after_a_quoted_scalar_is_kept_like_sops_keeps_it() {
+        // sops 3.11 moves it above the key, as for plain scalars.
+        assert_eq!(
+            roundtrip("a: \"x \\\" \"  # one\nb: 'it''s'\t# two\nc: x # three\n"),
+            "# one\na: 'x \" '\n# two\nb: it's\n# three\nc: x\n"
+        );
     }
 
     #[test]
