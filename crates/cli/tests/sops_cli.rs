@@ -1414,6 +1414,51 @@ fn edit_with_invalid_result_or_failing_editor_keeps_the_original() {
 }
 
 #[test]
+fn edit_with_invalid_result_on_a_terminal_reopens_the_editor_until_it_parses() {
+    use std::io::Write as _;
+    // `script` (util-linux) gives seal a pseudo-terminal, as a user at a shell has.
+    let sb = Sandbox::new();
+    let file = sb.copy_in(&gen311().join("edit-chain.enc.yaml"), "e.yaml");
+    let count = sb.dir.path().join("count");
+    let editor = editor_script(
+        &sb,
+        "ed.sh",
+        &format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}\n\
+             if [ $n = 1 ]; then printf 'a: [unclosed\\n' > \"$1\"; else printf 'token: fixed\\n' > \"$1\"; fi",
+            c = count.display()
+        ),
+    );
+    let seal = assert_cmd::cargo::cargo_bin("seal");
+    let mut child = sb
+        .base(Command::new("script"))
+        .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
+        .env("EDITOR", &editor)
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{} edit {}", seal.display(), file.display()))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is needed");
+    // The terminal holds the Enter until seal asks for it after the first, invalid edit.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("Press Enter to return to the editor"),
+        "{shown}"
+    );
+    assert_eq!(fs_err::read_to_string(&count).unwrap().trim(), "2");
+    assert_eq!(sops_decrypt(&sb, &file, "key-a.txt"), b"token: fixed\n");
+    assert!(sb.tmp_is_empty());
+}
+
+#[test]
 fn edit_interrupted_by_sigint_removes_the_plaintext_and_keeps_the_original() {
     use std::os::unix::process::CommandExt as _;
     let sb = Sandbox::new();
