@@ -48,7 +48,8 @@ pub struct AgeRecipient {
 #[derive(Clone)]
 enum RecipientKind {
     X25519(age::x25519::Recipient),
-    PostQuantum(AgePqRecipient),
+    /// Boxed: the ML-KEM-768 + X25519 key is 1216 bytes.
+    PostQuantum(Box<AgePqRecipient>),
     Ssh(age::ssh::Recipient),
 }
 
@@ -76,12 +77,12 @@ impl AgeRecipient {
         };
         let kind = if text.starts_with("age1pq1") {
             // ~2000 characters: name it by its start only.
-            RecipientKind::PostQuantum(AgePqRecipient::from_str(text).map_err(|e| {
+            RecipientKind::PostQuantum(Box::new(AgePqRecipient::from_str(text).map_err(|e| {
                 Error::InvalidRecipient {
                     recipient: shorten(text),
                     reason: e.to_string(),
                 }
-            })?)
+            })?))
         } else if let Some(rest) = text.strip_prefix("age1") {
             if rest.contains('1') {
                 return Err(invalid("age plugin recipients are not supported"));
@@ -122,7 +123,7 @@ impl AgeRecipient {
     pub fn wrap(&self, secret: &[u8]) -> Result<String> {
         let recipient: &dyn age::Recipient = match &self.kind {
             RecipientKind::X25519(r) => r,
-            RecipientKind::PostQuantum(r) => r,
+            RecipientKind::PostQuantum(r) => r.as_ref(),
             RecipientKind::Ssh(r) => r,
         };
         let encrypt_error = |e: Box<dyn std::error::Error + Send + Sync>| Error::Encrypt {
