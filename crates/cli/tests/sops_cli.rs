@@ -120,6 +120,36 @@ fn sops_decrypt(sb: &Sandbox, file: &Path, key: &str) -> Vec<u8> {
     )
 }
 
+/// The lines of an encrypted YAML file that hold no ciphertext, metadata left out.
+fn clear(text: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .take_while(|l| !l.starts_with("sops:"))
+        .filter(|l| !l.contains("ENC["))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `seal decrypt FILE` with `SOPS_AGE_KEY_FILE` = the conformance key `key`.
+fn seal_decrypt(sb: &Sandbox, file: &Path, key: &str) -> Vec<u8> {
+    stdout_of(
+        sb.seal()
+            .env("SOPS_AGE_KEY_FILE", key_file(key))
+            .arg("decrypt")
+            .arg(file),
+    )
+}
+
+/// `seal decrypt FILE` that must fail with key `key`; returns the error line.
+fn seal_decrypt_fails(sb: &Sandbox, file: &Path, key: &str) -> String {
+    fails(
+        sb.seal()
+            .env("SOPS_AGE_KEY_FILE", key_file(key))
+            .arg("decrypt")
+            .arg(file),
+    )
+}
+
 // ---- our output → real sops ---------------------------------------------------------------
 
 #[test]
@@ -140,12 +170,7 @@ fn every_store_we_encrypt_is_decrypted_by_real_sops_to_the_original() {
         let plain = sb.copy_in(&gen311().join("inputs").join(input), name);
         let enc = stdout_of(sb.seal().args(["encrypt", "--age", &a]).arg(&plain));
         let enc_path = sb.write(&format!("enc/{name}"), &enc);
-        let ours = stdout_of(
-            sb.seal()
-                .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-                .arg("decrypt")
-                .arg(&enc_path),
-        );
+        let ours = seal_decrypt(&sb, &enc_path, "key-a.txt");
         let theirs = sops_decrypt(&sb, &enc_path, "key-a.txt");
         // sops's own decryption of its own encryption is the reference cleartext.
         let reference_enc = stdout_of(sb.sops().args(["encrypt", "--age", &a]).arg(&plain));
@@ -219,14 +244,6 @@ fn each_selector_we_apply_is_honoured_by_real_sops() {
             "case {index} {flags:?}"
         );
         // The same values are left in clear as sops leaves them.
-        let clear = |text: &[u8]| -> Vec<String> {
-            String::from_utf8_lossy(text)
-                .lines()
-                .take_while(|l| !l.starts_with("sops:"))
-                .filter(|l| !l.contains("ENC["))
-                .map(str::to_owned)
-                .collect()
-        };
         assert_eq!(clear(&ours), clear(&reference), "case {index} {flags:?}");
     }
 }
@@ -336,12 +353,7 @@ fn odd_inputs_round_trip_exactly_as_with_real_sops() {
         );
         let reference = sops_decrypt(&sb, &theirs, "key-a.txt");
         let ours_by_sops = sops_decrypt(&sb, &ours, "key-a.txt");
-        let theirs_by_us = stdout_of(
-            sb.seal()
-                .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-                .arg("decrypt")
-                .arg(&theirs),
-        );
+        let theirs_by_us = seal_decrypt(&sb, &theirs, "key-a.txt");
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         assert_eq!(
             text(&theirs_by_us),
@@ -435,14 +447,6 @@ fn comment_selectors_and_mac_only_encrypted_from_sops_yaml_match_real_sops() {
             "{name}"
         );
         // What stays clear (values and comments) is what sops leaves clear.
-        let clear = |text: &[u8]| -> Vec<String> {
-            String::from_utf8_lossy(text)
-                .lines()
-                .take_while(|l| !l.starts_with("sops:"))
-                .filter(|l| !l.contains("ENC["))
-                .map(str::to_owned)
-                .collect()
-        };
         let reference = fs_err::read(gen311().join(format!("{name}.enc.yaml"))).unwrap();
         assert_eq!(clear(&ours), clear(&reference), "{name}");
         if name.starts_with("mac-only") {
@@ -613,22 +617,12 @@ fn shamir_key_groups_from_sops_yaml_are_opened_by_real_sops_with_two_of_three() 
         };
         let expected = fs_err::read(gen311().join(format!("{name}.dec.{ext}"))).unwrap();
         assert_eq!(sops_decrypt(&sb, &enc_path, keys), expected, "{name}.{ext}");
-        let ours = stdout_of(
-            sb.seal()
-                .env("SOPS_AGE_KEY_FILE", key_file(keys))
-                .arg("decrypt")
-                .arg(&enc_path),
-        );
+        let ours = seal_decrypt(&sb, &enc_path, keys);
         assert_eq!(ours, expected, "{name}.{ext}");
     }
     // One key alone cannot open a 2-of-3 file: the error says how many groups opened.
     let enc = sb.path("out/shamir-2of3.yaml");
-    let line = fails(
-        sb.seal()
-            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-            .arg("decrypt")
-            .arg(&enc),
-    );
+    let line = seal_decrypt_fails(&sb, &enc, "key-a.txt");
     assert!(
         line.contains("1 of 3 key groups opened, 2 needed"),
         "{line}"
@@ -837,12 +831,7 @@ fn post_quantum_age_file_from_go_age_decrypts_like_real_sops() {
         b"{\"encrypted\":true}\n"
     );
     // An X25519 key alone cannot open it, and the error names the post-quantum recipient.
-    let line = fails(
-        sb.seal()
-            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-            .arg("decrypt")
-            .arg(&file),
-    );
+    let line = seal_decrypt_fails(&sb, &file, "key-a.txt");
     assert!(
         line.contains("no age identity matches the file's recipients: age1pq1"),
         "{line}"
@@ -1021,12 +1010,7 @@ fn our_enc_block_opens_with_go_age_and_go_age_blocks_open_with_us() {
     let swapped = enc.replace(&ours_block, &indented);
     assert_ne!(swapped, enc, "block not found in {enc}");
     let file = sb.write("swapped.yaml", swapped);
-    let out = stdout_of(
-        sb.seal()
-            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-            .arg("decrypt")
-            .arg(&file),
-    );
+    let out = seal_decrypt(&sb, &file, "key-a.txt");
     assert_eq!(out, b"password: hunter2\n");
     fs_err::remove_file(&raw).unwrap();
 }
@@ -1120,12 +1104,7 @@ fn mac_mismatch_fails_unless_ignore_mac_and_a_moved_value_names_its_path() {
         "list-item-removed",
     ] {
         let file = neg.join(format!("{name}.enc.yaml"));
-        let line = fails(
-            sb.seal()
-                .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-                .arg("decrypt")
-                .arg(&file),
-        );
+        let line = seal_decrypt_fails(&sb, &file, "key-a.txt");
         assert!(line.to_lowercase().contains("mac"), "{name}: {line}");
         let mut cmd = sb.seal();
         cmd.env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
