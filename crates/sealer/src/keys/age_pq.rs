@@ -45,6 +45,8 @@ const IDENTITY_HRP: &str = "age-secret-key-pq-";
 const POSTQUANTUM_LABEL: &str = "postquantum";
 /// File key (16 bytes) + ChaCha20-Poly1305 tag (16 bytes).
 const SEALED_FILE_KEY_LEN: usize = 32;
+/// X-Wing's ciphertext ends with the sender's 32-byte X25519 share.
+const X25519_SHARE_LEN: usize = 32;
 
 type PublicKey = <XWing as hpke::Kem>::PublicKey;
 type PrivateKey = <XWing as hpke::Kem>::PrivateKey;
@@ -185,13 +187,17 @@ impl age::Identity for AgePqIdentity {
         let [arg] = &stanza.args[..] else {
             return Some(Err(age::DecryptError::InvalidHeader));
         };
-        let Some(enc) = STANDARD_NO_PAD
-            .decode(arg)
-            .ok()
-            .and_then(|bytes| EncappedKey::from_bytes(&bytes).ok())
-        else {
+        let Some((enc, x25519_share)) = STANDARD_NO_PAD.decode(arg).ok().and_then(|bytes| {
+            let enc = EncappedKey::from_bytes(&bytes).ok()?;
+            let share: [u8; X25519_SHARE_LEN] =
+                bytes[bytes.len() - X25519_SHARE_LEN..].try_into().ok()?;
+            Some((enc, share))
+        }) else {
             return Some(Err(age::DecryptError::InvalidHeader));
         };
+        if is_low_order(x25519_share) {
+            return Some(Err(age::DecryptError::InvalidHeader));
+        }
         if stanza.body.len() != SEALED_FILE_KEY_LEN {
             return Some(Err(age::DecryptError::InvalidHeader));
         }
@@ -219,6 +225,14 @@ impl age::Identity for AgePqIdentity {
         zeroize::Zeroize::zeroize(&mut *opened);
         Some(result)
     }
+}
+
+/// Whether an X25519 share lies in the small subgroup, so that every shared secret made with
+/// it is all zeros: Go age (`crypto/ecdh`) refuses such a stanza as malformed, and the age test
+/// kit expects that. A clamped scalar is a multiple of the cofactor 8, so multiplying by any
+/// one of them gives zero exactly for those points.
+fn is_low_order(share: [u8; X25519_SHARE_LEN]) -> bool {
+    x25519_dalek::x25519([1; 32], share) == [0; 32]
 }
 
 #[cfg(test)]
