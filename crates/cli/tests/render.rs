@@ -767,11 +767,10 @@ files:
   - secrets/secret.enc.yaml
 ",
     );
-    let ksops = sb.dir.path().join("bin/ksops");
     let out = rendered(
         sb.base(tool("kpt"))
             .args(["fn", "eval", "pkg", "--exec"])
-            .arg(&ksops)
+            .arg(format!("{} render", seal_bin().display()))
             .args(["--fn-config", "gen.yaml", "-o", "unwrap"]),
     );
     let docs = yaml_docs(&out);

@@ -32,9 +32,9 @@ use crate::report::{ExitStatus, UsageError};
 /// Arguments of `seal render`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
-    $ kpt fn eval . --exec seal --fn-config secret-generator.yaml   # KRM function\n  \
-    $ seal render secret-generator.yaml                             # legacy exec plugin\n  \
-    $ seal render --kustomize overlays/prod                         # Argo CD plugin\n  \
+    $ kpt fn eval pkg --exec \"seal render\" --fn-config gen.yaml -o unwrap   # KRM function\n  \
+    $ seal render secret-generator.yaml                  # legacy exec plugin\n  \
+    $ seal render --kustomize overlays/prod              # Argo CD plugin\n  \
     $ ln -s \"$(command -v seal)\" ~/.config/kustomize/plugin/viaduct.ai/v1/ksops/ksops")]
 pub struct Args {
     /// Generator manifest (legacy exec-plugin mode, as kustomize runs it). Without it, a KRM
