@@ -130,6 +130,15 @@ impl Sandbox {
         self.write(name, out.stdout)
     }
 
+    /// A kustomization in `dir` whose only generator is `generator`.
+    fn app(&self, dir: &str, generator: impl AsRef<[u8]>) {
+        self.write(&format!("{dir}/generator.yaml"), generator);
+        self.write(
+            &format!("{dir}/kustomization.yaml"),
+            "generators:\n  - generator.yaml\n",
+        );
+    }
+
     fn base(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
         let path = std::env::join_paths(
@@ -236,11 +245,7 @@ fn legacy_plugin_renders_the_decrypted_secret_exactly() {
         SECRET,
         &["--encrypted-regex", "^(data|stringData)$"],
     );
-    sb.write("app/generator.yaml", GENERATOR);
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
-    );
+    sb.app("app", GENERATOR);
     let out = rendered(&mut sb.kustomize("app"));
     assert_eq!(
         out,
@@ -352,8 +357,8 @@ fn secret_from_files_envs_and_binary_files_build_one_secret() {
     assert!(out.status.success());
     fs_err::remove_file(&clear).unwrap();
     sb.write("app/blob.enc", out.stdout);
-    sb.write(
-        "app/generator.yaml",
+    sb.app(
+        "app",
         "apiVersion: viaduct.ai/v1
 kind: ksops
 metadata:
@@ -374,10 +379,6 @@ secretFrom:
     binaryFiles:
       - key.bin=./blob.enc
 ",
-    );
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
     );
     let docs = yaml_docs(&rendered(&mut sb.kustomize("app")));
     assert_eq!(docs.len(), 1, "{docs:?}");
@@ -409,11 +410,7 @@ secretFrom:
 fn missing_key_makes_kustomize_fail_with_our_message_and_no_output() {
     let sb = Sandbox::new();
     sb.encrypt("app/secret.enc.yaml", SECRET, &[]);
-    sb.write("app/generator.yaml", GENERATOR);
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
-    );
+    sb.app("app", GENERATOR);
     let (out, stderr) = failed(
         sb.kustomize("app")
             .env("SOPS_AGE_KEY_FILE", key_file("key-b.txt")),
@@ -433,8 +430,8 @@ fn missing_key_makes_kustomize_fail_with_our_message_and_no_output() {
 fn unencrypted_file_is_refused_unless_allow_unencrypted() {
     let sb = Sandbox::new();
     sb.write("app/plain.yaml", SECRET);
-    sb.write(
-        "app/generator.yaml",
+    sb.app(
+        "app",
         "apiVersion: sealkit.dev/v1alpha1
 kind: SecretGenerator
 metadata:
@@ -442,10 +439,6 @@ metadata:
 files:
   - plain.yaml
 ",
-    );
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
     );
     let (out, stderr) = failed(&mut sb.kustomize("app"));
     assert!(out.stdout.is_empty());
@@ -472,8 +465,8 @@ files:
 fn unencrypted_files_outside_the_kustomization_are_refused_even_when_allowed() {
     let sb = Sandbox::new();
     sb.write("outside.yaml", SECRET);
-    sb.write(
-        "app/generator.yaml",
+    sb.app(
+        "app",
         "apiVersion: sealkit.dev/v1alpha1
 kind: SecretGenerator
 metadata:
@@ -482,10 +475,6 @@ allowUnencrypted: true
 files:
   - ../outside.yaml
 ",
-    );
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
     );
     let (out, stderr) = failed(&mut sb.kustomize("app"));
     assert!(out.stdout.is_empty());
@@ -513,11 +502,7 @@ stringData:
 ",
         &["--unencrypted-regex", "^(apiVersion|metadata|kind|type)$"],
     );
-    sb.write("hash/generator.yaml", GENERATOR);
-    sb.write(
-        "hash/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
-    );
+    sb.app("hash", GENERATOR);
     let out = rendered(&mut sb.kustomize("hash"));
     assert_eq!(
         out,
@@ -608,11 +593,7 @@ fn files_encrypted_by_the_real_sops_render_through_the_generator() {
     );
     fs_err::remove_file(&clear).unwrap();
     sb.write("app/secret.enc.yaml", out.stdout);
-    sb.write("app/generator.yaml", GENERATOR);
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
-    );
+    sb.app("app", GENERATOR);
     let docs = yaml_docs(&rendered(&mut sb.kustomize("app")));
     assert_eq!(docs[0]["stringData"]["password"], "hunter2");
 }
@@ -640,15 +621,11 @@ fn flux_conformance_manifests_render_through_the_generator() {
             sb.path(&format!("{dir}/{name}")).tap_parent(),
         )
         .unwrap();
-        sb.write(
-            &format!("{dir}/generator.yaml"),
+        sb.app(
+            &dir,
             format!(
                 "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: flux\nfiles:\n  - {name}\n"
             ),
-        );
-        sb.write(
-            &format!("{dir}/kustomization.yaml"),
-            "generators:\n  - generator.yaml\n",
         );
         let docs = yaml_docs(&rendered(
             sb.kustomize(&dir)
@@ -669,8 +646,8 @@ fn flux_conformance_env_and_binary_files_render_through_secret_from() {
         )
         .unwrap();
     }
-    sb.write(
-        "app/generator.yaml",
+    sb.app(
+        "app",
         "apiVersion: viaduct.ai/v1
 kind: ksops
 metadata:
@@ -681,10 +658,6 @@ secretFrom:
   - metadata: {name: files}
     files: [file.txt=files-file.txt]
 ",
-    );
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
     );
     let docs = yaml_docs(&rendered(
         sb.kustomize("app")
@@ -719,13 +692,9 @@ fn flux_post_quantum_age_file_fails_clearly_until_the_age_crate_opens_mlkem_stan
         sb.path("app/pq.yaml").tap_parent(),
     )
     .unwrap();
-    sb.write(
-        "app/generator.yaml",
+    sb.app(
+        "app",
         "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: pq\nfiles: [pq.yaml]\n",
-    );
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
     );
     let (out, stderr) = failed(
         sb.kustomize("app")
@@ -1097,11 +1066,7 @@ fn sealed_output_is_forced_by_the_environment_and_binds_the_argocd_app_namespace
     let sb = Sandbox::new();
     let (cert, key) = keygen(&sb);
     sb.encrypt("app/secret.enc.yaml", SECRET, &[]);
-    sb.write("app/generator.yaml", GENERATOR);
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
-    );
+    sb.app("app", GENERATOR);
     // No namespace anywhere: strict sealing needs one.
     let (out, stderr) = failed(
         sb.kustomize("app")
@@ -1136,14 +1101,7 @@ fn sealed_output_is_forced_by_the_environment_and_binds_the_argocd_app_namespace
 fn sealed_output_without_a_certificate_is_an_error() {
     let sb = Sandbox::new();
     sb.encrypt("app/secret.enc.yaml", SECRET, &[]);
-    sb.write(
-        "app/generator.yaml",
-        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: g\noutput: sealed\nfiles: [secret.enc.yaml]\n",
-    );
-    sb.write(
-        "app/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
-    );
+    sb.app("app", "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: g\noutput: sealed\nfiles: [secret.enc.yaml]\n");
     let (out, stderr) = failed(&mut sb.kustomize("app"));
     assert!(out.stdout.is_empty());
     assert!(
@@ -1366,14 +1324,7 @@ fn argocd_plugin_generate_prints_the_manifests_or_nothing() {
 fn argocd_plugin_refuses_files_outside_the_repository() {
     let sb = Sandbox::new();
     sb.encrypt("outside.enc.yaml", SECRET, &[]);
-    sb.write(
-        "repo/apps/shop/generator.yaml",
-        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: g\nfiles: [../../../outside.enc.yaml]\n",
-    );
-    sb.write(
-        "repo/apps/shop/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
-    );
+    sb.app("repo/apps/shop", "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: g\nfiles: [../../../outside.enc.yaml]\n");
     let (out, stderr) = failed(&mut argocd_generate(&sb, "repo", "apps/shop"));
     assert!(out.stdout.is_empty());
     assert!(stderr.contains("outside the allowed root"), "{stderr}");
@@ -1384,11 +1335,7 @@ fn argocd_plugin_in_sealed_mode_keeps_plaintext_out_of_the_manifests() {
     let sb = Sandbox::new();
     let (cert, key) = keygen(&sb);
     sb.encrypt("repo/apps/shop/secret.enc.yaml", SECRET, &[]);
-    sb.write("repo/apps/shop/generator.yaml", GENERATOR);
-    sb.write(
-        "repo/apps/shop/kustomization.yaml",
-        "generators:\n  - generator.yaml\n",
-    );
+    sb.app("repo/apps/shop", GENERATOR);
     let out = rendered(
         argocd_generate(&sb, "repo", "apps/shop")
             .env("SEAL_RENDER_OUTPUT", "sealed")

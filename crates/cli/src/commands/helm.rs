@@ -15,8 +15,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -92,6 +91,29 @@ enum ValuesSource {
     },
     /// A SOPS-encrypted JSON document given inline.
     Literal(String),
+}
+
+impl ValuesSource {
+    /// The values file and whether a missing one is ignored, or the literal's text.
+    fn file(&self) -> Result<(&str, bool), &str> {
+        match self {
+            Self::Literal(text) => Err(text),
+            Self::File {
+                path,
+                ignore_missing,
+            }
+            | Self::AgeImport {
+                path,
+                ignore_missing,
+                ..
+            }
+            | Self::AgeImportKubernetes {
+                path,
+                ignore_missing,
+                ..
+            } => Ok((path, *ignore_missing)),
+        }
+    }
 }
 
 /// Takes `?` (ignore a missing file) and `sops!` (the backend) off the front.
@@ -285,22 +307,9 @@ fn decrypt_file(
 fn download(url: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let source = ValuesSource::parse(url)?;
     let keys = keys_for(&source)?;
-    let (path, ignore_missing) = match &source {
-        ValuesSource::Literal(text) => return decrypt_literal(text, &keys),
-        ValuesSource::File {
-            path,
-            ignore_missing,
-        }
-        | ValuesSource::AgeImport {
-            path,
-            ignore_missing,
-            ..
-        }
-        | ValuesSource::AgeImportKubernetes {
-            path,
-            ignore_missing,
-            ..
-        } => (path, *ignore_missing),
+    let (path, ignore_missing) = match source.file() {
+        Ok(file) => file,
+        Err(literal) => return decrypt_literal(literal, &keys),
     };
     let path = checked_values_path(path)?;
     if !path.is_file() {
@@ -399,26 +408,11 @@ impl Decrypted {
             }
         };
         let keys = keys_for(&source)?;
-        let (path, ignore_missing) = match &source {
-            ValuesSource::Literal(_) => {
-                let plaintext = download(entry)?;
-                return self.write("literal.json", &plaintext);
-            }
-            ValuesSource::File {
-                path,
-                ignore_missing,
-            }
-            | ValuesSource::AgeImport {
-                path,
-                ignore_missing,
-                ..
-            }
-            | ValuesSource::AgeImportKubernetes {
-                path,
-                ignore_missing,
-                ..
-            } => (path.clone(), *ignore_missing),
+        let Ok((path, ignore_missing)) = source.file() else {
+            let plaintext = download(entry)?;
+            return self.write("literal.json", &plaintext);
         };
+        let path = path.to_owned();
         if path == "-" {
             return Ok(path);
         }
@@ -472,15 +466,7 @@ impl Decrypted {
 
 /// Rewrites helm's arguments, runs helm, removes the decrypted files, returns helm's status.
 fn wrap_helm(args: &[OsString]) -> anyhow::Result<ExitCode> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(&interrupted))
-            .context("installing the signal handler")?;
-    }
+    let interrupted = sops_io::interrupt_flag()?;
     let mut decrypted = Decrypted::new()?;
     let helm_args = rewrite_args(args, &mut decrypted)?;
     // helm sets HELM_BIN for plugins (`helm sealkit upgrade …` runs this wrapper).
