@@ -1708,6 +1708,65 @@ fn helm_plugin_yaml_downloader_runs_as_helm_resolves_it() {
 
 // ---- helm-secrets' sops command lines with HELM_SECRETS_SOPS_PATH=seal ----------------------
 
+/// scripts/lib/backends/sops.sh `_sops_backend_encrypt_file` / `_sops_backend_decrypt_file`
+/// with type yaml (IN and OUT stand for the files).
+const HELM_SECRETS_SOPS_SHAPES: [&[&str]; 6] = [
+    &[
+        "--encrypt",
+        "--input-type",
+        "yaml",
+        "--output-type",
+        "yaml",
+        "--in-place",
+        "IN",
+    ],
+    &[
+        "--encrypt",
+        "--input-type",
+        "yaml",
+        "--output-type",
+        "yaml",
+        "IN",
+    ],
+    &[
+        "--encrypt",
+        "--input-type",
+        "yaml",
+        "--output-type",
+        "yaml",
+        "--output",
+        "OUT",
+        "IN",
+    ],
+    &[
+        "--decrypt",
+        "--input-type",
+        "yaml",
+        "--output-type",
+        "yaml",
+        "--in-place",
+        "IN",
+    ],
+    &[
+        "--decrypt",
+        "--input-type",
+        "yaml",
+        "--output-type",
+        "yaml",
+        "IN",
+    ],
+    &[
+        "--decrypt",
+        "--input-type",
+        "yaml",
+        "--output-type",
+        "yaml",
+        "--output",
+        "OUT",
+        "IN",
+    ],
+];
+
 /// The command lines helm-secrets' sops backend runs (scripts/lib/backends/sops.sh), run
 /// once with `seal` and once with the real `sops`: same exit status, same cleartext.
 #[test]
@@ -1726,7 +1785,6 @@ fn helm_secrets_sops_command_lines_work_with_seal_as_sops() {
         }
     };
     let sops = tool("sops");
-    let tools = [("seal", seal_bin()), ("sops", sops.clone())];
     let ok = |out: &Output, what: &str| {
         assert!(
             out.status.success(),
@@ -1734,55 +1792,11 @@ fn helm_secrets_sops_command_lines_work_with_seal_as_sops() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let yaml = ["--input-type", "yaml", "--output-type", "yaml"];
-    // encrypt (`.sops.yaml` rules in the working directory): --in-place, stdout, --output.
-    for (name, program) in &tools {
-        let v = |f: &str| format!("{name}-{f}");
-        sb.write(&v("in-place.yaml"), VALUES);
-        let out = run(
-            program,
-            &[
-                &["--encrypt"],
-                &yaml[..],
-                &["--in-place", &v("in-place.yaml")],
-            ]
-            .concat(),
-            None,
-        );
-        ok(&out, &format!("{name} --encrypt --in-place"));
-        assert!(out.stdout.is_empty());
-        sb.write(&v("plain.yaml"), VALUES);
-        let out = run(
-            program,
-            &[&["--encrypt"], &yaml[..], &[&v("plain.yaml")]].concat(),
-            None,
-        );
-        ok(&out, &format!("{name} --encrypt"));
-        sb.write(&v("stdout.yaml"), &out.stdout);
-        let out = run(
-            program,
-            &[
-                &["--encrypt"],
-                &yaml[..],
-                &["--output", &v("output.yaml"), &v("plain.yaml")],
-            ]
-            .concat(),
-            None,
-        );
-        ok(&out, &format!("{name} --encrypt --output"));
-        // The real sops decrypts every one of them, MAC checked.
-        for file in ["in-place.yaml", "stdout.yaml", "output.yaml"] {
-            let out = run(&sops, &["decrypt", &v(file)], None);
-            ok(&out, &format!("sops decrypt {}", v(file)));
-            assert_eq!(
-                String::from_utf8(out.stdout).unwrap(),
-                VALUES,
-                "{}",
-                v(file)
-            );
-        }
-    }
-    // decrypt a file the real sops wrote: stdout, --output, --in-place; a literal on stdin.
+    // A file the real sops encrypted (with the `.sops.yaml` rule), input of the decrypt shapes.
+    sb.write("values.yaml", VALUES);
+    let out = run(&sops, &["encrypt", "values.yaml"], None);
+    ok(&out, "sops encrypt");
+    sb.write("sops-encrypted.yaml", &out.stdout);
     let json_enc = run(
         &sops,
         &[
@@ -1796,49 +1810,51 @@ fn helm_secrets_sops_command_lines_work_with_seal_as_sops() {
         Some("{\"token\": \"t0k3n\"}"),
     );
     ok(&json_enc, "sops encrypt json");
-    for (name, program) in &tools {
-        let v = |f: &str| format!("{name}-{f}");
+
+    for (name, program) in [("seal", seal_bin()), ("sops", sops.clone())] {
+        for (index, shape) in HELM_SECRETS_SOPS_SHAPES.iter().enumerate() {
+            let input = format!("{name}-{index}.yaml");
+            let output = format!("{name}-{index}.out.yaml");
+            let encrypting = shape[0] == "--encrypt";
+            if encrypting {
+                sb.write(&input, VALUES);
+            } else {
+                fs_err::copy(sb.path("sops-encrypted.yaml"), sb.path(&input)).unwrap();
+            }
+            let args: Vec<&str> = shape
+                .iter()
+                .map(|a| match *a {
+                    "IN" => input.as_str(),
+                    "OUT" => output.as_str(),
+                    other => other,
+                })
+                .collect();
+            let out = run(&program, &args, None);
+            let what = format!("{name} {}", shape.join(" "));
+            ok(&out, &what);
+            let result = if shape.contains(&"--in-place") {
+                assert!(out.stdout.is_empty(), "{what}");
+                fs_err::read(sb.path(&input)).unwrap()
+            } else if shape.contains(&"--output") {
+                assert!(out.stdout.is_empty(), "{what}");
+                fs_err::read(sb.path(&output)).unwrap()
+            } else {
+                out.stdout
+            };
+            let cleartext = if encrypting {
+                // The real sops decrypts what either tool encrypted, MAC checked.
+                let encrypted = sb.write(&format!("{name}-{index}.enc.yaml"), &result);
+                let out = run(&sops, &["decrypt", encrypted.to_str().unwrap()], None);
+                ok(&out, &format!("sops decrypt after {what}"));
+                out.stdout
+            } else {
+                result
+            };
+            assert_eq!(String::from_utf8(cleartext).unwrap(), VALUES, "{what}");
+        }
+        // `secrets+literal://`: JSON on stdin.
         let out = run(
-            program,
-            &[&["--decrypt"], &yaml[..], &["sops-stdout.yaml"]].concat(),
-            None,
-        );
-        ok(&out, &format!("{name} --decrypt"));
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), VALUES);
-        let out = run(
-            program,
-            &[
-                &["--decrypt"],
-                &yaml[..],
-                &["--output", &v("dec.yaml"), "sops-stdout.yaml"],
-            ]
-            .concat(),
-            None,
-        );
-        ok(&out, &format!("{name} --decrypt --output"));
-        assert!(out.stdout.is_empty());
-        assert_eq!(
-            fs_err::read_to_string(sb.path(&v("dec.yaml"))).unwrap(),
-            VALUES
-        );
-        fs_err::copy(sb.path("sops-output.yaml"), sb.path(&v("to-decrypt.yaml"))).unwrap();
-        let out = run(
-            program,
-            &[
-                &["--decrypt"],
-                &yaml[..],
-                &["--in-place", &v("to-decrypt.yaml")],
-            ]
-            .concat(),
-            None,
-        );
-        ok(&out, &format!("{name} --decrypt --in-place"));
-        assert_eq!(
-            fs_err::read_to_string(sb.path(&v("to-decrypt.yaml"))).unwrap(),
-            VALUES
-        );
-        let out = run(
-            program,
+            &program,
             &[
                 "--decrypt",
                 "--input-type",
@@ -1854,9 +1870,10 @@ fn helm_secrets_sops_command_lines_work_with_seal_as_sops() {
         assert_eq!(got, json!({"token": "t0k3n"}));
         // A wrong key fails with nothing on stdout (helm-secrets then reports the file).
         let out = sb
-            .base(program)
+            .base(&program)
             .env("SOPS_AGE_KEY_FILE", key_file("key-b.txt"))
-            .args([&["--decrypt"], &yaml[..], &["sops-stdout.yaml"]].concat())
+            .args(["--decrypt", "--input-type", "yaml", "--output-type", "yaml"])
+            .arg("sops-encrypted.yaml")
             .output()
             .unwrap();
         assert!(!out.status.success(), "{name} decrypted with the wrong key");
