@@ -353,7 +353,16 @@ struct FileReader<'a> {
 impl FileReader<'_> {
     /// The path of a file named in the generator, checked against the root.
     fn resolve(&self, spec: &str) -> anyhow::Result<PathBuf> {
-        let path = self.base.join(spec);
+        // `./x` and `x` name the same file; keep messages free of `/./`.
+        let path: PathBuf = self
+            .base
+            .components()
+            .chain(
+                Path::new(spec)
+                    .components()
+                    .filter(|c| *c != std::path::Component::CurDir),
+            )
+            .collect();
         if let Some(root) = self.root {
             let real = canonical(&path)?;
             let root = canonical(root)?;
