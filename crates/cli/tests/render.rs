@@ -2053,3 +2053,85 @@ fn time_is_rfc3339(text: &str) -> bool {
         && (text.ends_with('Z') || text[19..].contains('+') || text[19..].contains('-'))
         && text[..4].chars().all(|c| c.is_ascii_digit())
 }
+
+/// A loopback HTTP server (Python's `http.server`) serving `dir`, killed on drop.
+struct StaticServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl StaticServer {
+    fn start(dir: &Path) -> Self {
+        let port = sealkit_tests::servers::free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "http.server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sealed_output_fetches_the_certificate_from_a_url() {
+    let sb = Sandbox::new();
+    let (cert, key) = keygen(&sb);
+    let server = StaticServer::start(cert.parent().unwrap());
+    sb.encrypt(
+        "app/secret.enc.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: shop\nstringData:\n  password: hunter2\n",
+        &[],
+    );
+    sb.app(
+        "app",
+        format!(
+            "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: g\noutput: sealed\ncert: http://127.0.0.1:{}/tls.crt\nfiles: [secret.enc.yaml]\n",
+            server.port
+        ),
+    );
+    let out = rendered(&mut sb.kustomize("app"));
+    assert!(!out.contains("hunter2"));
+    let sealed = sb.write("sealed.yaml", &out);
+    let unsealed = yaml_docs(&rendered(
+        sb.seal()
+            .args(["unseal", "--private-key"])
+            .arg(&key)
+            .arg(&sealed),
+    ));
+    assert_eq!(
+        secret_items(&unsealed)["db"]["password"],
+        b"hunter2".to_vec()
+    );
+    drop(server);
+    // The controller unreachable: the generator fails, nothing on stdout.
+    let (out, stderr) = failed(&mut sb.kustomize("app"));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("cannot fetch `http://127.0.0.1:"),
+        "{stderr}"
+    );
+}
