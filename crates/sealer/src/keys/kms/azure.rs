@@ -20,7 +20,7 @@
 //! `https://login.microsoftonline.com/`. Vault URLs must be `https://`, except on loopback
 //! addresses (for local test servers).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
@@ -43,8 +43,10 @@ pub const ALGORITHM: &str = "RSA-OAEP-256";
 pub struct AzureKvKey {
     vault_url: String,
     name: String,
-    version: Mutex<String>,
+    version: String,
     id: String,
+    /// The latest version and the identifier with it, once looked up.
+    latest: OnceLock<(String, String)>,
     created_at: String,
     env: Arc<KeyEnv>,
 }
@@ -98,8 +100,9 @@ impl AzureKvKey {
         Ok(Self {
             vault_url: vault_url.trim_end_matches('/').to_owned(),
             name: name.to_owned(),
-            version: Mutex::new(version.to_owned()),
+            version: version.to_owned(),
             id,
+            latest: OnceLock::new(),
             created_at: crate::keys::now_rfc3339(),
             env,
         })
@@ -115,8 +118,11 @@ impl AzureKvKey {
         Ok(key)
     }
 
-    fn version(&self) -> String {
-        self.version.lock().expect("version lock").clone()
+    fn version(&self) -> &str {
+        match self.latest.get() {
+            Some((version, _)) => version,
+            None => &self.version,
+        }
     }
 
     fn label(&self) -> String {
@@ -260,7 +266,7 @@ impl AzureKvKey {
     async fn resolved_version(&self, token: &SecretString) -> Result<String> {
         let version = self.version();
         if !version.is_empty() {
-            return Ok(version);
+            return Ok(version.to_owned());
         }
         let path = format!("/keys/{}", self.name);
         let answer = self.call(reqwest::Method::GET, &path, None, token).await?;
@@ -278,7 +284,8 @@ impl AzureKvKey {
                 reason: format!("key id `{kid}` has no version"),
             });
         }
-        latest.clone_into(&mut self.version.lock().expect("version lock"));
+        let id = format!("{}/keys/{}/{latest}", self.vault_url, self.name);
+        let _ = self.latest.set((latest.to_owned(), id));
         Ok(latest.to_owned())
     }
 
@@ -371,7 +378,10 @@ impl MasterKey for AzureKvKey {
     }
 
     fn id(&self) -> &str {
-        &self.id
+        match self.latest.get() {
+            Some((_, id)) => id,
+            None => &self.id,
+        }
     }
 
     fn to_stanza(&self, enc: &str) -> MasterKeyStanza {
@@ -380,7 +390,7 @@ impl MasterKey for AzureKvKey {
             &[
                 ("vault_url", &self.vault_url),
                 ("name", &self.name),
-                ("version", &self.version()),
+                ("version", self.version()),
                 ("created_at", &self.created_at),
                 ("enc", enc),
             ],
