@@ -58,11 +58,7 @@ fn openbao_with_transit() -> OpenBao {
     for mount in ["transit", "team/transit"] {
         bao.mount(mount, "transit", serde_json::json!({}));
         for key in ["sops", "other"] {
-            bao.api(
-                reqwest::Method::POST,
-                &format!("{mount}/keys/{key}"),
-                None,
-            );
+            bao.api(reqwest::Method::POST, &format!("{mount}/keys/{key}"), None);
         }
     }
     bao
@@ -83,8 +79,11 @@ fn vault_transit_round_trips_against_openbao_and_reports_each_failure() {
 
     // A deeper engine path, and the token from ~/.vault-token.
     let home = tempfile::tempdir().unwrap();
-    fs_err::write(home.path().join(".vault-token"), format!("{}\n", OpenBao::ROOT_TOKEN))
-        .unwrap();
+    fs_err::write(
+        home.path().join(".vault-token"),
+        format!("{}\n", OpenBao::ROOT_TOKEN),
+    )
+    .unwrap();
     let from_file = builder(&[("HOME", home.path().to_str().unwrap())]);
     let team = one(
         &from_file,
@@ -216,7 +215,10 @@ fn aws_kms_round_trips_against_moto_with_context_role_and_profile() {
     assert_eq!(profiled.id(), format!("{arn}||team"));
 
     // No credentials anywhere.
-    let bare = builder(&[("HOME", "/nonexistent"), ("AWS_ENDPOINT_URL", endpoint.as_str())]);
+    let bare = builder(&[
+        ("HOME", "/nonexistent"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ]);
     let err = wrap_err(one(&bare, kms_flags(&arn, None, None)).as_ref());
     assert!(
         err.starts_with(&format!("kms key {arn}: no credentials: ")),
@@ -403,8 +405,7 @@ mod gcp_mock {
                 "Request had invalid authentication credentials.",
             );
         }
-        if headers.get("content-type").and_then(|h| h.to_str().ok()) != Some("application/json")
-        {
+        if headers.get("content-type").and_then(|h| h.to_str().ok()) != Some("application/json") {
             return google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "not JSON");
         }
         let Some((name, op)) = rest.rsplit_once(':') else {
@@ -434,10 +435,8 @@ mod gcp_mock {
                     .and_then(|c| sealer::encoding::decode_std(c).ok())
                     .unwrap_or_default();
                 match blob.strip_prefix(tag.as_bytes()) {
-                    Some(plain) => {
-                        Json(json!({"plaintext": sealer::encoding::encode_std(plain)}))
-                            .into_response()
-                    }
+                    Some(plain) => Json(json!({"plaintext": sealer::encoding::encode_std(plain)}))
+                        .into_response(),
                     None => google_error(
                         StatusCode::BAD_REQUEST,
                         "INVALID_ARGUMENT",
@@ -541,7 +540,9 @@ fn gcp_kms_speaks_the_rest_api_with_each_credential_kind() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("the data key was not encrypted with this key or was altered (INVALID_ARGUMENT"),
+        err.contains(
+            "the data key was not encrypted with this key or was altered (INVALID_ARGUMENT"
+        ),
         "{err}"
     );
     let bad = builder(&[
@@ -593,7 +594,11 @@ mod azure_mock {
     }
 
     fn kv_error(status: StatusCode, code: &str, message: &str) -> Response {
-        (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
     }
 
     fn checked(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<Response> {
@@ -618,8 +623,7 @@ mod azure_mock {
 
     /// `POST /{tenant}/oauth2/v2.0/token`: client credentials (secret or federated token).
     pub async fn token(Path(tenant): Path<String>, body: String) -> Response {
-        let form: HashMap<String, String> =
-            super::gcp_mock::url_pairs(&body).into_iter().collect();
+        let form: HashMap<String, String> = super::gcp_mock::url_pairs(&body).into_iter().collect();
         let get = |k: &str| form.get(k).map(String::as_str);
         let credential_ok = get("client_secret") == Some("azure-secret")
             || (get("client_assertion_type")
@@ -693,7 +697,10 @@ mod azure_mock {
             }
             "decrypt" => {
                 let mut out = vec![0; mock.private.min_output_size()];
-                match mock.private.decrypt(&OAEP_SHA256_MGF1SHA256, &value, &mut out, None) {
+                match mock
+                    .private
+                    .decrypt(&OAEP_SHA256_MGF1SHA256, &value, &mut out, None)
+                {
                     Ok(plain) => Json(
                         json!({"kid": kid, "value": sealer::encoding::encode_url_nopad(plain)}),
                     )
@@ -750,7 +757,10 @@ fn azure_key_vault_speaks_the_rest_api_with_client_credentials() {
         },
     );
     let enc = round_trip(key.as_ref(), &b);
-    assert!(!enc.contains('=') && !enc.contains('+') && !enc.contains('/'), "{enc}");
+    assert!(
+        !enc.contains('=') && !enc.contains('+') && !enc.contains('/'),
+        "{enc}"
+    );
     assert_eq!(sealer::encoding::decode_url_nopad(&enc).unwrap().len(), 256);
     let stanza = key.to_stanza(&enc);
     assert_eq!(stanza.field("vault_url"), Some(base.as_str()));
@@ -893,7 +903,8 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
             .with_key_env(KeyEnv::from_vars(vars.iter().copied()))
     };
     let no_age = |vars: &[(&str, &str)]| {
-        Unwrappers::from_env(Default::default()).with_key_env(KeyEnv::from_vars(vars.iter().copied()))
+        Unwrappers::from_env(Default::default())
+            .with_key_env(KeyEnv::from_vars(vars.iter().copied()))
     };
 
     // One group: age + Vault transit. Either alone opens it.
@@ -947,7 +958,10 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
         err.starts_with("could not decrypt the data key: 0 of 3 key groups opened, 2 needed"),
         "{err}"
     );
-    assert!(err.contains(&format!("group 1: hc_vault key {uri}: cannot reach")), "{err}");
+    assert!(
+        err.contains(&format!("group 1: hc_vault key {uri}: cannot reach")),
+        "{err}"
+    );
     let err = keys::unwrap_data_key(&shamir, &no_age(&all[4..]))
         .unwrap_err()
         .to_string();

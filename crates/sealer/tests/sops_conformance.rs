@@ -131,12 +131,10 @@ fn pgp_test_key(file: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// One GnuPG home per PGP test key, imported once for the whole test.
-fn gnupg_home_for(key: &Path) -> PathBuf {
-    use std::sync::{Mutex, OnceLock};
-    static HOMES: OnceLock<Mutex<Vec<(PathBuf, sealkit_tests::gnupg::GnupgHome)>>> =
-        OnceLock::new();
-    let mut homes = HOMES.get_or_init(Default::default).lock().unwrap();
+/// GnuPG homes by PGP test key, each imported once (their gpg-agents stop when dropped).
+type GnupgHomes = Vec<(PathBuf, sealkit_tests::gnupg::GnupgHome)>;
+
+fn gnupg_home_for(homes: &mut GnupgHomes, key: &Path) -> PathBuf {
     if let Some((_, home)) = homes.iter().find(|(k, _)| k == key) {
         return home.path().to_owned();
     }
@@ -150,7 +148,12 @@ fn gnupg_home_for(key: &Path) -> PathBuf {
 /// The data key of a fixture: through its PGP stanza with the real gpg (checked against
 /// `data_key_hex`), else `data_key_hex`, or (helm-secrets) unwrapped from the file's age
 /// stanza with the identity beside it.
-fn data_key(file: &Path, expected: &serde_json::Value, enc: &EncryptedFile) -> DataKey {
+fn data_key(
+    file: &Path,
+    expected: &serde_json::Value,
+    enc: &EncryptedFile,
+    homes: &mut GnupgHomes,
+) -> DataKey {
     let has_pgp = enc
         .metadata()
         .key_groups()
@@ -158,7 +161,7 @@ fn data_key(file: &Path, expected: &serde_json::Value, enc: &EncryptedFile) -> D
         .flatten()
         .any(|s| s.kind() == sealer::keys::KeyKind::Pgp);
     if let (true, Some(key)) = (has_pgp, pgp_test_key(file)) {
-        let home = gnupg_home_for(&key);
+        let home = gnupg_home_for(homes, &key);
         let with = sealer::keys::Unwrappers::from_env(Default::default()).with_key_env(
             sealer::keys::KeyEnv::from_vars([("GNUPGHOME", home.to_string_lossy().as_ref())]),
         );
@@ -203,6 +206,7 @@ fn every_conformance_file_decrypts_to_its_expected_values() {
         conformance().display()
     );
     let mut failures = Vec::new();
+    let mut homes = GnupgHomes::new();
     for exp_path in files {
         let expected: serde_json::Value = serde_json::from_slice(&read(&exp_path)).unwrap();
         let name = exp_path
@@ -233,7 +237,7 @@ fn every_conformance_file_decrypts_to_its_expected_values() {
             }
         };
         assert!(EncryptedFile::is_encrypted(&read(&file), format));
-        let key = data_key(&file, &expected, &enc);
+        let key = data_key(&file, &expected, &enc, &mut homes);
         let verified = enc.decrypt(&key, MacCheck::Verify);
         match (&mac_ok, &verified) {
             (serde_json::Value::Bool(true), Ok(_)) => {}
