@@ -259,7 +259,9 @@ pub fn encrypt_bytes(
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let plan = Plan::build(rules_file, config, key_args, selector_args)?;
     let data_key = DataKey::generate();
-    let metadata = plan.metadata(&data_key)?;
+    let metadata = plan
+        .metadata(&data_key)
+        .with_context(|| file.display().to_string())?;
     let encrypted = plain
         .encrypt(&data_key, metadata)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -287,7 +289,9 @@ impl Opened {
     ) -> anyhow::Result<(EncryptedFile, DataKey)> {
         let encrypted = with_file(path, EncryptedFile::parse(input, formats.input))?;
         let with = Unwrappers::from_process_env();
-        let data_key = with_file(path, keys::unwrap_data_key(encrypted.metadata(), &with))?;
+        // Keep the key error's causes (a refused connection, a TLS failure) in the chain.
+        let data_key = keys::unwrap_data_key(encrypted.metadata(), &with)
+            .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
         Ok((encrypted, data_key))
     }
 

@@ -62,7 +62,7 @@ impl Lookup<'_> {
     /// The credentials for a key with the given `aws_profile` (empty = none).
     pub async fn resolve(&self, profile: Option<&str>) -> Result<AwsCredentials> {
         if let Some(profile) = profile.filter(|p| !p.is_empty()) {
-            return self.from_profile(profile, 0).await;
+            return self.profile_credentials(profile, 0).await;
         }
         let env = self.env;
         if let (Some(id), Some(secret)) = (
@@ -90,7 +90,7 @@ impl Lookup<'_> {
                 .await;
         }
         let profile = env.get("AWS_PROFILE").unwrap_or("default");
-        self.from_profile(profile, 0).await
+        self.profile_credentials(profile, 0).await
     }
 
     fn shared_files(&self) -> (Option<PathBuf>, Option<PathBuf>) {
@@ -133,7 +133,7 @@ impl Lookup<'_> {
         found
     }
 
-    fn from_profile<'s>(
+    fn profile_credentials<'s>(
         &'s self,
         profile: &'s str,
         depth: usize,
@@ -168,7 +168,7 @@ impl Lookup<'_> {
                 let base = if source == profile {
                     self.static_keys(profile, &settings)?
                 } else {
-                    self.from_profile(source, depth + 1).await?
+                    self.profile_credentials(source, depth + 1).await?
                 };
                 let session = get("role_session_name").map_or_else(session_name, str::to_owned);
                 return self.assume_role(&base, role, &session).await;

@@ -172,7 +172,7 @@ impl GcpKmsKey {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
                 let assertion =
                     service_account_jwt(&pem, field("private_key_id"), email, token_uri, now)
-                        .map_err(|reason| bad(reason))?;
+                        .map_err(&bad)?;
                 http::oauth_token(
                     &label,
                     token_uri,

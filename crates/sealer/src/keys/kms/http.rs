@@ -10,17 +10,48 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one key operation may take in all.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("sealkit/", env!("CARGO_PKG_VERSION")))
+}
+
 /// The shared client (connection pool, system roots, timeouts).
 pub(crate) fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("sealkit/", env!("CARGO_PKG_VERSION")))
+        builder()
             .build()
             .expect("building the HTTP client for master keys")
     })
+}
+
+/// A client that also trusts the PEM certificates in `ca_file` and, with `insecure`, skips
+/// certificate checks (Vault's `VAULT_CACERT` and `VAULT_SKIP_VERIFY`).
+pub(crate) fn client_with_tls(
+    key: &str,
+    ca_file: Option<&str>,
+    insecure: bool,
+) -> Result<reqwest::Client> {
+    let mut b = builder();
+    if let Some(path) = ca_file {
+        let bad = |reason: String| Error::InvalidKey {
+            kind: "hc_vault",
+            id: key.to_owned(),
+            reason,
+        };
+        let pem = fs_err::read(path).map_err(|e| bad(format!("reading VAULT_CACERT: {e}")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|_| bad(format!("VAULT_CACERT {path} holds no PEM certificate")))?;
+        for cert in certs {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    if insecure {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    Ok(b.build().expect("building the HTTP client for master keys"))
 }
 
 /// An answer: HTTP status and body text.

@@ -152,7 +152,7 @@ fn canonical_path(path: &str) -> String {
         return "/".to_owned();
     }
     path.split('/')
-        .map(|segment| uri_encode(segment))
+        .map(uri_encode)
         .collect::<Vec<_>>()
         .join("/")
 }

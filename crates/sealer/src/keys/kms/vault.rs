@@ -10,8 +10,10 @@
 //!   `base64(data.plaintext)`.
 //!
 //! The token is `VAULT_TOKEN`, else the trimmed content of `~/.vault-token`, as the Vault
-//! client sops uses finds it; `VAULT_NAMESPACE` is sent as `X-Vault-Namespace`. The address
-//! comes from the key itself (sops does not use `VAULT_ADDR` for transit keys either).
+//! client sops uses finds it; `VAULT_NAMESPACE` is sent as `X-Vault-Namespace`;
+//! `VAULT_CACERT` adds trusted CA certificates and `VAULT_SKIP_VERIFY` turns certificate
+//! checks off, as in the Vault client. The address comes from the key itself (sops does not
+//! use `VAULT_ADDR` for transit keys either).
 
 use std::sync::Arc;
 
@@ -120,7 +122,17 @@ impl VaultKey {
         );
         let label = self.label();
         let token = self.token();
-        let mut request = http::client().post(&endpoint).json(&body);
+        let ca_file = self.env.get("VAULT_CACERT");
+        let insecure = self
+            .env
+            .get("VAULT_SKIP_VERIFY")
+            .is_some_and(|v| matches!(v, "1" | "true" | "TRUE" | "True" | "t" | "T"));
+        let client = if ca_file.is_some() || insecure {
+            http::client_with_tls(&label, ca_file, insecure)?
+        } else {
+            http::client().clone()
+        };
+        let mut request = client.post(&endpoint).json(&body);
         if let Some(token) = &token {
             request = request.header("X-Vault-Token", token.expose_secret());
         }
