@@ -51,19 +51,42 @@ fn keys_block(text: &str) -> String {
         .join("\n")
 }
 
+/// Encrypts PLAIN with `keys` by us and by sops; each opens the other's file. Then our `set`
+/// on sops's file keeps its key entries byte for byte and sops still reads it. Returns our
+/// encrypted text.
+fn files_move_both_ways(sb: &Sandbox, keys: &[&str], env: &dyn Fn(Command) -> Command) -> String {
+    let plain = sb.write("plain.yaml", PLAIN);
+    let encrypt = |program: Command, name: &str| {
+        let mut cmd = env(program);
+        cmd.arg("encrypt").args(keys).arg(&plain);
+        sb.write(name, stdout_of(&mut cmd))
+    };
+    let decrypt = |program: Command, file: &Path| {
+        let mut cmd = env(program);
+        String::from_utf8(stdout_of(cmd.arg("decrypt").arg(file))).unwrap()
+    };
+    let ours = encrypt(sb.seal(), "ours.enc.yaml");
+    assert_eq!(decrypt(sb.sops(), &ours), PLAIN);
+    let theirs = encrypt(sb.sops(), "theirs.enc.yaml");
+    assert_eq!(decrypt(sb.seal(), &theirs), PLAIN);
+
+    let before = fs_err::read_to_string(&theirs).unwrap();
+    let mut set = env(sb.seal());
+    stdout_of(set.arg("set").arg(&theirs).args([r#"["port"]"#, "6543"]));
+    let after = fs_err::read_to_string(&theirs).unwrap();
+    assert_eq!(keys_block(&after), keys_block(&before));
+    assert!(decrypt(sb.sops(), &theirs).contains("port: 6543"));
+    fs_err::read_to_string(&ours).unwrap()
+}
+
 #[test]
 fn vault_transit_files_move_both_ways_between_seal_and_real_sops() {
     let (bao, uri) = openbao();
     let sb = Sandbox::new();
-    let plain = sb.write("plain.yaml", PLAIN);
-
-    let ours = stdout_of(vault_env(&mut sb.seal(), &bao).args([
-        "encrypt",
-        "--hc-vault-transit",
-        &uri,
-        plain.to_str().unwrap(),
-    ]));
-    let text = String::from_utf8(ours.clone()).unwrap();
+    let text = files_move_both_ways(&sb, &["--hc-vault-transit", &uri], &|mut cmd| {
+        vault_env(&mut cmd, &bao);
+        cmd
+    });
     assert!(
         text.contains("hc_vault:") && text.contains("vault:v1:"),
         "{text}"
@@ -72,32 +95,6 @@ fn vault_transit_files_move_both_ways_between_seal_and_real_sops() {
         text.contains(&format!("vault_address: {}", bao.url())),
         "{text}"
     );
-    let enc = sb.write("ours.enc.yaml", &ours);
-    let by_sops = stdout_of(vault_env(&mut sb.sops(), &bao).arg("decrypt").arg(&enc));
-    assert_eq!(String::from_utf8_lossy(&by_sops), PLAIN);
-
-    let theirs = stdout_of(vault_env(&mut sb.sops(), &bao).args([
-        "encrypt",
-        "--hc-vault-transit",
-        &uri,
-        plain.to_str().unwrap(),
-    ]));
-    let theirs = sb.write("theirs.enc.yaml", theirs);
-    let by_us = stdout_of(vault_env(&mut sb.seal(), &bao).arg("decrypt").arg(&theirs));
-    assert_eq!(String::from_utf8_lossy(&by_us), PLAIN);
-
-    // After our `set`, sops's file keeps its key entries byte for byte and sops reads it.
-    let before = fs_err::read_to_string(&theirs).unwrap();
-    stdout_of(
-        vault_env(&mut sb.seal(), &bao)
-            .arg("set")
-            .arg(&theirs)
-            .args([r#"["port"]"#, "6543"]),
-    );
-    let after = fs_err::read_to_string(&theirs).unwrap();
-    assert_eq!(keys_block(&after), keys_block(&before));
-    let by_sops = stdout_of(vault_env(&mut sb.sops(), &bao).arg("decrypt").arg(&theirs));
-    assert!(String::from_utf8_lossy(&by_sops).contains("port: 6543"));
 }
 
 #[test]
@@ -109,48 +106,21 @@ fn aws_kms_files_move_both_ways_between_seal_and_real_sops_through_moto() {
             .unwrap()
             .to_owned();
     let sb = Sandbox::new();
-    let plain = sb.write("plain.yaml", PLAIN);
-
-    let ours = stdout_of(moto_env(&mut sb.seal(), &moto).args([
-        "encrypt",
+    let keys = [
         "--kms",
         &arn,
         "--encryption-context",
         "app:sealkit,env:test",
-        plain.to_str().unwrap(),
-    ]));
-    let text = String::from_utf8(ours.clone()).unwrap();
+    ];
+    let text = files_move_both_ways(&sb, &keys, &|mut cmd| {
+        moto_env(&mut cmd, &moto);
+        cmd
+    });
     assert!(text.contains(&format!("- arn: {arn}")), "{text}");
-    assert!(text.contains("context:\n"), "{text}");
-    let enc = sb.write("ours.enc.yaml", &ours);
-    let by_sops = stdout_of(moto_env(&mut sb.sops(), &moto).arg("decrypt").arg(&enc));
-    assert_eq!(String::from_utf8_lossy(&by_sops), PLAIN);
-
-    let theirs = stdout_of(moto_env(&mut sb.sops(), &moto).args([
-        "encrypt",
-        "--kms",
-        &arn,
-        "--encryption-context",
-        "app:sealkit",
-        plain.to_str().unwrap(),
-    ]));
-    let theirs = sb.write("theirs.enc.yaml", theirs);
-    let by_us = stdout_of(moto_env(&mut sb.seal(), &moto).arg("decrypt").arg(&theirs));
-    assert_eq!(String::from_utf8_lossy(&by_us), PLAIN);
-
-    let before = fs_err::read_to_string(&theirs).unwrap();
-    stdout_of(
-        moto_env(&mut sb.seal(), &moto)
-            .arg("set")
-            .arg(&theirs)
-            .args([r#"["db"]["user"]"#, r#""root""#]),
+    assert!(
+        text.contains("context:\n            app: sealkit\n            env: test\n"),
+        "{text}"
     );
-    assert_eq!(
-        keys_block(&fs_err::read_to_string(&theirs).unwrap()),
-        keys_block(&before)
-    );
-    let by_sops = stdout_of(moto_env(&mut sb.sops(), &moto).arg("decrypt").arg(&theirs));
-    assert!(String::from_utf8_lossy(&by_sops).contains("user: root"));
 }
 
 #[test]
@@ -158,23 +128,11 @@ fn pgp_files_move_both_ways_between_seal_and_real_sops_through_gnupg() {
     let home = GnupgHome::new();
     let fp = home.generate("sealkit cli");
     let sb = Sandbox::new();
-    let plain = sb.write("plain.yaml", PLAIN);
-    let gpg = |mut cmd: Command| {
+    let text = files_move_both_ways(&sb, &["--pgp", &fp], &|mut cmd| {
         cmd.env("GNUPGHOME", home.path());
         cmd
-    };
-
-    let ours = stdout_of(gpg(sb.seal()).args(["encrypt", "--pgp", &fp, plain.to_str().unwrap()]));
-    let text = String::from_utf8(ours.clone()).unwrap();
+    });
     assert!(text.contains(&format!("fp: {fp}")), "{text}");
-    let enc = sb.write("ours.enc.yaml", &ours);
-    let by_sops = stdout_of(gpg(sb.sops()).arg("decrypt").arg(&enc));
-    assert_eq!(String::from_utf8_lossy(&by_sops), PLAIN);
-
-    let theirs = stdout_of(gpg(sb.sops()).args(["encrypt", "--pgp", &fp, plain.to_str().unwrap()]));
-    let theirs = sb.write("theirs.enc.yaml", theirs);
-    let by_us = stdout_of(gpg(sb.seal()).arg("decrypt").arg(&theirs));
-    assert_eq!(String::from_utf8_lossy(&by_us), PLAIN);
 }
 
 /// The PGP-keyed conformance files (sops's own functional-test key, sops-nix's key) open

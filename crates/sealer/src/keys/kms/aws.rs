@@ -17,7 +17,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::aws_credentials::{AwsCredentials, Lookup, dns_suffix, session_name};
-use super::http::{self, one_line};
+use super::http::{self, Refusal};
 use super::sigv4;
 use crate::keys::env::KeyEnv;
 use crate::keys::error::{Error, Result};
@@ -204,52 +204,32 @@ impl AwsKmsKey {
         if answer.ok() {
             return answer.json(&label, &endpoint);
         }
-        let error: serde_json::Value = serde_json::from_str(&answer.body).unwrap_or_default();
-        let kind = error
-            .get("__type")
-            .and_then(|t| t.as_str())
-            .unwrap_or_default();
-        let kind = kind.rsplit('#').next().unwrap_or(kind).to_owned();
-        let text = error
-            .get("message")
-            .or_else(|| error.get("Message"))
-            .and_then(|m| m.as_str())
-            .map_or_else(|| one_line(&answer.body), one_line);
-        let message = if kind.is_empty() {
-            text
-        } else {
-            format!("{kind}: {text}")
+        let (code, message) =
+            http::error_message(&answer.body, &["/__type"], &["/message", "/Message"]);
+        // `__type` may carry a namespace: `com.amazonaws.kms#AccessDeniedException`.
+        let code = code.rsplit('#').next().unwrap_or_default();
+        let message = match message.split_once(": ") {
+            Some((full, rest)) if full.contains('#') => format!("{code}: {rest}"),
+            _ => message,
         };
-        Err(match kind.as_str() {
-            "InvalidCiphertextException" | "IncorrectKeyException" => Error::WrongKey {
-                key: label,
-                message,
-            },
+        let refusal = match code {
+            "InvalidCiphertextException" | "IncorrectKeyException" => Refusal::WrongKey,
             "AccessDeniedException"
             | "UnrecognizedClientException"
             | "InvalidSignatureException"
             | "IncompleteSignature"
             | "ExpiredTokenException"
             | "KMSInvalidStateException"
-            | "DisabledException" => Error::AccessDenied {
-                key: label,
-                endpoint,
-                status: answer.status,
-                message,
-            },
-            _ if matches!(answer.status, 401 | 403) => Error::AccessDenied {
-                key: label,
-                endpoint,
-                status: answer.status,
-                message,
-            },
-            _ => Error::Service {
-                key: label,
-                endpoint,
-                status: answer.status,
-                message,
-            },
-        })
+            | "DisabledException" => Refusal::Denied,
+            _ => Refusal::ByStatus,
+        };
+        Err(http::refused(
+            &label,
+            &endpoint,
+            answer.status,
+            message,
+            refusal,
+        ))
     }
 
     fn request_body(&self, field: &str, value: &str) -> serde_json::Value {

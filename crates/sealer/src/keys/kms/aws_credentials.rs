@@ -341,20 +341,13 @@ impl Lookup<'_> {
                 fields.get("Code").map_or("error", |c| c.expose_secret()),
                 one_line(fields.get("Message").map_or("", |m| m.expose_secret()))
             );
-            return Err(match answer.status {
-                401 | 403 => Error::AccessDenied {
-                    key: key.to_owned(),
-                    endpoint,
-                    status: answer.status,
-                    message,
-                },
-                status => Error::Service {
-                    key: key.to_owned(),
-                    endpoint,
-                    status,
-                    message,
-                },
-            });
+            return Err(http::refused(
+                key,
+                &endpoint,
+                answer.status,
+                message,
+                http::Refusal::ByStatus,
+            ));
         }
         let get = |name: &str| fields.get(name).cloned();
         match (get("AccessKeyId"), get("SecretAccessKey")) {

@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
-use super::http::{self, one_line};
+use super::http::{self, Refusal};
 use crate::keys::env::KeyEnv;
 use crate::keys::error::{Error, Result};
 use crate::keys::master::{KeyFuture, MasterKey, Unwrappers};
@@ -150,52 +150,44 @@ impl AzureKvKey {
             .unwrap_or(DEFAULT_AUTHORITY)
             .trim_end_matches('/');
         let scope = self.scope();
-        if let (Some(tenant), Some(client), Some(secret)) = (
-            env.get("AZURE_TENANT_ID"),
-            env.get("AZURE_CLIENT_ID"),
-            env.get("AZURE_CLIENT_SECRET"),
-        ) {
-            let endpoint = format!("{authority}/{tenant}/oauth2/v2.0/token");
-            return http::oauth_token(
-                &label,
-                &endpoint,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", client),
-                    ("client_secret", secret),
-                    ("scope", &scope),
-                ],
-            )
-            .await;
-        }
-        if let (Some(tenant), Some(client), Some(file)) = (
-            env.get("AZURE_TENANT_ID"),
-            env.get("AZURE_CLIENT_ID"),
-            env.get("AZURE_FEDERATED_TOKEN_FILE"),
-        ) {
-            let assertion =
-                Zeroizing::new(
-                    fs_err::read_to_string(file).map_err(|e| Error::NoCredentials {
+        if let (Some(tenant), Some(client)) =
+            (env.get("AZURE_TENANT_ID"), env.get("AZURE_CLIENT_ID"))
+        {
+            // A client secret, else a federated token (workload identity) proves the client.
+            let assertion = match (
+                env.get("AZURE_CLIENT_SECRET"),
+                env.get("AZURE_FEDERATED_TOKEN_FILE"),
+            ) {
+                (Some(_), _) => None,
+                (None, Some(file)) => Some(Zeroizing::new(fs_err::read_to_string(file).map_err(
+                    |e| Error::NoCredentials {
                         key: label.clone(),
                         reason: format!("reading AZURE_FEDERATED_TOKEN_FILE: {e}"),
-                    })?,
-                );
-            let endpoint = format!("{authority}/{tenant}/oauth2/v2.0/token");
-            return http::oauth_token(
-                &label,
-                &endpoint,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", client),
+                    },
+                )?)),
+                (None, None) => None,
+            };
+            let proof: Vec<(&str, &str)> = match (&assertion, env.get("AZURE_CLIENT_SECRET")) {
+                (Some(jwt), _) => vec![
                     (
                         "client_assertion_type",
                         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                     ),
-                    ("client_assertion", assertion.trim()),
-                    ("scope", &scope),
+                    ("client_assertion", jwt.trim()),
                 ],
-            )
-            .await;
+                (None, Some(secret)) => vec![("client_secret", secret)],
+                (None, None) => Vec::new(),
+            };
+            if !proof.is_empty() {
+                let endpoint = format!("{authority}/{tenant}/oauth2/v2.0/token");
+                let mut pairs = vec![
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client),
+                    ("scope", scope.as_str()),
+                ];
+                pairs.extend(proof);
+                return http::oauth_token(&label, &endpoint, &pairs).await;
+            }
         }
         azure_cli_token(&scope).map_err(|reason| Error::NoCredentials {
             key: label,
@@ -227,39 +219,19 @@ impl AzureKvKey {
         if answer.ok() {
             return answer.json(&label, &endpoint);
         }
-        let error: serde_json::Value = serde_json::from_str(&answer.body).unwrap_or_default();
-        let code = error
-            .pointer("/error/code")
-            .and_then(|s| s.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let text = error
-            .pointer("/error/message")
-            .and_then(|m| m.as_str())
-            .map_or_else(|| one_line(&answer.body), one_line);
-        let message = if code.is_empty() {
-            text
+        let (_, message) = http::error_message(&answer.body, &["/error/code"], &["/error/message"]);
+        let refusal = if answer.status == 400 && path.ends_with("/decrypt") {
+            Refusal::WrongKey
         } else {
-            format!("{code}: {text}")
+            Refusal::ByStatus
         };
-        Err(match answer.status {
-            401 | 403 => Error::AccessDenied {
-                key: label,
-                endpoint,
-                status: answer.status,
-                message,
-            },
-            400 if path.ends_with("/decrypt") => Error::WrongKey {
-                key: label,
-                message,
-            },
-            status => Error::Service {
-                key: label,
-                endpoint,
-                status,
-                message,
-            },
-        })
+        Err(http::refused(
+            &label,
+            &endpoint,
+            answer.status,
+            message,
+            refusal,
+        ))
     }
 
     /// The key version to use: the given one, or the latest (looked up once).

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
-use super::http::{self, one_line};
+use super::http::{self, Refusal};
 use crate::keys::env::KeyEnv;
 use crate::keys::error::{Error, Result};
 use crate::keys::master::{KeyFuture, MasterKey, Unwrappers};
@@ -219,39 +219,20 @@ impl GcpKmsKey {
         if answer.ok() {
             return answer.json(&label, &endpoint);
         }
-        let error: serde_json::Value = serde_json::from_str(&answer.body).unwrap_or_default();
-        let status_name = error
-            .pointer("/error/status")
-            .and_then(|s| s.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let text = error
-            .pointer("/error/message")
-            .and_then(|m| m.as_str())
-            .map_or_else(|| one_line(&answer.body), one_line);
-        let message = if status_name.is_empty() {
-            text
+        let (_, message) =
+            http::error_message(&answer.body, &["/error/status"], &["/error/message"]);
+        let refusal = if answer.status == 400 && operation == "decrypt" {
+            Refusal::WrongKey
         } else {
-            format!("{status_name}: {text}")
+            Refusal::ByStatus
         };
-        Err(match answer.status {
-            401 | 403 => Error::AccessDenied {
-                key: label,
-                endpoint,
-                status: answer.status,
-                message,
-            },
-            400 if operation == "decrypt" => Error::WrongKey {
-                key: label,
-                message,
-            },
-            status => Error::Service {
-                key: label,
-                endpoint,
-                status,
-                message,
-            },
-        })
+        Err(http::refused(
+            &label,
+            &endpoint,
+            answer.status,
+            message,
+            refusal,
+        ))
     }
 
     async fn encrypt(&self, secret: &[u8]) -> Result<String> {

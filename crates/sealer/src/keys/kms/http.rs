@@ -104,6 +104,71 @@ pub(crate) fn one_line(message: &str) -> String {
     }
 }
 
+/// How a provider reads a failed answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The credentials or the operation were refused.
+    Denied,
+    /// The ciphertext is not for this key, or was altered.
+    WrongKey,
+    /// Anything else: decided by the status (401/403 denied, else a service error).
+    ByStatus,
+}
+
+/// The error of a failed call.
+pub(crate) fn refused(
+    key: &str,
+    endpoint: &str,
+    status: u16,
+    message: String,
+    refusal: Refusal,
+) -> Error {
+    let key = key.to_owned();
+    let endpoint = endpoint.to_owned();
+    match refusal {
+        Refusal::WrongKey => Error::WrongKey { key, message },
+        Refusal::Denied => Error::AccessDenied {
+            key,
+            endpoint,
+            status,
+            message,
+        },
+        Refusal::ByStatus if matches!(status, 401 | 403) => Error::AccessDenied {
+            key,
+            endpoint,
+            status,
+            message,
+        },
+        Refusal::ByStatus => Error::Service {
+            key,
+            endpoint,
+            status,
+            message,
+        },
+    }
+}
+
+/// The error code and one-line message of a JSON error body (`code` and `message` are JSON
+/// pointers, the first string found wins), formatted `CODE: message`; the body's first line
+/// when it is not such JSON.
+pub(crate) fn error_message(body: &str, code: &[&str], message: &[&str]) -> (String, String) {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let first = |pointers: &[&str]| {
+        pointers
+            .iter()
+            .find_map(|p| value.pointer(p).and_then(serde_json::Value::as_str))
+            .map(str::to_owned)
+    };
+    let code = first(code).unwrap_or_default();
+    let text = first(message).map_or_else(|| one_line(body), |m| one_line(&m));
+    let formatted = if code.is_empty() {
+        text
+    } else {
+        format!("{code}: {text}")
+    };
+    (code, formatted)
+}
+
 /// A JSON string field, or a [`Error::BadResponse`] naming it.
 pub(crate) fn str_field<'v>(
     value: &'v serde_json::Value,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
-use super::http::{self, one_line};
+use super::http::{self, Refusal, one_line};
 use crate::keys::env::KeyEnv;
 use crate::keys::error::{Error, Result};
 use crate::keys::master::{KeyFuture, MasterKey, Unwrappers};
@@ -141,31 +141,25 @@ impl VaultKey {
         }
         let answer = http::send(&label, &endpoint, request).await?;
         if !answer.ok() {
-            let message = vault_message(&answer.body);
-            return Err(match answer.status {
-                401 | 403 => Error::AccessDenied {
-                    key: label,
-                    endpoint,
-                    status: answer.status,
-                    message: if token.is_none() {
-                        format!(
-                            "{message} (no token: VAULT_TOKEN is unset and ~/{TOKEN_FILE} is missing)"
-                        )
-                    } else {
-                        message
-                    },
-                },
-                400 if operation == "decrypt" && is_wrong_key(&message) => Error::WrongKey {
-                    key: label,
-                    message,
-                },
-                status => Error::Service {
-                    key: label,
-                    endpoint,
-                    status,
-                    message,
-                },
-            });
+            let mut message = vault_message(&answer.body);
+            if matches!(answer.status, 401 | 403) && token.is_none() {
+                message.push_str(&format!(
+                    " (no token: VAULT_TOKEN is unset and ~/{TOKEN_FILE} is missing)"
+                ));
+            }
+            let refusal =
+                if answer.status == 400 && operation == "decrypt" && is_wrong_key(&message) {
+                    Refusal::WrongKey
+                } else {
+                    Refusal::ByStatus
+                };
+            return Err(http::refused(
+                &label,
+                &endpoint,
+                answer.status,
+                message,
+                refusal,
+            ));
         }
         Ok((answer.json(&label, &endpoint)?, endpoint))
     }
