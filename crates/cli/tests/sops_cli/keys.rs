@@ -107,6 +107,22 @@ fn vault_transit_files_move_both_ways_between_seal_and_real_sops() {
     let mut cmd = sb.sops();
     vault_env(&mut cmd, &bao).arg("decrypt").arg(&enc);
     assert_eq!(String::from_utf8_lossy(&stdout_of(&mut cmd)), PLAIN);
+
+    // A refused token: one line naming the key and the URL, never the token.
+    let line = fails(
+        sb.seal()
+            .env("VAULT_TOKEN", "s.wrong-token")
+            .arg("decrypt")
+            .arg(&enc),
+    );
+    assert!(
+        line.contains(&format!(
+            "hc_vault key {uri}: access denied by {}/v1/transit/decrypt/sops (HTTP 403): permission denied",
+            bao.url()
+        )),
+        "{line}"
+    );
+    assert!(!line.contains("s.wrong-token"), "{line}");
 }
 
 #[test]
@@ -188,6 +204,25 @@ fn pgp_files_move_both_ways_between_seal_and_real_sops_through_gnupg() {
         cmd
     });
     assert!(text.contains(&format!("fp: {fp}")), "{text}");
+
+    // SOPS_PGP_FP stands in for the flag; without the secret key, one line naming it.
+    let mut cmd = sb.seal();
+    cmd.env("GNUPGHOME", home.path())
+        .env("SOPS_PGP_FP", &fp)
+        .arg("encrypt")
+        .arg(sb.path("plain.yaml"));
+    let enc = sb.write("from-env.enc.yaml", stdout_of(&mut cmd));
+    home.delete_secret_key(&fp);
+    let line = fails(
+        sb.seal()
+            .env("GNUPGHOME", home.path())
+            .arg("decrypt")
+            .arg(&enc),
+    );
+    assert!(
+        line.contains(&format!("pgp key {fp}: cannot decrypt the data key: ")),
+        "{line}"
+    );
 }
 
 /// The PGP-keyed conformance files (sops's own functional-test key, sops-nix's key) open
