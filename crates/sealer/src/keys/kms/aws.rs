@@ -204,13 +204,14 @@ impl AwsKmsKey {
         if answer.ok() {
             return answer.json(&label, &endpoint);
         }
-        let (code, message) =
-            http::error_message(&answer.body, &["/__type"], &["/message", "/Message"]);
         // `__type` may carry a namespace: `com.amazonaws.kms#AccessDeniedException`.
+        let (code, _) = http::error_message(&answer.body, &["/__type"], &[]);
         let code = code.rsplit('#').next().unwrap_or_default();
-        let message = match message.split_once(": ") {
-            Some((full, rest)) if full.contains('#') => format!("{code}: {rest}"),
-            _ => message,
+        let (_, text) = http::error_message(&answer.body, &[], &["/message", "/Message"]);
+        let message = if code.is_empty() {
+            text
+        } else {
+            format!("{code}: {text}")
         };
         let refusal = match code {
             "InvalidCiphertextException" | "IncorrectKeyException" => Refusal::WrongKey,

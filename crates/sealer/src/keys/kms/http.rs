@@ -257,6 +257,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_error_bodies_give_code_and_message_and_status_decides_the_rest() {
+        let google = r#"{"error": {"code": 403, "message": "Permission denied.", "status": "PERMISSION_DENIED"}}"#;
+        let (code, message) = error_message(google, &["/error/status"], &["/error/message"]);
+        assert_eq!(code, "PERMISSION_DENIED");
+        assert_eq!(message, "PERMISSION_DENIED: Permission denied.");
+        let (_, html) = error_message("<html>\nbad gateway</html>", &["/x"], &["/y"]);
+        assert_eq!(html, "<html>");
+        let denied = refused("k", "u", 403, "no".into(), Refusal::ByStatus);
+        assert!(matches!(denied, Error::AccessDenied { status: 403, .. }));
+        let other = refused("k", "u", 500, "boom".into(), Refusal::ByStatus);
+        assert_eq!(other.to_string(), "k: u answered HTTP 500: boom");
+        let wrong = refused("k", "u", 400, "bad".into(), Refusal::WrongKey);
+        assert!(matches!(wrong, Error::WrongKey { .. }));
+    }
+
+    #[test]
     fn messages_are_cut_to_one_short_line() {
         assert_eq!(one_line("\n  permission denied\nmore"), "permission denied");
         assert_eq!(one_line(""), "no message");
