@@ -278,6 +278,34 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_field_action_renders_the_value_byte_for_byte(value in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let values = BTreeMap::from([("k".to_owned(), SecretBytes::new(value.clone()))]);
+            let out = Template::parse("<{{ .k }}>").unwrap().render(&values).unwrap();
+            let want = [b"<".as_slice(), &value, b">"].concat();
+            proptest::prop_assert_eq!(out.expose(), want.as_slice());
+        }
+
+        #[test]
+        fn text_without_delimiters_renders_unchanged(text in "[^{}]{0,64}") {
+            let out = Template::parse(&text).unwrap().render(&BTreeMap::new()).unwrap();
+            proptest::prop_assert_eq!(out.expose(), text.as_bytes());
+        }
+
+        #[test]
+        fn b64enc_then_b64dec_is_the_identity(value in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let values = BTreeMap::from([("k".to_owned(), SecretBytes::new(value.clone()))]);
+            let out = Template::parse("{{ .k | b64enc | b64dec }}").unwrap().render(&values).unwrap();
+            proptest::prop_assert_eq!(out.expose(), value.as_slice());
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics_the_parser(src in ".{0,80}") {
+            let _ = Template::parse(&src).map(|t| t.render(&BTreeMap::new()));
+        }
+    }
+
     #[test]
     fn non_utf8_values_pass_through_unchanged() {
         let values = BTreeMap::from([("bin".to_owned(), SecretBytes::new(vec![0xff, 0x00, 0xfe]))]);
