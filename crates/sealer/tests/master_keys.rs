@@ -902,9 +902,14 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
         Unwrappers::with_age(keys::age::AgeIdentities::from_text(&age_secret, "test").unwrap())
             .with_key_env(KeyEnv::from_vars(vars.iter().copied()))
     };
+    // Without the PGP home in `vars`, gpg gets an empty one (never the user's ~/.gnupg).
+    let empty_gnupg = GnupgHome::new();
     let no_age = |vars: &[(&str, &str)]| {
-        Unwrappers::from_env(Default::default())
-            .with_key_env(KeyEnv::from_vars(vars.iter().copied()))
+        let mut env = KeyEnv::from_vars([("GNUPGHOME", empty_gnupg.path().to_str().unwrap())]);
+        for (k, v) in vars {
+            env.set(k, v);
+        }
+        Unwrappers::from_env(Default::default()).with_key_env(env)
     };
 
     // One group: age + Vault transit. Either alone opens it.
@@ -969,4 +974,155 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
         err.starts_with("could not decrypt the data key: 1 of 3 key groups opened, 2 needed"),
         "{err}"
     );
+}
+
+// ---- metadata of every kind, checked by the real sops ---------------------------------------
+
+fn sops_cmd(home: &std::path::Path) -> std::process::Command {
+    let sops = sealkit_tests::servers::require_tool("sops");
+    let mut cmd = std::process::Command::new(sops);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("SOPS_DISABLE_VERSION_CHECK", "1");
+    cmd
+}
+
+/// One key group holding every kind (age, PGP, Vault transit, AWS KMS, GCP KMS, Azure Key
+/// Vault), written by us: the real sops opens it with the age key, and its own `set` writes
+/// every key entry back byte for byte, so our entries are exactly the ones sops writes. Then
+/// each kind alone opens sops's file with us.
+#[test]
+fn a_group_of_every_kind_is_read_and_rewritten_unchanged_by_real_sops() {
+    let bao = openbao_with_transit();
+    let moto = Moto::start();
+    let arn = moto_key(&moto, "every kind");
+    let gnupg = GnupgHome::new();
+    let fp = gnupg.generate("sealkit every kind");
+    let gcp = format!("http://{}", gcp_server().0);
+    let azure = format!("http://{}", azure_server());
+    let identity = age::x25519::Identity::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let age_file = dir.path().join("age.txt");
+    {
+        use secrecy::ExposeSecret as _;
+        fs_err::write(&age_file, identity.to_string().expose_secret()).unwrap();
+    }
+
+    let uri = format!("{}/v1/transit/keys/sops", bao.url());
+    let endpoint = moto.endpoint();
+    let gnupg_dir = gnupg.path().to_str().unwrap().to_owned();
+    let authority = format!("{azure}/");
+    let vars: Vec<(&str, &str)> = vec![
+        ("VAULT_TOKEN", OpenBao::ROOT_TOKEN),
+        ("AWS_ACCESS_KEY_ID", Moto::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", Moto::SECRET_ACCESS_KEY),
+        ("AWS_ENDPOINT_URL", &endpoint),
+        ("GNUPGHOME", &gnupg_dir),
+        ("SOPS_GCP_KMS_ENDPOINT", &gcp),
+        ("GOOGLE_OAUTH_ACCESS_TOKEN", gcp_mock::TOKEN),
+        ("AZURE_AUTHORITY_HOST", &authority),
+        ("AZURE_TENANT_ID", "tenant-1"),
+        ("AZURE_CLIENT_ID", "client-1"),
+        ("AZURE_CLIENT_SECRET", "azure-secret"),
+    ];
+    let b = builder(&vars);
+    let group = b
+        .group_from_flags(&KeyFlags {
+            age: Some(identity.to_public().to_string()),
+            pgp: Some(fp.clone()),
+            hc_vault_transit: Some(uri.clone()),
+            kms: Some(arn.clone()),
+            encryption_context: Some("app:every".into()),
+            gcp_kms: Some(GCP_KEY.into()),
+            azure_kv: Some(format!("{azure}/keys/sops")),
+            ..KeyFlags::default()
+        })
+        .unwrap();
+    let data_key = DataKey::generate();
+    let metadata = metadata_for(&[group], 0, &data_key);
+    let plain = sealer::sops::PlainFile::parse(
+        b"user: admin\npassword: hunter2\n",
+        sealer::sops::Format::Yaml,
+    )
+    .unwrap();
+    let ours = plain
+        .encrypt(&data_key, metadata)
+        .unwrap()
+        .to_bytes(sealer::sops::Format::Yaml)
+        .unwrap();
+    let file = dir.path().join("every.enc.yaml");
+    fs_err::write(&file, &ours).unwrap();
+    let text = String::from_utf8(ours).unwrap();
+    for field in ["kms:", "gcp_kms:", "azure_kv:", "hc_vault:", "age:", "pgp:"] {
+        assert!(text.contains(field), "{field} missing:\n{text}");
+    }
+
+    // The real sops reads every entry (and opens the file with the age key).
+    let out = sops_cmd(dir.path())
+        .env("SOPS_AGE_KEY_FILE", &age_file)
+        .arg("decrypt")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sops decrypt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"user: admin\npassword: hunter2\n");
+    let out = sops_cmd(dir.path())
+        .env("SOPS_AGE_KEY_FILE", &age_file)
+        .args(["set"])
+        .arg(&file)
+        .args([r#"["user"]"#, r#""root""#])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sops set: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys_of = |yaml: &str| -> String {
+        yaml[yaml.find("sops:").unwrap()..]
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("lastmodified:"))
+            .filter(|l| !l.trim_start().starts_with("mac:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let theirs = fs_err::read_to_string(&file).unwrap();
+    assert_eq!(keys_of(&theirs), keys_of(&text));
+
+    // Each kind alone opens sops's file with us.
+    let encrypted =
+        sealer::sops::EncryptedFile::parse(theirs.as_bytes(), sealer::sops::Format::Yaml).unwrap();
+    let empty_gnupg = GnupgHome::new();
+    let only = |names: &[&str]| -> Unwrappers {
+        let mut env = KeyEnv::from_vars([("GNUPGHOME", empty_gnupg.path().to_str().unwrap())]);
+        for (k, v) in vars.iter().filter(|(k, _)| names.contains(k)) {
+            env.set(k, v);
+        }
+        Unwrappers::from_env(Default::default()).with_key_env(env)
+    };
+    for names in [
+        &["VAULT_TOKEN"][..],
+        &[
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_ENDPOINT_URL",
+        ],
+        &["GNUPGHOME"],
+        &["SOPS_GCP_KMS_ENDPOINT", "GOOGLE_OAUTH_ACCESS_TOKEN"],
+        &[
+            "AZURE_AUTHORITY_HOST",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_ID",
+            "AZURE_CLIENT_SECRET",
+        ],
+    ] {
+        let opened = keys::unwrap_data_key(encrypted.metadata(), &only(names))
+            .unwrap_or_else(|e| panic!("{names:?}: {e}"));
+        assert_eq!(opened.expose(), data_key.expose(), "{names:?}");
+    }
 }
