@@ -198,7 +198,10 @@ impl ValuesSource {
         if url.starts_with("secrets+gpg-import://")
             || url.starts_with("secrets+gpg-import-kubernetes://")
         {
-            bail!("PGP keys are not supported by seal's helm downloader (use age)");
+            bail!(
+                "secrets+gpg-import URLs are not supported: import the key into your GnuPG \
+                 keyring and use secrets://"
+            );
         }
         bail!("unknown protocol `{url}`")
     }
