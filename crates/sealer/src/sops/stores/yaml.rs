@@ -83,6 +83,18 @@ fn yaml_style_float(s: &str) -> bool {
 
 /// go-yaml v3 `resolve("", s)` for a plain scalar.
 pub(crate) fn resolve(s: &str) -> Resolved {
+    // Only these first characters can start a non-string (go-yaml's resolve table); most
+    // strings are decided here without comparing against every keyword.
+    if !s.as_bytes().first().is_some_and(|b| {
+        matches!(
+            b,
+            b't' | b'T' | b'f' | b'F' | b'n' | b'N' | b'~' | b'.' | b'+' | b'-' | b'<' | b'0'
+                ..=b'9'
+        )
+    }) && !s.is_empty()
+    {
+        return Resolved::Str;
+    }
     match s {
         "true" | "True" | "TRUE" => return Resolved::Bool(true),
         "false" | "False" | "FALSE" => return Resolved::Bool(false),
@@ -443,12 +455,15 @@ struct Container {
     items: Vec<((usize, usize), Option<Key>, NodeRef)>,
     /// (sort key, text) for comments.
     comments: Vec<((usize, usize), String)>,
+    /// Anchored, or inside an anchored node: an alias may assemble it again, so it is copied
+    /// out, not moved out.
+    shared: bool,
 }
 
 /// Document position used to merge comments between items.
 type SortKey = (usize, usize);
 /// An item (key, value) or a comment, while assembling a container.
-type Entry<'a> = Result<(&'a Option<Key>, NodeRef), &'a String>;
+type Entry = Result<(Option<Key>, NodeRef), String>;
 
 #[derive(Clone, Copy)]
 enum NodeRef {
@@ -471,6 +486,8 @@ struct Loader<'s> {
     pos: usize,
     containers: Vec<Container>,
     scalars: Vec<Option<Scalar>>,
+    /// Per scalar: anchored or inside an anchored node (see [`Container::shared`]).
+    shared_scalars: Vec<bool>,
     anchors: HashMap<usize, NodeRef>,
     starts: Vec<ItemStart>,
     doc: usize,
@@ -507,8 +524,9 @@ impl<'s> Loader<'s> {
         byte - self.line_starts[line - 1]
     }
 
-    fn new_container(&mut self, is_map: bool, parent: Option<usize>) -> usize {
+    fn new_container(&mut self, is_map: bool, parent: Option<usize>, anchored: bool) -> usize {
         let depth = parent.map_or(0, |p| self.containers[p].depth + 1);
+        let shared = anchored || self.is_shared(parent);
         self.containers.push(Container {
             is_map,
             parent,
@@ -516,8 +534,22 @@ impl<'s> Loader<'s> {
             col: None,
             items: Vec::new(),
             comments: Vec::new(),
+            shared,
         });
         self.containers.len() - 1
+    }
+
+    fn is_shared(&self, container: Option<usize>) -> bool {
+        container.is_some_and(|c| self.containers[c].shared)
+    }
+
+    /// A scalar's value: moved out, or copied when an alias may need it again.
+    fn take_scalar(&mut self, i: usize) -> Option<Scalar> {
+        if self.shared_scalars[i] {
+            self.scalars[i].clone()
+        } else {
+            self.scalars[i].take()
+        }
     }
 
     fn record_start(&mut self, container: usize, byte: usize) {
@@ -547,11 +579,13 @@ impl<'s> Loader<'s> {
 
     fn scalar_value(
         &self,
-        value: &str,
+        value: Cow<'_, str>,
         style: ScalarStyle,
         tag: Option<&Tag>,
         line: usize,
     ) -> Result<Scalar> {
+        let owned = value;
+        let value: &str = &owned;
         let core = tag.and_then(|t| {
             if t.handle == "!!" || t.handle == "tag:yaml.org,2002:" {
                 Some(t.suffix.as_str())
@@ -610,7 +644,7 @@ impl<'s> Loader<'s> {
             Resolved::Int(i) => Scalar::Int(i),
             Resolved::Float(f) => Scalar::Float(f),
             Resolved::Time(t) => Scalar::Time(t),
-            Resolved::Str | Resolved::Merge => Scalar::Str(value.to_owned()),
+            Resolved::Str | Resolved::Merge => Scalar::Str(owned.into_owned()),
             Resolved::Uint(_) => {
                 return Err(malformed(
                     Some(line),
@@ -625,8 +659,10 @@ impl<'s> Loader<'s> {
         let line = span.start.line();
         match ev {
             PEvent::Scalar(v, style, anchor, tag) => {
-                let s = self.scalar_value(&v, style, tag.as_deref(), line)?;
+                let s = self.scalar_value(v, style, tag.as_deref(), line)?;
                 self.scalars.push(Some(s));
+                self.shared_scalars
+                    .push(anchor != 0 || self.is_shared(parent));
                 let r = NodeRef::Scalar(self.scalars.len() - 1);
                 if anchor != 0 {
                     self.anchors.insert(anchor, r);
@@ -639,7 +675,7 @@ impl<'s> Loader<'s> {
                 .copied()
                 .ok_or_else(|| malformed(Some(line), "unknown alias")),
             PEvent::MappingStart(anchor, _) => {
-                let id = self.new_container(true, parent);
+                let id = self.new_container(true, parent, anchor != 0);
                 let r = NodeRef::Container(id);
                 if anchor != 0 {
                     self.anchors.insert(anchor, r);
@@ -654,7 +690,7 @@ impl<'s> Loader<'s> {
                     let kline = kspan.start.line();
                     self.record_start(id, kbyte);
                     let key = match self.node(kev, kspan, Some(id))? {
-                        NodeRef::Scalar(i) => match self.scalars[i].clone() {
+                        NodeRef::Scalar(i) => match self.take_scalar(i) {
                             Some(Scalar::Str(s)) => Key::Str(s),
                             Some(other) => Key::Other(other),
                             None => Key::Other(Scalar::Null),
@@ -687,7 +723,7 @@ impl<'s> Loader<'s> {
                 Ok(r)
             }
             PEvent::SequenceStart(anchor, _) => {
-                let id = self.new_container(false, parent);
+                let id = self.new_container(false, parent, anchor != 0);
                 let r = NodeRef::Container(id);
                 if anchor != 0 {
                     self.anchors.insert(anchor, r);
@@ -755,32 +791,41 @@ impl<'s> Loader<'s> {
         rest[..end].trim_end_matches('\r').to_owned()
     }
 
-    fn assemble(&self, id: usize) -> Value {
-        let c = &self.containers[id];
-        let mut entries: Vec<(SortKey, Entry<'_>)> = c
-            .items
-            .iter()
-            .map(|(k, key, v)| (*k, Ok((key, *v))))
-            .chain(c.comments.iter().map(|(k, t)| (*k, Err(t))))
+    fn assemble(&mut self, id: usize) -> Value {
+        let c = &mut self.containers[id];
+        let (items, comments) = if c.shared {
+            (c.items.clone(), c.comments.clone())
+        } else {
+            (
+                std::mem::take(&mut c.items),
+                std::mem::take(&mut c.comments),
+            )
+        };
+        let is_map = c.is_map;
+        let sort = !comments.is_empty();
+        let mut entries: Vec<(SortKey, Entry)> = items
+            .into_iter()
+            .map(|(k, key, v)| (k, Ok((key, v))))
+            .chain(comments.into_iter().map(|(k, t)| (k, Err(t))))
             .collect();
-        if !c.comments.is_empty() {
+        if sort {
             entries.sort_by_key(|(k, _)| *k);
         }
-        let node = |r: NodeRef| match r {
-            NodeRef::Scalar(i) => Value::Scalar(self.scalars[i].clone().unwrap_or(Scalar::Null)),
-            NodeRef::Container(i) => self.assemble(i),
+        let node = |this: &mut Self, r: NodeRef| match r {
+            NodeRef::Scalar(i) => Value::Scalar(this.take_scalar(i).unwrap_or(Scalar::Null)),
+            NodeRef::Container(i) => this.assemble(i),
         };
-        if c.is_map {
+        if is_map {
             let mut b = Branch {
                 items: Vec::with_capacity(entries.len()),
             };
             for (_, e) in entries {
                 match e {
                     Ok((key, v)) => b.items.push(Item {
-                        key: key.clone().unwrap_or(Key::Other(Scalar::Null)),
-                        value: node(v),
+                        key: key.unwrap_or(Key::Other(Scalar::Null)),
+                        value: node(self, v),
                     }),
-                    Err(t) => b.items.push(Item::comment(t.clone())),
+                    Err(t) => b.items.push(Item::comment(t)),
                 }
             }
             Value::Branch(b)
@@ -788,8 +833,8 @@ impl<'s> Loader<'s> {
             let mut l = Vec::with_capacity(entries.len());
             for (_, e) in entries {
                 match e {
-                    Ok((_, v)) => l.push(node(v)),
-                    Err(t) => l.push(Value::Comment(t.clone())),
+                    Ok((_, v)) => l.push(node(self, v)),
+                    Err(t) => l.push(Value::Comment(t)),
                 }
             }
             Value::List(l)
@@ -845,6 +890,7 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
         pos: 0,
         containers: Vec::new(),
         scalars: Vec::new(),
+        shared_scalars: Vec::new(),
         anchors: HashMap::new(),
         starts: Vec::new(),
         doc: 0,
@@ -918,7 +964,7 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
                 };
                 let root = match root {
                     Some(r) => r,
-                    None => l.new_container(true, None),
+                    None => l.new_container(true, None, false),
                 };
                 roots.push(Some(root));
                 // DocumentEnd
@@ -1016,6 +1062,15 @@ mod tests {
         assert_eq!(
             roundtrip("a: \"x \\\" \"  # one\nb: 'it''s'\t# two\nc: x # three\n"),
             "# one\na: 'x \" '\n# two\nb: it's\n# three\nc: x\n"
+        );
+    }
+
+    #[test]
+    fn aliases_repeat_their_anchored_node_however_deep_and_often() {
+        let src = "base: &b\n    inner:\n        k: &v val\n    list: [1, *v]\na: *b\nc: *b\nd: *v\n*v : key\n";
+        assert_eq!(
+            roundtrip(src),
+            "base:\n    inner:\n        k: val\n    list:\n        - 1\n        - val\na:\n    inner:\n        k: val\n    list:\n        - 1\n        - val\nc:\n    inner:\n        k: val\n    list:\n        - 1\n        - val\nd: val\nval: key\n"
         );
     }
 
