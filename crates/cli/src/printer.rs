@@ -30,6 +30,13 @@ impl Printer {
         eprintln!("{message}");
     }
 
+    /// A question on stderr, without a newline, for an answer typed on the same line.
+    pub fn prompt(&self, question: &str) {
+        let mut err = io::stderr().lock();
+        // Nothing useful can be done if the terminal is gone; the read that follows fails.
+        let _ = write!(err, "{question}").and_then(|()| err.flush());
+    }
+
     /// An error line on stderr.
     pub fn error(&self, message: &str) {
         eprintln!("error: {message}");

@@ -685,7 +685,7 @@ secretFrom:
 }
 
 #[test]
-fn flux_post_quantum_age_file_fails_clearly_until_the_age_crate_opens_mlkem_stanzas() {
+fn flux_post_quantum_age_file_renders_with_its_pq_identity() {
     let sb = Sandbox::new();
     fs_err::copy(
         flux().join("algorithms-age-pq.yaml"),
@@ -696,12 +696,15 @@ fn flux_post_quantum_age_file_fails_clearly_until_the_age_crate_opens_mlkem_stan
         "app",
         "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: pq\nfiles: [pq.yaml]\n",
     );
-    let (out, stderr) = failed(
+    let docs = yaml_docs(&rendered(
         sb.kustomize("app")
             .env("SOPS_AGE_KEY_FILE", flux().join("keys/age-pq.txt")),
+    ));
+    assert_eq!(docs.len(), 1);
+    assert_eq!(
+        docs[0],
+        expected_values(&flux().join("algorithms-age-pq.yaml"))
     );
-    assert!(out.stdout.is_empty());
-    assert!(stderr.contains("pq.yaml"), "{stderr}");
 }
 
 trait TapParent {

@@ -123,6 +123,36 @@ fn sops_decrypt(sb: &Sandbox, file: &Path, key: &str) -> Vec<u8> {
     )
 }
 
+/// The lines of an encrypted YAML file that hold no ciphertext, metadata left out.
+fn clear(text: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .take_while(|l| !l.starts_with("sops:"))
+        .filter(|l| !l.contains("ENC["))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `seal decrypt FILE` with `SOPS_AGE_KEY_FILE` = the conformance key `key`.
+fn seal_decrypt(sb: &Sandbox, file: &Path, key: &str) -> Vec<u8> {
+    stdout_of(
+        sb.seal()
+            .env("SOPS_AGE_KEY_FILE", key_file(key))
+            .arg("decrypt")
+            .arg(file),
+    )
+}
+
+/// `seal decrypt FILE` that must fail with key `key`; returns the error line.
+fn seal_decrypt_fails(sb: &Sandbox, file: &Path, key: &str) -> String {
+    fails(
+        sb.seal()
+            .env("SOPS_AGE_KEY_FILE", key_file(key))
+            .arg("decrypt")
+            .arg(file),
+    )
+}
+
 // ---- our output → real sops ---------------------------------------------------------------
 
 #[test]
@@ -143,12 +173,7 @@ fn every_store_we_encrypt_is_decrypted_by_real_sops_to_the_original() {
         let plain = sb.copy_in(&gen311().join("inputs").join(input), name);
         let enc = stdout_of(sb.seal().args(["encrypt", "--age", &a]).arg(&plain));
         let enc_path = sb.write(&format!("enc/{name}"), &enc);
-        let ours = stdout_of(
-            sb.seal()
-                .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-                .arg("decrypt")
-                .arg(&enc_path),
-        );
+        let ours = seal_decrypt(&sb, &enc_path, "key-a.txt");
         let theirs = sops_decrypt(&sb, &enc_path, "key-a.txt");
         // sops's own decryption of its own encryption is the reference cleartext.
         let reference_enc = stdout_of(sb.sops().args(["encrypt", "--age", &a]).arg(&plain));
@@ -222,15 +247,132 @@ fn each_selector_we_apply_is_honoured_by_real_sops() {
             "case {index} {flags:?}"
         );
         // The same values are left in clear as sops leaves them.
-        let clear = |text: &[u8]| -> Vec<String> {
-            String::from_utf8_lossy(text)
-                .lines()
-                .take_while(|l| !l.starts_with("sops:"))
-                .filter(|l| !l.contains("ENC["))
-                .map(str::to_owned)
-                .collect()
-        };
         assert_eq!(clear(&ours), clear(&reference), "case {index} {flags:?}");
+    }
+}
+
+/// Scalar styles, tags, anchors, flow collections, comments in lists and after quoted
+/// scalars, timestamps, odd numbers: how sops 3.11 normalises them.
+const STYLES_YAML: &str = r#"# head comment
+a: 'single'
+b: "double"
+c: >
+  folded text
+  continues here
+
+d: |
+  literal
+   indented
+e: "needs: quote"
+f: 'it''s'
+"quoted key": v
+g: {x: 1, y: [a, b]}
+h: [1, 2, "three"]
+anchor: &anc
+  k: v
+alias: *anc
+bin: !!binary aGVsbG8=
+tagged: !!str 123
+nul: ~
+empty:
+multi: this is a
+  multi line plain
+long: Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua
+longq: "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore: et dolore magna aliqua"
+keep: |+
+  trailing
+
+strip: |-
+  no newline
+ts: 2001-12-14t21:59:43.10-05:00
+oct: 0o17
+hex: 0x1F
+flt: 1e3
+inf: .inf
+yes: yes
+date: 2002-12-14
+unicode: "caf\u00e9 \U0001F600"
+tab: "a\tb"
+trail: "x "   # trailing comment
+list:
+  - one   # c1
+  # c2
+  - two
+  - - nested
+    - seq
+  - k: v
+    k2: v2
+"#;
+
+/// Masks ciphertexts and drops the metadata, leaving the layout.
+fn layout(text: &[u8], metadata_starts: &str) -> String {
+    let text = String::from_utf8_lossy(text);
+    let mut out = String::new();
+    for line in text.lines().take_while(|l| !l.starts_with(metadata_starts)) {
+        let mut rest = line;
+        while let Some(start) = rest.find("ENC[AES256_GCM,") {
+            out.push_str(&rest[..start]);
+            out.push_str("ENC");
+            rest = &rest[start..];
+            rest = &rest[rest.find(']').map_or(rest.len(), |end| end + 1)..];
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn odd_inputs_round_trip_exactly_as_with_real_sops() {
+    let sb = Sandbox::new();
+    let a = recipient("key-a.txt");
+    let cases = [
+        ("styles.yaml", STYLES_YAML, "sops:"),
+        (
+            "odd.json",
+            r#"{"int": 12345678901234567890, "neg": -0.0, "exp": 1e3, "f": 0.1, "big": 1.5e300, "s": "a\u00e9\n\t\"", "nested": {"l": [1, "two", null, true, {"x": []}], "e": {}}, "u": "\ud83d\ude00", "esc": "</script>&"}"#,
+            "\t\"sops\"",
+        ),
+        (
+            "odd.env",
+            "A=1\nB=\"quoted value\"\n# comment\nC=multi\\nline\nEMPTY=\nD=x=y\n",
+            "sops_",
+        ),
+        (
+            "defaults.ini",
+            "a=0\n[DEFAULT]\nk=v\n; c\n[s]\nx=1\n[DEFAULT]\nz=2\n",
+            "[sops]",
+        ),
+    ];
+    for (name, text, metadata) in cases {
+        let plain = sb.write(name, text);
+        let theirs = sb.write(
+            &format!("theirs/{name}"),
+            stdout_of(sb.sops().args(["encrypt", "--age", &a]).arg(&plain)),
+        );
+        let ours = sb.write(
+            &format!("ours/{name}"),
+            stdout_of(sb.seal().args(["encrypt", "--age", &a]).arg(&plain)),
+        );
+        let reference = sops_decrypt(&sb, &theirs, "key-a.txt");
+        let ours_by_sops = sops_decrypt(&sb, &ours, "key-a.txt");
+        let theirs_by_us = seal_decrypt(&sb, &theirs, "key-a.txt");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert_eq!(
+            text(&theirs_by_us),
+            text(&reference),
+            "{name}: we decrypt sops's file differently"
+        );
+        assert_eq!(
+            text(&ours_by_sops),
+            text(&reference),
+            "{name}: sops decrypts our file differently"
+        );
+        assert_eq!(
+            layout(&fs_err::read(&ours).unwrap(), metadata),
+            layout(&fs_err::read(&theirs).unwrap(), metadata),
+            "{name}: encrypted layout differs"
+        );
     }
 }
 
@@ -284,6 +426,168 @@ fn ssh_ed25519_recipient_is_opened_by_real_sops_with_the_ssh_key() {
 }
 
 #[test]
+fn comment_selectors_and_mac_only_encrypted_from_sops_yaml_match_real_sops() {
+    // sops 3.11 takes these only from `.sops.yaml` (no command-line flags): use the rules the
+    // conformance files were made with, for both tools.
+    let sb = Sandbox::new();
+    sb.copy_in(&gen311().join("config/rules.sops.yaml"), ".sops.yaml");
+    for name in [
+        "encrypted-comment-regex",
+        "unencrypted-comment-regex",
+        "mac-only-encrypted",
+        "mac-only-suffix",
+    ] {
+        let plain = sb.copy_in(
+            &gen311().join(format!("{name}.plain.yaml")),
+            &format!("{name}.yaml"),
+        );
+        let ours = stdout_of(sb.seal().arg("encrypt").arg(&plain));
+        let ours_path = sb.write(&format!("out/{name}.yaml"), &ours);
+        let expected = fs_err::read(gen311().join(format!("{name}.dec.yaml"))).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&sops_decrypt(&sb, &ours_path, "key-a.txt")),
+            String::from_utf8_lossy(&expected),
+            "{name}"
+        );
+        // What stays clear (values and comments) is what sops leaves clear.
+        let reference = fs_err::read(gen311().join(format!("{name}.enc.yaml"))).unwrap();
+        assert_eq!(clear(&ours), clear(&reference), "{name}");
+        if name.starts_with("mac-only") {
+            let text = String::from_utf8_lossy(&ours);
+            assert!(text.contains("mac_only_encrypted: true"), "{name}: {text}");
+        }
+        if name == "mac-only-encrypted" {
+            let text = String::from_utf8_lossy(&ours).into_owned();
+            // The MAC covers only encrypted values: real sops accepts an edited clear value.
+            let line = clear(text.as_bytes())
+                .into_iter()
+                .find(|l| l.contains(": ") && !l.trim_end().ends_with(':'))
+                .unwrap();
+            let edited = text.replacen(&line, &format!("{line}x"), 1);
+            let edited_path = sb.write(&format!("out/{name}.edited.yaml"), edited);
+            let out = sops_decrypt(&sb, &edited_path, "key-a.txt");
+            assert!(
+                String::from_utf8_lossy(&out).contains(&format!("{}x", line.trim())),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ssh_rsa_recipients_work_both_ways_with_real_sops() {
+    let sb = Sandbox::new();
+    let key = sb.dir.path().join("id_rsa");
+    let status = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "rsa",
+            "-b",
+            "2048",
+            "-N",
+            "",
+            "-C",
+            "sealkit-test",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (openssh-client) is needed");
+    assert!(status.success());
+    let public = fs_err::read_to_string(key.with_extension("pub")).unwrap();
+    let public = public.trim();
+    assert!(public.starts_with("ssh-rsa "));
+    let plain = sb.copy_in(&gen311().join("inputs/shamir.yaml"), "s.yaml");
+    let expected = fs_err::read(gen311().join("ssh-recipient.dec.yaml")).unwrap();
+    let ours = sb.write(
+        "ours.yaml",
+        stdout_of(sb.seal().args(["encrypt", "--age", public]).arg(&plain)),
+    );
+    let theirs = sb.write(
+        "theirs.yaml",
+        stdout_of(sb.sops().args(["encrypt", "--age", public]).arg(&plain)),
+    );
+    for file in [&ours, &theirs] {
+        let by_sops = stdout_of(
+            sb.sops()
+                .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &key)
+                .env("SOPS_AGE_KEY_FILE", "/dev/null")
+                .arg("decrypt")
+                .arg(file),
+        );
+        assert_eq!(by_sops, expected, "{}", file.display());
+        let by_us = stdout_of(
+            sb.seal()
+                .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &key)
+                .arg("decrypt")
+                .arg(file),
+        );
+        assert_eq!(by_us, expected, "{}", file.display());
+    }
+}
+
+#[test]
+fn filestatus_reports_every_conformance_file_encrypted_and_its_cleartext_not() {
+    let sb = Sandbox::new();
+    let mut encrypted = 0;
+    for dir in fs_err::read_dir(conformance()).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut files: Vec<PathBuf> = fs_err::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let negative = dir.join("negative");
+        if negative.is_dir() {
+            files.extend(
+                fs_err::read_dir(negative)
+                    .unwrap()
+                    .map(|e| e.unwrap().path()),
+            );
+        }
+        for file in files {
+            let name = file.to_string_lossy().into_owned();
+            let Some(target) = name.strip_suffix(".expected.json") else {
+                if name.contains("/negative/") {
+                    // Tampered files still carry their metadata.
+                    let out = stdout_of(sb.seal().arg("filestatus").arg(&file));
+                    assert_eq!(out, b"{\"encrypted\":true}\n", "{name}");
+                    encrypted += 1;
+                }
+                continue;
+            };
+            let expected: serde_json::Value =
+                serde_json::from_slice(&fs_err::read(&file).unwrap()).unwrap();
+            let mut target = PathBuf::from(target);
+            if !target.exists() {
+                target = PathBuf::from(format!("{}.yaml", target.display()));
+            }
+            let mut cmd = sb.seal();
+            cmd.arg("filestatus");
+            if let Some(store) = expected.get("store").and_then(|s| s.as_str()) {
+                cmd.args(["--input-type", store]);
+            }
+            let out = stdout_of(cmd.arg(&target));
+            assert_eq!(out, b"{\"encrypted\":true}\n", "{}", target.display());
+            encrypted += 1;
+        }
+    }
+    assert!(encrypted >= 50, "only {encrypted} files found");
+    for plain in [
+        "kitchen.plain.yaml",
+        "kitchen.plain.json",
+        "kitchen.plain.env",
+        "kitchen.plain.ini",
+    ] {
+        let out = stdout_of(sb.seal().arg("filestatus").arg(gen311().join(plain)));
+        assert_eq!(out, b"{\"encrypted\":false}\n", "{plain}");
+    }
+}
+
+#[test]
 fn shamir_key_groups_from_sops_yaml_are_opened_by_real_sops_with_two_of_three() {
     let sb = Sandbox::new();
     sb.copy_in(&gen311().join("config/shamir.sops.yaml"), ".sops.yaml");
@@ -316,22 +620,12 @@ fn shamir_key_groups_from_sops_yaml_are_opened_by_real_sops_with_two_of_three() 
         };
         let expected = fs_err::read(gen311().join(format!("{name}.dec.{ext}"))).unwrap();
         assert_eq!(sops_decrypt(&sb, &enc_path, keys), expected, "{name}.{ext}");
-        let ours = stdout_of(
-            sb.seal()
-                .env("SOPS_AGE_KEY_FILE", key_file(keys))
-                .arg("decrypt")
-                .arg(&enc_path),
-        );
+        let ours = seal_decrypt(&sb, &enc_path, keys);
         assert_eq!(ours, expected, "{name}.{ext}");
     }
     // One key alone cannot open a 2-of-3 file: the error says how many groups opened.
     let enc = sb.path("out/shamir-2of3.yaml");
-    let line = fails(
-        sb.seal()
-            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-            .arg("decrypt")
-            .arg(&enc),
-    );
+    let line = seal_decrypt_fails(&sb, &enc, "key-a.txt");
     assert!(
         line.contains("1 of 3 key groups opened, 2 needed"),
         "{line}"
@@ -499,24 +793,101 @@ fn other_conformance_folders_decrypt_through_the_cli() {
     }
 }
 
+/// The flux post-quantum key (`AGE-SECRET-KEY-PQ-1…`) and its `age1pq1…` recipient.
+fn flux_pq_key() -> (PathBuf, String) {
+    let key = conformance().join("flux-kustomize-controller/keys/age-pq.txt");
+    let text = fs_err::read_to_string(&key).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(recipient.starts_with("age1pq1"));
+    (key, recipient)
+}
+
 #[test]
-fn post_quantum_age_file_fails_with_a_clear_message() {
+fn post_quantum_age_file_from_go_age_decrypts_like_real_sops() {
     let sb = Sandbox::new();
-    let dir = conformance().join("flux-kustomize-controller");
-    let line = fails(
+    let (key, _) = flux_pq_key();
+    let file = conformance().join("flux-kustomize-controller/algorithms-age-pq.yaml");
+    let ours = stdout_of(
         sb.seal()
-            .env("SOPS_AGE_KEY_FILE", dir.join("keys/age-pq.txt"))
+            .env("SOPS_AGE_KEY_FILE", &key)
             .arg("decrypt")
-            .arg(dir.join("algorithms-age-pq.yaml")),
+            .arg(&file),
     );
-    assert!(line.contains("post-quantum"), "{line}");
+    let theirs = stdout_of(
+        sb.sops()
+            .env("SOPS_AGE_KEY_FILE", &key)
+            .arg("decrypt")
+            .arg(&file),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs)
+    );
+    assert!(String::from_utf8_lossy(&ours).contains("key: value"));
+    assert_eq!(
+        stdout_of(sb.seal().arg("filestatus").arg(&file)),
+        b"{\"encrypted\":true}\n"
+    );
+    // An X25519 key alone cannot open it, and the error names the post-quantum recipient.
+    let line = seal_decrypt_fails(&sb, &file, "key-a.txt");
+    assert!(
+        line.contains("no age identity matches the file's recipients: age1pq1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn post_quantum_recipient_we_encrypt_to_is_opened_by_real_sops() {
+    let sb = Sandbox::new();
+    let (pq_key, pq) = flux_pq_key();
+    let a = recipient("key-a.txt");
+    let plain = sb.copy_in(&gen311().join("inputs/kitchen.yaml"), "k.yaml");
+    let expected = fs_err::read(gen311().join("kitchen.dec.yaml")).unwrap();
+    // A post-quantum recipient beside a classical one: sops wraps the data key once for each.
+    let enc = sb.write(
+        "k.enc.yaml",
+        stdout_of(
+            sb.seal()
+                .args(["encrypt", "--age", &format!("{pq},{a}")])
+                .arg(&plain),
+        ),
+    );
+    let text = fs_err::read_to_string(&enc).unwrap();
+    assert!(text.contains(&pq) && text.contains(&a));
+    let with_pq = stdout_of(
+        sb.sops()
+            .env("SOPS_AGE_KEY_FILE", &pq_key)
+            .arg("decrypt")
+            .arg(&enc),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&with_pq),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(sops_decrypt(&sb, &enc, "key-a.txt"), expected);
     assert_eq!(
         stdout_of(
             sb.seal()
-                .arg("filestatus")
-                .arg(dir.join("algorithms-age-pq.yaml"))
+                .env("SOPS_AGE_KEY_FILE", &pq_key)
+                .arg("decrypt")
+                .arg(&enc)
         ),
-        b"{\"encrypted\":true}\n"
+        expected
+    );
+    // The same key in SOPS_AGE_KEY works too.
+    assert_eq!(
+        stdout_of(
+            sb.seal()
+                .env("SOPS_AGE_KEY", fs_err::read_to_string(&pq_key).unwrap())
+                .arg("decrypt")
+                .arg(&enc)
+        ),
+        expected
     );
 }
 
@@ -642,12 +1013,7 @@ fn our_enc_block_opens_with_go_age_and_go_age_blocks_open_with_us() {
     let swapped = enc.replace(&ours_block, &indented);
     assert_ne!(swapped, enc, "block not found in {enc}");
     let file = sb.write("swapped.yaml", swapped);
-    let out = stdout_of(
-        sb.seal()
-            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-            .arg("decrypt")
-            .arg(&file),
-    );
+    let out = seal_decrypt(&sb, &file, "key-a.txt");
     assert_eq!(out, b"password: hunter2\n");
     fs_err::remove_file(&raw).unwrap();
 }
@@ -741,12 +1107,7 @@ fn mac_mismatch_fails_unless_ignore_mac_and_a_moved_value_names_its_path() {
         "list-item-removed",
     ] {
         let file = neg.join(format!("{name}.enc.yaml"));
-        let line = fails(
-            sb.seal()
-                .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-                .arg("decrypt")
-                .arg(&file),
-        );
+        let line = seal_decrypt_fails(&sb, &file, "key-a.txt");
         assert!(line.to_lowercase().contains("mac"), "{name}: {line}");
         let mut cmd = sb.seal();
         cmd.env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
@@ -761,6 +1122,11 @@ fn mac_mismatch_fails_unless_ignore_mac_and_a_moved_value_names_its_path() {
             .arg(neg.join("value-moved.enc.yaml")),
     );
     assert!(line.contains("value-moved.enc.yaml"), "{line}");
+    // The value that no longer authenticates is named by its key path.
+    assert!(
+        line.contains("value at `change:` could not be decrypted"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -1026,6 +1392,51 @@ fn edit_with_invalid_result_or_failing_editor_keeps_the_original() {
     );
     assert!(line.contains("editor"), "{line}");
     assert_eq!(fs_err::read(&file).unwrap(), before);
+    assert!(sb.tmp_is_empty());
+}
+
+#[test]
+fn edit_with_invalid_result_on_a_terminal_reopens_the_editor_until_it_parses() {
+    use std::io::Write as _;
+    // `script` (util-linux) gives seal a pseudo-terminal, as a user at a shell has.
+    let sb = Sandbox::new();
+    let file = sb.copy_in(&gen311().join("edit-chain.enc.yaml"), "e.yaml");
+    let count = sb.dir.path().join("count");
+    let editor = editor_script(
+        &sb,
+        "ed.sh",
+        &format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}\n\
+             if [ $n = 1 ]; then printf 'a: [unclosed\\n' > \"$1\"; else printf 'token: fixed\\n' > \"$1\"; fi",
+            c = count.display()
+        ),
+    );
+    let seal = assert_cmd::cargo::cargo_bin("seal");
+    let mut child = sb
+        .base(Command::new("script"))
+        .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
+        .env("EDITOR", &editor)
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{} edit {}", seal.display(), file.display()))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is needed");
+    // The terminal holds the Enter until seal asks for it after the first, invalid edit.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("Press Enter to return to the editor"),
+        "{shown}"
+    );
+    assert_eq!(fs_err::read_to_string(&count).unwrap().trim(), "2");
+    assert_eq!(sops_decrypt(&sb, &file, "key-a.txt"), b"token: fixed\n");
     assert!(sb.tmp_is_empty());
 }
 

@@ -454,3 +454,53 @@ fn negative_files_are_refused_like_sops() {
         assert!(check(&err), "{name}: unexpected error {err:?}");
     }
 }
+
+/// Flux's `algorithms-age-pq.yaml` (sops 3.12.1, Go age 1.3): its `mlkem768x25519` stanza opens
+/// with the `AGE-SECRET-KEY-PQ-1` identity beside it to the data key the fixture records, and
+/// the file decrypts with a valid MAC to the expected values.
+#[test]
+fn post_quantum_stanza_written_by_go_age_opens_to_the_recorded_data_key() {
+    use sealer::keys::age::AgeIdentities;
+    let dir = conformance().join("flux-kustomize-controller");
+    let file = dir.join("algorithms-age-pq.yaml");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&read(&dir.join("algorithms-age-pq.yaml.expected.json"))).unwrap();
+    let enc = EncryptedFile::parse(&read(&file), Format::Yaml).unwrap();
+    let stanza = &enc.metadata().key_groups()[0][0];
+    assert!(stanza.enc().contains("BEGIN AGE ENCRYPTED FILE"));
+    let identities = AgeIdentities::from_text(
+        &fs_err::read_to_string(dir.join("keys/age-pq.txt")).unwrap(),
+        "keys/age-pq.txt",
+    )
+    .unwrap();
+    assert_eq!(identities.len(), 1);
+    let key = identities.unwrap(stanza.enc(), "age1pq1…").unwrap();
+    assert_eq!(
+        hex::encode(&key[..]),
+        expected["data_key_hex"].as_str().unwrap()
+    );
+    let plain = enc
+        .decrypt(&DataKey::from_slice(&key).unwrap(), MacCheck::Verify)
+        .unwrap();
+    assert_eq!(plain_json(&plain, false), expected["values"]);
+
+    // Our Bech32 encoding of the recipient is age-keygen's.
+    let key_text = fs_err::read_to_string(dir.join("keys/age-pq.txt")).unwrap();
+    let public = key_text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap();
+    let secret = key_text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-PQ-1"))
+        .unwrap();
+    let identity: sealer::keys::age_pq::AgePqIdentity = secret.parse().unwrap();
+    assert_eq!(identity.to_public().to_string(), public);
+    assert_eq!(stanza.recipient(), Some(public));
+
+    // Any other identity (here a fresh post-quantum one) does not open it.
+    let other = sealer::keys::age_pq::AgePqIdentity::generate();
+    use secrecy::ExposeSecret as _;
+    let others = AgeIdentities::from_text(other.to_string().expose_secret(), "fresh").unwrap();
+    assert!(others.unwrap(stanza.enc(), "age1pq1…").is_err());
+}

@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 use super::sops_args::{ConfigArgs, KeyArgs, SelectorArgs, TypeArgs};
 use super::sops_common::{self, EditSource, env};
 use super::sops_io;
+use crate::printer::Printer;
 
 /// Arguments of `seal edit`.
 #[derive(clap::Args, Debug)]
@@ -49,7 +50,7 @@ pub struct Args {
 }
 
 /// Runs `seal edit`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let interrupted = sops_io::interrupt_flag()?;
 
     let source = sops_common::open_for_edit(
@@ -69,14 +70,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     sops_io::write_private_file(&temp_path, source.plaintext())?;
     let before = Zeroizing::new(source.plaintext().to_vec());
 
-    let result = edit_loop(&source, &temp_path, &before, &interrupted);
+    let result = edit_loop(&source, &temp_path, &before, &interrupted, printer);
     // Plaintext leaves the disk before anything else happens.
     drop(dir);
     if interrupted.load(Ordering::SeqCst) {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("error: interrupted: {} left unchanged", args.file.display());
-        }
+        printer.error(&format!(
+            "interrupted: {} left unchanged",
+            args.file.display()
+        ));
         return Ok(ExitCode::from(130));
     }
     match result? {
@@ -85,10 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("file has not changed: {} left as is", args.file.display());
-            }
+            printer.info(&format!(
+                "file has not changed: {} left as is",
+                args.file.display()
+            ));
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -100,6 +101,7 @@ fn edit_loop(
     temp_path: &std::path::Path,
     before: &[u8],
     interrupted: &AtomicBool,
+    printer: &Printer,
 ) -> anyhow::Result<Option<Vec<u8>>> {
     loop {
         run_editor(temp_path, interrupted)?;
@@ -110,12 +112,8 @@ fn edit_loop(
         match source.seal(&after) {
             Ok(bytes) => return Ok(Some(bytes)),
             Err(err) if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() => {
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!(
-                        "error: {err:#}\nPress Enter to return to the editor, or Ctrl-C to abort"
-                    );
-                }
+                printer.error(&format!("{err:#}"));
+                printer.info("Press Enter to return to the editor, or Ctrl-C to abort");
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
                 if interrupted.load(Ordering::SeqCst) {

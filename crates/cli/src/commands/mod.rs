@@ -39,7 +39,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         mut legacy,
     } = cli;
     if let Some(Command::Sops(command)) = command {
-        return sops_cli::run(command);
+        return sops_cli::run(command, printer);
     }
     if let Some(Command::Helm(args)) = &command {
         return helm::run(args, printer);
@@ -49,7 +49,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     let sops_edit = legacy.types.input_type.is_some() || legacy.types.output_type.is_some();
     if legacy.decrypt || legacy.encrypt || legacy.rotate || sops_edit {
         legacy.file = seal.secret_file.clone().or_else(|| seal.input.clone());
-        return Ok(sops_cli::run_legacy_sops_flags(legacy)?.unwrap_or(ExitCode::from(2)));
+        return Ok(sops_cli::run_legacy_sops_flags(legacy, printer)?.unwrap_or(ExitCode::from(2)));
     }
     run_sealing(command, seal, printer).map(Into::into)
 }

@@ -12,6 +12,7 @@ use super::sops_args::{ConfigArgs, KeyArgs, RotateKeyArgs, SelectorArgs, TypeArg
 use super::{
     decrypt, edit, encrypt, exec_env, exec_file, filestatus, rotate, set, unset, updatekeys,
 };
+use crate::printer::Printer;
 
 /// The sops workflow: encrypt, decrypt and edit SOPS files.
 #[derive(clap::Subcommand, Debug)]
@@ -38,15 +39,15 @@ pub enum SopsCommand {
     Filestatus(filestatus::Args),
 }
 
-/// Runs one sops subcommand.
-pub fn run(cmd: SopsCommand) -> anyhow::Result<ExitCode> {
+/// Runs one sops subcommand; messages go through `printer`.
+pub fn run(cmd: SopsCommand, printer: &Printer) -> anyhow::Result<ExitCode> {
     match cmd {
         SopsCommand::Encrypt(args) => encrypt::run(args),
         SopsCommand::Decrypt(args) => decrypt::run(args),
-        SopsCommand::Edit(args) => edit::run(args),
+        SopsCommand::Edit(args) => edit::run(args, printer),
         SopsCommand::Set(args) => set::run(args),
         SopsCommand::Unset(args) => unset::run(args),
-        SopsCommand::Updatekeys(args) => updatekeys::run(args),
+        SopsCommand::Updatekeys(args) => updatekeys::run(args, printer),
         SopsCommand::Rotate(args) => rotate::run(args),
         SopsCommand::ExecEnv(args) => exec_env::run(args),
         SopsCommand::ExecFile(args) => exec_file::run(args),
@@ -107,7 +108,10 @@ pub struct LegacySopsArgs {
 
 /// Runs the legacy sops flag form. Returns `Ok(None)` when neither a legacy flag nor a file
 /// was given (the root CLI then prints its help).
-pub fn run_legacy_sops_flags(args: LegacySopsArgs) -> anyhow::Result<Option<ExitCode>> {
+pub fn run_legacy_sops_flags(
+    args: LegacySopsArgs,
+    printer: &Printer,
+) -> anyhow::Result<Option<ExitCode>> {
     let Some(file) = args.file else {
         if args.decrypt || args.encrypt || args.rotate {
             anyhow::bail!("missing FILE: sops-style `-d/-e/-r` need a file (or `-` for stdin)");
@@ -150,15 +154,18 @@ pub fn run_legacy_sops_flags(args: LegacySopsArgs) -> anyhow::Result<Option<Exit
             types: args.types,
         })?
     } else {
-        edit::run(edit::Args {
-            file,
-            config: args.config,
-            keys: args.keys,
-            selectors: args.selectors,
-            types: args.types,
-            ignore_mac: args.ignore_mac,
-            show_master_keys: false,
-        })?
+        edit::run(
+            edit::Args {
+                file,
+                config: args.config,
+                keys: args.keys,
+                selectors: args.selectors,
+                types: args.types,
+                ignore_mac: args.ignore_mac,
+                show_master_keys: false,
+            },
+            printer,
+        )?
     };
     Ok(Some(code))
 }

@@ -321,13 +321,14 @@ impl Opened {
         ignore_mac: bool,
         with: &Unwrappers,
     ) -> anyhow::Result<Self> {
-        let (encrypted, data_key) = Self::parse_and_unwrap(input, path, formats, with)?;
+        let (mut encrypted, data_key) = Self::parse_and_unwrap(input, path, formats, with)?;
         let check = if ignore_mac {
             MacCheck::Ignore
         } else {
             MacCheck::Verify
         };
-        let plain = with_file(path, encrypted.decrypt(&data_key, check))?;
+        // The encrypted values are not needed again (only the metadata is): move them.
+        let plain = with_file(path, encrypted.take_decrypted(&data_key, check))?;
         Ok(Self {
             path: path.to_owned(),
             formats,

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use super::sops_args::{ConfigArgs, TypeArgs};
 use super::{sops_common, sops_io};
+use crate::printer::Printer;
 
 /// Arguments of `seal updatekeys`.
 #[derive(clap::Args, Debug)]
@@ -29,7 +30,7 @@ pub struct Args {
 }
 
 /// Runs `seal updatekeys`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let formats = sops_common::Formats::resolve(&args.file, &args.types)?.with_options(
         &args.file,
         &args.config,
@@ -39,27 +40,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut opened = sops_common::Opened::open_key_only(&input, &args.file, formats)?;
     let diff = opened.update_keys_from_config(&args.config)?;
     if diff.is_empty() {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("{}: already up to date", args.file.display());
-        }
+        printer.info(&format!("{}: already up to date", args.file.display()));
         return Ok(ExitCode::SUCCESS);
     }
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!("The following changes will be made to the file's key groups:");
-        for line in &diff {
-            eprintln!("{line}");
-        }
+    printer.info("The following changes will be made to the file's key groups:");
+    for line in &diff {
+        printer.info(line);
     }
     if !args.yes {
         if !std::io::stdin().is_terminal() {
             anyhow::bail!("confirmation needed: pass -y to update keys non-interactively");
         }
-        #[allow(clippy::print_stderr)]
-        {
-            eprint!("Is this okay? (y/n): ");
-        }
+        printer.prompt("Is this okay? (y/n): ");
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {

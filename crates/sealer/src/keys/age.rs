@@ -4,9 +4,8 @@
 //! (age-encryption.org/v1) whose payload is the data key (32 bytes) or, with several key
 //! groups, this group's Shamir share (33 bytes).
 //!
-//! Recipients: X25519 (`age1…`), `ssh-ed25519 …` and `ssh-rsa …`. Post-quantum
-//! `age1pq1…` keys and plugin recipients are refused with a clear error: the `age` crate
-//! cannot open `mlkem768x25519` stanzas yet.
+//! Recipients: X25519 (`age1…`), post-quantum hybrid (`age1pq1…`, [`super::age_pq`]),
+//! `ssh-ed25519 …` and `ssh-rsa …`. Plugin recipients are refused with a clear error.
 //!
 //! Identities are looked up where sops 3.11 looks, all of them loaded and all tried:
 //! 1. `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, then `~/.ssh/id_ed25519` and `~/.ssh/id_rsa` if present;
@@ -25,6 +24,7 @@ use std::str::FromStr as _;
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use zeroize::Zeroizing;
 
+use super::age_pq::{AgePqIdentity, AgePqRecipient};
 use super::error::{Error, Result};
 
 /// Env var holding age identities (one per line).
@@ -38,7 +38,7 @@ pub const SOPS_AGE_SSH_PRIVATE_KEY_FILE: &str = "SOPS_AGE_SSH_PRIVATE_KEY_FILE";
 /// The keys file below the user config directory.
 pub const USER_KEYS_FILE: &str = "sops/age/keys.txt";
 
-/// One age recipient: X25519 or ssh public key.
+/// One age recipient: X25519, post-quantum hybrid or ssh public key.
 #[derive(Clone)]
 pub struct AgeRecipient {
     text: String,
@@ -48,6 +48,8 @@ pub struct AgeRecipient {
 #[derive(Clone)]
 enum RecipientKind {
     X25519(age::x25519::Recipient),
+    /// Boxed: the ML-KEM-768 + X25519 key is 1216 bytes.
+    PostQuantum(Box<AgePqRecipient>),
     Ssh(age::ssh::Recipient),
 }
 
@@ -73,10 +75,15 @@ impl AgeRecipient {
             recipient: text.to_owned(),
             reason: reason.to_owned(),
         };
-        if text.starts_with("age1pq1") {
-            return Err(Error::PostQuantumUnsupported { key: shorten(text) });
-        }
-        let kind = if let Some(rest) = text.strip_prefix("age1") {
+        let kind = if text.starts_with("age1pq1") {
+            // ~2000 characters: name it by its start only.
+            RecipientKind::PostQuantum(Box::new(AgePqRecipient::from_str(text).map_err(|e| {
+                Error::InvalidRecipient {
+                    recipient: shorten(text),
+                    reason: e.to_string(),
+                }
+            })?))
+        } else if let Some(rest) = text.strip_prefix("age1") {
             if rest.contains('1') {
                 return Err(invalid("age plugin recipients are not supported"));
             }
@@ -116,6 +123,7 @@ impl AgeRecipient {
     pub fn wrap(&self, secret: &[u8]) -> Result<String> {
         let recipient: &dyn age::Recipient = match &self.kind {
             RecipientKind::X25519(r) => r,
+            RecipientKind::PostQuantum(r) => r.as_ref(),
             RecipientKind::Ssh(r) => r,
         };
         let encrypt_error = |e: Box<dyn std::error::Error + Send + Sync>| Error::Encrypt {
@@ -413,7 +421,6 @@ fn clone_error(error: &Error) -> Error {
             command: command.clone(),
             reason: reason.clone(),
         },
-        Error::PostQuantumUnsupported { key } => Error::PostQuantumUnsupported { key: key.clone() },
         other => Error::NoIdentities {
             looked_in: other.to_string(),
         },
@@ -443,9 +450,9 @@ pub fn parse_identities(text: &str, location: &str) -> Result<Vec<BoxedIdentity>
             reason,
         };
         if line.starts_with("AGE-SECRET-KEY-PQ-1") {
-            return Err(Error::PostQuantumUnsupported {
-                key: "AGE-SECRET-KEY-PQ-1…".to_owned(),
-            });
+            let identity = AgePqIdentity::from_str(line)
+                .map_err(|_| invalid("malformed AGE-SECRET-KEY-PQ-1 key"))?;
+            identities.push(Box::new(identity));
         } else if line.starts_with("AGE-PLUGIN-") {
             return Err(invalid("age plugin identities are not supported"));
         } else if line.starts_with("AGE-SECRET-KEY-1") {
@@ -595,7 +602,14 @@ mod tests {
         let ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICOpJU5s/Q/R4112suQhRwRt2mjR79ijVhA7bZu7BA09 sops-conformance-test";
         assert_eq!(AgeRecipient::parse(ssh).unwrap().as_str(), ssh);
         let err = AgeRecipient::parse("age1pq1abcdefghijklmnopqrstuvwxyz0123456789").unwrap_err();
-        assert!(matches!(err, Error::PostQuantumUnsupported { .. }));
+        assert_eq!(
+            err.to_string(),
+            "invalid age recipient `age1pq1abcdefghijklmnopq…`: not valid Bech32"
+        );
+        let pq = super::super::age_pq::AgePqIdentity::generate()
+            .to_public()
+            .to_string();
+        assert_eq!(AgeRecipient::parse(&pq).unwrap().as_str(), pq);
         assert_eq!(
             AgeRecipient::parse("pgp:1234").unwrap_err().to_string(),
             "invalid age recipient `pgp:1234`: unknown recipient type"

@@ -6,21 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A recipient string is not an age, ssh-ed25519 or ssh-rsa public key.
+    /// A recipient string is not an age (X25519 or post-quantum), ssh-ed25519 or ssh-rsa
+    /// public key.
     #[error("invalid age recipient `{recipient}`: {reason}")]
     InvalidRecipient {
         /// The recipient as given.
         recipient: String,
         /// Why it was rejected.
         reason: String,
-    },
-    /// Post-quantum age keys (`age1pq1…`, `AGE-SECRET-KEY-PQ-1…`) are not supported yet.
-    #[error(
-        "post-quantum age key `{key}` is not supported (the age crate has no mlkem768x25519 yet)"
-    )]
-    PostQuantumUnsupported {
-        /// The start of the key (public part or `AGE-SECRET-KEY-PQ-1`).
-        key: String,
     },
     /// An identity source (file, env var, command) holds something that is not an identity.
     #[error("{location}: line {line}: not an age identity ({reason})")]

@@ -2,7 +2,8 @@
 //!
 //! - [`MasterKey`]: wrap a secret into the `enc` string of a metadata entry and unwrap it;
 //!   async so network keys fit ([`block_on`] drives them from sync code).
-//! - [`age`]: X25519 and ssh recipients, identities found as sops finds them.
+//! - [`age`]: X25519, post-quantum ([`age_pq`]) and ssh recipients, identities found as sops
+//!   finds them.
 //! - [`pgp`]: OpenPGP keys through the GnuPG keyring (`gpg`), as sops uses them.
 //! - `kms` (feature `kms`): Vault transit, AWS KMS, GCP Cloud KMS, Azure Key Vault.
 //! - [`KeyBuilder`]: the one place keys are built from flags, `.sops.yaml` and metadata.
@@ -10,6 +11,7 @@
 //! - [`DataKey`]: the 32-byte file key.
 
 pub mod age;
+pub mod age_pq;
 mod builder;
 mod data_key;
 mod env;

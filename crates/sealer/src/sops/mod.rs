@@ -255,16 +255,36 @@ impl EncryptedFile {
     /// authenticate (wrong data key, or value changed or moved), [`Error::MacMismatch`],
     /// [`Error::MacUndecryptable`].
     pub fn decrypt(&self, key: &DataKey, mac: MacCheck) -> Result<PlainFile> {
+        self.decrypt_documents(self.docs.clone(), key, mac)
+    }
+
+    /// [`EncryptedFile::decrypt`] that moves the documents out instead of copying them (a
+    /// large file is not held twice); afterwards this file keeps only its metadata.
+    pub fn take_decrypted(&mut self, key: &DataKey, mac: MacCheck) -> Result<PlainFile> {
+        let docs = std::mem::take(&mut self.docs);
+        self.decrypt_documents(docs, key, mac)
+    }
+
+    fn decrypt_documents(
+        &self,
+        docs: Vec<Branch>,
+        key: &DataKey,
+        mac: MacCheck,
+    ) -> Result<PlainFile> {
         let sel = self.metadata.selectors.clone().with_default().compile()?;
         let cipher = Cipher::new(key);
-        let mut docs = self.docs.clone();
+        // Owned by a PlainFile from the start: values decrypted before a failure are zeroized.
+        let mut plain = PlainFile {
+            docs,
+            single_value: false,
+        };
         let mut w = Walker::new(
             &cipher,
             &sel,
             Direction::Decrypt,
             self.metadata.mac_only_encrypted,
         );
-        for d in &mut docs {
+        for d in &mut plain.docs {
             w.walk_branch(d, Default::default())?;
         }
         let computed = w.mac.finish();
@@ -278,10 +298,7 @@ impl EncryptedFile {
                 _ => return Err(Error::MacMismatch),
             }
         }
-        Ok(PlainFile {
-            docs,
-            single_value: false,
-        })
+        Ok(plain)
     }
 
     /// Writes the file in `format` with sops's default store settings.

@@ -55,9 +55,9 @@ impl EncValue {
         // The Go regex is greedy: the last `,iv:` / `,tag:` / `,type:` win and `]` is the last one.
         let close = rest.rfind(']')?;
         let rest = &rest[..close];
-        let (rest, ty) = rest.rsplit_once(",type:")?;
-        let (rest, tag) = rest.rsplit_once(",tag:")?;
-        let (data, iv) = rest.rsplit_once(",iv:")?;
+        let (rest, ty) = rsplit_field(rest, ",type:")?;
+        let (rest, tag) = rsplit_field(rest, ",tag:")?;
+        let (data, iv) = rsplit_field(rest, ",iv:")?;
         if data.is_empty() || iv.is_empty() || tag.is_empty() || ty.is_empty() {
             return None;
         }
@@ -71,14 +71,45 @@ impl EncValue {
 
     /// The `ENC[...]` text.
     pub fn to_text(&self) -> String {
-        format!(
-            "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{}]",
-            STANDARD.encode(&self.data),
-            STANDARD.encode(&self.iv),
-            STANDARD.encode(&self.tag),
-            self.ty
-        )
+        enc_text(&self.data, &self.iv, &self.tag, &self.ty)
     }
+}
+
+/// `text.rsplit_once(marker)` for a marker starting with `,`: looks at the commas from the
+/// right only (a string searcher per field was a visible cost on large files).
+fn rsplit_field<'t>(text: &'t str, marker: &str) -> Option<(&'t str, &'t str)> {
+    let mut end = text.len();
+    while let Some(comma) = text[..end].rfind(',') {
+        if text[comma..].starts_with(marker) {
+            return Some((&text[..comma], &text[comma + marker.len()..]));
+        }
+        end = comma;
+    }
+    None
+}
+
+/// `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`, built in one allocation.
+fn enc_text(data: &[u8], iv: &[u8], tag: &[u8], ty: &str) -> String {
+    let b64 = |n: usize| n.div_ceil(3) * 4;
+    let mut out = String::with_capacity(48 + b64(data.len()) + b64(iv.len()) + ty.len());
+    out.push_str("ENC[AES256_GCM,data:");
+    STANDARD.encode_string(data, &mut out);
+    out.push_str(",iv:");
+    STANDARD.encode_string(iv, &mut out);
+    out.push_str(",tag:");
+    STANDARD.encode_string(tag, &mut out);
+    out.push_str(",type:");
+    out.push_str(ty);
+    out.push(']');
+    out
+}
+
+/// A fresh IV from the thread-local CSPRNG (`rand`'s ChaCha12, seeded and periodically
+/// reseeded from the OS): one `getrandom` call per value made encrypting large files slow.
+fn random_iv() -> [u8; IV_LEN] {
+    let mut iv = [0u8; IV_LEN];
+    rand::thread_rng().fill_bytes(&mut iv);
+    iv
 }
 
 /// Whether `text` looks like an `ENC[AES256_GCM,...]` value.
@@ -101,9 +132,21 @@ impl Cipher {
 
     /// Encrypts `plain` under `aad` with a fresh random IV.
     pub fn encrypt(&self, plain: &Plain, aad: &[u8]) -> Result<String> {
-        let mut iv = [0u8; IV_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut iv);
-        self.encrypt_with_iv(plain, aad, &iv)
+        self.encrypt_with_iv(plain, aad, &random_iv())
+    }
+
+    /// Encrypts a leaf's `ToBytes` form (`bytes`, overwritten by the ciphertext) as a value of
+    /// type `ty`; the tree walk's path, which has the bytes already for the MAC.
+    pub(crate) fn encrypt_bytes(&self, bytes: Vec<u8>, ty: &str, aad: &[u8]) -> Result<String> {
+        self.seal(bytes, ty, aad, &random_iv())
+    }
+
+    fn seal(&self, mut buf: Vec<u8>, ty: &str, aad: &[u8], iv: &[u8; IV_LEN]) -> Result<String> {
+        let tag = self
+            .aead
+            .encrypt_in_place_detached(Nonce::<U32>::from_slice(iv), aad, &mut buf)
+            .map_err(|_| Error::Unsupported("AES-GCM encryption failed".into()))?;
+        Ok(enc_text(&buf, iv, &tag, ty))
     }
 
     /// Encrypts with a given IV (tests and known-answer vectors only need this).
@@ -116,7 +159,7 @@ impl Cipher {
         if empty {
             return Ok(String::new());
         }
-        let (mut buf, ty) = match plain {
+        let (buf, ty) = match plain {
             Plain::Scalar(s) => (
                 s.to_bytes(),
                 s.type_name()
@@ -124,18 +167,7 @@ impl Cipher {
             ),
             Plain::Comment(c) => (c.as_bytes().to_vec(), "comment"),
         };
-        let tag = self
-            .aead
-            .encrypt_in_place_detached(Nonce::<U32>::from_slice(iv), aad, &mut buf)
-            .map_err(|_| Error::Unsupported("AES-GCM encryption failed".into()))?;
-        let out = EncValue {
-            data: std::mem::take(&mut buf),
-            iv: iv.to_vec(),
-            tag: tag.to_vec(),
-            ty: ty.to_owned(),
-        }
-        .to_text();
-        Ok(out)
+        self.seal(buf, ty, aad, iv)
     }
 
     /// Decrypts an `ENC[...]` text. An empty text decrypts to an empty string, as in sops.
@@ -278,6 +310,13 @@ mod tests {
                 .unwrap(),
             text
         );
+    }
+
+    #[test]
+    fn fields_split_at_their_last_marker_like_the_greedy_go_regex() {
+        assert_eq!(rsplit_field("a,iv:b,iv:c", ",iv:"), Some(("a,iv:b", "c")));
+        assert_eq!(rsplit_field("a,ivb,c", ",iv:"), None);
+        assert_eq!(rsplit_field(",iv:", ",iv:"), Some(("", "")));
     }
 
     #[test]

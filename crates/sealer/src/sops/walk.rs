@@ -114,9 +114,20 @@ impl<'a> Walker<'a> {
                         {
                             level.push(c.clone());
                         }
-                        self.comment(c, hits)?;
+                        // sops's walkSlice stores what the cipher returns in the list: an
+                        // encrypted comment becomes a string item `- ENC[…,type:comment]`.
+                        if self.comment(c, hits)? && self.dir == Direction::Encrypt {
+                            *item = Value::Scalar(Scalar::Str(std::mem::take(c)));
+                        }
                     } else {
-                        self.walk_value(item, hits)?;
+                        if let Value::Scalar(s) = item
+                            && let Some(comment) = self.leaf(s, hits)?
+                        {
+                            // ... and such an item decrypts back to a comment line.
+                            *item = Value::Comment(comment);
+                        } else if !matches!(item, Value::Scalar(_)) {
+                            self.walk_value(item, hits)?;
+                        }
                         if self.uses_comments
                             && let Some(level) = self.comments.last_mut()
                         {
@@ -129,13 +140,24 @@ impl<'a> Walker<'a> {
                 }
                 Ok(())
             }
-            Value::Scalar(Scalar::Null) => Ok(()),
-            Value::Scalar(s) => self.leaf(s, hits),
-            Value::Comment(c) => self.comment(c, hits),
+            Value::Scalar(s) => match self.leaf(s, hits)? {
+                None => Ok(()),
+                // Only a list item may hold an encrypted comment.
+                Some(_) => Err(Error::InvalidPlaintext {
+                    key_path: self.aad().to_owned(),
+                    ty: "comment".into(),
+                }),
+            },
+            Value::Comment(c) => self.comment(c, hits).map(drop),
         }
     }
 
-    fn leaf(&mut self, s: &mut Scalar, hits: Hits) -> Result<()> {
+    /// Encrypts or decrypts one leaf. `Some(text)` when the leaf decrypted to a comment (sops
+    /// writes encrypted comments of lists as list items).
+    fn leaf(&mut self, s: &mut Scalar, hits: Hits) -> Result<Option<String>> {
+        if matches!(s, Scalar::Null) {
+            return Ok(None);
+        }
         let encrypted = self.verdict(hits, false);
         match self.dir {
             Direction::Encrypt => {
@@ -143,11 +165,18 @@ impl<'a> Walker<'a> {
                 if let Scalar::Bytes(b) = s {
                     *s = Scalar::RawStr(std::mem::take(b));
                 }
-                self.mac.leaf(&s.to_bytes(), encrypted);
+                let mut bytes = zeroize::Zeroizing::new(s.to_bytes());
+                self.mac.leaf(&bytes, encrypted);
                 if encrypted && !s.is_empty_for_cipher() {
-                    let text = self
-                        .cipher
-                        .encrypt(&Plain::Scalar(s.clone()), self.aad().as_bytes())?;
+                    let ty = s
+                        .type_name()
+                        .ok_or_else(|| Error::Unsupported("cannot encrypt a null value".into()))?;
+                    // The cipher overwrites the bytes with the ciphertext.
+                    let text = self.cipher.encrypt_bytes(
+                        std::mem::take(&mut *bytes),
+                        ty,
+                        self.aad().as_bytes(),
+                    )?;
                     *s = Scalar::Str(text);
                 }
             }
@@ -169,29 +198,28 @@ impl<'a> Walker<'a> {
                         })?;
                     *s = match plain {
                         Plain::Scalar(p) => p,
-                        Plain::Comment(_) => {
-                            return Err(Error::InvalidPlaintext {
-                                key_path: self.aad().to_owned(),
-                                ty: "comment".into(),
-                            });
-                        }
+                        // Comments are not part of the MAC.
+                        Plain::Comment(text) => return Ok(Some(text)),
                     };
                 }
                 self.mac.leaf(&s.to_bytes(), encrypted);
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    fn comment(&mut self, c: &mut String, hits: Hits) -> Result<()> {
+    /// Encrypts or decrypts a comment in place; returns whether it was encrypted.
+    fn comment(&mut self, c: &mut String, hits: Hits) -> Result<bool> {
         let encrypted = self.verdict(hits, true);
         if !encrypted {
-            return Ok(());
+            return Ok(false);
         }
         match self.dir {
             Direction::Encrypt => {
+                // sops turns an empty comment of a list into an empty string item; we keep it a
+                // comment (nothing to hide, and the list keeps its items).
                 if c.is_empty() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 let text = self
                     .cipher
@@ -212,6 +240,6 @@ impl<'a> Walker<'a> {
                 _ => {}
             },
         }
-        Ok(())
+        Ok(true)
     }
 }

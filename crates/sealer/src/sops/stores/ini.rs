@@ -93,14 +93,8 @@ fn parse(src: &[u8]) -> Result<Vec<Section>> {
             }
             let c = comment.trim().to_owned();
             comment.clear();
-            if name == DEFAULT {
-                // ini.v1 returns the existing DEFAULT section.
-                if !c.is_empty() {
-                    sections[0].comment = c;
-                }
-                cur = 0;
-                continue;
-            }
+            // sops loads with ini.v1's `AllowNonUniqueSections`: every header, `[DEFAULT]`
+            // included, starts a new section (the implicit DEFAULT one stays first).
             sections.push(Section {
                 name,
                 comment: c,
@@ -357,6 +351,21 @@ mod tests {
             out,
             "; file comment\ntop = 1\n\n[server]\n; c\nhost = example.com\nport = 80\n\n[db]\nempty = \n"
         );
+    }
+
+    #[test]
+    fn every_default_header_starts_a_new_section_as_in_sops() {
+        // sops 3.11 writes this file back unchanged, apart from ` = ` (checked by hand).
+        let b = load(b"a=0\n[DEFAULT]\nk=v\n[s]\nx=1\n[DEFAULT]\nz=2\n").unwrap();
+        let names: Vec<_> = b.items.iter().filter_map(|i| i.key.as_str()).collect();
+        assert_eq!(names, ["DEFAULT", "DEFAULT", "s", "DEFAULT"]);
+        assert_eq!(
+            String::from_utf8(emit(&b, None).unwrap()).unwrap(),
+            "a = 0\n\n[DEFAULT]\nk = v\n\n[s]\nx = 1\n\n[DEFAULT]\nz = 2\n"
+        );
+        // An explicit header first: the implicit section stays empty and unwritten.
+        let b = load(b"[DEFAULT]\nk=v\n").unwrap();
+        assert_eq!(emit(&b, None).unwrap(), b"[DEFAULT]\nk = v\n");
     }
 
     #[test]

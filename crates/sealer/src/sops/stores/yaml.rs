@@ -14,7 +14,7 @@
 mod emitter;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, Tag};
 
@@ -83,6 +83,18 @@ fn yaml_style_float(s: &str) -> bool {
 
 /// go-yaml v3 `resolve("", s)` for a plain scalar.
 pub(crate) fn resolve(s: &str) -> Resolved {
+    // Only these first characters can start a non-string (go-yaml's resolve table); most
+    // strings are decided here without comparing against every keyword.
+    if !s.as_bytes().first().is_some_and(|b| {
+        matches!(
+            b,
+            b't' | b'T' | b'f' | b'F' | b'n' | b'N' | b'~' | b'.' | b'+' | b'-' | b'<' | b'0'
+                ..=b'9'
+        )
+    }) && !s.is_empty()
+    {
+        return Resolved::Str;
+    }
     match s {
         "true" | "True" | "TRUE" => return Resolved::Bool(true),
         "false" | "False" | "FALSE" => return Resolved::Bool(false),
@@ -292,20 +304,20 @@ impl<'a> Builder<'a> {
 
     fn value(&mut self, v: &'a Value, head: String, foot: String) {
         match v {
-            Value::Branch(b) => self.branch(b, head, foot),
+            Value::Branch(b) => self.branch(b, None, head, foot),
             Value::List(l) => self.list(l, head, foot),
             Value::Scalar(s) => self.scalar(s, head, foot),
             Value::Comment(_) => {}
         }
     }
 
-    /// `appendTreeBranch` + `encoder.node(MappingNode)`.
-    fn branch(&mut self, b: &'a Branch, outer_head: String, foot: String) {
+    /// `appendTreeBranch` + `encoder.node(MappingNode)`; `extra` is emitted as a last item.
+    fn branch(&mut self, b: &'a Branch, extra: Option<&'a Item>, outer_head: String, foot: String) {
         let mut comments: Vec<&str> = Vec::new();
         let mut own_head = String::new();
         let mut beginning = true;
-        let mut pairs: Vec<(&'a Key, String, &'a Value)> = Vec::with_capacity(b.items.len());
-        for item in &b.items {
+        let mut pairs: Vec<(&'a Key, String, &'a Value)> = Vec::with_capacity(b.items.len() + 1);
+        for item in b.items.iter().chain(extra) {
             match &item.key {
                 Key::Comment(c) => comments.push(c),
                 key => {
@@ -399,29 +411,24 @@ impl<'a> Builder<'a> {
 pub(crate) fn emit(docs: &[Branch], extra: Option<&Item>, indent: usize) -> Vec<u8> {
     let mut b = Builder { events: Vec::new() };
     b.events.push(Event::new(Kind::StreamStart));
-    let with_extra: Vec<Branch>;
-    let docs: &[Branch] = match extra {
-        Some(item) => {
-            with_extra = docs
-                .iter()
-                .map(|d| {
-                    let mut d = d.clone();
-                    d.items.push(item.clone());
-                    d
-                })
-                .collect();
-            &with_extra
-        }
-        None => docs,
-    };
-    let mut size = 0;
     for d in docs {
         b.events.push(Event::new(Kind::DocStart));
-        b.branch(d, String::new(), String::new());
+        b.branch(d, extra, String::new(), String::new());
         b.events.push(Event::new(Kind::DocEnd));
-        size += d.items.len() * 48;
     }
     b.events.push(Event::new(Kind::StreamEnd));
+    // Room for every scalar, comment and some indentation: the output is built without regrowing.
+    let size = b
+        .events
+        .iter()
+        .map(|e| {
+            let text = match &e.kind {
+                Kind::Scalar(t, _) => t.len(),
+                _ => 0,
+            };
+            text + e.head.len() + e.foot.len() + e.tail.len() + 8
+        })
+        .sum();
     Emitter::new(indent, b.events, size).run()
 }
 
@@ -448,12 +455,15 @@ struct Container {
     items: Vec<((usize, usize), Option<Key>, NodeRef)>,
     /// (sort key, text) for comments.
     comments: Vec<((usize, usize), String)>,
+    /// Anchored, or inside an anchored node: an alias may assemble it again, so it is copied
+    /// out, not moved out.
+    shared: bool,
 }
 
 /// Document position used to merge comments between items.
 type SortKey = (usize, usize);
 /// An item (key, value) or a comment, while assembling a container.
-type Entry<'a> = Result<(&'a Option<Key>, NodeRef), &'a String>;
+type Entry = Result<(Option<Key>, NodeRef), String>;
 
 #[derive(Clone, Copy)]
 enum NodeRef {
@@ -476,10 +486,14 @@ struct Loader<'s> {
     pos: usize,
     containers: Vec<Container>,
     scalars: Vec<Option<Scalar>>,
+    /// Per scalar: anchored or inside an anchored node (see [`Container::shared`]).
+    shared_scalars: Vec<bool>,
     anchors: HashMap<usize, NodeRef>,
     starts: Vec<ItemStart>,
     doc: usize,
     check_duplicates: bool,
+    /// The string keys of each mapping so far, when checking for duplicates.
+    seen_keys: HashMap<usize, HashSet<String>>,
 }
 
 fn malformed(line: Option<usize>, message: impl Into<String>) -> Error {
@@ -510,8 +524,9 @@ impl<'s> Loader<'s> {
         byte - self.line_starts[line - 1]
     }
 
-    fn new_container(&mut self, is_map: bool, parent: Option<usize>) -> usize {
+    fn new_container(&mut self, is_map: bool, parent: Option<usize>, anchored: bool) -> usize {
         let depth = parent.map_or(0, |p| self.containers[p].depth + 1);
+        let shared = anchored || self.is_shared(parent);
         self.containers.push(Container {
             is_map,
             parent,
@@ -519,8 +534,22 @@ impl<'s> Loader<'s> {
             col: None,
             items: Vec::new(),
             comments: Vec::new(),
+            shared,
         });
         self.containers.len() - 1
+    }
+
+    fn is_shared(&self, container: Option<usize>) -> bool {
+        container.is_some_and(|c| self.containers[c].shared)
+    }
+
+    /// A scalar's value: moved out, or copied when an alias may need it again.
+    fn take_scalar(&mut self, i: usize) -> Option<Scalar> {
+        if self.shared_scalars[i] {
+            self.scalars[i].clone()
+        } else {
+            self.scalars[i].take()
+        }
     }
 
     fn record_start(&mut self, container: usize, byte: usize) {
@@ -550,11 +579,13 @@ impl<'s> Loader<'s> {
 
     fn scalar_value(
         &self,
-        value: &str,
+        value: Cow<'_, str>,
         style: ScalarStyle,
         tag: Option<&Tag>,
         line: usize,
     ) -> Result<Scalar> {
+        let owned = value;
+        let value: &str = &owned;
         let core = tag.and_then(|t| {
             if t.handle == "!!" || t.handle == "tag:yaml.org,2002:" {
                 Some(t.suffix.as_str())
@@ -613,7 +644,7 @@ impl<'s> Loader<'s> {
             Resolved::Int(i) => Scalar::Int(i),
             Resolved::Float(f) => Scalar::Float(f),
             Resolved::Time(t) => Scalar::Time(t),
-            Resolved::Str | Resolved::Merge => Scalar::Str(value.to_owned()),
+            Resolved::Str | Resolved::Merge => Scalar::Str(owned.into_owned()),
             Resolved::Uint(_) => {
                 return Err(malformed(
                     Some(line),
@@ -628,8 +659,10 @@ impl<'s> Loader<'s> {
         let line = span.start.line();
         match ev {
             PEvent::Scalar(v, style, anchor, tag) => {
-                let s = self.scalar_value(&v, style, tag.as_deref(), line)?;
+                let s = self.scalar_value(v, style, tag.as_deref(), line)?;
                 self.scalars.push(Some(s));
+                self.shared_scalars
+                    .push(anchor != 0 || self.is_shared(parent));
                 let r = NodeRef::Scalar(self.scalars.len() - 1);
                 if anchor != 0 {
                     self.anchors.insert(anchor, r);
@@ -642,7 +675,7 @@ impl<'s> Loader<'s> {
                 .copied()
                 .ok_or_else(|| malformed(Some(line), "unknown alias")),
             PEvent::MappingStart(anchor, _) => {
-                let id = self.new_container(true, parent);
+                let id = self.new_container(true, parent, anchor != 0);
                 let r = NodeRef::Container(id);
                 if anchor != 0 {
                     self.anchors.insert(anchor, r);
@@ -650,13 +683,14 @@ impl<'s> Loader<'s> {
                 loop {
                     let (kev, kspan) = self.next()?;
                     if matches!(kev, PEvent::MappingEnd) {
+                        self.seen_keys.remove(&id);
                         break;
                     }
                     let kbyte = self.byte(&kspan.start);
                     let kline = kspan.start.line();
                     self.record_start(id, kbyte);
                     let key = match self.node(kev, kspan, Some(id))? {
-                        NodeRef::Scalar(i) => match self.scalars[i].clone() {
+                        NodeRef::Scalar(i) => match self.take_scalar(i) {
                             Some(Scalar::Str(s)) => Key::Str(s),
                             Some(other) => Key::Other(other),
                             None => Key::Other(Scalar::Null),
@@ -671,10 +705,9 @@ impl<'s> Loader<'s> {
                     if self.check_duplicates
                         && let Key::Str(k) = &key
                     {
-                        let dup = self.containers[id].items.iter().any(|(_, existing, _)| {
-                            existing.as_ref().and_then(Key::as_str) == Some(k)
-                        });
-                        if dup {
+                        // A set, not a scan of the items: large flat maps stay linear.
+                        let seen = self.seen_keys.entry(id).or_default();
+                        if !seen.insert(k.clone()) {
                             return Err(malformed(
                                 Some(kline),
                                 format!("mapping key \"{k}\" already defined"),
@@ -690,7 +723,7 @@ impl<'s> Loader<'s> {
                 Ok(r)
             }
             PEvent::SequenceStart(anchor, _) => {
-                let id = self.new_container(false, parent);
+                let id = self.new_container(false, parent, anchor != 0);
                 let r = NodeRef::Container(id);
                 if anchor != 0 {
                     self.anchors.insert(anchor, r);
@@ -758,32 +791,41 @@ impl<'s> Loader<'s> {
         rest[..end].trim_end_matches('\r').to_owned()
     }
 
-    fn assemble(&self, id: usize) -> Value {
-        let c = &self.containers[id];
-        let mut entries: Vec<(SortKey, Entry<'_>)> = c
-            .items
-            .iter()
-            .map(|(k, key, v)| (*k, Ok((key, *v))))
-            .chain(c.comments.iter().map(|(k, t)| (*k, Err(t))))
+    fn assemble(&mut self, id: usize) -> Value {
+        let c = &mut self.containers[id];
+        let (items, comments) = if c.shared {
+            (c.items.clone(), c.comments.clone())
+        } else {
+            (
+                std::mem::take(&mut c.items),
+                std::mem::take(&mut c.comments),
+            )
+        };
+        let is_map = c.is_map;
+        let sort = !comments.is_empty();
+        let mut entries: Vec<(SortKey, Entry)> = items
+            .into_iter()
+            .map(|(k, key, v)| (k, Ok((key, v))))
+            .chain(comments.into_iter().map(|(k, t)| (k, Err(t))))
             .collect();
-        if !c.comments.is_empty() {
+        if sort {
             entries.sort_by_key(|(k, _)| *k);
         }
-        let node = |r: NodeRef| match r {
-            NodeRef::Scalar(i) => Value::Scalar(self.scalars[i].clone().unwrap_or(Scalar::Null)),
-            NodeRef::Container(i) => self.assemble(i),
+        let node = |this: &mut Self, r: NodeRef| match r {
+            NodeRef::Scalar(i) => Value::Scalar(this.take_scalar(i).unwrap_or(Scalar::Null)),
+            NodeRef::Container(i) => this.assemble(i),
         };
-        if c.is_map {
+        if is_map {
             let mut b = Branch {
                 items: Vec::with_capacity(entries.len()),
             };
             for (_, e) in entries {
                 match e {
                     Ok((key, v)) => b.items.push(Item {
-                        key: key.clone().unwrap_or(Key::Other(Scalar::Null)),
-                        value: node(v),
+                        key: key.unwrap_or(Key::Other(Scalar::Null)),
+                        value: node(self, v),
                     }),
-                    Err(t) => b.items.push(Item::comment(t.clone())),
+                    Err(t) => b.items.push(Item::comment(t)),
                 }
             }
             Value::Branch(b)
@@ -791,8 +833,8 @@ impl<'s> Loader<'s> {
             let mut l = Vec::with_capacity(entries.len());
             for (_, e) in entries {
                 match e {
-                    Ok((_, v)) => l.push(node(v)),
-                    Err(t) => l.push(Value::Comment(t.clone())),
+                    Ok((_, v)) => l.push(node(self, v)),
+                    Err(t) => l.push(Value::Comment(t)),
                 }
             }
             Value::List(l)
@@ -802,6 +844,26 @@ impl<'s> Loader<'s> {
 
 /// Parses every document of a YAML stream into branches (sops `LoadPlainFile`; with
 /// `check_duplicates` as sops does for plaintext).
+/// The byte after the closing quote of the quoted scalar whose opening quote is at `start`
+/// (`\"` escapes in double quotes, `''` in single quotes); `None` if `start` is not a quote.
+fn quoted_scalar_end(src: &str, start: usize, double: bool) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let quote = if double { b'"' } else { b'\'' };
+    if bytes.get(start) != Some(&quote) {
+        return None;
+    }
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if double => i += 2,
+            b'\'' if !double && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b if b == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
     let src = std::str::from_utf8(text).map_err(|e| {
         let line = text[..e.valid_up_to()]
@@ -828,17 +890,29 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
         pos: 0,
         containers: Vec::new(),
         scalars: Vec::new(),
+        shared_scalars: Vec::new(),
         anchors: HashMap::new(),
         starts: Vec::new(),
         doc: 0,
         check_duplicates,
+        seen_keys: HashMap::new(),
     };
     // Event positions (for comment discovery between them) and documents.
     let mut gaps: Vec<(usize, usize)> = Vec::with_capacity(l.events.len());
     let mut last_end = 0;
-    for (_, span) in &l.events {
+    for (event, span) in &l.events {
         let s = l.byte(&span.start);
-        let e = l.byte(&span.end);
+        let e = match event {
+            // saphyr ends a quoted scalar's span after the whitespace and comment that follow
+            // it; the scalar really ends at its closing quote.
+            PEvent::Scalar(
+                _,
+                style @ (ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted),
+                ..,
+            ) => quoted_scalar_end(src, s, *style == ScalarStyle::DoubleQuoted)
+                .unwrap_or_else(|| l.byte(&span.end)),
+            _ => l.byte(&span.end),
+        };
         if s > last_end {
             gaps.push((last_end, s));
         }
@@ -890,7 +964,7 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
                 };
                 let root = match root {
                     Some(r) => r,
-                    None => l.new_container(true, None),
+                    None => l.new_container(true, None, false),
                 };
                 roots.push(Some(root));
                 // DocumentEnd
@@ -980,6 +1054,39 @@ mod tests {
     fn roundtrip(input: &str) -> String {
         let docs = load(input.as_bytes(), true).unwrap();
         String::from_utf8(emit(&docs, None, 4)).unwrap()
+    }
+
+    #[test]
+    fn a_line_comment_after_a_quoted_scalar_is_kept_like_sops_keeps_it() {
+        // sops 3.11 moves it above the key, as for plain scalars.
+        assert_eq!(
+            roundtrip("a: \"x \\\" \"  # one\nb: 'it''s'\t# two\nc: x # three\n"),
+            "# one\na: 'x \" '\n# two\nb: it's\n# three\nc: x\n"
+        );
+    }
+
+    #[test]
+    fn aliases_repeat_their_anchored_node_however_deep_and_often() {
+        let src = "base: &b\n    inner:\n        k: &v val\n    list: [1, *v]\na: *b\nc: *b\nd: *v\n*v : key\n";
+        assert_eq!(
+            roundtrip(src),
+            "base:\n    inner:\n        k: val\n    list:\n        - 1\n        - val\na:\n    inner:\n        k: val\n    list:\n        - 1\n        - val\nc:\n    inner:\n        k: val\n    list:\n        - 1\n        - val\nd: val\nval: key\n"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_in_cleartext_are_refused_with_their_line_but_not_across_maps() {
+        let mut text: String = (0..500).map(|i| format!("k{i}: v\n")).collect();
+        text.push_str("nested:\n    k1: again\n");
+        assert_eq!(load(text.as_bytes(), true).unwrap()[0].items.len(), 501);
+        text.push_str("k7: twice\n");
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert!(
+            err.contains("line 503") && err.contains("\"k7\" already defined"),
+            "{err}"
+        );
+        // Encrypted files are loaded without the check.
+        assert!(load(text.as_bytes(), false).is_ok());
     }
 
     #[test]

@@ -74,7 +74,7 @@ enum State {
     End,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct ScalarData {
     multiline: bool,
     flow_plain_allowed: bool,
@@ -226,6 +226,12 @@ impl<'e> Emitter<'e> {
         self.out.extend_from_slice(&s[*i..end]);
         self.column += 1;
         *i = end;
+    }
+
+    /// Writes whole characters (valid UTF-8) at once; the column counts characters.
+    fn write_run(&mut self, s: &[u8]) {
+        self.out.extend_from_slice(s);
+        self.column += s.iter().filter(|b| (**b & 0xC0) != 0x80).count() as i64;
     }
 
     fn write_all(&mut self, s: &[u8]) {
@@ -733,7 +739,18 @@ impl<'e> Emitter<'e> {
                 if breaks {
                     self.write_indent();
                 }
-                self.write(v, &mut i);
+                // The run up to the next space or possible break is written as one slice;
+                // the column advances by its characters, as one `write` each would.
+                let run = v[i..]
+                    .iter()
+                    .position(|b| matches!(b, b' ' | b'\r' | b'\n' | 0xC2 | 0xE2))
+                    .map_or(v.len(), |n| {
+                        // A 0xC2/0xE2 that starts no break: write that one character.
+                        let n = if n == 0 { width(v[i]).max(1) } else { n };
+                        (i + n).min(v.len())
+                    });
+                self.write_run(&v[i..run]);
+                i = run;
                 self.indention = false;
                 breaks = false;
             }
@@ -901,8 +918,81 @@ impl<'e> Emitter<'e> {
     }
 }
 
+/// [`analyze_scalar`] for the common case, a non-empty scalar of printable ASCII without
+/// spaces (keys, `ENC[...]` values, tokens): no breaks, blanks or special characters can occur,
+/// so only the indicator rules remain. `None` for anything else. Gives exactly what the full
+/// analysis gives (tested below); it only saves its per-byte branches.
+fn analyze_simple_scalar(v: &[u8]) -> Option<ScalarData> {
+    let (&first, rest) = v.split_first()?;
+    // One branch-free pass: is any byte not printable non-space ASCII? is any byte after the
+    // first a flow indicator? (`#` only counts after whitespace, which this scalar has none of.)
+    let class = rest
+        .iter()
+        .fold(BYTE_CLASS[usize::from(first)] & NOT_SIMPLE, |acc, b| {
+            acc | BYTE_CLASS[usize::from(*b)]
+        });
+    if class & NOT_SIMPLE != 0 {
+        return None;
+    }
+    let alone = rest.is_empty();
+    let (mut flow_ind, mut block_ind) = match first {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
+        | b'"' | b'%' | b'@' | b'`' => (true, true),
+        // Followed by whitespace only when it is the last byte.
+        b'?' | b':' => (true, alone),
+        b'-' => (alone, alone),
+        _ => (false, false),
+    };
+    if v.starts_with(b"---") || v.starts_with(b"...") {
+        flow_ind = true;
+        block_ind = true;
+    }
+    if class & FLOW != 0 {
+        flow_ind = true;
+    }
+    // A `:` at the end is followed by the end of the scalar, which counts as whitespace.
+    if !alone && rest.last() == Some(&b':') {
+        block_ind = true;
+    }
+    Some(ScalarData {
+        multiline: false,
+        flow_plain_allowed: !flow_ind,
+        block_plain_allowed: !block_ind,
+        single_quoted_allowed: true,
+        block_allowed: true,
+        style: None,
+    })
+}
+
+/// [`BYTE_CLASS`] bit: a flow indicator when not the first byte (`,?[]{}:`).
+const FLOW: u8 = 1;
+/// [`BYTE_CLASS`] bit: not printable ASCII, or a space.
+const NOT_SIMPLE: u8 = 2;
+
+/// The class bits of each byte for [`analyze_simple_scalar`].
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [NOT_SIMPLE; 256];
+    let mut b = 0x21;
+    while b <= 0x7E {
+        table[b] = 0;
+        b += 1;
+    }
+    let flow = *b",?[]{}:";
+    let mut i = 0;
+    while i < flow.len() {
+        table[flow[i] as usize] = FLOW;
+        i += 1;
+    }
+    table
+};
+
 /// `yaml_emitter_analyze_scalar`.
 fn analyze_scalar(v: &[u8]) -> ScalarData {
+    analyze_simple_scalar(v).unwrap_or_else(|| analyze_any_scalar(v))
+}
+
+/// `yaml_emitter_analyze_scalar`, byte by byte.
+fn analyze_any_scalar(v: &[u8]) -> ScalarData {
     if v.is_empty() {
         return ScalarData {
             multiline: false,
@@ -1043,4 +1133,28 @@ fn analyze_scalar(v: &[u8]) -> ScalarData {
         d.block_plain_allowed = false;
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_fast_scalar_analysis_agrees_with_the_full_one(
+            v in "[!-~]{1,12}|[-:?#,\\[\\]{}.a]{1,6}"
+        ) {
+            let fast = analyze_simple_scalar(v.as_bytes());
+            prop_assert!(fast.is_some());
+            prop_assert_eq!(fast.unwrap(), analyze_any_scalar(v.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn scalars_with_spaces_or_non_ascii_take_the_full_analysis() {
+        for v in ["a b", "é", "a\tb", "", "a\n"] {
+            assert!(analyze_simple_scalar(v.as_bytes()).is_none(), "{v:?}");
+        }
+    }
 }
