@@ -1,4 +1,5 @@
 //! Test support for sealkit's black-box tests: the Kubernetes API-server harness and helpers.
 
+pub mod binaries;
 pub mod harness;
 pub mod servers;

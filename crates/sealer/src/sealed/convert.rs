@@ -9,7 +9,7 @@
 //! - unsealing reads the scope from the SealedSecret's own top-level annotations (never the
 //!   template's), opens every item, and reads the legacy `spec.data` format too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -182,6 +182,17 @@ pub fn unseal(
     spec: &SealedSecretSpec,
     keys: &[&PrivateKey],
 ) -> Result<SecretManifest, ConvertError> {
+    unseal_reporting_keys(metadata, spec, keys).map(|(secret, _)| secret)
+}
+
+/// Like [`unseal`], and also returns the indices (into `keys`) of the keys that opened the
+/// items, so the controller can record which keys a Secret depends on.
+pub fn unseal_reporting_keys(
+    metadata: &ObjectMeta,
+    spec: &SealedSecretSpec,
+    keys: &[&PrivateKey],
+) -> Result<(SecretManifest, BTreeSet<usize>), ConvertError> {
+    let mut keys_used = BTreeSet::new();
     let name = metadata
         .name
         .as_deref()
@@ -196,7 +207,8 @@ pub fn unseal(
             return Err(Error::BothDataFormats.into());
         }
         let blob = encoding::decode_std(legacy).map_err(Error::InvalidBase64)?;
-        let plaintext = cipher::open(keys, &label, &blob)?;
+        let (key, plaintext) = cipher::open_indexed(keys, &label, &blob)?;
+        keys_used.insert(key);
         let legacy_secret: SecretManifest =
             serde_json::from_slice(plaintext.expose()).map_err(Error::InvalidLegacyData)?;
         data = legacy_secret.data;
@@ -205,9 +217,10 @@ pub fn unseal(
         for (item, value) in &spec.encrypted_data {
             let opened = encoding::decode_std(value)
                 .map_err(Error::InvalidBase64)
-                .and_then(|blob| cipher::open(keys, &label, &blob));
+                .and_then(|blob| cipher::open_indexed(keys, &label, &blob));
             match opened {
-                Ok(plaintext) => {
+                Ok((key, plaintext)) => {
+                    keys_used.insert(key);
                     data.insert(
                         item.clone(),
                         SecretString::from(encoding::encode_std(plaintext.expose())),
@@ -243,7 +256,7 @@ pub fn unseal(
     let mut secret_meta = template.metadata.unwrap_or_default();
     secret_meta.name = Some(name.to_owned());
     secret_meta.namespace = metadata.namespace.clone();
-    Ok(SecretManifest {
+    let secret = SecretManifest {
         api_version: Some("v1".into()),
         kind: Some("Secret".into()),
         metadata: secret_meta,
@@ -251,7 +264,8 @@ pub fn unseal(
         data,
         string_data: BTreeMap::new(),
         immutable: template.immutable,
-    })
+    };
+    Ok((secret, keys_used))
 }
 
 #[cfg(test)]
@@ -323,6 +337,16 @@ stringData:
         assert_eq!(back.type_.as_deref(), Some("kubernetes.io/basic-auth"));
         assert_eq!(back.metadata.labels["app"], "db");
         assert_eq!(back.immutable, Some(true));
+    }
+
+    #[test]
+    fn unsealing_reports_which_key_opened_the_items() {
+        static OTHER: LazyLock<PrivateKey> = LazyLock::new(|| PrivateKey::generate(2048).unwrap());
+        let sealed = seal_secret(&secret(INPUT), KEY.public_key(), &options()).unwrap();
+        let (back, used) =
+            unseal_reporting_keys(&sealed.metadata, &sealed.spec, &[&OTHER, &KEY]).unwrap();
+        assert_eq!(plain(&back, "username"), b"admin");
+        assert_eq!(used, BTreeSet::from([1]));
     }
 
     #[test]
