@@ -220,13 +220,23 @@ fn assert_no_secret(text: &str, values: &[&str], what: &str) {
     }
 }
 
-/// Polls `f` until it returns `Some` (60 s at most).
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+/// Polls `f` until it returns `Some` (90 s at most).
+async fn eventually<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    eventually_within(Duration::from_secs(90), what, f).await
+}
+
+/// Polls `f` until it returns `Some`, for at most `limit` (a bound against hangs, not a
+/// timing assertion: the machine may be slow and shared).
+async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(v) = f().await {
             return v;
@@ -320,6 +330,7 @@ impl Controller {
     /// Starts `seal_controller::run` with test defaults (2048-bit keys, key namespace
     /// `kube-system`, no rate limit to speak of) plus `extra` flags; waits for `/readyz`.
     async fn start(c: &Cluster, extra: &[&str]) -> Self {
+        init_test_logs();
         let mut argv = vec![
             "seal-controller",
             "--key-namespace=kube-system",
@@ -406,10 +417,14 @@ impl Controller {
 
     async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) -> f64 {
         let pred = &pred;
-        eventually(&format!("metric {name}"), || async move {
-            let v = self.metric(name).await;
-            pred(v).then_some(v)
-        })
+        eventually_within(
+            Duration::from_secs(900),
+            &format!("metric {name}"),
+            || async move {
+                let v = self.metric(name).await;
+                pred(v).then_some(v)
+            },
+        )
         .await
     }
 
@@ -427,6 +442,17 @@ impl Controller {
     async fn kill(self) {
         self.task.abort();
         let _ = self.task.await;
+    }
+}
+
+/// With `SEALKIT_TEST_LOG=<filter>`, the in-process controllers log to stderr (for debugging a
+/// failing test).
+fn init_test_logs() {
+    if let Ok(filter) = std::env::var("SEALKIT_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
     }
 }
 
@@ -612,6 +638,7 @@ async fn an_unowned_secret_is_left_untouched_until_annotated_managed() {
     let c = Cluster::start(&["team-a"]).await;
     let theirs: Secret = serde_json::from_value(json!({
         "metadata": {"name": "db", "namespace": "team-a"},
+        "type": "kubernetes.io/basic-auth",
         "stringData": {"password": "theirs"}
     }))
     .expect("secret");
@@ -915,7 +942,7 @@ async fn a_restart_over_1000_in_sync_sealed_secrets_does_no_rsa_operation() {
         .wait_metric("sealkit_unseal_requests_total", |v| v >= N as f64)
         .await;
     let secrets = c.secrets("bulk");
-    eventually("every Secret", || {
+    eventually_within(Duration::from_secs(900), "every Secret", || {
         let secrets = secrets.clone();
         async move {
             let n = secrets.list(&ListParams::default()).await.ok()?.items.len();
@@ -984,8 +1011,16 @@ async fn with_500s_conflicts_cut_watches_and_410_relists_everything_converges() 
     }
     c.h.compact();
     c.h.cut_watches();
-    // A Secret deleted behind the controller's back while its watch is down comes back.
+    // A Secret deleted behind the controller's back while its Secret watch is down, the
+    // history compacted meanwhile: the watch comes back with 410, relists, and the Secret is
+    // made again.
     let first = c.secret("faulty", "a0").await;
+    c.h.inject(
+        Fault::status(500)
+            .verb(Verb::Watch)
+            .resource("secrets")
+            .times(4),
+    );
     c.h.cut_watches();
     c.secrets("faulty")
         .delete("a0", &DeleteParams::default())

@@ -71,9 +71,15 @@ fn build() -> PathBuf {
     // CARGO_MANIFEST_DIR, …); build scripts that watch them would rebuild for nothing.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        if ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_"]
-            .iter()
-            .any(|p| key.starts_with(p))
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
             || key == "CARGO_TARGET_TMPDIR"
             || key == "OUT_DIR"
         {

@@ -36,7 +36,14 @@ pub(crate) fn collect(state: &mut State) -> bool {
             for (k, v) in m {
                 let fg = is_deleting(v) && finalizers(v).iter().any(|f| f == "foregroundDeletion");
                 by_uid.insert(meta(v)["uid"].as_str().unwrap_or_default().to_string(), fg);
-                all.push((rt.clone(), k.clone(), v.clone()));
+                // Only dependents and deleting owners take part below; copying every object
+                // on every write made large stores slow.
+                let dependent = meta(v)["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty());
+                if dependent || is_deleting(v) {
+                    all.push((rt.clone(), k.clone(), v.clone()));
+                }
             }
         }
     }

@@ -59,12 +59,25 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
         wc = wc.labels(&deps.label_selector);
     }
     let (reader, writer) = reflector::store::<Secret>();
+    // A relist of Secrets (after a 410 or a long outage) cannot tell which Secrets were
+    // deleted meanwhile: reconcile every SealedSecret then (cheap: in-sync ones decrypt
+    // nothing). The first list is the start, which reconciles everything anyway.
+    let (relisted_tx, relisted) = futures::channel::mpsc::unbounded::<()>();
+    let mut lists = 0u64;
     let secrets = reflector::reflector(
         writer,
         watcher(secret_api, wc.clone())
             .default_backoff()
             .modify(trim_cached_secret),
     )
+    .inspect(move |event| {
+        if let Ok(watcher::Event::InitDone) = event {
+            lists += 1;
+            if lists > 1 {
+                let _ = relisted_tx.unbounded_send(());
+            }
+        }
+    })
     .touched_objects();
     let ctx = Arc::new(Context::new(
         deps.client.clone(),
@@ -86,6 +99,7 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
     let mut controller = Controller::new(ss_api, wc)
         .with_config(Config::default().concurrency(deps.concurrency))
         .reconcile_all_on(keys_changed)
+        .reconcile_all_on(relisted)
         .graceful_shutdown_on(stop);
     let drain = if deps.skip_recreate {
         // Still keep the cache current; just do not trigger on Secret events.
