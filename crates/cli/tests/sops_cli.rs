@@ -8,6 +8,9 @@ use std::process::Command;
 
 use assert_cmd::prelude::*;
 
+#[path = "sops_cli/keys.rs"]
+mod keys;
+
 fn conformance() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/sops");
     assert!(

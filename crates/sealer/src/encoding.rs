@@ -4,7 +4,7 @@
 //! ignores `\r` and `\n` inside the input, so [`decode_std`] does too.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 /// Error from [`decode_std`].
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,18 @@ pub fn decode_std(text: &str) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// Encodes with the URL-safe alphabet and no padding (JWT, Azure Key Vault `value`s).
+pub fn encode_url_nopad(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes URL-safe base64 without padding, as Go's `RawURLEncoding` does.
+pub fn decode_url_nopad(text: &str) -> Result<Vec<u8>, Error> {
+    URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(Error::InvalidBase64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +55,12 @@ mod tests {
     #[test]
     fn decode_rejects_missing_padding() {
         assert!(decode_std("aGVsbG8").is_err());
+    }
+
+    #[test]
+    fn url_form_has_no_padding_and_round_trips() {
+        assert_eq!(encode_url_nopad(b"\xfb\xff"), "-_8");
+        assert_eq!(decode_url_nopad("-_8").unwrap(), b"\xfb\xff");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Conformance of `sealer::sops` with files written by the real sops (see
 //! `../shared/conformance/sops/*/README.md` for where each file comes from).
 //!
-//! Data keys are injected from each `FILE.expected.json` (`data_key_hex`); unwrapping them with
-//! age/PGP master keys is tested with the key sources, not here.
+//! Files with PGP keys (getsops-functional, sops-nix) are opened through their PGP stanza with
+//! the real `gpg` and the test key beside them, and the key must equal `data_key_hex`; other
+//! data keys are injected from each `FILE.expected.json` (`data_key_hex`).
 
 use std::path::{Path, PathBuf};
 
@@ -122,9 +123,54 @@ fn expected_files() -> Vec<PathBuf> {
     out
 }
 
-/// The data key of a fixture: `data_key_hex`, or (helm-secrets) unwrapped from the file's age
+/// The PGP test key beside a fixture, if its folder has one.
+fn pgp_test_key(file: &Path) -> Option<PathBuf> {
+    ["sops_functional_tests_key.asc", "key.asc"]
+        .iter()
+        .map(|name| file.parent().unwrap().join(name))
+        .find(|p| p.is_file())
+}
+
+/// GnuPG homes by PGP test key, each imported once (their gpg-agents stop when dropped).
+type GnupgHomes = Vec<(PathBuf, sealkit_tests::gnupg::GnupgHome)>;
+
+fn gnupg_home_for(homes: &mut GnupgHomes, key: &Path) -> PathBuf {
+    if let Some((_, home)) = homes.iter().find(|(k, _)| k == key) {
+        return home.path().to_owned();
+    }
+    let home = sealkit_tests::gnupg::GnupgHome::new();
+    home.import(key);
+    let path = home.path().to_owned();
+    homes.push((key.to_owned(), home));
+    path
+}
+
+/// The data key of a fixture: through its PGP stanza with the real gpg (checked against
+/// `data_key_hex`), else `data_key_hex`, or (helm-secrets) unwrapped from the file's age
 /// stanza with the identity beside it.
-fn data_key(file: &Path, expected: &serde_json::Value, enc: &EncryptedFile) -> DataKey {
+fn data_key(
+    file: &Path,
+    expected: &serde_json::Value,
+    enc: &EncryptedFile,
+    homes: &mut GnupgHomes,
+) -> DataKey {
+    let has_pgp = enc
+        .metadata()
+        .key_groups()
+        .iter()
+        .flatten()
+        .any(|s| s.kind() == sealer::keys::KeyKind::Pgp);
+    if let (true, Some(key)) = (has_pgp, pgp_test_key(file)) {
+        let home = gnupg_home_for(homes, &key);
+        let with = sealer::keys::Unwrappers::from_env(Default::default()).with_key_env(
+            sealer::keys::KeyEnv::from_vars([("GNUPGHOME", home.to_string_lossy().as_ref())]),
+        );
+        let opened = sealer::keys::unwrap_data_key(enc.metadata(), &with)
+            .unwrap_or_else(|e| panic!("{}: PGP: {e}", file.display()));
+        let want = expected["data_key_hex"].as_str().unwrap();
+        assert_eq!(hex::encode(opened.expose()), want, "{}", file.display());
+        return opened;
+    }
     if let Some(h) = expected.get("data_key_hex").and_then(|h| h.as_str()) {
         return key_from_hex(h);
     }
@@ -160,6 +206,7 @@ fn every_conformance_file_decrypts_to_its_expected_values() {
         conformance().display()
     );
     let mut failures = Vec::new();
+    let mut homes = GnupgHomes::new();
     for exp_path in files {
         let expected: serde_json::Value = serde_json::from_slice(&read(&exp_path)).unwrap();
         let name = exp_path
@@ -190,7 +237,7 @@ fn every_conformance_file_decrypts_to_its_expected_values() {
             }
         };
         assert!(EncryptedFile::is_encrypted(&read(&file), format));
-        let key = data_key(&file, &expected, &enc);
+        let key = data_key(&file, &expected, &enc, &mut homes);
         let verified = enc.decrypt(&key, MacCheck::Verify);
         match (&mac_ok, &verified) {
             (serde_json::Value::Bool(true), Ok(_)) => {}

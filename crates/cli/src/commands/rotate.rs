@@ -1,12 +1,13 @@
 //! `seal rotate FILE`: new data key, every value re-encrypted, keys re-wrapped.
 //!
-//! `--add-age` / `--rm-age` change the age recipients of the first key group on the way.
-//! Prints to stdout unless `-i` or `--output`.
+//! `--add-{age,pgp,kms,gcp-kms,azure-kv,hc-vault-transit}` add keys to the first key group
+//! and `--rm-*` remove keys from every group on the way, as sops's `rotate` does. Prints to
+//! stdout unless `-i` or `--output`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::sops_args::TypeArgs;
+use super::sops_args::{RotateKeyArgs, TypeArgs};
 use super::{sops_common, sops_io};
 
 /// Arguments of `seal rotate`.
@@ -22,12 +23,15 @@ pub struct Args {
     /// Write the result here instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// Add these age recipients (comma-separated).
-    #[arg(long, value_name = "RECIPIENTS")]
-    pub add_age: Option<String>,
-    /// Remove these age recipients (comma-separated).
-    #[arg(long, value_name = "RECIPIENTS")]
-    pub rm_age: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub keys: RotateKeyArgs,
+    /// AWS profile for the --add-kms / --rm-kms keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+    /// KMS encryption context for the --add-kms / --rm-kms keys: `key:value,key2:value2`.
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
     /// Rotate even if the MAC does not match.
     #[arg(long)]
     pub ignore_mac: bool,
@@ -45,8 +49,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let input = sops_io::read_input(&args.file)?;
     let mut opened = sops_common::Opened::decrypt(&input, &args.file, formats, args.ignore_mac)?;
-    opened.change_age_recipients(args.add_age.as_deref(), args.rm_age.as_deref())?;
-    let bytes = opened.rotate()?;
+    let (profile, context) = (
+        args.aws_profile.as_deref(),
+        args.encryption_context.as_deref(),
+    );
+    let bytes = opened.rotate(
+        &args.keys.add(profile, context),
+        &args.keys.remove(profile, context),
+    )?;
     let target = if args.in_place {
         Some(args.file.as_path())
     } else {

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use sealer::keys::KeyFlags;
+
 /// `--input-type` / `--output-type`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TypeArgs {
@@ -28,19 +30,26 @@ pub struct KeyArgs {
     /// age recipients, comma-separated (`age1…`, `ssh-ed25519 …`, `ssh-rsa …`).
     #[arg(short = 'a', long, value_name = "RECIPIENTS", env = super::sops_common::env::SOPS_AGE_RECIPIENTS)]
     pub age: Option<String>,
-    /// PGP fingerprints, comma-separated (kept for issue 6: not usable yet).
+    /// PGP fingerprints, comma-separated (keys of the GnuPG keyring, used through `gpg`).
     #[arg(short = 'p', long, value_name = "FPS", env = super::sops_common::env::SOPS_PGP_FP)]
     pub pgp: Option<String>,
-    /// AWS KMS ARNs, comma-separated (not usable yet).
+    /// AWS KMS key ARNs, comma-separated; `ARN+ROLE_ARN` assumes that role first.
     #[arg(short = 'k', long, value_name = "ARNS", env = super::sops_common::env::SOPS_KMS_ARN)]
     pub kms: Option<String>,
-    /// GCP KMS resource IDs, comma-separated (not usable yet).
+    /// AWS profile (from ~/.aws) for the --kms keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+    /// KMS encryption context for the --kms keys: `key:value,key2:value2`.
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
+    /// GCP KMS resource IDs, comma-separated
+    /// (`projects/P/locations/L/keyRings/R/cryptoKeys/K`).
     #[arg(long, value_name = "IDS", env = super::sops_common::env::SOPS_GCP_KMS_IDS)]
     pub gcp_kms: Option<String>,
-    /// Azure Key Vault key URLs, comma-separated (not usable yet).
+    /// Azure Key Vault key URLs, comma-separated (`https://V.vault.azure.net/keys/K[/VERSION]`).
     #[arg(long, value_name = "URLS", env = super::sops_common::env::SOPS_AZURE_KEYVAULT_URLS)]
     pub azure_kv: Option<String>,
-    /// Vault transit URIs, comma-separated (not usable yet).
+    /// Vault transit key URIs, comma-separated (`https://vault:8200/v1/transit/keys/NAME`).
     #[arg(long, value_name = "URIS", env = super::sops_common::env::SOPS_VAULT_URIS)]
     pub hc_vault_transit: Option<String>,
     /// Number of key groups needed to decrypt (Shamir threshold).
@@ -51,16 +60,92 @@ pub struct KeyArgs {
 impl KeyArgs {
     /// Whether any master key was given on the command line.
     pub fn any(&self) -> bool {
-        [
-            &self.age,
-            &self.pgp,
-            &self.kms,
-            &self.gcp_kms,
-            &self.azure_kv,
-            &self.hc_vault_transit,
-        ]
-        .iter()
-        .any(|k| k.as_deref().is_some_and(|k| !k.trim().is_empty()))
+        self.flags().any()
+    }
+
+    /// The keys as the builder takes them.
+    pub fn flags(&self) -> KeyFlags {
+        KeyFlags {
+            age: self.age.clone(),
+            pgp: self.pgp.clone(),
+            kms: self.kms.clone(),
+            gcp_kms: self.gcp_kms.clone(),
+            azure_kv: self.azure_kv.clone(),
+            hc_vault_transit: self.hc_vault_transit.clone(),
+            aws_profile: self.aws_profile.clone(),
+            encryption_context: self.encryption_context.clone(),
+        }
+    }
+}
+
+/// `rotate`'s `--add-*` / `--rm-*` flags (sops 3.11 spellings), one comma-separated list each.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RotateKeyArgs {
+    /// Add these age recipients.
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub add_age: Option<String>,
+    /// Remove these age recipients.
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub rm_age: Option<String>,
+    /// Add these PGP fingerprints.
+    #[arg(long, value_name = "FPS")]
+    pub add_pgp: Option<String>,
+    /// Remove these PGP fingerprints.
+    #[arg(long, value_name = "FPS")]
+    pub rm_pgp: Option<String>,
+    /// Add these AWS KMS ARNs (with --encryption-context / --aws-profile).
+    #[arg(long, value_name = "ARNS")]
+    pub add_kms: Option<String>,
+    /// Remove these AWS KMS ARNs (with the same --encryption-context / --aws-profile).
+    #[arg(long, value_name = "ARNS")]
+    pub rm_kms: Option<String>,
+    /// Add these GCP KMS resource IDs.
+    #[arg(long, value_name = "IDS")]
+    pub add_gcp_kms: Option<String>,
+    /// Remove these GCP KMS resource IDs.
+    #[arg(long, value_name = "IDS")]
+    pub rm_gcp_kms: Option<String>,
+    /// Add these Azure Key Vault key URLs.
+    #[arg(long, value_name = "URLS")]
+    pub add_azure_kv: Option<String>,
+    /// Remove these Azure Key Vault key URLs.
+    #[arg(long, value_name = "URLS")]
+    pub rm_azure_kv: Option<String>,
+    /// Add these Vault transit key URIs.
+    #[arg(long, value_name = "URIS")]
+    pub add_hc_vault_transit: Option<String>,
+    /// Remove these Vault transit key URIs.
+    #[arg(long, value_name = "URIS")]
+    pub rm_hc_vault_transit: Option<String>,
+}
+
+impl RotateKeyArgs {
+    /// The keys to add, with the KMS context and profile given.
+    pub fn add(&self, aws_profile: Option<&str>, encryption_context: Option<&str>) -> KeyFlags {
+        KeyFlags {
+            age: self.add_age.clone(),
+            pgp: self.add_pgp.clone(),
+            kms: self.add_kms.clone(),
+            gcp_kms: self.add_gcp_kms.clone(),
+            azure_kv: self.add_azure_kv.clone(),
+            hc_vault_transit: self.add_hc_vault_transit.clone(),
+            aws_profile: aws_profile.map(str::to_owned),
+            encryption_context: encryption_context.map(str::to_owned),
+        }
+    }
+
+    /// The keys to remove, with the KMS context and profile given.
+    pub fn remove(&self, aws_profile: Option<&str>, encryption_context: Option<&str>) -> KeyFlags {
+        KeyFlags {
+            age: self.rm_age.clone(),
+            pgp: self.rm_pgp.clone(),
+            kms: self.rm_kms.clone(),
+            gcp_kms: self.rm_gcp_kms.clone(),
+            azure_kv: self.rm_azure_kv.clone(),
+            hc_vault_transit: self.rm_hc_vault_transit.clone(),
+            aws_profile: aws_profile.map(str::to_owned),
+            encryption_context: encryption_context.map(str::to_owned),
+        }
     }
 }
 

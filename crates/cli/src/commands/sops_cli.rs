@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::sops_args::{ConfigArgs, KeyArgs, SelectorArgs, TypeArgs};
+use super::sops_args::{ConfigArgs, KeyArgs, RotateKeyArgs, SelectorArgs, TypeArgs};
 use super::{
     decrypt, edit, encrypt, exec_env, exec_file, filestatus, rotate, set, unset, updatekeys,
 };
@@ -97,12 +97,9 @@ pub struct LegacySopsArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub selectors: SelectorArgs,
-    /// sops compatibility: rotate — add these age recipients.
-    #[arg(long, value_name = "RECIPIENTS")]
-    pub add_age: Option<String>,
-    /// sops compatibility: rotate — remove these age recipients.
-    #[arg(long, value_name = "RECIPIENTS")]
-    pub rm_age: Option<String>,
+    /// sops compatibility: rotate — `--add-*` / `--rm-*` keys.
+    #[command(flatten)]
+    pub rotation: RotateKeyArgs,
     /// The file (sops's positional argument).
     #[arg(skip)]
     pub file: Option<PathBuf>,
@@ -146,8 +143,9 @@ pub fn run_legacy_sops_flags(args: LegacySopsArgs) -> anyhow::Result<Option<Exit
             file,
             in_place: args.in_place,
             output: args.output,
-            add_age: args.add_age,
-            rm_age: args.rm_age,
+            keys: args.rotation,
+            aws_profile: args.keys.aws_profile.clone(),
+            encryption_context: args.keys.encryption_context.clone(),
             ignore_mac: args.ignore_mac,
             types: args.types,
         })?

@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use sealer::keys::age::AgeRecipient;
-use sealer::keys::{self, DataKey, MasterKey, MasterKeyGroup, Unwrappers};
-use sealer::sops::rules::{CreationRule, RuleKeyGroup, SopsConfig};
+use sealer::keys::{self, DataKey, KeyBuilder, KeyFlags, MasterKeyGroup, Unwrappers};
+use sealer::sops::rules::{CreationRule, SopsConfig};
 use sealer::sops::{
     self, EncryptedFile, Format, MacCheck, Metadata, PlainFile, Selectors, StoreOptions, TreePath,
 };
@@ -146,49 +145,6 @@ pub struct Plan {
     mac_only_encrypted: bool,
 }
 
-fn age_keys(list: &[String]) -> anyhow::Result<Vec<Box<dyn MasterKey>>> {
-    list.iter()
-        .map(|r| Ok(Box::new(AgeRecipient::parse(r)?) as Box<dyn MasterKey>))
-        .collect()
-}
-
-fn group_from_rule(group: &RuleKeyGroup) -> anyhow::Result<MasterKeyGroup> {
-    use keys::{KeyKind, UnsupportedKey};
-    let mut keys = age_keys(&group.age)?;
-    let unsupported =
-        |kind, id: &str| Box::new(UnsupportedKey::new(kind, id)) as Box<dyn MasterKey>;
-    keys.extend(group.pgp.iter().map(|k| unsupported(KeyKind::Pgp, k)));
-    keys.extend(group.kms.iter().map(|k| unsupported(KeyKind::Kms, &k.arn)));
-    keys.extend(
-        group
-            .gcp_kms
-            .iter()
-            .map(|k| unsupported(KeyKind::GcpKms, k)),
-    );
-    keys.extend(
-        group
-            .azure_kv
-            .iter()
-            .map(|k| unsupported(KeyKind::AzureKv, &format!("{}/keys/{}", k.vault_url, k.key))),
-    );
-    keys.extend(
-        group
-            .hc_vault
-            .iter()
-            .map(|k| unsupported(KeyKind::HcVault, k)),
-    );
-    Ok(keys)
-}
-
-fn split_list(list: Option<&str>) -> Vec<String> {
-    list.unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 impl Plan {
     /// Key flags win over the rule's keys; selector flags over the rule's selectors.
     pub fn build(
@@ -202,41 +158,24 @@ impl Plan {
             Some(cfg) => cfg.rule_for(&absolute(rules_file))?,
             None => None,
         };
+        let builder = KeyBuilder::from_process_env();
         let (groups, mut threshold) = if key_args.any() {
-            let mut flags = RuleKeyGroup::default();
-            flags.age = split_list(key_args.age.as_deref());
-            flags.pgp = split_list(key_args.pgp.as_deref());
-            flags.gcp_kms = split_list(key_args.gcp_kms.as_deref());
-            flags.hc_vault = split_list(key_args.hc_vault_transit.as_deref());
-            let mut group = group_from_rule(&flags)?;
-            let unsupported = |kind, id: String| {
-                Box::new(keys::UnsupportedKey::new(kind, id)) as Box<dyn MasterKey>
-            };
-            group.extend(
-                split_list(key_args.kms.as_deref())
-                    .into_iter()
-                    .map(|k| unsupported(keys::KeyKind::Kms, k)),
-            );
-            group.extend(
-                split_list(key_args.azure_kv.as_deref())
-                    .into_iter()
-                    .map(|k| unsupported(keys::KeyKind::AzureKv, k)),
-            );
-            (vec![group], 0)
+            (vec![builder.group_from_flags(&key_args.flags())?], 0)
         } else if let Some(rule) = rule {
             let groups = rule
                 .key_groups
                 .iter()
                 .filter(|g| !g.is_empty())
-                .map(group_from_rule)
-                .collect::<anyhow::Result<Vec<_>>>()?;
+                .map(|g| builder.group_from_rule(g))
+                .collect::<Result<Vec<_>, _>>()?;
             (groups, rule.shamir_threshold)
         } else {
             (Vec::new(), 0)
         };
         if groups.is_empty() {
             anyhow::bail!(
-                "no master keys: pass --age RECIPIENT or add a creation rule to .sops.yaml"
+                "no master keys: pass --age, --pgp, --kms, --gcp-kms, --azure-kv or \
+                 --hc-vault-transit, or add a creation rule to .sops.yaml"
             );
         }
         if let Some(t) = key_args.shamir_secret_sharing_threshold {
@@ -320,7 +259,9 @@ pub fn encrypt_bytes(
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let plan = Plan::build(rules_file, config, key_args, selector_args)?;
     let data_key = DataKey::generate();
-    let metadata = plan.metadata(&data_key)?;
+    let metadata = plan
+        .metadata(&data_key)
+        .with_context(|| file.display().to_string())?;
     let encrypted = plain
         .encrypt(&data_key, metadata)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -348,7 +289,9 @@ impl Opened {
     ) -> anyhow::Result<(EncryptedFile, DataKey)> {
         let encrypted = with_file(path, EncryptedFile::parse(input, formats.input))?;
         let with = Unwrappers::from_process_env();
-        let data_key = with_file(path, keys::unwrap_data_key(encrypted.metadata(), &with))?;
+        // Keep the key error's causes (a refused connection, a TLS failure) in the chain.
+        let data_key = keys::unwrap_data_key(encrypted.metadata(), &with)
+            .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
         Ok((encrypted, data_key))
     }
 
@@ -445,44 +388,35 @@ impl Opened {
         )
     }
 
-    /// Adds/removes age recipients in the first key group (rotate).
-    pub fn change_age_recipients(
-        &mut self,
-        add: Option<&str>,
-        remove: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let add = AgeRecipient::parse_list(add.unwrap_or_default())?;
-        let remove = AgeRecipient::parse_list(remove.unwrap_or_default())?;
-        if add.is_empty() && remove.is_empty() {
-            return Ok(());
-        }
-        let metadata = self.encrypted.metadata_mut();
-        let mut groups = metadata.key_groups().to_vec();
+    /// New data key, every value re-encrypted, keys re-wrapped (rotate). `add` joins the
+    /// first key group; keys of `remove` leave every group (matched by their sops
+    /// identifier, as sops does).
+    pub fn rotate(&mut self, add: &KeyFlags, remove: &KeyFlags) -> anyhow::Result<Vec<u8>> {
+        let builder = KeyBuilder::from_process_env();
+        let mut groups = builder.groups_of(self.encrypted.metadata())?;
         if groups.is_empty() {
             groups.push(Vec::new());
         }
-        for group in &mut groups {
-            group.retain(|s| {
-                !(s.kind() == keys::KeyKind::Age
-                    && remove.iter().any(|r| Some(r.as_str()) == s.recipient()))
-            });
-        }
-        for r in add {
-            if !groups[0].iter().any(|s| s.recipient() == Some(r.as_str())) {
-                groups[0].push(sops::MasterKeyStanza::age(r.as_str(), ""));
+        let removed: Vec<String> = builder
+            .group_from_flags(remove)?
+            .iter()
+            .map(|k| k.id().to_owned())
+            .collect();
+        for key in builder.group_from_flags(add)? {
+            if !groups[0].iter().any(|k| k.id() == key.id()) {
+                groups[0].push(key);
             }
         }
-        metadata.set_key_groups(groups);
-        Ok(())
-    }
-
-    fn current_key_groups(&self) -> anyhow::Result<Vec<MasterKeyGroup>> {
-        Ok(keys::master_keys_of(self.encrypted.metadata())?)
-    }
-
-    /// New data key, every value re-encrypted, keys re-wrapped (rotate).
-    pub fn rotate(&mut self) -> anyhow::Result<Vec<u8>> {
-        let groups = self.current_key_groups()?;
+        for group in &mut groups {
+            group.retain(|k| !removed.iter().any(|r| r == k.id()));
+        }
+        if let Some(index) = groups.iter().position(Vec::is_empty) {
+            anyhow::bail!(
+                "{}: removing those keys leaves key group {} empty",
+                self.path.display(),
+                index + 1
+            );
+        }
         let data_key = DataKey::generate();
         let mut metadata = self.encrypted.metadata().clone();
         let threshold = metadata.shamir_threshold;
@@ -504,12 +438,10 @@ impl Opened {
             &KeyArgs::default(),
             &SelectorArgs::default(),
         )?;
-        let old: Vec<Vec<String>> = self
-            .encrypted
-            .metadata()
-            .key_groups()
+        let old: Vec<Vec<String>> = KeyBuilder::from_process_env()
+            .groups_of(self.encrypted.metadata())?
             .iter()
-            .map(|g| g.iter().map(stanza_id).collect())
+            .map(|g| g.iter().map(|k| k.id().to_owned()).collect())
             .collect();
         let new: Vec<Vec<String>> = plan
             .groups
@@ -580,13 +512,6 @@ impl Opened {
             vars.push((key, Zeroizing::new(value)));
         }
         Ok(vars)
-    }
-}
-
-fn stanza_id(stanza: &sops::MasterKeyStanza) -> String {
-    match stanza.kind() {
-        keys::KeyKind::Age => stanza.recipient().unwrap_or_default().to_owned(),
-        _ => stanza.identifier(),
     }
 }
 

@@ -122,12 +122,99 @@ pub enum Error {
         /// Why each failing group failed, `; `-separated.
         failures: String,
     },
+    /// Every master key of a group failed (several kinds, each for its own reason).
+    #[error("no master key could decrypt the data key: {failures}")]
+    NoKeyOpened {
+        /// Each key's failure, `; `-separated.
+        failures: String,
+    },
     /// Shamir recombination failed or produced a key of the wrong size.
     #[error("key group shares do not combine into a data key")]
     BadShares,
     /// The file has no master key at all.
     #[error("the file has no master keys")]
     NoMasterKeys,
+    /// A master key's identifier cannot be used (ARN, Vault URI, resource ID, URL, fingerprint).
+    #[error("invalid {kind} key `{id}`: {reason}")]
+    InvalidKey {
+        /// `kms`, `hc_vault`, `gcp_kms`, `azure_kv`, `pgp`.
+        kind: &'static str,
+        /// The key as given.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// GnuPG could not encrypt or decrypt the data key.
+    #[error("pgp key {fingerprint}: cannot {action} the data key: {reason}")]
+    Pgp {
+        /// The key's fingerprint.
+        fingerprint: String,
+        /// `encrypt` or `decrypt`.
+        action: &'static str,
+        /// gpg's own explanation (its last stderr line).
+        reason: String,
+    },
+    /// The key service did not answer (connection refused, DNS, TLS, timeout).
+    #[error("{key}: cannot reach {endpoint}")]
+    Unreachable {
+        /// The key (`hc_vault key https://…`).
+        key: String,
+        /// The URL that was called.
+        endpoint: String,
+        /// The transport error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The key service refused the credentials or the operation.
+    #[error("{key}: access denied by {endpoint} (HTTP {status}): {message}")]
+    AccessDenied {
+        /// The key.
+        key: String,
+        /// The URL that was called.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// The service's message.
+        message: String,
+    },
+    /// The key service cannot open this `enc` with this key (another key, or a changed value).
+    #[error("{key}: the data key was not encrypted with this key or was altered ({message})")]
+    WrongKey {
+        /// The key.
+        key: String,
+        /// The service's message.
+        message: String,
+    },
+    /// The key service failed otherwise.
+    #[error("{key}: {endpoint} answered HTTP {status}: {message}")]
+    Service {
+        /// The key.
+        key: String,
+        /// The URL that was called.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// The service's message.
+        message: String,
+    },
+    /// The key service answered something its API does not document.
+    #[error("{key}: unexpected answer from {endpoint}: {reason}")]
+    BadResponse {
+        /// The key.
+        key: String,
+        /// The URL that was called.
+        endpoint: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// No usable credentials were found for a key.
+    #[error("{key}: no credentials: {reason}")]
+    NoCredentials {
+        /// The key.
+        key: String,
+        /// Where sealkit looked, or why a source could not be used.
+        reason: String,
+    },
 }
 
 /// Result of master-key operations.

@@ -9,37 +9,39 @@
 use zeroize::Zeroizing;
 
 use super::DataKey;
-use super::age::AgeRecipient;
+use super::builder::KeyBuilder;
 use super::error::{Error, Result};
-use super::master::{MasterKey, UnsupportedKey, Unwrappers, block_on};
+use super::master::{MasterKey, Unwrappers, block_on};
 use crate::sops::{KeyGroup, KeyKind, MasterKeyStanza, Metadata, shamir};
 
 /// The master keys of one key group.
 pub type MasterKeyGroup = Vec<Box<dyn MasterKey>>;
 
-/// The master key a metadata stanza names (metadata in). Kinds this build cannot use become
-/// [`UnsupportedKey`]s that fail with a clear error when used.
+/// The master key a metadata stanza names (metadata in), with the process environment for
+/// credentials. Kinds this build cannot use become [`super::UnsupportedKey`]s that fail
+/// with a clear error when used. See [`KeyBuilder::key_for_stanza`].
 pub fn master_key_for(stanza: &MasterKeyStanza) -> Result<Box<dyn MasterKey>> {
-    match stanza.kind() {
-        KeyKind::Age => Ok(Box::new(AgeRecipient::parse(
-            stanza.recipient().unwrap_or_default(),
-        )?)),
-        kind => Ok(Box::new(UnsupportedKey::new(kind, stanza.identifier()))),
-    }
+    KeyBuilder::from_process_env().key_for_stanza(stanza)
 }
 
-/// The master-key groups a file's metadata names.
+/// The master-key groups a file's metadata names (process environment for credentials).
 pub fn master_keys_of(metadata: &Metadata) -> Result<Vec<MasterKeyGroup>> {
-    metadata
-        .key_groups()
-        .iter()
-        .map(|group| group.iter().map(master_key_for).collect())
-        .collect()
+    KeyBuilder::from_process_env().groups_of(metadata)
 }
 
 /// Wraps `data_key` for every key of every group (metadata out): the key groups to store,
-/// each stanza with its fresh `enc`.
+/// each stanza with its fresh `enc`. Blocks on network keys; async code uses
+/// [`wrap_data_key_async`].
 pub fn wrap_data_key(
+    groups: &[MasterKeyGroup],
+    threshold: usize,
+    data_key: &DataKey,
+) -> Result<Vec<KeyGroup>> {
+    block_on(wrap_data_key_async(groups, threshold, data_key))
+}
+
+/// [`wrap_data_key`] for async callers.
+pub async fn wrap_data_key_async(
     groups: &[MasterKeyGroup],
     threshold: usize,
     data_key: &DataKey,
@@ -61,31 +63,35 @@ pub fn wrap_data_key(
             .map(Zeroizing::new)
             .collect()
     };
-    groups
-        .iter()
-        .zip(&secrets)
-        .map(|(group, secret)| {
-            group
-                .iter()
-                .map(|key| {
-                    let enc = block_on(key.wrap(secret))?;
-                    Ok(key.to_stanza(&enc))
-                })
-                .collect()
-        })
-        .collect()
+    let mut out = Vec::with_capacity(groups.len());
+    for (group, secret) in groups.iter().zip(&secrets) {
+        let mut stanzas = Vec::with_capacity(group.len());
+        for key in group {
+            let enc = key.wrap(secret).await?;
+            stanzas.push(key.to_stanza(&enc));
+        }
+        out.push(stanzas);
+    }
+    Ok(out)
 }
 
-/// Recovers the data key from the file's key groups with the identities in `with`.
+/// Recovers the data key from the file's key groups with the identities and credentials in
+/// `with`. Blocks on network keys; async code uses [`unwrap_data_key_async`].
 ///
-/// Errors name the file's recipients when no identity fits.
+/// Errors name the file's recipients when no identity fits, and say how many groups opened
+/// when a Shamir threshold is not met.
 pub fn unwrap_data_key(metadata: &Metadata, with: &Unwrappers) -> Result<DataKey> {
+    block_on(unwrap_data_key_async(metadata, with))
+}
+
+/// [`unwrap_data_key`] for async callers.
+pub async fn unwrap_data_key_async(metadata: &Metadata, with: &Unwrappers) -> Result<DataKey> {
     let groups = metadata.key_groups();
     if groups.is_empty() || groups.iter().all(Vec::is_empty) {
         return Err(Error::NoMasterKeys);
     }
     if groups.len() == 1 {
-        let secret = open_group(&groups[0], with)?;
+        let secret = open_group(&groups[0], with).await?;
         return DataKey::from_slice(&secret).ok_or(Error::WrongKeyLength {
             recipient: recipients_of(&groups[0]),
             len: secret.len(),
@@ -98,7 +104,7 @@ pub fn unwrap_data_key(metadata: &Metadata, with: &Unwrappers) -> Result<DataKey
         if shares.len() == needed {
             break;
         }
-        match open_group(group, with) {
+        match open_group(group, with).await {
             Ok(share) => shares.push(share),
             Err(e) => failures.push(format!("group {}: {e}", index + 1)),
         }
@@ -117,38 +123,64 @@ pub fn unwrap_data_key(metadata: &Metadata, with: &Unwrappers) -> Result<DataKey
     DataKey::from_slice(&secret).ok_or(Error::BadShares)
 }
 
+/// The group's stanzas in the order they are tried: kinds in `SOPS_DECRYPTION_ORDER`
+/// (default age, then pgp) first, the rest in file order (sops `sortKeyGroupIndices`).
+fn in_decryption_order<'g>(group: &'g KeyGroup, order: &[String]) -> Vec<&'g MasterKeyStanza> {
+    let mut stanzas: Vec<&MasterKeyStanza> = group.iter().collect();
+    stanzas.sort_by_key(|s| {
+        order
+            .iter()
+            .position(|k| k == s.kind().field())
+            .unwrap_or(order.len())
+    });
+    stanzas
+}
+
 /// Opens one group: the first key whose stanza decrypts wins.
-fn open_group(group: &KeyGroup, with: &Unwrappers) -> Result<Zeroizing<Vec<u8>>> {
-    let mut first_other_error = None;
+async fn open_group(group: &KeyGroup, with: &Unwrappers) -> Result<Zeroizing<Vec<u8>>> {
+    let builder = KeyBuilder::new(with.key_env().clone());
+    let mut other_errors: Vec<Error> = Vec::new();
     let mut any_age = false;
-    for stanza in group {
-        let key = match master_key_for(stanza) {
+    for stanza in in_decryption_order(group, &with.key_env().decryption_order()) {
+        let key = match builder.key_for_stanza(stanza) {
             Ok(key) => key,
             Err(e) => {
-                first_other_error.get_or_insert(e);
+                other_errors.push(e);
                 continue;
             }
         };
-        match block_on(key.unwrap(stanza.enc(), with)) {
+        match key.unwrap(stanza.enc(), with).await {
             Ok(secret) => return Ok(secret),
             Err(Error::NoMatchingIdentity { .. } | Error::NoIdentities { .. }) => any_age = true,
-            Err(e) => {
-                first_other_error.get_or_insert(e);
-            }
+            Err(e) => other_errors.push(e),
         }
     }
     let recipients = recipients_of(group);
-    if any_age {
+    let age_error = any_age.then(|| {
         let ids = with.age();
         if ids.is_empty() {
-            return Err(Error::NoIdentityForRecipients {
-                recipients,
+            Error::NoIdentityForRecipients {
+                recipients: recipients.clone(),
                 reason: ids.no_identity_error().to_string(),
-            });
+            }
+        } else {
+            Error::NoMatchingIdentity {
+                recipients: recipients.clone(),
+            }
         }
-        return Err(Error::NoMatchingIdentity { recipients });
+    });
+    match (age_error, other_errors.len()) {
+        (Some(age), 0) => Err(age),
+        (None, 1) => Err(other_errors.remove(0)),
+        (None, 0) => Err(Error::NoMasterKeys),
+        (age, _) => {
+            let mut failures: Vec<String> = age.iter().map(ToString::to_string).collect();
+            failures.extend(other_errors.iter().map(ToString::to_string));
+            Err(Error::NoKeyOpened {
+                failures: failures.join("; "),
+            })
+        }
     }
-    Err(first_other_error.unwrap_or(Error::NoMasterKeys))
 }
 
 fn recipients_of(group: &KeyGroup) -> String {
@@ -165,7 +197,7 @@ fn recipients_of(group: &KeyGroup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::age::AgeIdentities;
+    use crate::keys::age::{AgeIdentities, AgeRecipient};
 
     const KEY_A: &str =
         "AGE-SECRET-KEY-1L587LPYXVNQK8NT5UURPVCQN052QKY4ZJTHXSEVKX2KWFZAJMVQQY2TFLN";

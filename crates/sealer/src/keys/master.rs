@@ -3,17 +3,18 @@
 //! A master key wraps a secret (the data key, or one key group's Shamir share) into the
 //! string sops stores as `enc`, and unwraps it again. Local keys (age) answer at once;
 //! network keys (Vault transit, AWS KMS, … behind feature `kms`) return a future that a
-//! runtime drives. Callers without a runtime use [`block_on`], which is enough for keys that
-//! complete without an external reactor; the CLI drives `kms` keys with its own runtime.
+//! runtime drives. Async callers (the controller) await the futures directly; sync callers
+//! (the CLI) use [`block_on`], which with feature `kms` runs them on one shared tokio
+//! runtime, so the CLI stays synchronous and needs no runtime of its own.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use zeroize::Zeroizing;
 
 use super::age::{AgeIdentities, AgeRecipient, IdentityEnv};
+use super::env::KeyEnv;
 use super::error::{Error, Result};
 use crate::sops::{KeyKind, MasterKeyStanza};
 
@@ -23,23 +24,26 @@ pub type KeyFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Credentials and identities used to unwrap data keys, loaded lazily and once.
 ///
 /// age identities come from the environment exactly as sops finds them (see
-/// [`crate::keys::age`]); tests inject their own with [`Unwrappers::with_age`].
+/// [`crate::keys::age`]); tests inject their own with [`Unwrappers::with_age`]. Network and
+/// PGP keys read their credentials from [`Unwrappers::key_env`].
 #[derive(Debug, Default)]
 pub struct Unwrappers {
     env: IdentityEnv,
+    key_env: Arc<KeyEnv>,
     age: std::sync::OnceLock<AgeIdentities>,
 }
 
 impl Unwrappers {
     /// Unwrappers reading the process environment.
     pub fn from_process_env() -> Self {
-        Self::from_env(IdentityEnv::from_process())
+        Self::from_env(IdentityEnv::from_process()).with_key_env(KeyEnv::from_process())
     }
 
     /// Unwrappers reading the given environment snapshot.
     pub fn from_env(env: IdentityEnv) -> Self {
         Self {
             env,
+            key_env: Arc::default(),
             age: std::sync::OnceLock::new(),
         }
     }
@@ -50,13 +54,25 @@ impl Unwrappers {
         let _ = age.set(identities);
         Self {
             env: IdentityEnv::default(),
+            key_env: Arc::default(),
             age,
         }
+    }
+
+    /// The same, with `env` as the environment of PGP and network keys.
+    pub fn with_key_env(mut self, env: KeyEnv) -> Self {
+        self.key_env = Arc::new(env);
+        self
     }
 
     /// The age identities (loaded on first use).
     pub fn age(&self) -> &AgeIdentities {
         self.age.get_or_init(|| AgeIdentities::load(&self.env))
+    }
+
+    /// The environment PGP and network keys read (tokens, credentials, endpoints).
+    pub fn key_env(&self) -> &Arc<KeyEnv> {
+        &self.key_env
     }
 }
 
@@ -159,19 +175,57 @@ impl MasterKey for UnsupportedKey {
     }
 }
 
+#[cfg(not(feature = "kms"))]
 struct ThreadWaker(std::thread::Thread);
 
-impl Wake for ThreadWaker {
+#[cfg(not(feature = "kms"))]
+impl std::task::Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
         self.0.unpark();
     }
 }
 
-/// Runs a master-key future to completion on the current thread.
+/// Runs a master-key future to completion from synchronous code.
 ///
-/// Enough for local keys and for network keys whose I/O does not need an external reactor;
-/// code using tokio-based clients runs them inside a tokio runtime instead.
-pub fn block_on<F: Future>(future: F) -> F::Output {
+/// With feature `kms` the future runs on a shared tokio runtime (network keys use tokio
+/// I/O); called from inside another tokio runtime it runs on a helper thread instead of
+/// panicking. Without `kms`, every key is local and the current thread drives it.
+#[cfg(feature = "kms")]
+pub fn block_on<F>(future: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sealer-keys")
+            .enable_all()
+            .build()
+            .expect("starting the tokio runtime for master keys")
+    });
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| runtime.block_on(future))
+                .join()
+                .expect("master-key thread panicked")
+        })
+    } else {
+        runtime.block_on(future)
+    }
+}
+
+/// Runs a master-key future to completion on the current thread (every key is local
+/// without feature `kms`).
+#[cfg(not(feature = "kms"))]
+pub fn block_on<F>(future: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    use std::task::{Context, Poll, Waker};
     let mut future = std::pin::pin!(future);
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);

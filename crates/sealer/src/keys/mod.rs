@@ -1,18 +1,46 @@
-//! Master keys that wrap a SOPS data key (age now; PGP and KMS next) and the data key itself.
+//! Master keys that wrap a SOPS data key, and the data key itself.
 //!
 //! - [`MasterKey`]: wrap a secret into the `enc` string of a metadata entry and unwrap it;
-//!   async-capable so network keys fit ([`block_on`] drives local ones).
+//!   async so network keys fit ([`block_on`] drives them from sync code).
 //! - [`age`]: X25519 and ssh recipients, identities found as sops finds them.
+//! - [`pgp`]: OpenPGP keys through the GnuPG keyring (`gpg`), as sops uses them.
+//! - `kms` (feature `kms`): Vault transit, AWS KMS, GCP Cloud KMS, Azure Key Vault.
+//! - [`KeyBuilder`]: the one place keys are built from flags, `.sops.yaml` and metadata.
+//! - [`wrap_data_key`] / [`unwrap_data_key`]: key groups and Shamir's threshold.
 //! - [`DataKey`]: the 32-byte file key.
 
 pub mod age;
+mod builder;
 mod data_key;
+mod env;
 mod error;
 mod groups;
+#[cfg(feature = "kms")]
+pub mod kms;
 mod master;
+pub mod pgp;
 
 pub use crate::sops::KeyKind;
+pub use builder::{KeyBuilder, KeyFlags, kms_context};
 pub use data_key::DataKey;
+pub use env::KeyEnv;
 pub use error::{Error, Result};
-pub use groups::{MasterKeyGroup, master_key_for, master_keys_of, unwrap_data_key, wrap_data_key};
+pub use groups::{
+    MasterKeyGroup, master_key_for, master_keys_of, unwrap_data_key, unwrap_data_key_async,
+    wrap_data_key, wrap_data_key_async,
+};
 pub use master::{KeyFuture, MasterKey, UnsupportedKey, Unwrappers, block_on};
+
+/// Now in RFC 3339 UTC with seconds, the `created_at` sops writes.
+pub(crate) fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}

@@ -148,6 +148,34 @@ impl MasterKeyStanza {
         }
     }
 
+    /// Sets (or adds) a map-of-strings field (the `context` of a `kms` stanza).
+    pub fn set_map_field(&mut self, name: &str, entries: &[(&str, &str)]) {
+        let mut b = Branch::default();
+        for (k, v) in entries {
+            b.push(*k, Value::str(*v));
+        }
+        match self.fields.iter_mut().find(|(k, _)| k == name) {
+            Some((_, v)) => *v = Value::Branch(b),
+            None => self.fields.push((name.to_owned(), Value::Branch(b))),
+        }
+    }
+
+    /// A map field's string entries in file order (`None` when absent or not a map).
+    pub fn map_field(&self, name: &str) -> Option<Vec<(String, String)>> {
+        let (_, Value::Branch(b)) = self.fields.iter().find(|(k, _)| k == name)? else {
+            return None;
+        };
+        Some(
+            b.items
+                .iter()
+                .filter_map(|item| match (&item.key, &item.value) {
+                    (Key::Str(k), Value::Scalar(s)) => Some((k.clone(), scalar_text(s))),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
     /// All fields as read, in order.
     pub fn fields(&self) -> &[(String, Value)] {
         &self.fields
