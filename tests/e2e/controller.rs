@@ -1230,3 +1230,68 @@ async fn the_seal_controller_binary_unseals_stops_on_sigterm_and_logs_no_secret(
     c.assert_no_secret_in_events_or_status(&[&password, &other])
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_data_is_rendered_over_the_decrypted_items_by_the_controller_and_seal_unseal() {
+    let c = Cluster::start(&["team-a"]).await;
+    let (key, cert) = store_key(&c, "sealed-secrets-keytmpl0").await;
+    let ctl = Controller::start(&c, &[]).await;
+    let password = secret_value("pw");
+    let mut ss = seal_in_process(
+        &cert,
+        "team-a",
+        "db",
+        &[("username", "app"), ("password", &password)],
+    );
+    ss.spec.template.as_mut().expect("template").data = Some(
+        [
+            (
+                "dsn".to_owned(),
+                r#"postgres://{{ .username }}:{{ index . "password" | b64enc | b64dec }}@{{ .host }}/db"#
+                    .to_owned(),
+            ),
+            ("host".to_owned(), "db.internal".to_owned()),
+        ]
+        .into(),
+    );
+    create_sealed(&c, &ss).await;
+    let secret = c.secret("team-a", "db").await;
+    let dsn = format!("postgres://app:{password}@db.internal/db");
+    assert_eq!(
+        data_of(&secret),
+        items(&[
+            ("username", "app"),
+            ("password", &password),
+            ("dsn", &dsn),
+            ("host", "db.internal"),
+        ])
+    );
+
+    // Offline, `seal unseal` renders the same.
+    let key_file = c.path("tls.key");
+    fs_err::write(
+        &key_file,
+        secrecy::ExposeSecret::expose_secret(&key.to_pkcs1_pem()),
+    )
+    .expect("write");
+    let yaml = serde_yaml_ng::to_string(&ss).expect("yaml");
+    let out = c
+        .seal_ok(
+            &[
+                "unseal",
+                "--private-key",
+                key_file.to_str().expect("path"),
+                "-o",
+                "json",
+            ],
+            &yaml,
+        )
+        .await;
+    let unsealed: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        unsealed["data"]["dsn"].as_str(),
+        Some(sealer::encoding::encode_std(dsn.as_bytes()).as_str())
+    );
+    c.assert_no_secret_in_events_or_status(&[&password]).await;
+    ctl.stop().await;
+}
