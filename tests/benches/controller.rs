@@ -169,17 +169,12 @@ async fn cluster() -> harness::Harness {
 async fn store_key(h: &harness::Harness, name: &str) -> (PrivateKey, Certificate) {
     let key = PrivateKey::generate(4096).expect("key");
     let cert = Certificate::self_signed(&key, time::Duration::days(3650), "").expect("cert");
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": KEY_NS,
-                     "labels": {"sealedsecrets.bitnami.com/sealed-secrets-key": "active"}},
-        "type": "kubernetes.io/tls",
-        "data": {
-            "tls.key": sealer::encoding::encode_std(
-                secrecy::ExposeSecret::expose_secret(&key.to_pkcs1_pem()).as_bytes()),
-            "tls.crt": sealer::encoding::encode_std(cert.to_pem().as_bytes()),
-        }
-    }))
-    .expect("key secret");
+    let meta = seal_controller::keyring::store::KeySecretMeta {
+        prefix: name.into(),
+        namespace: KEY_NS.into(),
+        ..Default::default()
+    };
+    let secret = seal_controller::keyring::store::key_secret(&key, &cert, &meta);
     Api::<Secret>::namespaced(h.client(), KEY_NS)
         .create(&PostParams::default(), &secret)
         .await

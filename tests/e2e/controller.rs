@@ -369,18 +369,7 @@ impl Controller {
     }
 
     async fn wait_ready(&self) {
-        let url = format!("http://{}/readyz", self.api);
-        eventually("controller ready", || {
-            let req = self.http.get(&url);
-            async move {
-                req.send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            }
-        })
-        .await;
+        wait_ready(&self.http, self.api).await;
     }
 
     /// Routes the harness's Service proxy for kubeseal's default Service to this controller.
@@ -445,6 +434,22 @@ impl Controller {
     }
 }
 
+/// Waits until the controller at `api` answers `/readyz` with 200.
+async fn wait_ready(http: &reqwest::Client, api: SocketAddr) {
+    let url = format!("http://{api}/readyz");
+    eventually("controller ready", || {
+        let req = http.get(&url);
+        async move {
+            req.send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
+    })
+    .await;
+}
+
 /// With `SEALKIT_TEST_LOG=<filter>`, the in-process controllers log to stderr (for debugging a
 /// failing test).
 fn init_test_logs() {
@@ -456,20 +461,16 @@ fn init_test_logs() {
     }
 }
 
-/// A key pair stored as Bitnami stores it, in `kube-system`; returns the private key.
+/// A key pair stored as Bitnami stores it, in `kube-system` (name `<prefix><random>`).
 async fn store_key(c: &Cluster, name: &str) -> (PrivateKey, Certificate) {
     let key = PrivateKey::generate(2048).expect("key");
     let cert = Certificate::self_signed(&key, time::Duration::days(3650), "").expect("cert");
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": CONTROLLER_NS, "labels": {KEY_LABEL: "active"}},
-        "type": "kubernetes.io/tls",
-        "data": {
-            "tls.key": sealer::encoding::encode_std(
-                secrecy::ExposeSecret::expose_secret(&key.to_pkcs1_pem()).as_bytes()),
-            "tls.crt": sealer::encoding::encode_std(cert.to_pem().as_bytes()),
-        }
-    }))
-    .expect("key secret");
+    let meta = seal_controller::keyring::store::KeySecretMeta {
+        prefix: name.into(),
+        namespace: CONTROLLER_NS.into(),
+        ..Default::default()
+    };
+    let secret = seal_controller::keyring::store::key_secret(&key, &cert, &meta);
     c.secrets(CONTROLLER_NS)
         .create(&PostParams::default(), &secret)
         .await
@@ -1142,18 +1143,7 @@ async fn the_seal_controller_binary_unseals_stops_on_sigterm_and_logs_no_secret(
         .kill_on_drop(true)
         .spawn()
         .expect("spawn seal-controller");
-    let http = reqwest::Client::new();
-    eventually("seal-controller ready", || {
-        let req = http.get(format!("http://{api_addr}/readyz"));
-        async move {
-            req.send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        }
-    })
-    .await;
+    wait_ready(&reqwest::Client::new(), api_addr).await;
     c.h.register_service_proxy("sealkit-system", SERVICE, "http", api_addr);
     let keys = c
         .secrets("sealkit-system")
