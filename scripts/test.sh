@@ -17,8 +17,8 @@ export PATH="$HOME/.local/bin:$PATH"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# `cargo test --workspace` builds every binary before running any test, so the e2e tests can
-# take `seal` and `seal-controller` from the target directory instead of building them again
-# (sealkit_tests::binaries).
+# The e2e tests run the `seal` and `seal-controller` binaries (sealkit_tests::binaries): build
+# them once here and point the tests at them.
+cargo build --workspace --bins --locked
 export SEALKIT_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/debug"
 cargo test --workspace --locked "$@"
