@@ -48,6 +48,12 @@ pub enum Command {
     Completions(commands::completions::Args),
     /// Print the man page (or write one per subcommand with --out-dir).
     Man(commands::man::Args),
+    /// Decrypt SOPS files at render time: kustomize generator (KRM function or KSOPS-style
+    /// exec plugin), or a whole kustomize build for an Argo CD plugin.
+    Render(commands::render::Args),
+    /// Run helm with SOPS-encrypted values files decrypted to a private temporary directory
+    /// (helm-secrets' wrapper), or serve helm's `secrets://` downloader protocol.
+    Helm(commands::helm::Args),
     /// SOPS file commands.
     #[command(flatten)]
     Sops(commands::sops_cli::SopsCommand),

@@ -16,7 +16,11 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // Under a plugin name (`ksops`, `SecretGenerator`) the binary is `seal render`.
+    let cli = match commands::render::command_line_for_program_name() {
+        Some(line) => cli::Cli::parse_from(line),
+        None => cli::Cli::parse(),
+    };
     let printer = printer::Printer::new();
     match commands::run(cli, &printer) {
         Ok(code) => code,

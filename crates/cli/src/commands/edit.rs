@@ -12,7 +12,6 @@
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
@@ -51,15 +50,7 @@ pub struct Args {
 
 /// Runs `seal edit`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(&interrupted))
-            .context("installing the signal handler")?;
-    }
+    let interrupted = sops_io::interrupt_flag()?;
 
     let source = sops_common::open_for_edit(
         &args.file,

@@ -9,11 +9,13 @@ pub mod exec_env;
 pub mod exec_file;
 pub mod fetch_cert;
 pub mod filestatus;
+pub mod helm;
 pub mod keygen;
 pub mod man;
 pub mod merge;
 pub mod raw;
 pub mod reencrypt;
+pub mod render;
 pub mod rotate;
 pub mod seal;
 pub mod set;
@@ -42,7 +44,13 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     if let Some(Command::Sops(command)) = command {
         return sops_cli::run(command);
     }
-    if legacy.decrypt || legacy.encrypt || legacy.rotate {
+    if let Some(Command::Helm(args)) = &command {
+        return helm::run(args, printer);
+    }
+    // `seal --input-type yaml --output-type yaml FILE` is sops's edit form (helm-secrets
+    // runs it); the sealing flags have no type options.
+    let sops_edit = legacy.types.input_type.is_some() || legacy.types.output_type.is_some();
+    if legacy.decrypt || legacy.encrypt || legacy.rotate || sops_edit {
         legacy.file = seal.secret_file.clone().or_else(|| seal.input.clone());
         return Ok(sops_cli::run_legacy_sops_flags(legacy)?.unwrap_or(ExitCode::from(2)));
     }
@@ -60,6 +68,8 @@ fn run_sealing(
         Some(Command::Demo(args)) => demo::run(&args, printer),
         Some(Command::Completions(args)) => completions::run(&args, printer),
         Some(Command::Man(args)) => man::run(&args, printer),
+        Some(Command::Render(args)) => render::run(&args, printer),
+        Some(Command::Helm(_)) => unreachable!("dispatched above"),
         Some(Command::Sops(_)) => unreachable!("dispatched above"),
         None => {
             let args = seal;

@@ -286,11 +286,11 @@ impl Opened {
         input: &[u8],
         path: &Path,
         formats: Formats,
+        with: &Unwrappers,
     ) -> anyhow::Result<(EncryptedFile, DataKey)> {
         let encrypted = with_file(path, EncryptedFile::parse(input, formats.input))?;
-        let with = Unwrappers::from_process_env();
         // Keep the key error's causes (a refused connection, a TLS failure) in the chain.
-        let data_key = keys::unwrap_data_key(encrypted.metadata(), &with)
+        let data_key = keys::unwrap_data_key(encrypted.metadata(), with)
             .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
         Ok((encrypted, data_key))
     }
@@ -303,7 +303,25 @@ impl Opened {
         formats: Formats,
         ignore_mac: bool,
     ) -> anyhow::Result<Self> {
-        let (encrypted, data_key) = Self::parse_and_unwrap(input, path, formats)?;
+        Self::decrypt_with(
+            input,
+            path,
+            formats,
+            ignore_mac,
+            &Unwrappers::from_process_env(),
+        )
+    }
+
+    /// [`Opened::decrypt`] with the keys given (identities loaded once for many files, or
+    /// from an environment other than the process's).
+    pub fn decrypt_with(
+        input: &[u8],
+        path: &Path,
+        formats: Formats,
+        ignore_mac: bool,
+        with: &Unwrappers,
+    ) -> anyhow::Result<Self> {
+        let (encrypted, data_key) = Self::parse_and_unwrap(input, path, formats, with)?;
         let check = if ignore_mac {
             MacCheck::Ignore
         } else {
@@ -321,7 +339,8 @@ impl Opened {
 
     /// Parses and unwraps the data key only (updatekeys).
     pub fn open_key_only(input: &[u8], path: &Path, formats: Formats) -> anyhow::Result<Self> {
-        let (encrypted, data_key) = Self::parse_and_unwrap(input, path, formats)?;
+        let (encrypted, data_key) =
+            Self::parse_and_unwrap(input, path, formats, &Unwrappers::from_process_env())?;
         Ok(Self {
             path: path.to_owned(),
             formats,

@@ -63,3 +63,18 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     file.sync_all()?;
     Ok(())
 }
+
+/// A flag set by SIGINT, SIGTERM and SIGHUP instead of dying, so a command that holds
+/// plaintext on disk (a private temp dir) removes it before it exits.
+pub fn interrupt_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&interrupted))
+            .context("installing the signal handler")?;
+    }
+    Ok(interrupted)
+}
