@@ -36,7 +36,9 @@ pub fn require_tool(name: &str) -> PathBuf {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
-            panic!("`{name}` is not installed: ./scripts/test.sh installs it (see scripts/deps/*.sh)")
+            panic!(
+                "`{name}` is not installed: ./scripts/test.sh installs it (see scripts/deps/*.sh)"
+            )
         })
 }
 
