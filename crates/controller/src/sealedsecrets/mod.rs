@@ -101,17 +101,28 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
         .reconcile_all_on(keys_changed)
         .reconcile_all_on(relisted)
         .graceful_shutdown_on(stop);
-    let drain = if deps.skip_recreate {
-        // Still keep the cache current; just do not trigger on Secret events.
-        Some(tokio::spawn(secrets.for_each(|_| async {})))
-    } else {
-        controller = controller.watches_stream(secrets, |secret: Secret| {
-            let name = secret.metadata.name?;
-            let ns = secret.metadata.namespace?;
-            Some(ObjectRef::<SealedSecret>::new(&name).within(&ns))
-        });
-        None
-    };
+    // The Secret watch runs on its own task, so the cache fills whatever the controller's
+    // queue is doing: reconciles wait for that cache, and a watch polled only through the
+    // controller's trigger queue could stall behind them. Secret events reach the controller
+    // through a channel (not at all with --skip-recreate).
+    let (touched_tx, touched) = futures::channel::mpsc::unbounded::<Secret>();
+    let skip_recreate = deps.skip_recreate;
+    let drain = tokio::spawn(secrets.for_each(move |event| {
+        if let Ok(secret) = event
+            && !skip_recreate
+        {
+            let _ = touched_tx.unbounded_send(secret);
+        }
+        async {}
+    }));
+    if !skip_recreate {
+        controller =
+            controller.watches_stream(touched.map(Ok::<_, watcher::Error>), |secret: Secret| {
+                let name = secret.metadata.name?;
+                let ns = secret.metadata.namespace?;
+                Some(ObjectRef::<SealedSecret>::new(&name).within(&ns))
+            });
+    }
     // Reconcile only once the Secret cache is filled: in-sync objects then cost nothing.
     let ready = reader.clone();
     let ctx_ready = ctx.clone();
@@ -133,9 +144,7 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
             }
         })
         .await;
-    if let Some(drain) = drain {
-        drain.abort();
-    }
+    drain.abort();
     drop(ctx);
 }
 
