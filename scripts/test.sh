@@ -26,4 +26,8 @@ if ! command -v kpt >/dev/null; then
   skip=(-- --skip through_kpt)
 fi
 
+# The e2e tests run the `seal` and `seal-controller` binaries (sealkit_tests::binaries): build
+# them once here and point the tests at them.
+cargo build --workspace --bins --locked
+export SEALKIT_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/debug"
 cargo test --workspace --locked "$@" "${skip[@]}"

@@ -8,6 +8,10 @@ pub const SEALED_SECRETS_SCOPE: &str = "SEALED_SECRETS_SCOPE";
 pub const SEALED_SECRETS_FORMAT: &str = "SEALED_SECRETS_FORMAT";
 /// Private key files for recovery unseal (`--recovery-private-key`).
 pub const SEALED_SECRETS_RECOVERY_PRIVATE_KEY: &str = "SEALED_SECRETS_RECOVERY_PRIVATE_KEY";
+/// Namespace of the controller's Service (`--controller-namespace`).
+pub const SEALED_SECRETS_CONTROLLER_NAMESPACE: &str = "SEALED_SECRETS_CONTROLLER_NAMESPACE";
+/// Name of the controller's Service (`--controller-name`).
+pub const SEALED_SECRETS_CONTROLLER_NAME: &str = "SEALED_SECRETS_CONTROLLER_NAME";
 
 /// `seal render`: `sealed` forces SealedSecret output (`--output`).
 pub const SEAL_RENDER_OUTPUT: &str = "SEAL_RENDER_OUTPUT";

@@ -5,6 +5,7 @@
 mod certsource;
 mod cli;
 mod commands;
+mod controller_api;
 mod env;
 mod fsio;
 mod printer;

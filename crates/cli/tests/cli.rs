@@ -623,12 +623,17 @@ fn certificates_that_cannot_seal_are_refused() {
             .assert(),
         "cannot fetch `http://127.0.0.1:9/v1/cert.pem`",
     );
+    // Without --cert the certificate comes from the controller, through the kubeconfig.
     seal()
         .arg(fx.path("secret.yaml"))
+        .env("KUBECONFIG", fx.path("no-such-kubeconfig"))
         .assert()
-        .code(2)
+        .code(1)
         .stdout("")
-        .stderr(predicate::str::contains("no certificate: give --cert"));
+        .stderr(predicate::str::contains(
+            "no --cert given (nor SEALED_SECRETS_CERT), so the certificate comes from the controller",
+        ))
+        .stderr(predicate::str::contains("kubeconfig"));
 }
 
 #[test]
@@ -744,4 +749,55 @@ fn completions_and_man_page_are_generated() {
         .assert()
         .success()
         .stdout(predicate::str::contains(".TH seal"));
+}
+
+#[test]
+fn fetch_cert_copies_the_cert_and_controller_modes_fail_cleanly_before_any_call() {
+    let fx = Fixture::new();
+    let cert = fs_err::read(fx.path("tls.crt")).unwrap();
+    seal()
+        .args(["--fetch-cert", "--cert"])
+        .arg(fx.path("tls.crt"))
+        .assert()
+        .success()
+        .stdout(cert);
+    failure(
+        seal()
+            .args(["--fetch-cert", "--cert"])
+            .arg(fx.path("secret.yaml"))
+            .assert(),
+        "no CERTIFICATE PEM block found",
+    );
+    // A Secret is not a SealedSecret: refused before the controller is asked, file untouched.
+    let secret = fs_err::read(fx.path("secret.yaml")).unwrap();
+    for mode in ["--re-encrypt", "--validate"] {
+        failure(
+            seal()
+                .arg(mode)
+                .arg(fx.path("secret.yaml"))
+                .env("KUBECONFIG", fx.path("no-such-kubeconfig"))
+                .assert(),
+            "not a SealedSecret (kind: Secret)",
+        );
+        assert_eq!(fs_err::read(fx.path("secret.yaml")).unwrap(), secret);
+    }
+    // Without a cluster, one line naming the kubeconfig.
+    let sealed = fx.write("sealed.yaml", &fx.seal_args(&[]));
+    let before = fs_err::read(&sealed).unwrap();
+    failure(
+        seal()
+            .arg("--re-encrypt")
+            .arg(&sealed)
+            .env("KUBECONFIG", fx.path("no-such-kubeconfig"))
+            .assert(),
+        "kubeconfig",
+    );
+    assert_eq!(fs_err::read(&sealed).unwrap(), before);
+    // The modes exclude each other (usage error).
+    seal()
+        .args(["--validate", "--re-encrypt"])
+        .arg(&sealed)
+        .assert()
+        .code(2)
+        .stdout("");
 }

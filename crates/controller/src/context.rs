@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
+use prometheus_client::metrics::counter::Counter;
 use sealer::sealed::{ObjectMeta, SealedSecretSpec, SecretManifest};
 use tokio::sync::Semaphore;
 
@@ -21,14 +22,17 @@ pub struct Decryptor {
     /// The keys.
     pub keyring: Keyring,
     slots: Arc<Semaphore>,
+    rsa_operations: Counter,
 }
 
 impl Decryptor {
-    /// A decryptor allowing `concurrency` decryptions at once (at least one).
-    pub fn new(keyring: Keyring, concurrency: usize) -> Self {
+    /// A decryptor allowing `concurrency` decryptions at once (at least one), counting the
+    /// RSA private-key operations it does in `rsa_operations`.
+    pub fn new(keyring: Keyring, concurrency: usize, rsa_operations: Counter) -> Self {
         Self {
             keyring,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            rsa_operations,
         }
     }
 
@@ -36,6 +40,18 @@ impl Decryptor {
     /// label). Template data is left to `sealer::sealed::unseal`; callers that must not render
     /// templates strip `spec.template.data` first.
     pub async fn unseal(&self, meta: ObjectMeta, spec: SealedSecretSpec) -> Result<SecretManifest> {
+        self.unseal_reporting_keys(meta, spec)
+            .await
+            .map(|(secret, _)| secret)
+    }
+
+    /// Like [`Decryptor::unseal`], and also says which keys opened the items (their
+    /// fingerprints and whether they are marked compromised), in fingerprint order.
+    pub async fn unseal_reporting_keys(
+        &self,
+        meta: ObjectMeta,
+        spec: SealedSecretSpec,
+    ) -> Result<(SecretManifest, Vec<KeyUse>)> {
         let _permit = self
             .slots
             .clone()
@@ -46,13 +62,38 @@ impl Decryptor {
         if keys.is_empty() {
             return Err(Error::NoActiveKey);
         }
+        let rsa_operations = self.rsa_operations.clone();
         tokio::task::spawn_blocking(move || {
             let refs: Vec<_> = keys.iter().map(|k| &k.private).collect();
-            sealer::sealed::unseal(&meta, &spec, &refs).map_err(Error::Unseal)
+            // Counted on this thread only, so concurrent decryptions elsewhere (or another
+            // controller in the same process, as in tests) do not add up here.
+            let before = sealer::sealed::rsa_private_operations_on_this_thread();
+            let opened = sealer::sealed::unseal_reporting_keys(&meta, &spec, &refs);
+            rsa_operations.inc_by(sealer::sealed::rsa_private_operations_on_this_thread() - before);
+            let (secret, used) = opened.map_err(Error::Unseal)?;
+            let mut used: Vec<KeyUse> = used
+                .into_iter()
+                .filter_map(|i| keys.get(i))
+                .map(|k| KeyUse {
+                    fingerprint: k.fingerprint.clone(),
+                    compromised: k.compromised,
+                })
+                .collect();
+            used.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+            Ok((secret, used))
         })
         .await
         .map_err(Error::Join)?
     }
+}
+
+/// A key that opened items of a SealedSecret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    /// `SHA256:…` fingerprint of its public key.
+    pub fingerprint: String,
+    /// Whether the key is labelled `compromised`.
+    pub compromised: bool,
 }
 
 /// What the SealedSecret reconciler needs.

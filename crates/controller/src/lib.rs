@@ -101,7 +101,11 @@ pub async fn run(
     let concurrency = args.decrypt_concurrency.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
-    let decryptor = Decryptor::new(keyring.clone(), concurrency);
+    let decryptor = Decryptor::new(
+        keyring.clone(),
+        concurrency,
+        metrics.rsa_private_operations.clone(),
+    );
     let key_api: Api<Secret> = Api::namespaced(client.clone(), &key_namespace);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -121,7 +125,7 @@ pub async fn run(
                 let mut stop = shutdown.clone();
                 tokio::select! {
                     () = tokio::time::sleep(sealedsecrets::reconcile::backoff(attempt)) => {}
-                    _ = stop.wait_for(|v| *v) => return Ok(()),
+                    _ = until(&mut stop, true) => return Ok(()),
                 }
             }
         }
@@ -205,18 +209,18 @@ pub async fn run(
     loop {
         metrics.leader.set(0);
         tokio::select! {
-            r = leader_rx.wait_for(|v| *v) => if r.is_err() { break },
-            _ = stop.wait_for(|v| *v) => break,
+            open = until(&mut leader_rx, true) => if !open { break },
+            _ = until(&mut stop, true) => break,
         }
         metrics.leader.set(1);
         let mut leading = duties.start(shutdown.clone());
         tokio::select! {
-            _ = leader_rx.wait_for(|v| !*v) => {
+            _ = until(&mut leader_rx, false) => {
                 tracing::warn!("lost leadership: stopping writers");
                 leading.abort_all();
                 while leading.join_next().await.is_some() {}
             }
-            _ = stop.wait_for(|v| *v) => {
+            _ = until(&mut stop, true) => {
                 // Controllers stop on the same signal; give them a moment to finish.
                 let _ = tokio::time::timeout(Duration::from_secs(10), async {
                     while leading.join_next().await.is_some() {}
@@ -235,6 +239,12 @@ pub async fn run(
     }
     tracing::info!("seal-controller stopped");
     Ok(())
+}
+
+/// Waits until `rx` holds `want`; `false` when the sender is gone. (The guard `wait_for`
+/// returns is dropped here, so callers' futures stay `Send`.)
+async fn until(rx: &mut watch::Receiver<bool>, want: bool) -> bool {
+    rx.wait_for(|v| *v == want).await.is_ok()
 }
 
 /// What only the leader does.

@@ -46,7 +46,7 @@ pub struct Metrics {
     pub unseal_skipped: Counter,
     /// Failures by reason.
     pub unseal_errors: Family<ErrorLabels, Counter>,
-    /// RSA private-key operations done by this process (from `sealer`).
+    /// RSA private-key operations done by this controller's decryptions.
     pub rsa_private_operations: Counter,
     /// Reconcile wall time.
     pub reconcile_duration: Histogram,
@@ -97,7 +97,7 @@ impl Metrics {
         );
         registry.register(
             "rsa_private_operations",
-            "RSA private-key operations performed by this process",
+            "RSA private-key operations performed by this controller",
             this.rsa_private_operations.clone(),
         );
         registry.register(
@@ -146,18 +146,8 @@ impl Metrics {
         }
     }
 
-    /// Brings the RSA counter up to `sealer`'s process-wide count.
-    pub fn sync_rsa_operations(&self) {
-        let now = sealer::sealed::rsa_private_operations();
-        let seen = self.rsa_private_operations.get();
-        if now > seen {
-            self.rsa_private_operations.inc_by(now - seen);
-        }
-    }
-
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
-        self.sync_rsa_operations();
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         // Writing into a String cannot fail.

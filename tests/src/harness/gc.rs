@@ -30,84 +30,49 @@ pub(crate) fn collect(state: &mut State) -> bool {
     let mut changed = false;
     // uid -> being deleted in the foreground
     let mut by_uid: HashMap<String, bool> = HashMap::new();
+    let mut any_deleting = false;
+    for rt in &state.types {
+        for v in state.store(&rt.gr()).into_iter().flat_map(|m| m.values()) {
+            let deleting = is_deleting(v);
+            any_deleting |= deleting;
+            let fg = deleting && finalizers(v).iter().any(|f| f == "foregroundDeletion");
+            by_uid.insert(meta(v)["uid"].as_str().unwrap_or_default().to_string(), fg);
+        }
+    }
+    // Copies of every object are needed only while something is being deleted (owners waiting
+    // for dependents, namespaces, CRDs); otherwise only dependents are looked at, in place:
+    // copying the whole store on every write made large stores slow.
     let mut all: Vec<(ResourceType, ObjKey, Value)> = vec![];
-    for rt in state.types.clone() {
-        if let Some(m) = state.store(&rt.gr()) {
-            for (k, v) in m {
-                let fg = is_deleting(v) && finalizers(v).iter().any(|f| f == "foregroundDeletion");
-                by_uid.insert(meta(v)["uid"].as_str().unwrap_or_default().to_string(), fg);
+    let mut actions: Vec<(ResourceType, ObjKey, DependentAction)> = vec![];
+    for rt in &state.types {
+        for (k, v) in state.store(&rt.gr()).into_iter().flatten() {
+            if any_deleting {
                 all.push((rt.clone(), k.clone(), v.clone()));
+            }
+            if let Some(action) = dependent_action(state, &by_uid, &k.0, v) {
+                actions.push((rt.clone(), k.clone(), action));
             }
         }
     }
-    let owner_state = |state: &State, dep_ns: &str, r: &Value| -> Owner {
-        let api_version = r["apiVersion"].as_str().unwrap_or_default();
-        let kind = r["kind"].as_str().unwrap_or_default();
-        let name = r["name"].as_str().unwrap_or_default();
-        let uid = r["uid"].as_str().unwrap_or_default();
-        let Some(rt) = state.type_by_kind(group_of(api_version), kind) else {
-            return Owner::Present;
-        };
-        let ns = if rt.namespaced { dep_ns } else { "" };
-        match state
-            .store(&rt.gr())
-            .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
-        {
-            Some(o) if meta(o)["uid"].as_str() == Some(uid) => {
-                if by_uid.get(uid).copied().unwrap_or(false) {
-                    Owner::Waiting
-                } else {
-                    Owner::Present
-                }
-            }
-            _ => Owner::Absent,
-        }
-    };
 
     // Dependents of absent or foreground-deleting owners.
-    for (rt, key, obj) in &all {
-        let Some(refs) = meta(obj)["ownerReferences"]
-            .as_array()
-            .filter(|r| !r.is_empty())
-        else {
-            continue;
-        };
-        let states: Vec<Owner> = refs
-            .iter()
-            .map(|r| owner_state(&*state, &key.0, r))
-            .collect();
-        let solid = states.iter().any(|s| matches!(s, Owner::Present));
-        let waiting = states.iter().any(|s| matches!(s, Owner::Waiting));
-        let absent = states.iter().any(|s| matches!(s, Owner::Absent));
-        if !solid {
-            if is_deleting(obj) {
-                continue;
+    for (rt, key, action) in actions {
+        match action {
+            DependentAction::Delete(policy) => {
+                let ns = (!key.0.is_empty()).then_some(key.0.as_str());
+                let _ = state.delete(
+                    &rt,
+                    ns,
+                    &key.1,
+                    &DeleteOpts {
+                        propagation: Some(policy.into()),
+                        ..Default::default()
+                    },
+                );
             }
-            let policy = if waiting { "Foreground" } else { "Background" };
-            let ns = (!key.0.is_empty()).then_some(key.0.as_str());
-            let _ = state.delete(
-                rt,
-                ns,
-                &key.1,
-                &DeleteOpts {
-                    propagation: Some(policy.into()),
-                    ..Default::default()
-                },
-            );
-            changed = true;
-        } else if absent || waiting {
-            // Other owners remain: drop the references to the gone (or going) ones.
-            let keep: Vec<Value> = refs
-                .iter()
-                .zip(&states)
-                .filter(|(_, s)| matches!(s, Owner::Present))
-                .map(|(r, _)| r.clone())
-                .collect();
-            let mut new = obj.clone();
-            meta_mut(&mut new).insert("ownerReferences".into(), json!(keep));
-            state.system_write(rt, key, new);
-            changed = true;
+            DependentAction::Rewrite(new) => state.system_write(&rt, &key, new),
         }
+        changed = true;
     }
 
     // Owners waiting for dependents (foreground) or orphaning them.
@@ -231,6 +196,82 @@ pub(crate) fn collect(state: &mut State) -> bool {
         }
     }
     changed
+}
+
+/// What the garbage collector does to one dependent.
+enum DependentAction {
+    /// Delete it with this propagation policy (every owner is gone or going).
+    Delete(&'static str),
+    /// Write it back with only its remaining owners.
+    Rewrite(Value),
+}
+
+/// The action for `obj` (in namespace `ns`) if it has owners that are gone or going.
+fn dependent_action(
+    state: &State,
+    by_uid: &HashMap<String, bool>,
+    ns: &str,
+    obj: &Value,
+) -> Option<DependentAction> {
+    let refs = meta(obj)["ownerReferences"]
+        .as_array()
+        .filter(|r| !r.is_empty())?;
+    let states: Vec<Owner> = refs
+        .iter()
+        .map(|r| owner_state(state, by_uid, ns, r))
+        .collect();
+    let solid = states.iter().any(|s| matches!(s, Owner::Present));
+    let waiting = states.iter().any(|s| matches!(s, Owner::Waiting));
+    let absent = states.iter().any(|s| matches!(s, Owner::Absent));
+    if !solid {
+        if is_deleting(obj) {
+            return None;
+        }
+        Some(DependentAction::Delete(if waiting {
+            "Foreground"
+        } else {
+            "Background"
+        }))
+    } else if absent || waiting {
+        // Other owners remain: drop the references to the gone (or going) ones.
+        let keep: Vec<Value> = refs
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| matches!(s, Owner::Present))
+            .map(|(r, _)| r.clone())
+            .collect();
+        let mut new = obj.clone();
+        meta_mut(&mut new).insert("ownerReferences".into(), json!(keep));
+        Some(DependentAction::Rewrite(new))
+    } else {
+        None
+    }
+}
+
+/// Whether the owner `r` of a dependent in `dep_ns` exists (and is not being deleted in the
+/// foreground).
+fn owner_state(state: &State, by_uid: &HashMap<String, bool>, dep_ns: &str, r: &Value) -> Owner {
+    let api_version = r["apiVersion"].as_str().unwrap_or_default();
+    let kind = r["kind"].as_str().unwrap_or_default();
+    let name = r["name"].as_str().unwrap_or_default();
+    let uid = r["uid"].as_str().unwrap_or_default();
+    let Some(rt) = state.type_by_kind(group_of(api_version), kind) else {
+        return Owner::Present;
+    };
+    let ns = if rt.namespaced { dep_ns } else { "" };
+    match state
+        .store(&rt.gr())
+        .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+    {
+        Some(o) if meta(o)["uid"].as_str() == Some(uid) => {
+            if by_uid.get(uid).copied().unwrap_or(false) {
+                Owner::Waiting
+            } else {
+                Owner::Present
+            }
+        }
+        _ => Owner::Absent,
+    }
 }
 
 fn still_exists(state: &State, obj: &Value) -> bool {

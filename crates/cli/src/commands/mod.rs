@@ -7,12 +7,14 @@ pub mod edit;
 pub mod encrypt;
 pub mod exec_env;
 pub mod exec_file;
+pub mod fetch_cert;
 pub mod filestatus;
 pub mod helm;
 pub mod keygen;
 pub mod man;
 pub mod merge;
 pub mod raw;
+pub mod reencrypt;
 pub mod render;
 pub mod rotate;
 pub mod seal;
@@ -24,6 +26,7 @@ pub mod sops_io;
 pub mod unseal;
 pub mod unset;
 pub mod updatekeys;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -70,8 +73,15 @@ fn run_sealing(
         Some(Command::Sops(_)) => unreachable!("dispatched above"),
         None => {
             let args = seal;
+            // kubeseal's order of modes.
             if args.recovery_unseal {
                 unseal::run(&args.recovery_unseal_args()?, printer)
+            } else if args.validate {
+                validate::run(&args, printer)
+            } else if args.re_encrypt {
+                reencrypt::run(&args, printer)
+            } else if args.fetch_cert {
+                fetch_cert::run(&args, printer)
             } else if args.raw {
                 raw::run(&args, printer)
             } else if args.merge_into.is_some() {

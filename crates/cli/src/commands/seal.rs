@@ -8,6 +8,7 @@ use sealer::sealed::{self, Certificate, Scope, SealOptions, SealedSecretManifest
 use sealer::yaml::{self, Document, StreamFormat};
 
 use crate::cli::IoArgs;
+use crate::controller_api::ControllerArgs;
 use crate::env;
 use crate::fsio::{self, Input};
 use crate::printer::Printer;
@@ -31,7 +32,8 @@ pub struct Args {
     pub secret_file: Option<PathBuf>,
 
     /// Certificate to seal with: a PEM file, `file://…`, or an `http(s)://` URL serving it
-    /// (for example the controller's `/v1/cert.pem`).
+    /// (for example the controller's `/v1/cert.pem`). Default: fetched from the controller
+    /// through the API server (see --controller-namespace, --controller-name, --kubeconfig).
     #[arg(long, value_name = "FILE|URL", env = env::SEALED_SECRETS_CERT)]
     pub cert: Option<String>,
 
@@ -45,7 +47,8 @@ pub struct Args {
     #[arg(long)]
     pub name: Option<String>,
 
-    /// Namespace for Secrets without one (default: `default`); must match a Secret's own.
+    /// Namespace for Secrets without one (default: the kubeconfig's namespace when the
+    /// certificate comes from the cluster, else `default`); must match a Secret's own.
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
 
@@ -72,6 +75,23 @@ pub struct Args {
     /// With --recovery-unseal: private key files (PEM, or Secrets holding `tls.key`).
     #[arg(long, value_name = "FILE", value_delimiter = ',', env = env::SEALED_SECRETS_RECOVERY_PRIVATE_KEY)]
     pub recovery_private_key: Vec<PathBuf>,
+
+    /// Print the sealing certificate (from --cert, else from the controller) and exit.
+    #[arg(long, conflicts_with_all = ["raw", "merge_into", "recovery_unseal", "re_encrypt", "validate"])]
+    pub fetch_cert: bool,
+
+    /// Re-seal SealedSecrets with the controller's newest key (its /v1/rotate). With an input
+    /// file and no -w, the file is rewritten in place, as kubeseal does.
+    #[arg(long, conflicts_with_all = ["raw", "merge_into", "recovery_unseal", "validate"])]
+    pub re_encrypt: bool,
+
+    /// Check that the controller can decrypt SealedSecrets (its /v1/verify); prints nothing,
+    /// fails naming the first one it cannot.
+    #[arg(long, conflicts_with_all = ["raw", "merge_into", "recovery_unseal"])]
+    pub validate: bool,
+
+    #[command(flatten)]
+    pub controller: ControllerArgs,
 
     #[command(flatten)]
     pub io: IoArgs,
@@ -102,16 +122,29 @@ impl Args {
         })
     }
 
-    /// Loads the sealing certificate.
+    /// Loads the sealing certificate: `--cert`, else the controller's.
     pub fn certificate(&self, printer: &Printer) -> anyhow::Result<Certificate> {
-        let Some(source) = &self.cert else {
-            return Err(UsageError(format!(
-                "no certificate: give --cert FILE|URL (or set {})",
-                env::SEALED_SECRETS_CERT
-            ))
-            .into());
-        };
-        crate::certsource::load(source, printer)
+        self.certificate_and_namespace(printer)
+            .map(|(cert, _)| cert)
+    }
+
+    /// Loads the sealing certificate and, when it came from the cluster, the kubeconfig's
+    /// namespace (the default for Secrets that name none).
+    pub fn certificate_and_namespace(
+        &self,
+        printer: &Printer,
+    ) -> anyhow::Result<(Certificate, Option<String>)> {
+        match &self.cert {
+            Some(source) => Ok((crate::certsource::load(source, printer)?, None)),
+            None => crate::certsource::from_controller(&self.controller, printer)
+                .map(|(cert, namespace)| (cert, Some(namespace)))
+                .with_context(|| {
+                    format!(
+                        "no --cert given (nor {}), so the certificate comes from the controller",
+                        env::SEALED_SECRETS_CERT
+                    )
+                }),
+        }
     }
 }
 
@@ -171,7 +204,7 @@ pub fn write_output<T: serde::Serialize>(
 pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let input = args.input();
     let scope = args.scope()?;
-    let cert = args.certificate(printer)?;
+    let (cert, cluster_namespace) = args.certificate_and_namespace(printer)?;
     let text = read_input(&input)?;
     let (format, documents) = yaml::parse_stream(&text).with_context(|| input.display())?;
     if documents.is_empty() {
@@ -181,7 +214,7 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
         scope,
         name: args.name.clone(),
         namespace: args.namespace.clone(),
-        default_namespace: "default".into(),
+        default_namespace: cluster_namespace.unwrap_or_else(|| "default".into()),
         allow_empty_data: args.allow_empty_data,
     };
     let secrets = documents

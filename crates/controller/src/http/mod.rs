@@ -205,9 +205,10 @@ pub(crate) mod tests {
     pub(crate) fn state(keys: &[(usize, &str, bool)], rate: u32) -> AppState {
         let keyring = Keyring::new(KeyOrderPriority::CertNotBefore);
         keyring.replace(keys.iter().map(|(i, n, c)| entry(*i, n, *c)).collect());
+        let metrics = Arc::new(Metrics::new(false));
         AppState {
-            decryptor: Decryptor::new(keyring, 2),
-            metrics: Arc::new(Metrics::new(false)),
+            decryptor: Decryptor::new(keyring, 2, metrics.rsa_private_operations.clone()),
+            metrics,
             limiter: Arc::new(RateLimiter::new(rate, rate)),
             accept_deprecated_v1_data: true,
         }

@@ -27,16 +27,21 @@ pub fn next_renewal(
     let Some(newest) = newest else {
         return Renewal::Now;
     };
-    if cutoff.is_some_and(|cutoff| newest < cutoff && cutoff <= now) {
+    // A cutoff still ahead (and after the newest key) is a due date of its own.
+    let cutoff = cutoff.filter(|cutoff| newest < *cutoff);
+    if cutoff.is_some_and(|cutoff| cutoff <= now) {
         return Renewal::Now;
     }
-    if period.is_zero() {
-        return Renewal::Never;
-    }
-    let Ok(period) = time::Duration::try_from(period) else {
-        return Renewal::Never;
+    let periodic = time::Duration::try_from(period)
+        .ok()
+        .filter(|p| !p.is_zero())
+        .map(|p| newest.saturating_add(p));
+    let due = match (periodic, cutoff) {
+        (Some(p), Some(c)) => p.min(c),
+        (Some(p), None) => p,
+        (None, Some(c)) => c,
+        (None, None) => return Renewal::Never,
     };
-    let due = newest.saturating_add(period);
     if due <= now {
         Renewal::Now
     } else {
@@ -97,9 +102,26 @@ mod tests {
             next_renewal(Some(at(22)), Duration::ZERO, Some(at(20)), at(23)),
             Renewal::Never
         );
-        // A cutoff in the future is not yet in force.
+        // A cutoff in the future is not yet in force: it is due when it arrives.
         assert_eq!(
             next_renewal(Some(at(10)), Duration::ZERO, Some(at(30)), at(21)),
+            Renewal::After(9 * DAY)
+        );
+    }
+
+    #[test]
+    fn a_cutoff_ahead_is_due_when_it_arrives_even_with_renewal_off() {
+        assert_eq!(
+            next_renewal(Some(at(1)), Duration::ZERO, Some(at(3)), at(2)),
+            Renewal::After(DAY)
+        );
+        assert_eq!(
+            next_renewal(Some(at(1)), 30 * DAY, Some(at(3)), at(2)),
+            Renewal::After(DAY)
+        );
+        // Once a key newer than the cutoff exists, the cutoff no longer matters.
+        assert_eq!(
+            next_renewal(Some(at(4)), Duration::ZERO, Some(at(3)), at(5)),
             Renewal::Never
         );
     }

@@ -8,10 +8,12 @@
 //! overwritten when the SealedSecret controls it or it says `managed: "true"`; with
 //! `patch: "true"` the new items, labels and annotations are merged into it.
 //!
-//! sealkit adds one annotation, [`DIGEST_ANNOTATION`]: a SHA-256 over the inputs (name,
-//! namespace, scope, spec) and the data the Secret was given. When it matches the Secret in the
-//! cluster nothing is decrypted, so a restart over thousands of in-sync objects costs no RSA
-//! operation.
+//! sealkit adds two annotations: [`KEYS_ANNOTATION`] lists the fingerprints of the keys that
+//! opened the items, and [`DIGEST_ANNOTATION`] is a SHA-256 over the inputs (name, namespace,
+//! scope, spec), those keys (fingerprint and whether marked compromised) and the data the Secret
+//! was given. When it matches the Secret in the cluster nothing is decrypted, so a restart over
+//! thousands of in-sync objects costs no RSA operation; when a key it was made with is removed
+//! or marked compromised, it no longer matches and the Secret is made again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,10 +24,13 @@ use sealer::sealed::{SealedSecret, SecretManifest};
 use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 
+use crate::context::KeyUse;
 use crate::error::{Error, Result};
 
-/// Set on the Secret: digest of the inputs and of the data written.
+/// Set on the Secret: digest of the inputs, the keys used and the data written.
 pub const DIGEST_ANNOTATION: &str = "sealkit.dev/unsealed-digest";
+/// Set on the Secret: fingerprints (comma-separated) of the keys that opened its items.
+pub const KEYS_ANNOTATION: &str = "sealkit.dev/unsealed-keys";
 /// On an existing Secret: the controller may take it over.
 pub const MANAGED_ANNOTATION: &str = "sealedsecrets.bitnami.com/managed";
 /// On an existing Secret: merge into it instead of replacing it.
@@ -47,7 +52,7 @@ pub struct Shape {
     pub namespace: String,
     /// Labels from the template.
     pub labels: BTreeMap<String, String>,
-    /// Annotations from the template (without [`DIGEST_ANNOTATION`]).
+    /// Annotations from the template (without [`DIGEST_ANNOTATION`] and [`KEYS_ANNOTATION`]).
     pub annotations: BTreeMap<String, String>,
     /// Finalizers from the template.
     pub finalizers: Option<Vec<String>>,
@@ -123,6 +128,7 @@ pub fn shape(ss: &SealedSecret) -> Result<Shape> {
     });
     let mut annotations = meta.annotations;
     annotations.remove(DIGEST_ANNOTATION);
+    annotations.remove(KEYS_ANNOTATION);
     Ok(Shape {
         input_digest: input_digest(ss, &name, &namespace),
         name,
@@ -155,14 +161,22 @@ fn input_digest(ss: &SealedSecret, name: &str, namespace: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The annotation value for a Secret with `data` made from inputs `input`.
+/// The annotation value for a Secret with `data` made from inputs `input` with the keys
+/// `used`.
 pub fn digest(
     input: &[u8; 32],
+    used: &[KeyUse],
     data: &BTreeMap<String, ByteString>,
     keys: Option<&BTreeSet<String>>,
 ) -> String {
     let mut h = Sha256::new();
     h.update(input);
+    h.update((used.len() as u64).to_be_bytes());
+    for key in used {
+        h.update((key.fingerprint.len() as u64).to_be_bytes());
+        h.update(key.fingerprint.as_bytes());
+        h.update([u8::from(key.compromised)]);
+    }
     for (k, v) in data {
         if keys.is_some_and(|keys| !keys.contains(k)) {
             continue;
@@ -213,9 +227,44 @@ pub fn ownership(existing: &Secret, ss: &SealedSecret) -> Ownership {
     }
 }
 
+/// The [`KEYS_ANNOTATION`] value for `used`.
+pub fn keys_annotation(used: &[KeyUse]) -> String {
+    used.iter()
+        .map(|k| k.fingerprint.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The keys a Secret says it was made with, in their current state (`key_state` answers
+/// "is this fingerprint marked compromised", `None` when the key is gone). `None` when the
+/// annotation is missing or names a key the controller no longer holds.
+fn recorded_keys(
+    annotations: &BTreeMap<String, String>,
+    key_state: &dyn Fn(&str) -> Option<bool>,
+) -> Option<Vec<KeyUse>> {
+    let recorded = annotations.get(KEYS_ANNOTATION)?;
+    recorded
+        .split(',')
+        .filter(|f| !f.is_empty())
+        .map(|fingerprint| {
+            key_state(fingerprint).map(|compromised| KeyUse {
+                fingerprint: fingerprint.to_owned(),
+                compromised,
+            })
+        })
+        .collect()
+}
+
 /// Whether `existing` is exactly what `shape` describes, with data matching its digest: then
-/// nothing needs decrypting.
-pub fn in_sync(existing: &Secret, ss: &SealedSecret, shape: &Shape) -> bool {
+/// nothing needs decrypting. `key_state` tells, for a key fingerprint, whether the controller
+/// still holds that key (`Some`) and whether it is marked compromised: a Secret made with a key
+/// since removed or marked compromised is not in sync.
+pub fn in_sync(
+    existing: &Secret,
+    ss: &SealedSecret,
+    shape: &Shape,
+    key_state: &dyn Fn(&str) -> Option<bool>,
+) -> bool {
     let own = ownership(existing, ss);
     if own == Ownership::Foreign {
         return false;
@@ -226,7 +275,10 @@ pub fn in_sync(existing: &Secret, ss: &SealedSecret, shape: &Shape) -> bool {
     let Some(recorded) = annotations.get(DIGEST_ANNOTATION) else {
         return false;
     };
-    if *recorded != digest(&shape.input_digest, data, shape.keys.as_ref()) {
+    let Some(used) = recorded_keys(&annotations, key_state) else {
+        return false;
+    };
+    if *recorded != digest(&shape.input_digest, &used, data, shape.keys.as_ref()) {
         return false;
     }
     if secret_type(&existing.type_) != secret_type(&shape.type_) {
@@ -250,6 +302,7 @@ pub fn in_sync(existing: &Secret, ss: &SealedSecret, shape: &Shape) -> bool {
         _ => {
             let mut want_annotations = shape.annotations.clone();
             want_annotations.insert(DIGEST_ANNOTATION.into(), recorded.clone());
+            want_annotations.insert(KEYS_ANNOTATION.into(), keys_annotation(&used));
             labels == shape.labels
                 && annotations == want_annotations
                 && shape.keys.as_ref().is_none_or(|k| data.keys().eq(k.iter()))
@@ -267,8 +320,9 @@ fn owner_refs(secret: &Secret) -> Vec<OwnerReference> {
     secret.metadata.owner_references.clone().unwrap_or_default()
 }
 
-/// Builds the Secret from the unsealed manifest. The caller scrubs it after use.
-pub fn build(shape: &Shape, unsealed: SecretManifest) -> Result<Secret> {
+/// Builds the Secret from the unsealed manifest, opened with the keys `used`. The caller scrubs
+/// it after use.
+pub fn build(shape: &Shape, unsealed: SecretManifest, used: &[KeyUse]) -> Result<Secret> {
     let mut data = BTreeMap::new();
     for (k, v) in &unsealed.data {
         let bytes = sealer::encoding::decode_std(v.expose_secret())
@@ -278,8 +332,9 @@ pub fn build(shape: &Shape, unsealed: SecretManifest) -> Result<Secret> {
     let mut annotations = shape.annotations.clone();
     annotations.insert(
         DIGEST_ANNOTATION.into(),
-        digest(&shape.input_digest, &data, shape.keys.as_ref()),
+        digest(&shape.input_digest, used, &data, shape.keys.as_ref()),
     );
+    annotations.insert(KEYS_ANNOTATION.into(), keys_annotation(used));
     Ok(Secret {
         metadata: ObjectMeta {
             name: Some(shape.name.clone()),
@@ -342,6 +397,20 @@ mod tests {
     use super::*;
     use crate::sealedsecrets::fixtures::{existing_secret, sealed_secret};
 
+    const KEY_FINGERPRINT: &str = "SHA256:test-key";
+
+    fn used() -> Vec<KeyUse> {
+        vec![KeyUse {
+            fingerprint: KEY_FINGERPRINT.into(),
+            compromised: false,
+        }]
+    }
+
+    /// The controller holds the test key, not compromised.
+    fn held(fingerprint: &str) -> Option<bool> {
+        (fingerprint == KEY_FINGERPRINT).then_some(false)
+    }
+
     fn unsealed(items: &[(&str, &str)]) -> SecretManifest {
         let mut m = SecretManifest::default();
         for (k, v) in items {
@@ -360,7 +429,7 @@ mod tests {
             .type_("kubernetes.io/basic-auth")
             .build();
         let shape = shape(&ss).unwrap();
-        let secret = build(&shape, unsealed(&[("username", "admin")])).unwrap();
+        let secret = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
         assert_eq!(secret.metadata.name.as_deref(), Some("db"));
         assert_eq!(secret.metadata.namespace.as_deref(), Some("team-a"));
         assert_eq!(secret.metadata.labels.as_ref().unwrap()["app"], "web");
@@ -379,18 +448,18 @@ mod tests {
             .template_annotation(SKIP_OWNER_REFERENCES_ANNOTATION, "true")
             .build();
         let shape = shape(&ss).unwrap();
-        let secret = build(&shape, unsealed(&[("username", "admin")])).unwrap();
+        let secret = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
         assert!(secret.metadata.owner_references.is_none());
         assert_eq!(ownership(&secret, &ss), Ownership::Owned);
-        assert!(in_sync(&secret, &ss, &shape));
+        assert!(in_sync(&secret, &ss, &shape, &held));
     }
 
     #[test]
     fn a_written_secret_is_in_sync_until_its_data_or_inputs_change() {
         let ss = sealed_secret().build();
         let shape = shape(&ss).unwrap();
-        let mut secret = build(&shape, unsealed(&[("username", "admin")])).unwrap();
-        assert!(in_sync(&secret, &ss, &shape));
+        let mut secret = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
+        assert!(in_sync(&secret, &ss, &shape, &held));
 
         // Someone edits the value in the cluster.
         secret
@@ -398,41 +467,72 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert("username".into(), ByteString(b"root".to_vec()));
-        assert!(!in_sync(&secret, &ss, &shape));
+        assert!(!in_sync(&secret, &ss, &shape, &held));
 
         // The SealedSecret changes.
-        let secret = build(&shape, unsealed(&[("username", "admin")])).unwrap();
+        let secret = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
         let changed = sealed_secret().item("username", "AgBnew").build();
         assert!(!in_sync(
             &secret,
             &changed,
-            &super::shape(&changed).unwrap()
+            &super::shape(&changed).unwrap(),
+            &held
         ));
+    }
+
+    #[test]
+    fn a_secret_made_with_a_key_since_removed_or_compromised_is_out_of_sync() {
+        let ss = sealed_secret().build();
+        let shape = shape(&ss).unwrap();
+        let secret = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
+        assert_eq!(
+            secret.metadata.annotations.as_ref().unwrap()[KEYS_ANNOTATION],
+            KEY_FINGERPRINT
+        );
+        assert!(in_sync(&secret, &ss, &shape, &held));
+        assert!(!in_sync(&secret, &ss, &shape, &|_| None));
+        assert!(!in_sync(&secret, &ss, &shape, &|_| Some(true)));
+        // Made again with the key now marked compromised: in sync under that state.
+        let again = build(
+            &shape,
+            unsealed(&[("username", "admin")]),
+            &[KeyUse {
+                fingerprint: KEY_FINGERPRINT.into(),
+                compromised: true,
+            }],
+        )
+        .unwrap();
+        assert!(in_sync(&again, &ss, &shape, &|_| Some(true)));
     }
 
     #[test]
     fn a_scope_change_on_the_sealed_secret_breaks_sync() {
         let ss = sealed_secret().build();
         let shape = shape(&ss).unwrap();
-        let secret = build(&shape, unsealed(&[("username", "admin")])).unwrap();
+        let secret = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
         let wide = sealed_secret()
             .annotation("sealedsecrets.bitnami.com/cluster-wide", "true")
             .build();
-        assert!(!in_sync(&secret, &wide, &super::shape(&wide).unwrap()));
+        assert!(!in_sync(
+            &secret,
+            &wide,
+            &super::shape(&wide).unwrap(),
+            &held
+        ));
     }
 
     #[test]
     fn a_label_edit_on_the_secret_breaks_sync() {
         let ss = sealed_secret().label("app", "web").build();
         let shape = shape(&ss).unwrap();
-        let mut secret = build(&shape, unsealed(&[("username", "admin")])).unwrap();
+        let mut secret = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
         secret
             .metadata
             .labels
             .as_mut()
             .unwrap()
             .insert("app".into(), "other".into());
-        assert!(!in_sync(&secret, &ss, &shape));
+        assert!(!in_sync(&secret, &ss, &shape, &held));
     }
 
     #[test]
@@ -440,7 +540,12 @@ mod tests {
         let ss = sealed_secret().build();
         let mut existing = existing_secret(&[]);
         assert_eq!(ownership(&existing, &ss), Ownership::Foreign);
-        let desired = build(&shape(&ss).unwrap(), unsealed(&[("username", "admin")])).unwrap();
+        let desired = build(
+            &shape(&ss).unwrap(),
+            unsealed(&[("username", "admin")]),
+            &used(),
+        )
+        .unwrap();
         assert!(matches!(
             update(&existing, &desired, Ownership::Foreign),
             Err(Error::Unmanaged { .. })
@@ -483,7 +588,7 @@ mod tests {
         let own = ownership(&existing, &ss);
         assert_eq!(own, Ownership::Patch { managed: false });
         let shape = shape(&ss).unwrap();
-        let desired = build(&shape, unsealed(&[("username", "admin")])).unwrap();
+        let desired = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
         let next = update(&existing, &desired, own).unwrap().unwrap();
         let data = next.data.as_ref().unwrap();
         assert_eq!(data["other"].0, b"keep");
@@ -494,14 +599,14 @@ mod tests {
             ("a", "web")
         );
         assert!(next.metadata.owner_references.is_none());
-        assert!(in_sync(&next, &ss, &shape));
+        assert!(in_sync(&next, &ss, &shape, &held));
     }
 
     #[test]
     fn an_identical_secret_needs_no_update_and_an_immutable_one_refuses_changes() {
         let ss = sealed_secret().build();
         let shape = shape(&ss).unwrap();
-        let desired = build(&shape, unsealed(&[("username", "admin")])).unwrap();
+        let desired = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
         assert!(
             update(&desired, &desired, Ownership::Owned)
                 .unwrap()
@@ -509,7 +614,7 @@ mod tests {
         );
         let mut existing = desired.clone();
         existing.immutable = Some(true);
-        let changed = build(&shape, unsealed(&[("username", "root")])).unwrap();
+        let changed = build(&shape, unsealed(&[("username", "root")]), &used()).unwrap();
         assert!(matches!(
             update(&existing, &changed, Ownership::Owned),
             Err(Error::Immutable { .. })
@@ -520,7 +625,7 @@ mod tests {
     fn the_digest_is_not_the_plain_hash_of_a_value() {
         let ss = sealed_secret().build();
         let shape = shape(&ss).unwrap();
-        let secret = build(&shape, unsealed(&[("username", "admin")])).unwrap();
+        let secret = build(&shape, unsealed(&[("username", "admin")]), &used()).unwrap();
         let recorded = &secret.metadata.annotations.as_ref().unwrap()[DIGEST_ANNOTATION];
         let plain = hex::encode(Sha256::digest(b"admin"));
         assert!(!recorded.contains(&plain));

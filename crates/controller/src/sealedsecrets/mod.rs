@@ -59,12 +59,25 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
         wc = wc.labels(&deps.label_selector);
     }
     let (reader, writer) = reflector::store::<Secret>();
+    // A relist of Secrets (after a 410 or a long outage) cannot tell which Secrets were
+    // deleted meanwhile: reconcile every SealedSecret then (cheap: in-sync ones decrypt
+    // nothing). The first list is the start, which reconciles everything anyway.
+    let (relisted_tx, relisted) = futures::channel::mpsc::unbounded::<()>();
+    let mut lists = 0u64;
     let secrets = reflector::reflector(
         writer,
         watcher(secret_api, wc.clone())
             .default_backoff()
             .modify(trim_cached_secret),
     )
+    .inspect(move |event| {
+        if let Ok(watcher::Event::InitDone) = event {
+            lists += 1;
+            if lists > 1 {
+                let _ = relisted_tx.unbounded_send(());
+            }
+        }
+    })
     .touched_objects();
     let ctx = Arc::new(Context::new(
         deps.client.clone(),
@@ -86,18 +99,30 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
     let mut controller = Controller::new(ss_api, wc)
         .with_config(Config::default().concurrency(deps.concurrency))
         .reconcile_all_on(keys_changed)
+        .reconcile_all_on(relisted)
         .graceful_shutdown_on(stop);
-    let drain = if deps.skip_recreate {
-        // Still keep the cache current; just do not trigger on Secret events.
-        Some(tokio::spawn(secrets.for_each(|_| async {})))
-    } else {
-        controller = controller.watches_stream(secrets, |secret: Secret| {
-            let name = secret.metadata.name?;
-            let ns = secret.metadata.namespace?;
-            Some(ObjectRef::<SealedSecret>::new(&name).within(&ns))
-        });
-        None
-    };
+    // The Secret watch runs on its own task, so the cache fills whatever the controller's
+    // queue is doing: reconciles wait for that cache, and a watch polled only through the
+    // controller's trigger queue could stall behind them. Secret events reach the controller
+    // through a channel (not at all with --skip-recreate).
+    let (touched_tx, touched) = futures::channel::mpsc::unbounded::<Secret>();
+    let skip_recreate = deps.skip_recreate;
+    let drain = tokio::spawn(secrets.for_each(move |event| {
+        if let Ok(secret) = event
+            && !skip_recreate
+        {
+            let _ = touched_tx.unbounded_send(secret);
+        }
+        async {}
+    }));
+    if !skip_recreate {
+        controller =
+            controller.watches_stream(touched.map(Ok::<_, watcher::Error>), |secret: Secret| {
+                let name = secret.metadata.name?;
+                let ns = secret.metadata.namespace?;
+                Some(ObjectRef::<SealedSecret>::new(&name).within(&ns))
+            });
+    }
     // Reconcile only once the Secret cache is filled: in-sync objects then cost nothing.
     let ready = reader.clone();
     let ctx_ready = ctx.clone();
@@ -119,9 +144,7 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
             }
         })
         .await;
-    if let Some(drain) = drain {
-        drain.abort();
-    }
+    drain.abort();
     drop(ctx);
 }
 

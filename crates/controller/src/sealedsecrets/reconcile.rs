@@ -90,10 +90,16 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
 
 async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> Result<Synced> {
     let shape = desired::shape(ss)?;
+    let keys = ctx.decryptor.keyring.snapshot();
+    let key_state = |fingerprint: &str| {
+        keys.iter()
+            .find(|k| k.fingerprint == fingerprint)
+            .map(|k| k.compromised)
+    };
     let cached = ctx
         .secrets
         .get(&ObjectRef::<Secret>::new(name).within(namespace));
-    if cached.is_some_and(|s| desired::in_sync(&s, ss, &shape)) {
+    if cached.is_some_and(|s| desired::in_sync(&s, ss, &shape, &key_state)) {
         ctx.metrics.unseal_skipped.inc();
         return Ok(Synced::InSync);
     }
@@ -110,7 +116,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
     }
     if existing
         .as_ref()
-        .is_some_and(|s| desired::in_sync(s, ss, &shape))
+        .is_some_and(|s| desired::in_sync(s, ss, &shape, &key_state))
     {
         ctx.metrics.unseal_skipped.inc();
         return Ok(Synced::InSync);
@@ -122,11 +128,14 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
     }
 
     ctx.metrics.unseal_requests.inc();
-    let unsealed = ctx
+    let (unsealed, used) = ctx
         .decryptor
-        .unseal(desired::sealer_meta(ss), ss.spec.clone())
+        .unseal_reporting_keys(desired::sealer_meta(ss), ss.spec.clone())
         .await?;
-    let mut secret = desired::build(&shape, unsealed)?;
+    for key in used.iter().filter(|k| k.compromised) {
+        warn!(%namespace, %name, fingerprint = %key.fingerprint, "unsealed with a key marked compromised: re-seal it (seal --re-encrypt)");
+    }
+    let mut secret = desired::build(&shape, unsealed, &used)?;
     let result = match (existing, own) {
         (None, _) => api
             .create(&PostParams::default(), &secret)

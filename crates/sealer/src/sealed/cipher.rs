@@ -11,6 +11,7 @@
 //!
 //! The zero nonce is safe only because every session key encrypts exactly one message.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aes_gcm::aead::{Aead as _, KeyInit as _};
@@ -34,9 +35,20 @@ const SESSION_KEY_LEN: usize = 32;
 /// RSA private-key operations performed by this process (each one costs milliseconds).
 static RSA_PRIVATE_OPERATIONS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// The same count for the current thread, so a caller can measure exactly what one
+    /// synchronous call cost even while other threads decrypt.
+    static THREAD_RSA_PRIVATE_OPERATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
 /// How many RSA private-key operations this process has performed so far.
 pub fn rsa_private_operations() -> u64 {
     RSA_PRIVATE_OPERATIONS.load(Ordering::Relaxed)
+}
+
+/// How many RSA private-key operations the current thread has performed so far.
+pub fn rsa_private_operations_on_this_thread() -> u64 {
+    THREAD_RSA_PRIVATE_OPERATIONS.get()
 }
 
 /// A parsed envelope: the RSA-wrapped session key and the AES-GCM payload.
@@ -95,15 +107,27 @@ pub fn seal(key: &PublicKey, label: &Label, plaintext: &[u8]) -> Result<Vec<u8>>
 /// Fails with the opaque [`Error::DecryptionFailed`] when no key opens it (wrong key, wrong
 /// label, tampered bytes), or [`Error::Truncated`] for a blob shorter than its prefix.
 pub fn open(keys: &[&PrivateKey], label: &Label, blob: &[u8]) -> Result<SecretBytes> {
+    open_indexed(keys, label, blob).map(|(_, plaintext)| plaintext)
+}
+
+/// Like [`open`], and also says which of `keys` (its index) opened the blob, so a caller can
+/// record the key a Secret was made with.
+pub fn open_indexed(
+    keys: &[&PrivateKey],
+    label: &Label,
+    blob: &[u8],
+) -> Result<(usize, SecretBytes)> {
     let blob = SealedBlob::parse(blob)?;
     keys.iter()
-        .find_map(|key| open_with(key, label, &blob).ok())
+        .enumerate()
+        .find_map(|(i, key)| open_with(key, label, &blob).ok().map(|p| (i, p)))
         .ok_or(Error::DecryptionFailed)
 }
 
 /// Opens a blob with one key.
 pub fn open_with(key: &PrivateKey, label: &Label, blob: &SealedBlob<'_>) -> Result<SecretBytes> {
     RSA_PRIVATE_OPERATIONS.fetch_add(1, Ordering::Relaxed);
+    THREAD_RSA_PRIVATE_OPERATIONS.set(THREAD_RSA_PRIVATE_OPERATIONS.get() + 1);
     let session_key = key.decrypt_oaep(label.as_bytes(), blob.rsa_ciphertext)?;
     let nonce = Nonce::default();
     let opened = match session_key.len() {

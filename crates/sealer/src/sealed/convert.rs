@@ -9,7 +9,7 @@
 //! - unsealing reads the scope from the SealedSecret's own top-level annotations (never the
 //!   template's), opens every item, and reads the legacy `spec.data` format too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -23,6 +23,7 @@ use super::scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope};
 use super::{ConvertError, Error, ItemError};
 use crate::encoding;
 use crate::secret::SecretBytes;
+use crate::template::{MissingKey, Template};
 
 /// Annotations that carry the whole object, plaintext included; never sealed into a template.
 const LAST_APPLIED_ANNOTATIONS: [&str; 2] = [
@@ -182,6 +183,17 @@ pub fn unseal(
     spec: &SealedSecretSpec,
     keys: &[&PrivateKey],
 ) -> Result<SecretManifest, ConvertError> {
+    unseal_reporting_keys(metadata, spec, keys).map(|(secret, _)| secret)
+}
+
+/// Like [`unseal`], and also returns the indices (into `keys`) of the keys that opened the
+/// items, so the controller can record which keys a Secret depends on.
+pub fn unseal_reporting_keys(
+    metadata: &ObjectMeta,
+    spec: &SealedSecretSpec,
+    keys: &[&PrivateKey],
+) -> Result<(SecretManifest, BTreeSet<usize>), ConvertError> {
+    let mut keys_used = BTreeSet::new();
     let name = metadata
         .name
         .as_deref()
@@ -196,7 +208,8 @@ pub fn unseal(
             return Err(Error::BothDataFormats.into());
         }
         let blob = encoding::decode_std(legacy).map_err(Error::InvalidBase64)?;
-        let plaintext = cipher::open(keys, &label, &blob)?;
+        let (key, plaintext) = cipher::open_indexed(keys, &label, &blob)?;
+        keys_used.insert(key);
         let legacy_secret: SecretManifest =
             serde_json::from_slice(plaintext.expose()).map_err(Error::InvalidLegacyData)?;
         data = legacy_secret.data;
@@ -205,9 +218,10 @@ pub fn unseal(
         for (item, value) in &spec.encrypted_data {
             let opened = encoding::decode_std(value)
                 .map_err(Error::InvalidBase64)
-                .and_then(|blob| cipher::open(keys, &label, &blob));
+                .and_then(|blob| cipher::open_indexed(keys, &label, &blob));
             match opened {
-                Ok(plaintext) => {
+                Ok((key, plaintext)) => {
+                    keys_used.insert(key);
                     data.insert(
                         item.clone(),
                         SecretString::from(encoding::encode_std(plaintext.expose())),
@@ -226,24 +240,12 @@ pub fn unseal(
 
     let template = spec.template.clone().unwrap_or_default();
     if let Some(template_data) = &template.data {
-        for (item, value) in template_data {
-            // Encrypted items win over template data of the same name (Bitnami v0.37+).
-            if data.contains_key(item) {
-                continue;
-            }
-            if value.contains("{{") {
-                return Err(Error::TemplateUnsupported.into());
-            }
-            data.insert(
-                item.clone(),
-                SecretString::from(encoding::encode_std(value.as_bytes())),
-            );
-        }
+        render_template_data(template_data, &mut data)?;
     }
     let mut secret_meta = template.metadata.unwrap_or_default();
     secret_meta.name = Some(name.to_owned());
     secret_meta.namespace = metadata.namespace.clone();
-    Ok(SecretManifest {
+    let secret = SecretManifest {
         api_version: Some("v1".into()),
         kind: Some("Secret".into()),
         metadata: secret_meta,
@@ -251,7 +253,56 @@ pub fn unseal(
         data,
         string_data: BTreeMap::new(),
         immutable: template.immutable,
-    })
+    };
+    Ok((secret, keys_used))
+}
+
+/// Renders `spec.template.data` into `data` as Bitnami's `Unseal` does (v0.37+): each value is
+/// a Go text/template over the items (`.` = item name → string, a missing key prints
+/// `<no value>`); plain template values are in `.` too unless an encrypted item has that name,
+/// and encrypted items win over template items of the same name. Any failure fails the whole
+/// unseal; errors name the item, never a value.
+fn render_template_data(
+    template_data: &BTreeMap<String, String>,
+    data: &mut BTreeMap<String, SecretString>,
+) -> Result<(), ConvertError> {
+    let mut values: BTreeMap<String, SecretBytes> = BTreeMap::new();
+    for (item, value) in data.iter() {
+        let bytes =
+            encoding::decode_std(value.expose_secret()).map_err(Error::InvalidDataBase64)?;
+        values.insert(item.clone(), SecretBytes::new(bytes));
+    }
+    for (item, value) in template_data {
+        values
+            .entry(item.clone())
+            .or_insert_with(|| SecretBytes::new(value.as_bytes().to_vec()));
+    }
+    let mut failures = Vec::new();
+    for (item, source) in template_data {
+        if data.contains_key(item) {
+            continue;
+        }
+        let rendered = Template::parse(source)
+            .map(|t| t.missing_key(MissingKey::NoValue))
+            .and_then(|t| t.render(&values));
+        match rendered {
+            Ok(bytes) => {
+                data.insert(
+                    item.clone(),
+                    SecretString::from(encoding::encode_std(bytes.expose())),
+                );
+            }
+            Err(e) => failures.push(ItemError {
+                item: item.clone(),
+                error: Error::Template(e),
+            }),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(ConvertError::Items(failures))
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +374,62 @@ stringData:
         assert_eq!(back.type_.as_deref(), Some("kubernetes.io/basic-auth"));
         assert_eq!(back.metadata.labels["app"], "db");
         assert_eq!(back.immutable, Some(true));
+    }
+
+    #[test]
+    fn unsealing_reports_which_key_opened_the_items() {
+        static OTHER: LazyLock<PrivateKey> = LazyLock::new(|| PrivateKey::generate(2048).unwrap());
+        let sealed = seal_secret(&secret(INPUT), KEY.public_key(), &options()).unwrap();
+        let (back, used) =
+            unseal_reporting_keys(&sealed.metadata, &sealed.spec, &[&OTHER, &KEY]).unwrap();
+        assert_eq!(plain(&back, "username"), b"admin");
+        assert_eq!(used, BTreeSet::from([1]));
+    }
+
+    fn templated(template_data: &[(&str, &str)]) -> SealedSecretManifest {
+        let mut sealed = seal_secret(&secret(INPUT), KEY.public_key(), &options()).unwrap();
+        sealed.spec.template.as_mut().unwrap().data = Some(
+            template_data
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        sealed
+    }
+
+    #[test]
+    fn template_data_renders_over_the_decrypted_items_and_plain_values() {
+        let sealed = templated(&[
+            (
+                "url",
+                "postgres://{{ .username }}:{{ index . \"password\" }}@{{ .host }}/x",
+            ),
+            ("host", "db.internal"),
+            ("missing", "[{{ .nope }}]"),
+            // Encrypted items win over template items of the same name.
+            ("username", "overridden"),
+        ]);
+        let back = unseal(&sealed.metadata, &sealed.spec, &[&KEY]).unwrap();
+        assert_eq!(
+            plain(&back, "url"),
+            b"postgres://admin:hunter2@db.internal/x"
+        );
+        assert_eq!(plain(&back, "host"), b"db.internal");
+        assert_eq!(plain(&back, "missing"), b"[<no value>]");
+        assert_eq!(plain(&back, "username"), b"admin");
+    }
+
+    #[test]
+    fn a_template_that_fails_names_the_item_and_no_value() {
+        let sealed = templated(&[("bad", "{{ .password | nosuchfunc }}")]);
+        let err = unseal(&sealed.metadata, &sealed.spec, &[&KEY]).unwrap_err();
+        assert_eq!(err.failed_items(), ["bad"]);
+        let message = err.to_string();
+        assert!(
+            message.contains("template data did not render"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub enum Error {
     /// A Secret `data` value is not valid base64.
     #[error("data value is not valid base64")]
     InvalidDataBase64(#[source] crate::encoding::Error),
+    /// A `spec.template.data` value did not render (the cause names line, column and
+    /// function, never a value).
+    // Not a `#[source]`: item errors are printed one per line without their chain, and the
+    // template error only names a position and a function.
+    #[error("template data did not render: {0}")]
+    Template(crate::template::Error),
     /// `spec.template.data` uses a template but no template engine was supplied.
     #[error("template data needs rendering, which this build does not support yet")]
     TemplateUnsupported,

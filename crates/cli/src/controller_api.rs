@@ -1,0 +1,186 @@
+//! The controller's HTTP API (`/v1/cert.pem`, `/v1/verify`, `/v1/rotate`) reached through the
+//! Kubernetes API server's service proxy, as kubeseal does (`pkg/kubeseal/kubeseal.go`
+//! `openCertFromController`, `VerifySealedSecret`, `ReEncryptSealedSecret`): the Service
+//! `--controller-namespace/--controller-name` is read first to learn the name of its first port,
+//! then requests go to
+//! `/api/v1/namespaces/<ns>/services/http:<name>:<port-name>/proxy/v1/...`.
+//!
+//! The cluster comes from `--kubeconfig`, else `KUBECONFIG`, else `~/.kube/config` (with
+//! `--context` choosing a context), through the `kube` client.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use k8s_openapi::api::core::v1::Service;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+use crate::env;
+
+/// Where the controller is and how to reach the cluster (kubeseal's flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ControllerArgs {
+    /// Namespace of the controller's Service.
+    #[arg(long, value_name = "NAMESPACE", default_value = "kube-system", env = env::SEALED_SECRETS_CONTROLLER_NAMESPACE)]
+    pub controller_namespace: String,
+
+    /// Name of the controller's Service.
+    #[arg(long, value_name = "NAME", default_value = "sealed-secrets-controller", env = env::SEALED_SECRETS_CONTROLLER_NAME)]
+    pub controller_name: String,
+
+    /// Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use [default: the current context].
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+}
+
+/// An answer of the controller that is not a success.
+#[derive(Debug, thiserror::Error)]
+#[error("the controller answered HTTP {code}")]
+pub struct ControllerStatus {
+    /// The HTTP status code.
+    pub code: u16,
+}
+
+/// A connection to the controller through the API server.
+pub struct ControllerApi {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    /// `service namespace/name`, for messages.
+    service: String,
+    /// `/api/v1/namespaces/<ns>/services/http:<name>:<port>/proxy`.
+    proxy: String,
+    default_namespace: String,
+}
+
+impl ControllerApi {
+    /// Loads the kubeconfig and finds the controller's Service (and its port name).
+    pub fn connect(args: &ControllerArgs) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let service = format!(
+            "service {}/{}",
+            args.controller_namespace, args.controller_name
+        );
+        let (client, default_namespace, port) = runtime.block_on(async {
+            let config = load_config(args).await?;
+            let default_namespace = config.default_namespace.clone();
+            let client = Client::try_from(config).context("building the Kubernetes client")?;
+            let services: Api<Service> =
+                Api::namespaced(client.clone(), &args.controller_namespace);
+            let svc = services.get(&args.controller_name).await.with_context(|| {
+                format!(
+                    "cannot reach the controller: reading {service} (give --controller-namespace/--controller-name, or seal offline with --cert)"
+                )
+            })?;
+            let port = svc
+                .spec
+                .and_then(|s| s.ports)
+                .and_then(|p| p.into_iter().next())
+                .and_then(|p| p.name)
+                .unwrap_or_default();
+            anyhow::Ok((client, default_namespace, port))
+        })?;
+        let proxy = format!(
+            "/api/v1/namespaces/{}/services/http:{}:{}/proxy",
+            args.controller_namespace, args.controller_name, port
+        );
+        Ok(Self {
+            runtime,
+            client,
+            service,
+            proxy,
+            default_namespace,
+        })
+    }
+
+    /// The namespace of the kubeconfig's context (for Secrets that name none).
+    pub fn default_namespace(&self) -> &str {
+        &self.default_namespace
+    }
+
+    /// `GET /v1/cert.pem`: the controller's newest certificate.
+    pub fn fetch_cert(&self) -> anyhow::Result<Vec<u8>> {
+        let request = http::Request::get(format!("{}/v1/cert.pem", self.proxy))
+            .body(Vec::new())
+            .context("building the request")?;
+        self.call(request).with_context(|| {
+            format!(
+                "cannot fetch the certificate from the controller ({}); seal offline with --cert",
+                self.service
+            )
+        })
+    }
+
+    /// `POST /v1/verify`: `Ok(true)` when the controller can decrypt `sealed_json`, `Ok(false)`
+    /// when it answers 409.
+    pub fn verify(&self, sealed_json: Vec<u8>) -> anyhow::Result<bool> {
+        match self.post("/v1/verify", sealed_json) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.downcast_ref::<ControllerStatus>()
+                    .is_some_and(|s| s.code == 409) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.context(format!("cannot validate through {}", self.service))),
+        }
+    }
+
+    /// `POST /v1/rotate`: the SealedSecret re-sealed with the controller's newest key (JSON).
+    pub fn rotate(&self, sealed_json: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        self.post("/v1/rotate", sealed_json)
+            .with_context(|| format!("cannot re-encrypt through {}", self.service))
+    }
+
+    fn post(&self, path: &str, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        let request = http::Request::post(format!("{}{path}", self.proxy))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .context("building the request")?;
+        self.call(request)
+    }
+
+    fn call(&self, request: http::Request<Vec<u8>>) -> anyhow::Result<Vec<u8>> {
+        self.runtime.block_on(async {
+            match self.client.request_text(request).await {
+                Ok(text) => Ok(text.into_bytes()),
+                Err(kube::Error::Api(status)) => {
+                    let code = status.code;
+                    let message = status.message.trim().to_owned();
+                    let err = anyhow::Error::new(ControllerStatus { code });
+                    if message.is_empty() {
+                        Err(err)
+                    } else {
+                        Err(err.context(message))
+                    }
+                }
+                Err(e) => Err(anyhow::Error::new(e)),
+            }
+        })
+    }
+}
+
+async fn load_config(args: &ControllerArgs) -> anyhow::Result<Config> {
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig `{}`", path.display()))?;
+            Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .with_context(|| format!("using kubeconfig `{}`", path.display()))
+        }
+        None => Config::from_kubeconfig(&options)
+            .await
+            .context("reading the kubeconfig ($KUBECONFIG or ~/.kube/config)"),
+    }
+}
