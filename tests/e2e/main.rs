@@ -1,2 +1,3 @@
+mod externalsecrets;
 mod harness;
 mod servers;
