@@ -2,6 +2,7 @@
 //!
 //! - [`sealed`]: Bitnami sealed-secrets' hybrid envelope (RSA-OAEP + AES-256-GCM) and the
 //!   Secret ⇄ SealedSecret conversion, byte-compatible with `bitnami.com/v1alpha1`.
+//! - [`template`]: Go `text/template` + Sprig subset for SealedSecret and ExternalSecret templates.
 //! - [`yaml`]: multi-document YAML/JSON streams of Kubernetes objects.
 //! - [`encoding`]: the base64 helpers (the only ones in the workspace).
 //! - [`secret`]: zeroizing, redacted containers for plaintext.
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod sealed;
 pub mod secret;
 pub mod sops;
+pub mod template;
 pub mod yaml;
 
 pub use secrecy;
