@@ -1282,3 +1282,269 @@ async fn unsupported_providers_are_kept_and_reported_and_a_foreign_owner_is_not_
     );
     b.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Webhook (an axum server owned by the test)
+// ---------------------------------------------------------------------------------------------
+
+type Upstream = Arc<std::sync::Mutex<BTreeMap<String, Value>>>;
+
+/// A small JSON secret API: `GET /v1/secrets/{key}` with `Authorization: Bearer s3cr3t-api-token`
+/// answers `{"data": <value>}`; unknown keys 404; a wrong token 401.
+async fn serve_webhook(
+    listener: tokio::net::TcpListener,
+    upstream: Upstream,
+) -> tokio::sync::oneshot::Sender<()> {
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new()
+        .route(
+            "/v1/secrets/{*key}",
+            axum::routing::get(
+                |State(up): State<Upstream>, Path(key): Path<String>, headers: HeaderMap| async move {
+                    if headers.get("authorization").and_then(|v| v.to_str().ok())
+                        != Some("Bearer s3cr3t-api-token")
+                    {
+                        return Err(StatusCode::UNAUTHORIZED);
+                    }
+                    let v = up.lock().unwrap().get(&key).cloned();
+                    v.map(|v| axum::Json(json!({"data": v})))
+                        .ok_or(StatusCode::NOT_FOUND)
+                },
+            ),
+        )
+        .with_state(upstream);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    tx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_provider_templates_requests_follows_changes_and_recovers_after_an_outage() {
+    let upstream: Upstream = Arc::default();
+    upstream.lock().unwrap().insert(
+        "app/db".into(),
+        json!({"user": "app", "password": "hook-1", "port": 5432}),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = serve_webhook(listener, upstream.clone()).await;
+    let b = Bridge::start().await;
+    b.put_secret(NS, "api-creds", &[("token", "s3cr3t-api-token")])
+        .await;
+    let patch = json!({"metadata": {"labels": {"external-secrets.io/type": "webhook"}}});
+    Api::<Secret>::namespaced(b.client(), NS)
+        .patch("api-creds", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    b.create::<SecretStore>(store(
+        "hook",
+        json!({"webhook": {
+            "url": format!("http://{addr}/v1/secrets/{{{{ .remoteRef.key }}}}"),
+            "headers": {"Authorization": "Bearer {{ .creds.token }}"},
+            "result": {"jsonPath": "$.data"},
+            "secrets": [{"name": "creds", "secretRef": {"name": "api-creds"}}],
+        }}),
+    ))
+    .await;
+    b.create::<ExternalSecret>(external_secret(
+        "db",
+        "hook",
+        json!({
+            "data": [{"secretKey": "password", "remoteRef": {"key": "app/db", "property": "password"}}],
+            "dataFrom": [{"extract": {"key": "app/db"}, "rewrite": [{"regexp": {"source": "^", "target": "db_"}}]}],
+        }),
+    ))
+    .await;
+    // `property` is not applied by the webhook provider (ESO's behaviour): the whole result is
+    // the value, so this entry carries the JSON object.
+    b.wait_data(
+        NS,
+        "db",
+        &[
+            ("db_password", "hook-1"),
+            ("db_port", "5432"),
+            ("db_user", "app"),
+            (
+                "password",
+                r#"{"user":"app","password":"hook-1","port":5432}"#,
+            ),
+        ],
+    )
+    .await;
+    b.wait_store_ready(false, NS, "hook", ("True", "ValidationUnknown"))
+        .await;
+
+    upstream.lock().unwrap().insert(
+        "app/db".into(),
+        json!({"user": "app", "password": "hook-2", "port": 5432}),
+    );
+    b.wait_data(
+        NS,
+        "db",
+        &[
+            ("db_password", "hook-2"),
+            ("db_port", "5432"),
+            ("db_user", "app"),
+            (
+                "password",
+                r#"{"user":"app","password":"hook-2","port":5432}"#,
+            ),
+        ],
+    )
+    .await;
+
+    let before = b.secret_opt(NS, "db").await.unwrap();
+    let _ = stop.send(());
+    let message = b.wait_ready(NS, "db", "False", "SecretSyncedError").await;
+    assert!(
+        message.contains("cannot reach webhook at 127.0.0.1:"),
+        "{message}"
+    );
+    assert!(!message.contains("s3cr3t-api-token"));
+    let during = b.secret_opt(NS, "db").await.unwrap();
+    assert_eq!(
+        during.metadata.resource_version,
+        before.metadata.resource_version
+    );
+
+    upstream.lock().unwrap().insert(
+        "app/db".into(),
+        json!({"user": "app", "password": "hook-3", "port": 5432}),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let _stop = serve_webhook(listener, upstream.clone()).await;
+    b.wait_data(
+        NS,
+        "db",
+        &[
+            ("db_password", "hook-3"),
+            ("db_port", "5432"),
+            ("db_user", "app"),
+            (
+                "password",
+                r#"{"user":"app","password":"hook-3","port":5432}"#,
+            ),
+        ],
+    )
+    .await;
+    b.wait_ready(NS, "db", "True", "SecretSynced").await;
+
+    // An unknown key upstream is an error under the default Retain policy, never an empty value.
+    b.create::<ExternalSecret>(external_secret(
+        "missing",
+        "hook",
+        json!({"data": [{"secretKey": "x", "remoteRef": {"key": "nope"}}]}),
+    ))
+    .await;
+    let message = b
+        .wait_ready(NS, "missing", "False", "SecretSyncedError")
+        .await;
+    assert!(
+        message.contains("secret \"nope\" does not exist"),
+        "{message}"
+    );
+    b.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_templates_build_data_type_and_metadata_from_vault_values() {
+    let bao = blocking(OpenBao::start);
+    blocking(|| {
+        bao.kv_put(
+            "secret",
+            "app/db",
+            &json!({"user": "app", "password": "p@ss", "cfg": "{\"host\":\"db.internal\"}"}),
+        );
+    });
+    let b = Bridge::start().await;
+    b.put_secret(NS, "vault-token", &[("token", OpenBao::ROOT_TOKEN)])
+        .await;
+    b.create::<SecretStore>(store(
+        "vault",
+        json!({"vault": {"server": bao.url(), "path": "secret",
+                         "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}),
+    ))
+    .await;
+    b.create::<ExternalSecret>(external_secret(
+        "db",
+        "vault",
+        json!({
+            "target": {"template": {
+                "type": "kubernetes.io/basic-auth",
+                "metadata": {"labels": {"app": "{{ .user }}"}, "annotations": {"team": "payments"}},
+                "data": {
+                    "username": "{{ .user }}",
+                    "password": "{{ .password }}",
+                    "dsn": "postgres://{{ .user }}:{{ .password }}@{{ (.cfg | fromJson).host }}:5432",
+                    "auth": "{{ printf \"%s:%s\" .user .password | b64enc }}",
+                },
+            }},
+            "dataFrom": [{"extract": {"key": "app/db"}}],
+        }),
+    ))
+    .await;
+    b.wait_data(
+        NS,
+        "db",
+        &[
+            ("auth", "YXBwOnBAc3M="),
+            ("dsn", "postgres://app:p@ss@db.internal:5432"),
+            ("password", "p@ss"),
+            ("username", "app"),
+        ],
+    )
+    .await;
+    let s = b.secret_opt(NS, "db").await.unwrap();
+    assert_eq!(s.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    assert_eq!(s.labels()["app"], "app");
+    assert_eq!(s.annotations()["team"], "payments");
+
+    // mergePolicy Merge keeps the fetched keys beside the template's; a template error is a
+    // clear condition and leaves the Secret as it was.
+    b.create::<ExternalSecret>(external_secret(
+        "merged",
+        "vault",
+        json!({
+            "target": {"template": {"mergePolicy": "Merge", "data": {"greeting": "hi {{ .user | upper }}"}}},
+            "dataFrom": [{"extract": {"key": "app/db"}}],
+        }),
+    ))
+    .await;
+    b.wait_data(
+        NS,
+        "merged",
+        &[
+            ("cfg", r#"{"host":"db.internal"}"#),
+            ("greeting", "hi APP"),
+            ("password", "p@ss"),
+            ("user", "app"),
+        ],
+    )
+    .await;
+    let patch = json!({"spec": {"target": {"template": {"data": {"greeting": "{{ .nope }}"}}}}});
+    Api::<ExternalSecret>::namespaced(b.client(), NS)
+        .patch("merged", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let message = b
+        .wait_ready(NS, "merged", "False", "SecretSyncedError")
+        .await;
+    assert!(
+        message.contains("template data[\"greeting\"] failed"),
+        "{message}"
+    );
+    assert!(!message.contains("p@ss"));
+    assert_eq!(b.data(NS, "merged").await.unwrap()["greeting"], "hi APP");
+    b.stop().await;
+}

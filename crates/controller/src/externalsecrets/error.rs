@@ -57,6 +57,15 @@ pub enum Error {
     /// The ExternalSecret asks for something invalid or unsupported.
     #[error("invalid ExternalSecret: {0}")]
     Spec(String),
+    /// A template failed.
+    #[error("template {what} failed")]
+    Template {
+        /// Which template (`data["config.yml"]`, `metadata.labels["x"]`…).
+        what: String,
+        /// The template error (it names positions and functions, never values).
+        #[source]
+        source: sealer::template::Error,
+    },
     /// The target Secret is controlled by something else.
     #[error("target secret {name:?} is owned by another object ({owner}): not overwriting it")]
     Owned {
@@ -92,7 +101,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Kube { .. } => "kubernetes",
-            Self::MissingObjectKey(_) | Self::Spec(_) => "spec",
+            Self::MissingObjectKey(_) | Self::Spec(_) | Self::Template { .. } => "spec",
             Self::StoreNotFound { .. }
             | Self::StoreNotAllowed { .. }
             | Self::OtherController { .. } => "store",
@@ -108,6 +117,7 @@ impl Error {
         matches!(
             self,
             Self::Spec(_)
+                | Self::Template { .. }
                 | Self::Owned { .. }
                 | Self::Immutable { .. }
                 | Self::DeleteNotOwner { .. }

@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 
 use sealer::secret::SecretBytes;
+use sealer::template::Template;
 
 use super::crd::ExternalSecretTemplate;
 use super::error::Error;
 use super::providers::SecretMap;
 
-/// What a template produced.
-#[derive(Default)]
+/// What a template produced (values print as `[REDACTED]`).
+#[derive(Default, Debug)]
 pub struct Rendered {
     /// Secret data from `template.data`.
     pub data: SecretMap,
@@ -73,8 +74,64 @@ fn text(v: SecretBytes, key: &str) -> Result<String, Error> {
 }
 
 fn render_one(what: &str, src: &str, values: &SecretMap) -> Result<SecretBytes, Error> {
-    let _ = (src, values);
-    Err(Error::Spec(format!(
-        "template {what}: waiting for sealer::template"
-    )))
+    let wrap = |source| Error::Template {
+        what: what.to_owned(),
+        source,
+    };
+    Template::parse(src)
+        .map_err(wrap)?
+        .render(values)
+        .map_err(wrap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::externalsecrets::crd::TemplateMetadata;
+
+    fn values(pairs: &[(&str, &str)]) -> SecretMap {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), SecretBytes::new(v.as_bytes().to_vec())))
+            .collect()
+    }
+
+    #[test]
+    fn data_labels_and_annotations_render_over_the_fetched_values() {
+        let t = ExternalSecretTemplate {
+            data: [(
+                "dsn".to_owned(),
+                "postgres://{{ .user }}:{{ .password | b64enc }}@db".to_owned(),
+            )]
+            .into(),
+            metadata: Some(TemplateMetadata {
+                labels: [("owner".to_owned(), "{{ .user | upper }}".to_owned())].into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let r = render(&t, &values(&[("user", "app"), ("password", "pw")])).unwrap();
+        assert_eq!(r.data["dsn"].expose(), b"postgres://app:cHc=@db");
+        assert_eq!(r.labels["owner"], "APP");
+    }
+
+    #[test]
+    fn a_missing_key_fails_and_names_the_template_not_the_values() {
+        let t = ExternalSecretTemplate {
+            data: [("x".to_owned(), "{{ .nope }}".to_owned())].into(),
+            ..Default::default()
+        };
+        let e = render(&t, &values(&[("user", "s3cret-value")])).unwrap_err();
+        let text = e.chain();
+        assert!(text.starts_with("template data[\"x\"] failed"), "{text}");
+        assert!(!text.contains("s3cret-value"));
+    }
+
+    #[test]
+    fn transform_rewrites_keys() {
+        assert_eq!(
+            rewrite_key("{{ .value | upper }}", "db_user").unwrap(),
+            "DB_USER"
+        );
+    }
 }

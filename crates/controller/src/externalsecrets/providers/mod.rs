@@ -7,6 +7,7 @@ pub mod aws;
 pub mod fake;
 pub mod kubernetes;
 pub mod vault;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,6 +98,15 @@ pub enum ProviderError {
         /// What was wrong with it.
         what: String,
     },
+    /// A webhook template (URL, header, body) failed.
+    #[error("webhook template {what} failed")]
+    Template {
+        /// Which template.
+        what: String,
+        /// The template error (never a value).
+        #[source]
+        source: sealer::template::Error,
+    },
     /// A Kubernetes API call of the kubernetes provider failed.
     #[error("kubernetes api call failed: {action}")]
     Kube {
@@ -114,7 +124,7 @@ impl ProviderError {
         match self {
             Self::NotFound { .. } => "not_found",
             Self::MissingProperty { .. } => "missing_property",
-            Self::Unsupported(_) | Self::Config(_) => "config",
+            Self::Unsupported(_) | Self::Config(_) | Self::Template { .. } => "config",
             Self::Credentials { .. } | Self::Referent => "credentials",
             Self::Denied { .. } => "denied",
             Self::Upstream { .. } | Self::Answer { .. } => "upstream",
@@ -355,11 +365,13 @@ pub async fn connect(
             )
             .await?,
         ),
-        "webhook" => {
-            return Err(ProviderError::Unsupported(
-                "webhook (pending templates)".into(),
-            ));
-        }
+        "webhook" => Arc::new(
+            webhook::WebhookClient::connect(
+                provider.webhook.as_ref().unwrap_or(&Default::default()),
+                access,
+            )
+            .await?,
+        ),
         _ => Arc::new(fake::FakeClient::new(
             provider.fake.clone().unwrap_or_default(),
         )),
