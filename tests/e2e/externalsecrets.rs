@@ -1548,3 +1548,80 @@ async fn target_templates_build_data_type_and_metadata_from_vault_values() {
     assert_eq!(b.data(NS, "merged").await.unwrap()["greeting"], "hi APP");
     b.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Inside seal-controller
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seal_controller_runs_the_bridge_by_default_and_exports_its_metrics() {
+    use clap::Parser as _;
+    let h = harness::start().await;
+    let client = h.client();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in seal_controller::crds::crds() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    create_namespace(&client, NS, &[]).await;
+    let args = seal_controller::Args::try_parse_from([
+        "seal-controller",
+        "--key-size=2048",
+        "--listen-addr=127.0.0.1:0",
+        "--listen-metrics-addr=127.0.0.1:0",
+    ])
+    .unwrap()
+    .run;
+    assert!(args.external_secrets, "the bridge is on by default");
+    let listeners = seal_controller::Listeners {
+        api: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        metrics: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    };
+    let metrics_addr = listeners.metrics.local_addr().unwrap();
+    let (stop, rx) = watch::channel(false);
+    // `run` is driven on this task (its future is not `Send`), beside the test's own steps.
+    let controller = seal_controller::run(client.clone(), args, listeners, rx);
+    let steps = async {
+        let store: SecretStore =
+            serde_json::from_value(fake_store("fake", &[("k", "from-the-controller")])).unwrap();
+        Api::<SecretStore>::namespaced(client.clone(), NS)
+            .create(&PostParams::default(), &store)
+            .await
+            .unwrap();
+        let es: ExternalSecret = serde_json::from_value(external_secret(
+            "es",
+            "fake",
+            json!({"data": [{"secretKey": "k", "remoteRef": {"key": "k"}}]}),
+        ))
+        .unwrap();
+        Api::<ExternalSecret>::namespaced(client.clone(), NS)
+            .create(&PostParams::default(), &es)
+            .await
+            .unwrap();
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
+        let mut got = None;
+        for _ in 0..300 {
+            got = secrets.get_opt("es").await.unwrap().map(|s| strings(&s));
+            if got.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            got.unwrap(),
+            [("k".to_owned(), "from-the-controller".to_owned())].into()
+        );
+        let text = reqwest::get(format!("http://{metrics_addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("sealkit_externalsecret_sync_calls_total{provider=\"fake\"}"),
+            "{text}"
+        );
+        let _ = stop.send(true);
+    };
+    let (result, ()) = tokio::join!(controller, steps);
+    result.expect("seal-controller stops cleanly");
+}
