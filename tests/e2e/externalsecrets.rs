@@ -1625,3 +1625,59 @@ async fn seal_controller_runs_the_bridge_by_default_and_exports_its_metrics() {
     let (result, ()) = tokio::join!(controller, steps);
     result.expect("seal-controller stops cleanly");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_namespace_header_reads_from_an_openbao_namespace() {
+    let bao = blocking(OpenBao::start);
+    blocking(|| {
+        bao.api(reqwest::Method::POST, "sys/namespaces/team-a", None);
+        let http = reqwest::blocking::Client::new();
+        let call = |path: &str, body: Value| {
+            let resp = http
+                .post(format!("{}/v1/{path}", bao.url()))
+                .header("X-Vault-Token", bao.token())
+                .header("X-Vault-Namespace", "team-a")
+                .json(&body)
+                .send()
+                .unwrap();
+            assert!(
+                resp.status().is_success(),
+                "{path}: {}",
+                resp.text().unwrap_or_default()
+            );
+        };
+        call(
+            "sys/mounts/kv",
+            json!({"type": "kv", "options": {"version": "2"}}),
+        );
+        call("kv/data/app", json!({"data": {"who": "team-a"}}));
+        // The same path outside the namespace holds something else.
+        bao.mount("kv", "kv", json!({"version": "2"}));
+        bao.kv_put("kv", "app", &json!({"who": "root"}));
+    });
+    let b = Bridge::start().await;
+    b.put_secret(NS, "vault-token", &[("token", OpenBao::ROOT_TOKEN)])
+        .await;
+    let provider = |ns: Option<&str>| {
+        let mut v = json!({"vault": {"server": bao.url(), "path": "kv",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}});
+        if let Some(ns) = ns {
+            v["vault"]["namespace"] = json!(ns);
+        }
+        v
+    };
+    b.create::<SecretStore>(store("team-a", provider(Some("team-a"))))
+        .await;
+    b.create::<SecretStore>(store("root", provider(None))).await;
+    for (name, s) in [("in-ns", "team-a"), ("at-root", "root")] {
+        b.create::<ExternalSecret>(external_secret(
+            name,
+            s,
+            json!({"data": [{"secretKey": "who", "remoteRef": {"key": "app", "property": "who"}}]}),
+        ))
+        .await;
+    }
+    b.wait_data(NS, "in-ns", &[("who", "team-a")]).await;
+    b.wait_data(NS, "at-root", &[("who", "root")]).await;
+    b.stop().await;
+}
