@@ -18,7 +18,7 @@ use super::crd::{
     ClusterSecretStore, ClusterSecretStoreCondition, Condition, LabelSelector, SecretStore,
     SecretStoreRef, SecretStoreSpec, SecretStoreStatus, StoreKind,
 };
-use super::error::Error;
+use super::error::{Error, chain};
 use super::providers::{self, ProviderError, SecretsClient, StoreAccess, Validation};
 use crate::sealedsecrets::status;
 
@@ -377,17 +377,6 @@ pub async fn check(ctx: &Context, store: &ResolvedStore) -> Condition {
         message: Some(message),
         last_transition_time: None,
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// Store `refreshInterval`: int seconds or Go duration; 5 minutes when unset or 0.

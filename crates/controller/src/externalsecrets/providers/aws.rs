@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, json_object_map,
-    name_matcher, select_gjson,
+    ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, name_matcher, select_gjson,
 };
 use crate::externalsecrets::crd::{AwsProvider, ExternalSecretFind, MetadataPolicy, RemoteRef};
 
@@ -310,17 +309,6 @@ impl SecretsClient for AwsClient {
         remote: &'a RemoteRef,
     ) -> BoxFuture<'a, Result<SecretBytes, ProviderError>> {
         self.get(remote).boxed()
-    }
-
-    fn get_secret_map<'a>(
-        &'a self,
-        remote: &'a RemoteRef,
-    ) -> BoxFuture<'a, Result<SecretMap, ProviderError>> {
-        async move {
-            let bytes = self.get(remote).await?;
-            json_object_map(&remote.key, bytes.expose())
-        }
-        .boxed()
     }
 
     fn get_all_secrets<'a>(

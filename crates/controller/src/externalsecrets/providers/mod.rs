@@ -177,11 +177,17 @@ pub trait SecretsClient: Send + Sync {
         &'a self,
         remote: &'a RemoteRef,
     ) -> BoxFuture<'a, Result<SecretBytes, ProviderError>>;
-    /// Every property of one remote secret (`dataFrom[].extract`).
+    /// Every property of one remote secret (`dataFrom[].extract`): by default the top-level
+    /// entries of the JSON object [`SecretsClient::get_secret`] returns.
     fn get_secret_map<'a>(
         &'a self,
         remote: &'a RemoteRef,
-    ) -> BoxFuture<'a, Result<SecretMap, ProviderError>>;
+    ) -> BoxFuture<'a, Result<SecretMap, ProviderError>> {
+        Box::pin(async move {
+            let bytes = self.get_secret(remote).await?;
+            json_object_map(&remote.key, bytes.expose())
+        })
+    }
     /// Every remote secret matching (`dataFrom[].find`), by remote name.
     fn get_all_secrets<'a>(
         &'a self,

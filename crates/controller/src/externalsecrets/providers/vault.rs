@@ -17,8 +17,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 
 use super::{
-    ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, json_object_map,
-    name_matcher, select_property,
+    ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, name_matcher, select_property,
 };
 use crate::externalsecrets::crd::{
     ExternalSecretFind, MetadataPolicy, RemoteRef, VaultKvVersion, VaultProvider,
@@ -369,17 +368,6 @@ impl SecretsClient for VaultClient {
         remote: &'a RemoteRef,
     ) -> BoxFuture<'a, Result<SecretBytes, ProviderError>> {
         self.get(remote).boxed()
-    }
-
-    fn get_secret_map<'a>(
-        &'a self,
-        remote: &'a RemoteRef,
-    ) -> BoxFuture<'a, Result<SecretMap, ProviderError>> {
-        async move {
-            let bytes = self.get(remote).await?;
-            json_object_map(&remote.key, bytes.expose())
-        }
-        .boxed()
     }
 
     fn get_all_secrets<'a>(

@@ -19,10 +19,7 @@ use sealer::secret::SecretBytes;
 use sealer::template::Template;
 use serde_json::Value;
 
-use super::{
-    ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, json_object_map,
-    json_value_bytes,
-};
+use super::{ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, json_value_bytes};
 use crate::externalsecrets::crd::{ExternalSecretFind, RemoteRef, WebhookProvider};
 
 const SERVICE: &str = "webhook";
@@ -237,17 +234,6 @@ impl SecretsClient for WebhookClient {
         remote: &'a RemoteRef,
     ) -> BoxFuture<'a, Result<SecretBytes, ProviderError>> {
         self.get(remote).boxed()
-    }
-
-    fn get_secret_map<'a>(
-        &'a self,
-        remote: &'a RemoteRef,
-    ) -> BoxFuture<'a, Result<SecretMap, ProviderError>> {
-        async move {
-            let bytes = self.get(remote).await?;
-            json_object_map(&remote.key, bytes.expose())
-        }
-        .boxed()
     }
 
     fn get_all_secrets<'a>(
