@@ -31,12 +31,30 @@ pub(crate) fn collect(state: &mut State) -> bool {
     // uid -> being deleted in the foreground
     let mut by_uid: HashMap<String, bool> = HashMap::new();
     let mut all: Vec<(ResourceType, ObjKey, Value)> = vec![];
+    let terminating_namespaces: std::collections::HashSet<String> = state
+        .store(&GroupResource {
+            group: String::new(),
+            resource: "namespaces".into(),
+        })
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter(|n| is_deleting(n))
+        .map(|n| meta(n)["name"].as_str().unwrap_or_default().to_string())
+        .collect();
     for rt in state.types.clone() {
         if let Some(m) = state.store(&rt.gr()) {
             for (k, v) in m {
                 let fg = is_deleting(v) && finalizers(v).iter().any(|f| f == "foregroundDeletion");
                 by_uid.insert(meta(v)["uid"].as_str().unwrap_or_default().to_string(), fg);
-                all.push((rt.clone(), k.clone(), v.clone()));
+                // Only dependents (they carry ownerReferences), deleting owners and the content
+                // of terminating namespaces are looked at below: cloning nothing else keeps a
+                // pass cheap with thousands of objects.
+                let dependent = meta(v)["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty());
+                if dependent || is_deleting(v) || terminating_namespaces.contains(&k.0) {
+                    all.push((rt.clone(), k.clone(), v.clone()));
+                }
             }
         }
     }
