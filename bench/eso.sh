@@ -171,3 +171,8 @@ print(f"staleness after an upstream change (refreshInterval {interval}s, {len(st
       f"(target p99 <= {interval + 1} s: {'met' if pct(99) <= interval + 1 else 'NOT met'})"
       + (f"; {missing} not updated within {interval * 5} s" if missing else ""))
 PY
+warnings=$(grep -c "WARN" "$WORK/controller.log" || true)
+echo "controller warnings during the run: $warnings"
+if [ "$warnings" -gt 0 ]; then
+  grep "WARN" "$WORK/controller.log" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^[^ ]* *//' -e 's/namespace=[^ ]* name=[^ ]* //' | sort | uniq -c | sort -rn | head -5
+fi
