@@ -1,3 +1,4 @@
 mod controller;
+mod externalsecrets;
 mod harness;
 mod servers;

@@ -253,10 +253,24 @@ impl Moto {
 
     /// Starts moto on `port` (to bring a killed server back at the same address).
     pub fn start_on(port: u16) -> Self {
+        Self::spawn(port, None)
+    }
+
+    /// Starts moto that accepts `free_calls` unauthenticated AWS calls (to create IAM users and
+    /// keys) and then checks every request's SigV4 signature and IAM policy
+    /// (`INITIAL_NO_AUTH_ACTION_COUNT`).
+    pub fn start_with_auth(free_calls: u32) -> Self {
+        Self::spawn(free_port(), Some(free_calls))
+    }
+
+    fn spawn(port: u16, free_calls: Option<u32>) -> Self {
         let moto = require_tool("moto_server");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut cmd = Command::new(moto);
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some(n) = free_calls {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
         let process = Process::spawn(cmd, "moto");
         let this = Self { process, addr };
         wait_http(

@@ -176,6 +176,30 @@ pub struct RunArgs {
     /// Also run the ExternalSecret bridge (external-secrets.io/v1)
     #[arg(long, env = "SEALED_SECRETS_EXTERNAL_SECRETS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
     pub external_secrets: bool,
+    /// ExternalSecrets reconciled at once
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_EXTERNAL_SECRETS_CONCURRENCY",
+        default_value_t = 16
+    )]
+    pub external_secrets_concurrency: u16,
+    /// Provider calls per second per secret store, burst twice that (0 = unlimited)
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_EXTERNAL_SECRETS_STORE_QPS",
+        default_value_t = 200.0
+    )]
+    pub external_secrets_store_qps: f64,
+    /// Controller class: stores whose spec.controller names another class are ignored
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_EXTERNAL_SECRETS_CONTROLLER_CLASS",
+        default_value = ""
+    )]
+    pub external_secrets_controller_class: String,
+    /// AWS Secrets Manager endpoint instead of https://secretsmanager.<region>.amazonaws.com
+    #[arg(long, env = "AWS_SECRETSMANAGER_ENDPOINT")]
+    pub aws_secretsmanager_endpoint: Option<String>,
 }
 
 /// `k=v,k2=v2` parsed.
@@ -363,6 +387,8 @@ mod tests {
         assert_eq!(a.listen_metrics_addr, "0.0.0.0:8081".parse().unwrap());
         assert_eq!(a.log_format, LogFormat::Text);
         assert!(a.external_secrets);
+        assert_eq!(a.external_secrets_concurrency, 16);
+        assert_eq!(a.external_secrets_store_qps, 200.0);
         assert!(!a.leader_elect);
     }
 

@@ -9,6 +9,7 @@
 //! - [`sealedsecrets`]: the reconciler.
 //! - [`http`]: `/v1/cert.pem`, `/v1/verify`, `/v1/rotate`, `/healthz`, `/readyz`, `/metrics`.
 //! - [`leader`]: Lease-based leader election.
+//! - [`externalsecrets`]: the ExternalSecret bridge (`external-secrets.io/v1`).
 //!
 //! # Crate Features
 //! None yet; the `telemetry` feature (OpenTelemetry export) is planned.
@@ -19,6 +20,7 @@ pub mod args;
 pub mod context;
 pub mod crds;
 pub mod error;
+pub mod externalsecrets;
 pub mod http;
 pub mod keyring;
 pub mod leader;
@@ -49,11 +51,11 @@ use crate::keyring::store::KeySecretMeta;
 use crate::metrics::Metrics;
 
 /// Whether this build carries the ExternalSecret bridge (`--external-secrets`).
-pub const EXTERNAL_SECRETS_AVAILABLE: bool = false;
+pub const EXTERNAL_SECRETS_AVAILABLE: bool = true;
 
-/// CRDs of the ExternalSecret bridge (none while it is not built in).
+/// CRDs of the ExternalSecret bridge.
 pub fn external_secrets_crds() -> Vec<CustomResourceDefinition> {
-    Vec::new()
+    externalsecrets::crds()
 }
 
 /// The two listeners, bound by the caller (the binary binds the flags' addresses; tests bind
@@ -97,6 +99,8 @@ pub async fn run(
     let key_namespace = args.resolve_key_namespace();
     let identity = args.resolve_identity();
     let metrics = Arc::new(Metrics::new(args.metrics_omit_secret_labels));
+    let es_metrics = Arc::new(externalsecrets::metrics::EsMetrics::new());
+    metrics.register_more(|r| es_metrics.register(r));
     let keyring = Keyring::new(args.key_order_priority);
     let concurrency = args.decrypt_concurrency.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -189,12 +193,6 @@ pub async fn run(
         });
     }
 
-    if args.external_secrets && !EXTERNAL_SECRETS_AVAILABLE {
-        tracing::warn!(
-            "--external-secrets is on but this build has no ExternalSecret bridge; only SealedSecrets are reconciled"
-        );
-    }
-
     let duties = LeaderDuties {
         client,
         args: args.clone(),
@@ -203,6 +201,7 @@ pub async fn run(
         keyring,
         decryptor,
         metrics: metrics.clone(),
+        es_metrics,
     };
     let mut leader_rx = leader_rx;
     let mut stop = shutdown.clone();
@@ -256,6 +255,7 @@ struct LeaderDuties {
     keyring: Keyring,
     decryptor: Decryptor,
     metrics: Arc<Metrics>,
+    es_metrics: Arc<externalsecrets::metrics::EsMetrics>,
 }
 
 impl LeaderDuties {
@@ -300,6 +300,25 @@ impl LeaderDuties {
             skip_recreate: self.args.skip_recreate,
             concurrency: 64,
         };
+        if self.args.external_secrets {
+            let config = self.external_secrets_config();
+            let namespaces = self.args.watched_namespaces(&self.key_namespace);
+            let runs: Vec<Option<String>> = match namespaces {
+                None => vec![None],
+                Some(list) => list.into_iter().map(Some).collect(),
+            };
+            for (i, ns) in runs.into_iter().enumerate() {
+                set.spawn(externalsecrets::run(
+                    self.client.clone(),
+                    config.clone(),
+                    self.es_metrics.clone(),
+                    deps.recorder.clone(),
+                    ns,
+                    i == 0,
+                    shutdown.clone(),
+                ));
+            }
+        }
         match self.args.watched_namespaces(&self.key_namespace) {
             None => {
                 set.spawn(sealedsecrets::run(deps, None, shutdown));
@@ -311,6 +330,19 @@ impl LeaderDuties {
             }
         }
         set
+    }
+
+    fn external_secrets_config(&self) -> externalsecrets::Config {
+        let defaults = externalsecrets::Config::default();
+        externalsecrets::Config {
+            controller_class: self.args.external_secrets_controller_class.clone(),
+            store_qps: self.args.external_secrets_store_qps,
+            concurrency: self.args.external_secrets_concurrency.max(1),
+            providers: Arc::new(externalsecrets::providers::ProviderSettings {
+                aws_secretsmanager_endpoint: self.args.aws_secretsmanager_endpoint.clone(),
+                ..(*defaults.providers).clone()
+            }),
+        }
     }
 }
 

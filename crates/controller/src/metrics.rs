@@ -120,6 +120,12 @@ impl Metrics {
         this
     }
 
+    /// Registers more metrics (the ExternalSecret bridge's) under the same `sealkit` prefix.
+    pub fn register_more(&self, register: impl FnOnce(&mut Registry)) {
+        let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        register(&mut registry);
+    }
+
     /// Counts a failed reconcile.
     pub fn count_error(&self, reason: &str, namespace: &str) {
         let namespace = if self.omit_namespace {

@@ -45,6 +45,32 @@ pub const REQUIRED: &[Permission] = &[
     // Events (kube-runtime's Recorder creates, then patches a series).
     p("events.k8s.io", "events", "create", true),
     p("events.k8s.io", "events", "patch", true),
+    // The ExternalSecret bridge: its kinds (stores are read from caches, with a get when a
+    // store is not cached yet), status writes, Secret deletion for deletionPolicy Delete, and
+    // Namespace labels for ClusterSecretStore conditions.
+    p("external-secrets.io", "externalsecrets", "list", true),
+    p("external-secrets.io", "externalsecrets", "watch", true),
+    p(
+        "external-secrets.io",
+        "externalsecrets/status",
+        "patch",
+        true,
+    ),
+    p("external-secrets.io", "secretstores", "get", true),
+    p("external-secrets.io", "secretstores", "list", true),
+    p("external-secrets.io", "secretstores", "watch", true),
+    p("external-secrets.io", "secretstores/status", "patch", true),
+    p("external-secrets.io", "clustersecretstores", "get", true),
+    p("external-secrets.io", "clustersecretstores", "list", true),
+    p("external-secrets.io", "clustersecretstores", "watch", true),
+    p(
+        "external-secrets.io",
+        "clustersecretstores/status",
+        "patch",
+        true,
+    ),
+    p("", "secrets", "delete", true),
+    p("", "namespaces", "get", true),
     // Leader election.
     p("coordination.k8s.io", "leases", "get", false),
     p("coordination.k8s.io", "leases", "create", false),

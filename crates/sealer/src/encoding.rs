@@ -4,7 +4,7 @@
 //! ignores `\r` and `\n` inside the input, so [`decode_std`] does too.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 
 /// Error from [`decode_std`].
 #[derive(Debug, thiserror::Error)]
@@ -36,16 +36,27 @@ pub fn encode_url_nopad(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Decodes URL-safe base64 without padding, as Go's `RawURLEncoding` does.
-pub fn decode_url_nopad(text: &str) -> Result<Vec<u8>, Error> {
-    URL_SAFE_NO_PAD
-        .decode(text.trim())
-        .map_err(Error::InvalidBase64)
+/// Decodes URL-safe base64 (RFC 4648 §5), padded or not, as Go's `URLEncoding` and
+/// `RawURLEncoding` do between them.
+pub fn decode_url_safe(text: &str) -> Result<Vec<u8>, Error> {
+    let text = text.trim();
+    if text.ends_with('=') {
+        URL_SAFE.decode(text).map_err(Error::InvalidBase64)
+    } else {
+        URL_SAFE_NO_PAD.decode(text).map_err(Error::InvalidBase64)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_safe_decode_takes_padded_and_unpadded_input() {
+        assert_eq!(decode_url_safe("-_8=").unwrap(), b"\xfb\xff");
+        assert_eq!(decode_url_safe("-_8").unwrap(), b"\xfb\xff");
+        assert!(decode_url_safe("+/8=").is_err());
+    }
 
     #[test]
     fn decode_ignores_line_breaks_like_go() {
@@ -60,7 +71,7 @@ mod tests {
     #[test]
     fn url_form_has_no_padding_and_round_trips() {
         assert_eq!(encode_url_nopad(b"\xfb\xff"), "-_8");
-        assert_eq!(decode_url_nopad("-_8").unwrap(), b"\xfb\xff");
+        assert_eq!(decode_url_safe("-_8").unwrap(), b"\xfb\xff");
     }
 
     #[test]

@@ -336,7 +336,7 @@ mod gcp_mock {
                 let jwt = form.get("assertion").cloned().unwrap_or_default();
                 let parts: Vec<&str> = jwt.split('.').collect();
                 let signed = parts.len() == 3 && {
-                    let sig = sealer::encoding::decode_url_nopad(parts[2]).unwrap_or_default();
+                    let sig = sealer::encoding::decode_url_safe(parts[2]).unwrap_or_default();
                     aws_lc_rs::signature::UnparsedPublicKey::new(
                         &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
                         &mock.sa_public_key,
@@ -346,12 +346,12 @@ mod gcp_mock {
                 };
                 let claims: serde_json::Value = parts
                     .get(1)
-                    .and_then(|c| sealer::encoding::decode_url_nopad(c).ok())
+                    .and_then(|c| sealer::encoding::decode_url_safe(c).ok())
                     .and_then(|c| serde_json::from_slice(&c).ok())
                     .unwrap_or_default();
                 let header: serde_json::Value = parts
                     .first()
-                    .and_then(|c| sealer::encoding::decode_url_nopad(c).ok())
+                    .and_then(|c| sealer::encoding::decode_url_safe(c).ok())
                     .and_then(|c| serde_json::from_slice(&c).ok())
                     .unwrap_or_default();
                 signed
@@ -680,7 +680,7 @@ mod azure_mock {
         }
         let Some(value) = body["value"]
             .as_str()
-            .and_then(|v| sealer::encoding::decode_url_nopad(v).ok())
+            .and_then(|v| sealer::encoding::decode_url_safe(v).ok())
         else {
             return kv_error(StatusCode::BAD_REQUEST, "BadParameter", "value");
         };
@@ -761,7 +761,7 @@ fn azure_key_vault_speaks_the_rest_api_with_client_credentials() {
         !enc.contains('=') && !enc.contains('+') && !enc.contains('/'),
         "{enc}"
     );
-    assert_eq!(sealer::encoding::decode_url_nopad(&enc).unwrap().len(), 256);
+    assert_eq!(sealer::encoding::decode_url_safe(&enc).unwrap().len(), 256);
     let stanza = key.to_stanza(&enc);
     assert_eq!(stanza.field("vault_url"), Some(base.as_str()));
     assert_eq!(stanza.field("name"), Some("sops"));
@@ -787,7 +787,7 @@ fn azure_key_vault_speaks_the_rest_api_with_client_credentials() {
     round_trip(versioned.as_ref(), &wi);
 
     // A tampered enc, a wrong client secret.
-    let mut raw = sealer::encoding::decode_url_nopad(&enc).unwrap();
+    let mut raw = sealer::encoding::decode_url_safe(&enc).unwrap();
     raw[10] ^= 1;
     let tampered = sealer::encoding::encode_url_nopad(&raw);
     let err = block_on(key.unwrap(&tampered, &unwrappers(&b)))

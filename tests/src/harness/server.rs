@@ -363,10 +363,13 @@ async fn dispatch(
             }))
         }
     };
+    // A status write cannot change owners, finalizers or deletion: no collection pass for it
+    // (controllers write status far more often than anything else).
     if matches!(
         verb,
         Verb::Create | Verb::Update | Verb::Patch | Verb::Delete | Verb::DeleteCollection
-    ) {
+    ) && target.subresource.as_deref() != Some("status")
+    {
         shared.gc.notify_one();
     }
     Ok(response)

@@ -100,6 +100,29 @@ impl Template {
         let mut out = exec::Exec::run(&self.source, &self.nodes, root, self.missing)?;
         Ok(SecretBytes::new(std::mem::take(&mut *out)))
     }
+
+    /// Renders with `.` bound to a map of maps, so `{{ .remoteRef.key }}` and
+    /// `{{ .creds.token }}` work: what ESO's webhook provider gives its URL, header and body
+    /// templates (`providers/v1/webhook`).
+    pub fn render_nested(
+        &self,
+        values: &BTreeMap<String, BTreeMap<String, SecretBytes>>,
+    ) -> Result<SecretBytes> {
+        let root = Value::Map(
+            values
+                .iter()
+                .map(|(name, inner)| {
+                    let inner = inner
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::str(v.expose())))
+                        .collect();
+                    (name.clone(), Value::Map(inner))
+                })
+                .collect(),
+        );
+        let mut out = exec::Exec::run(&self.source, &self.nodes, root, self.missing)?;
+        Ok(SecretBytes::new(std::mem::take(&mut *out)))
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +136,27 @@ mod tests {
             .collect();
         let out = Template::parse(src)?.render(&values)?;
         Ok(String::from_utf8(out.expose().to_vec()).unwrap())
+    }
+
+    #[test]
+    fn nested_maps_render_field_chains() {
+        let inner = |pairs: &[(&str, &str)]| -> BTreeMap<String, SecretBytes> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), SecretBytes::new(v.as_bytes().to_vec())))
+                .collect()
+        };
+        let values = BTreeMap::from([
+            ("remoteRef".to_owned(), inner(&[("key", "app/db")])),
+            ("creds".to_owned(), inner(&[("token", "t0k")])),
+        ]);
+        let t = Template::parse("/v1/{{ .remoteRef.key }}?t={{ .creds.token | upper }}").unwrap();
+        assert_eq!(
+            t.render_nested(&values).unwrap().expose(),
+            b"/v1/app/db?t=T0K"
+        );
+        let missing = Template::parse("{{ .remoteRef.version }}").unwrap();
+        assert!(missing.render_nested(&values).is_err());
     }
 
     #[test]

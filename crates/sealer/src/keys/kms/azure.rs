@@ -276,19 +276,16 @@ impl AzureKvKey {
             .await?;
         let endpoint = format!("{}{path}", self.vault_url);
         let result = http::str_field(&answer, "/value", &self.label(), &endpoint)?;
-        let raw =
-            crate::encoding::decode_url_nopad(result.trim_end_matches('=')).map_err(|_| {
-                Error::BadResponse {
-                    key: self.label(),
-                    endpoint,
-                    reason: "`value` is not base64url".into(),
-                }
-            })?;
+        let raw = crate::encoding::decode_url_safe(result).map_err(|_| Error::BadResponse {
+            key: self.label(),
+            endpoint,
+            reason: "`value` is not base64url".into(),
+        })?;
         Ok(crate::encoding::encode_url_nopad(&raw))
     }
 
     async fn decrypt(&self, enc: &str) -> Result<Zeroizing<Vec<u8>>> {
-        if crate::encoding::decode_url_nopad(enc).is_err() {
+        if crate::encoding::decode_url_safe(enc).is_err() {
             return Err(Error::WrongKey {
                 key: self.label(),
                 message: "enc is not base64url".into(),
@@ -307,7 +304,7 @@ impl AzureKvKey {
             .await?;
         let endpoint = format!("{}{path}", self.vault_url);
         let value = http::str_field(&answer, "/value", &self.label(), &endpoint)?;
-        crate::encoding::decode_url_nopad(value.trim_end_matches('='))
+        crate::encoding::decode_url_safe(value)
             .map(Zeroizing::new)
             .map_err(|_| Error::BadResponse {
                 key: self.label(),

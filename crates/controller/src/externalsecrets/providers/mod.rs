@@ -1,0 +1,530 @@
+//! The provider contract (external-secrets `apis/externalsecrets/v1/provider.go`) and the five
+//! providers sealkit implements. A store is turned into a [`SecretsClient`] by [`connect`];
+//! credentials come from Kubernetes Secrets through [`StoreAccess`] and never reach a log, an
+//! error message, a status or an event.
+
+pub mod aws;
+pub mod fake;
+pub mod kubernetes;
+pub mod vault;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use sealer::secret::SecretBytes;
+
+use super::crd::{ExternalSecretFind, RemoteRef, SecretKeySelector, StoreKind, StoreProvider};
+
+/// Values fetched from a store, by key.
+pub type SecretMap = BTreeMap<String, SecretBytes>;
+
+/// What a provider call can fail with. Messages never hold a value or a credential.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The remote secret does not exist (ESO's `NoSecretError`): the `deletionPolicy` decides
+    /// what that means.
+    #[error("secret {key:?} does not exist")]
+    NotFound {
+        /// The remote key.
+        key: String,
+    },
+    /// The remote secret exists but has no such property: always an error.
+    #[error("cannot find secret data for key: {property:?} in secret {key:?}")]
+    MissingProperty {
+        /// The remote key.
+        key: String,
+        /// The property asked for.
+        property: String,
+    },
+    /// The store asks for something sealkit does not implement.
+    #[error("{0} is not supported by sealkit")]
+    Unsupported(String),
+    /// The store's configuration is wrong.
+    #[error("invalid store configuration: {0}")]
+    Config(String),
+    /// A credential Secret could not be read.
+    #[error("cannot read credentials from secret {namespace}/{name}: {reason}")]
+    Credentials {
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+        /// What went wrong (never the value).
+        reason: String,
+    },
+    /// A ClusterSecretStore's credentials live in each ExternalSecret's namespace, so the store
+    /// cannot connect on its own.
+    #[error("credentials are read from the namespace of each ExternalSecret")]
+    Referent,
+    /// The upstream refused the credentials.
+    #[error("{service} denied access: {message}")]
+    Denied {
+        /// Provider service (`vault`, `aws secretsmanager`…).
+        service: &'static str,
+        /// The upstream's own message.
+        message: String,
+    },
+    /// The upstream answered with an error.
+    #[error("{service} answered http {status}: {message}")]
+    Upstream {
+        /// Provider service.
+        service: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The upstream's message (never a response body that could hold a value).
+        message: String,
+    },
+    /// The upstream could not be reached.
+    #[error("cannot reach {service} at {host}")]
+    Unreachable {
+        /// Provider service.
+        service: &'static str,
+        /// `host:port` only: URLs can carry credentials.
+        host: String,
+        /// The transport error, stripped of its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The upstream's answer could not be understood.
+    #[error("invalid answer from {service}: {what}")]
+    Answer {
+        /// Provider service.
+        service: &'static str,
+        /// What was wrong with it.
+        what: String,
+    },
+    /// A webhook template (URL, header, body) failed.
+    #[error("webhook template {what} failed")]
+    Template {
+        /// Which template.
+        what: String,
+        /// The template error (never a value).
+        #[source]
+        source: sealer::template::Error,
+    },
+    /// A Kubernetes API call of the kubernetes provider failed.
+    #[error("kubernetes api call failed: {action}")]
+    Kube {
+        /// What was being done.
+        action: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl ProviderError {
+    /// Label for `sync_errors_total{reason}`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not_found",
+            Self::MissingProperty { .. } => "missing_property",
+            Self::Unsupported(_) | Self::Config(_) | Self::Template { .. } => "config",
+            Self::Credentials { .. } | Self::Referent => "credentials",
+            Self::Denied { .. } => "denied",
+            Self::Upstream { .. } | Self::Answer { .. } => "upstream",
+            Self::Unreachable { .. } => "unreachable",
+            Self::Kube { .. } => "kubernetes",
+        }
+    }
+
+    /// Whether the cached client should be dropped (a new login may fix it).
+    pub fn invalidates_client(&self) -> bool {
+        matches!(
+            self,
+            Self::Denied { .. } | Self::Unreachable { .. } | Self::Upstream { .. }
+        )
+    }
+
+    pub(crate) fn unreachable(service: &'static str, url: &url::Url, e: reqwest::Error) -> Self {
+        Self::Unreachable {
+            service,
+            host: host_of(url),
+            source: e.without_url(),
+        }
+    }
+}
+
+/// `host:port` of a URL, the only part of a store URL that errors show.
+pub fn host_of(url: &url::Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => "<no host>".to_owned(),
+    }
+}
+
+/// Result of a store validation (`ValidationResult` in ESO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    /// The store answered and the credentials work.
+    Ready,
+    /// The store cannot be checked without an ExternalSecret (referent credentials).
+    Unknown,
+}
+
+/// A connected store: what an ExternalSecret reads through.
+pub trait SecretsClient: Send + Sync {
+    /// Provider name for metrics and messages (`vault`, `aws`, …).
+    fn provider(&self) -> &'static str;
+    /// One value (`spec.data[]`).
+    fn get_secret<'a>(
+        &'a self,
+        remote: &'a RemoteRef,
+    ) -> BoxFuture<'a, Result<SecretBytes, ProviderError>>;
+    /// Every property of one remote secret (`dataFrom[].extract`): by default the top-level
+    /// entries of the JSON object [`SecretsClient::get_secret`] returns.
+    fn get_secret_map<'a>(
+        &'a self,
+        remote: &'a RemoteRef,
+    ) -> BoxFuture<'a, Result<SecretMap, ProviderError>> {
+        Box::pin(async move {
+            let bytes = self.get_secret(remote).await?;
+            json_object_map(&remote.key, bytes.expose())
+        })
+    }
+    /// Every remote secret matching (`dataFrom[].find`), by remote name.
+    fn get_all_secrets<'a>(
+        &'a self,
+        find: &'a ExternalSecretFind,
+    ) -> BoxFuture<'a, Result<SecretMap, ProviderError>>;
+    /// Checks the store answers and the credentials work.
+    fn validate(&self) -> BoxFuture<'_, Result<Validation, ProviderError>>;
+}
+
+/// Settings of the controller that providers need.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSettings {
+    /// Endpoint for AWS Secrets Manager instead of `https://secretsmanager.<region>.amazonaws.com`
+    /// (ESO's `AWS_SECRETSMANAGER_ENDPOINT`).
+    pub aws_secretsmanager_endpoint: Option<String>,
+    /// File holding the controller's own ServiceAccount token (Vault kubernetes auth without a
+    /// `secretRef`).
+    pub service_account_token_file: std::path::PathBuf,
+}
+
+/// Where a store's credentials live, and the clients to read them with.
+#[derive(Clone)]
+pub struct StoreAccess {
+    /// The controller's cluster.
+    pub client: kube::Client,
+    /// Shared HTTP client (system roots).
+    pub http: reqwest::Client,
+    /// Kind of the store.
+    pub kind: StoreKind,
+    /// Namespace of a SecretStore (None for a ClusterSecretStore).
+    pub store_namespace: Option<String>,
+    /// Namespace of the ExternalSecret using the store (credential default of a
+    /// ClusterSecretStore).
+    pub es_namespace: String,
+    /// Controller settings.
+    pub settings: Arc<ProviderSettings>,
+}
+
+impl StoreAccess {
+    /// The namespace a credential selector points into: a SecretStore's own namespace (a
+    /// `namespace` field is refused there, as ESO's validator does), or for a
+    /// ClusterSecretStore the selector's namespace, else the ExternalSecret's.
+    pub fn namespace_of(&self, namespace: Option<&str>) -> Result<String, ProviderError> {
+        match (&self.store_namespace, namespace) {
+            (Some(own), None) => Ok(own.clone()),
+            (Some(own), Some(ns)) if ns == own => Ok(own.clone()),
+            (Some(_), Some(ns)) => Err(ProviderError::Config(format!(
+                "a SecretStore may only read credentials from its own namespace, not {ns:?}"
+            ))),
+            (None, Some(ns)) => Ok(ns.to_owned()),
+            (None, None) if self.es_namespace.is_empty() => Err(ProviderError::Referent),
+            (None, None) => Ok(self.es_namespace.clone()),
+        }
+    }
+
+    /// Every key of the Secret a selector names.
+    pub async fn read_secret(
+        &self,
+        selector: &SecretKeySelector,
+    ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let namespace = self.namespace_of(selector.namespace.as_deref())?;
+        let name = selector.name.clone();
+        let fail = |reason: String| ProviderError::Credentials {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            reason,
+        };
+        if name.is_empty() {
+            return Err(fail("the secret reference has no name".into()));
+        }
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        let secret = match api.get_opt(&name).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(fail("secret not found".into())),
+            Err(e) => {
+                return Err(fail(match &e {
+                    kube::Error::Api(s) => format!("http {} {}", s.code, s.reason),
+                    _ => "kubernetes api call failed".into(),
+                }));
+            }
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in secret.data.unwrap_or_default() {
+            out.insert(k, SecretBytes::new(v.0));
+        }
+        Ok(out)
+    }
+
+    /// One key of a Secret (`default_key` when the selector names none).
+    pub async fn read_key(
+        &self,
+        selector: &SecretKeySelector,
+        default_key: Option<&str>,
+    ) -> Result<SecretBytes, ProviderError> {
+        let namespace = self.namespace_of(selector.namespace.as_deref())?;
+        let Some(key) = selector.key.as_deref().or(default_key) else {
+            return Err(ProviderError::Credentials {
+                namespace,
+                name: selector.name.clone(),
+                reason: "the secret reference has no key".into(),
+            });
+        };
+        let mut all = self.read_secret(selector).await?;
+        all.remove(key).ok_or_else(|| ProviderError::Credentials {
+            namespace,
+            name: selector.name.clone(),
+            reason: format!("key {key:?} not found"),
+        })
+    }
+
+    /// One key of a Secret as UTF-8 text without surrounding whitespace (tokens, key ids).
+    pub async fn read_text(
+        &self,
+        selector: &SecretKeySelector,
+        default_key: Option<&str>,
+    ) -> Result<secrecy::SecretString, ProviderError> {
+        let bytes = self.read_key(selector, default_key).await?;
+        let text = std::str::from_utf8(bytes.expose()).map_err(|_| ProviderError::Credentials {
+            namespace: self
+                .namespace_of(selector.namespace.as_deref())
+                .unwrap_or_default(),
+            name: selector.name.clone(),
+            reason: "the value is not UTF-8".into(),
+        })?;
+        Ok(secrecy::SecretString::from(text.trim().to_owned()))
+    }
+}
+
+/// Which provider a store configures, or why none can be used.
+pub fn provider_name(provider: &StoreProvider) -> Result<&'static str, ProviderError> {
+    let mut set = Vec::new();
+    if provider.vault.is_some() {
+        set.push("vault");
+    }
+    if provider.aws.is_some() {
+        set.push("aws");
+    }
+    if provider.kubernetes.is_some() {
+        set.push("kubernetes");
+    }
+    if provider.webhook.is_some() {
+        set.push("webhook");
+    }
+    if provider.fake.is_some() {
+        set.push("fake");
+    }
+    let others: Vec<&str> = provider.other.keys().map(String::as_str).collect();
+    match (set.as_slice(), others.as_slice()) {
+        ([one], []) => Ok(one),
+        ([], [other]) => Err(ProviderError::Unsupported(format!("provider {other:?}"))),
+        ([], []) => Err(ProviderError::Config(
+            "spec.provider names no provider".into(),
+        )),
+        _ => Err(ProviderError::Config(
+            "spec.provider must name exactly one provider".into(),
+        )),
+    }
+}
+
+/// Builds the client of a store (logging in where the provider needs it).
+pub async fn connect(
+    provider: &StoreProvider,
+    access: &StoreAccess,
+) -> Result<Arc<dyn SecretsClient>, ProviderError> {
+    Ok(match provider_name(provider)? {
+        "vault" => Arc::new(
+            vault::VaultClient::connect(
+                provider.vault.as_ref().unwrap_or(&Default::default()),
+                access,
+            )
+            .await?,
+        ),
+        "aws" => Arc::new(
+            aws::AwsClient::connect(provider.aws.as_ref().unwrap_or(&Default::default()), access)
+                .await?,
+        ),
+        "kubernetes" => Arc::new(
+            kubernetes::KubernetesClient::connect(
+                provider.kubernetes.as_ref().unwrap_or(&Default::default()),
+                access,
+            )
+            .await?,
+        ),
+        "webhook" => Arc::new(
+            webhook::WebhookClient::connect(
+                provider.webhook.as_ref().unwrap_or(&Default::default()),
+                access,
+            )
+            .await?,
+        ),
+        _ => Arc::new(fake::FakeClient::new(
+            provider.fake.clone().unwrap_or_default(),
+        )),
+    })
+}
+
+/// An HTTP client trusting `ca_bundle` (base64 of PEM, as in the CRDs) besides the system roots,
+/// or the shared one.
+pub fn http_client(
+    shared: &reqwest::Client,
+    ca_bundle: Option<&str>,
+    timeout: Option<std::time::Duration>,
+) -> Result<reqwest::Client, ProviderError> {
+    if ca_bundle.is_none() && timeout.is_none() {
+        return Ok(shared.clone());
+    }
+    let mut builder = reqwest::Client::builder().timeout(timeout.unwrap_or(DEFAULT_TIMEOUT));
+    if let Some(b64) = ca_bundle {
+        let pem_bytes = sealer::encoding::decode_std(b64)
+            .map_err(|_| ProviderError::Config("caBundle is not base64".into()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem_bytes)
+            .map_err(|_| ProviderError::Config("caBundle holds no PEM certificate".into()))?;
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    builder
+        .build()
+        .map_err(|_| ProviderError::Config("cannot build an http client".into()))
+}
+
+/// Timeout of every provider request unless the store sets one.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The bytes of a JSON value as ESO stores it: strings as they are, everything else as JSON.
+pub fn json_value_bytes(value: &serde_json::Value) -> SecretBytes {
+    match value {
+        serde_json::Value::String(s) => SecretBytes::new(s.as_bytes().to_vec()),
+        other => SecretBytes::new(serde_json::to_vec(other).unwrap_or_default()),
+    }
+}
+
+/// ESO's `getSecretValue`: no property → the whole JSON; a top-level key of that exact name →
+/// its value; else a gjson path; nothing there → [`ProviderError::MissingProperty`].
+pub fn select_property(
+    key: &str,
+    data: &serde_json::Value,
+    property: Option<&str>,
+) -> Result<SecretBytes, ProviderError> {
+    let Some(property) = property.filter(|p| !p.is_empty()) else {
+        return Ok(SecretBytes::new(
+            serde_json::to_vec(data).unwrap_or_default(),
+        ));
+    };
+    if let Some(v) = data.as_object().and_then(|m| m.get(property)) {
+        return Ok(json_value_bytes(v));
+    }
+    let text = serde_json::to_string(data).unwrap_or_default();
+    select_gjson(key, &text, property)
+}
+
+/// A gjson path into JSON text (`String()` of the result, as ESO takes it).
+pub fn select_gjson(key: &str, json: &str, property: &str) -> Result<SecretBytes, ProviderError> {
+    let v = gjson::get(json, property);
+    if !v.exists() {
+        return Err(ProviderError::MissingProperty {
+            key: key.to_owned(),
+            property: property.to_owned(),
+        });
+    }
+    Ok(SecretBytes::new(v.str().as_bytes().to_vec()))
+}
+
+/// The top-level entries of a JSON object as values (`GetSecretMap`).
+pub fn json_object_map(key: &str, bytes: &[u8]) -> Result<SecretMap, ProviderError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| ProviderError::Answer {
+            service: "store",
+            what: format!("secret {key:?} is not a JSON object"),
+        })?;
+    let Some(map) = value.as_object() else {
+        return Err(ProviderError::Answer {
+            service: "store",
+            what: format!("secret {key:?} is not a JSON object"),
+        });
+    };
+    Ok(map
+        .iter()
+        .map(|(k, v)| (k.clone(), json_value_bytes(v)))
+        .collect())
+}
+
+/// `find.name.regexp` as a compiled regex (none = match all).
+pub fn name_matcher(find: &ExternalSecretFind) -> Result<Option<regex::Regex>, ProviderError> {
+    find.name
+        .as_ref()
+        .map(|n| {
+            regex::Regex::new(&n.regexp).map_err(|_| {
+                ProviderError::Config(format!("find.name.regexp {:?} is invalid", n.regexp))
+            })
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn property_prefers_an_exact_key_over_a_gjson_path() {
+        let data = json!({"a.b": "exact", "a": {"b": "nested"}, "n": 5});
+        assert_eq!(
+            select_property("k", &data, Some("a.b")).unwrap().expose(),
+            b"exact"
+        );
+        assert_eq!(
+            select_property("k", &data, Some("n")).unwrap().expose(),
+            b"5"
+        );
+        let nested = json!({"a": {"b": "nested"}});
+        assert_eq!(
+            select_property("k", &nested, Some("a.b")).unwrap().expose(),
+            b"nested"
+        );
+        assert_eq!(
+            select_property("k", &nested, None).unwrap().expose(),
+            br#"{"a":{"b":"nested"}}"#
+        );
+    }
+
+    #[test]
+    fn a_missing_property_is_an_error_never_an_empty_value() {
+        let err = select_property("db", &json!({"user": "u"}), Some("password")).unwrap_err();
+        assert!(matches!(err, ProviderError::MissingProperty { .. }));
+        assert_eq!(
+            err.to_string(),
+            "cannot find secret data for key: \"password\" in secret \"db\""
+        );
+    }
+
+    #[test]
+    fn object_maps_keep_strings_raw_and_encode_the_rest() {
+        let m = json_object_map("k", br#"{"s":"x","n":1,"o":{"a":true}}"#).unwrap();
+        assert_eq!(m["s"].expose(), b"x");
+        assert_eq!(m["n"].expose(), b"1");
+        assert_eq!(m["o"].expose(), br#"{"a":true}"#);
+        assert!(json_object_map("k", b"[1]").is_err());
+    }
+}

@@ -1,0 +1,478 @@
+//! HashiCorp Vault / OpenBao KV v1 and v2 (external-secrets `providers/v1/vault`: `client_get.go`,
+//! `client_get_all_secrets.go`, `auth_*.go`), over the plain HTTP API.
+//!
+//! Paths follow ESO's `buildPath`: with `path: secret` a key `app/db` reads
+//! `secret/data/app/db` (v2) or `secret/app/db` (v1), a key that already starts with the mount
+//! is not prefixed twice; without `path` the key's first segment is the mount. A missing secret
+//! (404, or KV v2's soft-deleted `data: null`) is [`ProviderError::NotFound`].
+//! Auth: `tokenSecretRef`, `appRole` (`roleId`/`roleRef` + `secretRef`) and `kubernetes`
+//! (`secretRef` JWT, else the controller's own ServiceAccount token); the token obtained is held
+//! in a [`SecretString`] and sent only in `X-Vault-Token`.
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use reqwest::Method;
+use sealer::secret::SecretBytes;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::Value;
+
+use super::{
+    ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, name_matcher, select_property,
+};
+use crate::externalsecrets::crd::{
+    ExternalSecretFind, MetadataPolicy, RemoteRef, VaultKvVersion, VaultProvider,
+};
+
+const SERVICE: &str = "vault";
+
+/// A logged-in Vault client for one store.
+pub struct VaultClient {
+    http: reqwest::Client,
+    server: url::Url,
+    mount: Option<String>,
+    version: VaultKvVersion,
+    namespace: Option<String>,
+    headers: Vec<(String, String)>,
+    token: SecretString,
+}
+
+impl VaultClient {
+    /// Reads the credentials and logs in.
+    pub async fn connect(
+        spec: &VaultProvider,
+        access: &StoreAccess,
+    ) -> Result<Self, ProviderError> {
+        let server = url::Url::parse(spec.server.trim_end_matches('/')).map_err(|_| {
+            ProviderError::Config(format!("vault.server {:?} is not a URL", spec.server))
+        })?;
+        let http = super::http_client(&access.http, spec.ca_bundle.as_deref(), None)?;
+        let mut this = Self {
+            http,
+            server,
+            mount: spec
+                .path
+                .as_deref()
+                .map(|p| p.trim_matches('/').to_owned())
+                .filter(|p| !p.is_empty()),
+            version: spec.version.unwrap_or_default(),
+            namespace: spec.namespace.clone(),
+            headers: spec
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            token: SecretString::from(String::new()),
+        };
+        let Some(auth) = &spec.auth else {
+            return Err(ProviderError::Config("vault.auth is required".into()));
+        };
+        if let Some(other) = auth.other.keys().next() {
+            return Err(ProviderError::Unsupported(format!(
+                "vault auth method {other:?}"
+            )));
+        }
+        let login_namespace = auth.namespace.clone().or_else(|| spec.namespace.clone());
+        this.token = if let Some(sel) = &auth.token_secret_ref {
+            access.read_text(sel, Some("token")).await?
+        } else if let Some(role) = &auth.app_role {
+            let role_id = match (&role.role_id, &role.role_ref) {
+                (Some(id), _) if !id.is_empty() => SecretString::from(id.clone()),
+                (_, Some(sel)) => access.read_text(sel, None).await?,
+                _ => {
+                    return Err(ProviderError::Config(
+                        "vault.auth.appRole needs roleId or roleRef".into(),
+                    ));
+                }
+            };
+            let secret_id = access.read_text(&role.secret_ref, None).await?;
+            let path = role.path.as_deref().unwrap_or("approle");
+            let body = serde_json::json!({
+                "role_id": role_id.expose_secret(),
+                "secret_id": secret_id.expose_secret(),
+            });
+            this.login(path, login_namespace.as_deref(), body).await?
+        } else if let Some(k8s) = &auth.kubernetes {
+            let jwt = if let Some(sel) = &k8s.secret_ref {
+                access.read_text(sel, Some("token")).await?
+            } else if k8s.service_account_ref.is_some() {
+                return Err(ProviderError::Unsupported(
+                    "vault kubernetes auth with serviceAccountRef (TokenRequest)".into(),
+                ));
+            } else {
+                let file = &access.settings.service_account_token_file;
+                let text = fs_err::read_to_string(file).map_err(|_| {
+                    ProviderError::Config(format!(
+                        "vault kubernetes auth without secretRef needs the controller's token at {}",
+                        file.display()
+                    ))
+                })?;
+                SecretString::from(text.trim().to_owned())
+            };
+            let path = k8s.mount_path.as_deref().unwrap_or("kubernetes");
+            let body = serde_json::json!({"role": k8s.role, "jwt": jwt.expose_secret()});
+            this.login(path, login_namespace.as_deref(), body).await?
+        } else {
+            return Err(ProviderError::Config(
+                "vault.auth names no method sealkit implements (tokenSecretRef, appRole, kubernetes)"
+                    .into(),
+            ));
+        };
+        Ok(this)
+    }
+
+    async fn login(
+        &self,
+        mount: &str,
+        namespace: Option<&str>,
+        body: Value,
+    ) -> Result<SecretString, ProviderError> {
+        let url = self.url(&format!("auth/{}/login", mount.trim_matches('/')))?;
+        let mut req = self.http.post(url.clone()).json(&body);
+        if let Some(ns) = namespace {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ProviderError::unreachable(SERVICE, &url, e))?;
+        let status = resp.status().as_u16();
+        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            let message = format!("login at auth/{mount} failed: {}", errors_of(&answer));
+            return Err(if status == 400 || status == 403 {
+                ProviderError::Denied {
+                    service: SERVICE,
+                    message,
+                }
+            } else {
+                ProviderError::Upstream {
+                    service: SERVICE,
+                    status,
+                    message,
+                }
+            });
+        }
+        answer["auth"]["client_token"]
+            .as_str()
+            .map(|t| SecretString::from(t.to_owned()))
+            .ok_or_else(|| ProviderError::Answer {
+                service: SERVICE,
+                what: format!("login at auth/{mount} returned no client_token"),
+            })
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url, ProviderError> {
+        self.server
+            .join(&format!("/v1/{path}"))
+            .map_err(|_| ProviderError::Config(format!("invalid vault path {path:?}")))
+    }
+
+    /// Sends a request; `Ok(None)` for 404.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Option<Value>, ProviderError> {
+        let url = self.url(path)?;
+        let mut req = self
+            .http
+            .request(method, url.clone())
+            .query(query)
+            .header("X-Vault-Token", self.token.expose_secret());
+        if let Some(ns) = &self.namespace {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ProviderError::unreachable(SERVICE, &url, e))?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        match status {
+            200..=299 => Ok(Some(body)),
+            404 => Ok(None),
+            403 => Err(ProviderError::Denied {
+                service: SERVICE,
+                message: errors_of(&body),
+            }),
+            _ => Err(ProviderError::Upstream {
+                service: SERVICE,
+                status,
+                message: errors_of(&body),
+            }),
+        }
+    }
+
+    /// ESO's `buildPath`.
+    pub fn data_path(&self, key: &str) -> String {
+        build_path(self.mount.as_deref(), self.version, key)
+    }
+
+    fn metadata_path(&self, key: &str) -> Result<String, ProviderError> {
+        if self.version == VaultKvVersion::V1 {
+            return Err(ProviderError::Unsupported(
+                "metadata and tags with vault kv v1".into(),
+            ));
+        }
+        Ok(match &self.mount {
+            Some(mount) => {
+                let rest = key
+                    .strip_prefix(&format!("{mount}/"))
+                    .map(|r| r.strip_prefix("metadata/").unwrap_or(r))
+                    .unwrap_or(key);
+                format!("{mount}/metadata/{rest}")
+            }
+            None => {
+                let (mount, rest) = key.split_once('/').unwrap_or((key, ""));
+                let rest = rest.strip_prefix("data/").unwrap_or(rest);
+                format!("{mount}/metadata/{rest}")
+            }
+        })
+    }
+
+    async fn read_data(&self, key: &str, version: Option<&str>) -> Result<Value, ProviderError> {
+        let query: Vec<(&str, &str)> = version.map(|v| ("version", v)).into_iter().collect();
+        let not_found = || ProviderError::NotFound {
+            key: key.to_owned(),
+        };
+        let body = self
+            .call(Method::GET, &self.data_path(key), &query)
+            .await?
+            .ok_or_else(not_found)?;
+        let data = match self.version {
+            VaultKvVersion::V1 => &body["data"],
+            VaultKvVersion::V2 => &body["data"]["data"],
+        };
+        if data.is_null() {
+            return Err(not_found());
+        }
+        Ok(data.clone())
+    }
+
+    async fn read_metadata(&self, key: &str) -> Result<Value, ProviderError> {
+        let body = self
+            .call(Method::GET, &self.metadata_path(key)?, &[])
+            .await?
+            .ok_or_else(|| ProviderError::NotFound {
+                key: key.to_owned(),
+            })?;
+        let mut out = serde_json::Map::new();
+        for k in ["created_time", "current_version", "delete_version_after"] {
+            match &body["data"][k] {
+                Value::Null => {}
+                Value::String(s) => {
+                    out.insert(k.into(), Value::String(s.clone()));
+                }
+                v => {
+                    out.insert(k.into(), Value::String(v.to_string()));
+                }
+            }
+        }
+        if let Some(custom) = body["data"]["custom_metadata"].as_object() {
+            for (k, v) in custom {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, ProviderError> {
+        let mut out = Vec::new();
+        let mut todo = vec![prefix.to_owned()];
+        while let Some(dir) = todo.pop() {
+            let path = self.metadata_path(&dir)?;
+            let Some(body) = self.call(Method::GET, &path, &[("list", "true")]).await? else {
+                continue;
+            };
+            for k in body["data"]["keys"].as_array().into_iter().flatten() {
+                let Some(k) = k.as_str() else { continue };
+                let full = format!("{dir}{k}");
+                if k.ends_with('/') {
+                    todo.push(full);
+                } else {
+                    out.push(full);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn get(&self, remote: &RemoteRef) -> Result<SecretBytes, ProviderError> {
+        let data = if remote.metadata_policy == Some(MetadataPolicy::Fetch) {
+            self.read_metadata(&remote.key).await?
+        } else {
+            self.read_data(&remote.key, remote.version.as_deref())
+                .await?
+        };
+        select_property(&remote.key, &data, remote.property.as_deref())
+    }
+
+    async fn find(&self, find: &ExternalSecretFind) -> Result<SecretMap, ProviderError> {
+        if self.mount.is_none() {
+            return Err(ProviderError::Config(
+                "dataFrom.find needs vault.path (the KV mount)".into(),
+            ));
+        }
+        let prefix = find
+            .path
+            .as_deref()
+            .map(|p| format!("{}/", p.trim_matches('/')))
+            .unwrap_or_default();
+        let matcher = name_matcher(find)?;
+        let mut out = SecretMap::new();
+        for name in self.list(&prefix).await? {
+            if matcher.as_ref().is_some_and(|m| !m.is_match(&name)) {
+                continue;
+            }
+            if !find.tags.is_empty() {
+                let meta = self.read_metadata(&name).await?;
+                if !find
+                    .tags
+                    .iter()
+                    .all(|(k, v)| meta.get(k).and_then(Value::as_str) == Some(v.as_str()))
+                {
+                    continue;
+                }
+            }
+            let remote = RemoteRef {
+                key: name.clone(),
+                ..Default::default()
+            };
+            match self.get(&remote).await {
+                Ok(v) => {
+                    out.insert(name, v);
+                }
+                Err(ProviderError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SecretsClient for VaultClient {
+    fn provider(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn get_secret<'a>(
+        &'a self,
+        remote: &'a RemoteRef,
+    ) -> BoxFuture<'a, Result<SecretBytes, ProviderError>> {
+        self.get(remote).boxed()
+    }
+
+    fn get_all_secrets<'a>(
+        &'a self,
+        find: &'a ExternalSecretFind,
+    ) -> BoxFuture<'a, Result<SecretMap, ProviderError>> {
+        self.find(find).boxed()
+    }
+
+    fn validate(&self) -> BoxFuture<'_, Result<Validation, ProviderError>> {
+        async move {
+            self.call(Method::GET, "auth/token/lookup-self", &[])
+                .await?
+                .ok_or_else(|| ProviderError::Answer {
+                    service: SERVICE,
+                    what: "auth/token/lookup-self answered 404".into(),
+                })?;
+            Ok(Validation::Ready)
+        }
+        .boxed()
+    }
+}
+
+/// ESO's `buildPath` (see its doc comment in `client_get.go`).
+pub fn build_path(mount: Option<&str>, version: VaultKvVersion, key: &str) -> String {
+    let v2 = version == VaultKvVersion::V2;
+    match mount {
+        Some(mount) => {
+            let mut rest = key;
+            if let Some(r) = key.strip_prefix(&format!("{mount}/")) {
+                rest = r;
+                if v2 && let Some(r) = rest.strip_prefix("data/") {
+                    rest = r;
+                }
+            }
+            if v2 {
+                format!("{mount}/data/{rest}")
+            } else {
+                format!("{mount}/{rest}")
+            }
+        }
+        None if v2 && !key.contains("/data/") => match key.split_once('/') {
+            Some((first, rest)) => format!("{first}/data/{rest}"),
+            None => format!("{key}/data"),
+        },
+        None => key.to_owned(),
+    }
+}
+
+/// Vault's `{"errors": [...]}` as one line.
+fn errors_of(body: &Value) -> String {
+    let list: Vec<&str> = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if list.is_empty() {
+        "no error message".into()
+    } else {
+        list.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_built_as_eso_builds_them() {
+        use VaultKvVersion::{V1, V2};
+        let cases = [
+            (Some("secret/path"), V2, "foo", "secret/path/data/foo"),
+            (Some("secret/path"), V1, "foo", "secret/path/foo"),
+            (
+                Some("secret/path"),
+                V2,
+                "secret/path/foo",
+                "secret/path/data/foo",
+            ),
+            (
+                Some("secret/path"),
+                V2,
+                "secret/path/data/foo",
+                "secret/path/data/foo",
+            ),
+            (
+                Some("secret/path"),
+                V1,
+                "secret/path/foo",
+                "secret/path/foo",
+            ),
+            (None, V2, "secret/path/foo", "secret/data/path/foo"),
+            (None, V2, "secret/path/data/foo", "secret/path/data/foo"),
+            (None, V1, "secret/path/foo", "secret/path/foo"),
+        ];
+        for (mount, version, key, want) in cases {
+            assert_eq!(build_path(mount, version, key), want, "{mount:?} {key}");
+        }
+    }
+
+    #[test]
+    fn vault_error_lists_become_one_line() {
+        let body = serde_json::json!({"errors": ["permission denied", "x"]});
+        assert_eq!(errors_of(&body), "permission denied; x");
+        assert_eq!(errors_of(&Value::Null), "no error message");
+    }
+}
