@@ -1126,7 +1126,7 @@ async fn the_seal_controller_binary_unseals_stops_on_sigterm_and_logs_no_secret(
     let path = tokio::task::spawn_blocking(|| binaries::path("seal-controller"))
         .await
         .expect("binary");
-    let child = tokio::process::Command::new(path)
+    let mut child = tokio::process::Command::new(path)
         .args([
             "--key-size=2048",
             &format!("--listen-addr=127.0.0.1:{api_port}"),
@@ -1143,6 +1143,21 @@ async fn the_seal_controller_binary_unseals_stops_on_sigterm_and_logs_no_secret(
         .kill_on_drop(true)
         .spawn()
         .expect("spawn seal-controller");
+    // Drain the logs while it runs: debug logs fill a pipe nobody reads, and a controller
+    // blocked on writing its logs stops reconciling.
+    let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut buf)
+                    .await
+                    .expect("read logs");
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     wait_ready(&reqwest::Client::new(), api_addr).await;
     c.h.register_service_proxy("sealkit-system", SERVICE, "http", api_addr);
     let keys = c
@@ -1199,15 +1214,15 @@ async fn the_seal_controller_binary_unseals_stops_on_sigterm_and_logs_no_secret(
         .status()
         .expect("kill");
     assert!(status.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits within 30 s after SIGTERM")
-        .expect("output");
-    assert!(out.status.success(), "exit status {:?}", out.status);
+        .expect("wait");
+    assert!(status.success(), "exit status {status:?}");
     let logs = format!(
         "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&stdout.await.expect("stdout")),
+        String::from_utf8_lossy(&stderr.await.expect("stderr"))
     );
     assert!(logs.contains("unsealed"), "logs: {logs}");
     assert!(logs.contains("reconcile failed"), "logs: {logs}");

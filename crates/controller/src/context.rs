@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::runtime::events::Recorder;
@@ -160,4 +162,25 @@ impl Context {
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         f.remove(&(namespace.to_owned(), name.to_owned()));
     }
+}
+
+/// Resolves once `store` has had its first full list; any number of reconciles may await
+/// clones of it at once.
+///
+/// `Store::wait_until_ready` must not be awaited by many tasks at once: kube-runtime keeps its
+/// readiness in a `futures` oneshot receiver, which remembers only the last waker that polled
+/// it, so all but one concurrent waiters sleep for ever (seen as reconciles that never finish
+/// once the controller's concurrency slots fill with them). A `Shared` future polls the store
+/// from one place and wakes every waiter.
+pub fn cache_ready<K>(store: Store<K>) -> Shared<BoxFuture<'static, ()>>
+where
+    K: kube::runtime::reflector::Lookup + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    async move {
+        // Err only when the writer is dropped: then the controller is stopping anyway.
+        let _ = store.wait_until_ready().await;
+    }
+    .boxed()
+    .shared()
 }

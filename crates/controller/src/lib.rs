@@ -273,13 +273,22 @@ impl LeaderDuties {
                 annotations: self.args.privatekey_annotations.clone(),
             },
         };
-        set.spawn(renew_keys(
+        let renewal = renew_keys(
             key_api,
             params,
             self.keyring.clone(),
             self.args.key_renew_period,
             self.args.key_cutoff_time,
-        ));
+        );
+        let mut stop = shutdown.clone();
+        set.spawn(async move {
+            // Renewal never ends by itself; a key being made when the stop comes is dropped
+            // before it is stored.
+            tokio::select! {
+                () = renewal => {}
+                _ = until(&mut stop, true) => {}
+            }
+        });
         let deps = sealedsecrets::Deps {
             client: self.client.clone(),
             decryptor: self.decryptor.clone(),

@@ -284,7 +284,7 @@ pub async fn run(
     };
     let by_store_ss = by_store.clone();
     let es_store_secret = es_store.clone();
-    let ready_secrets = secret_reader.clone();
+    let ready_secrets = crate::context::cache_ready(secret_reader.clone());
     let es_controller = controller
         .watches_stream(store_events, move |s: SecretStore| {
             by_store_ss(StoreKind::SecretStore, s.namespace(), s.name_any())
@@ -316,7 +316,7 @@ pub async fn run(
             move |es, ctx| {
                 let ready = ready_secrets.clone();
                 async move {
-                    let _ = ready.wait_until_ready().await;
+                    ready.await;
                     reconcile::reconcile(es, ctx).await
                 }
             },

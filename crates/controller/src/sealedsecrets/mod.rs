@@ -20,7 +20,7 @@ use kube::{Api, Client};
 use sealer::sealed::SealedSecret;
 use tokio::sync::watch;
 
-use crate::context::{Context, Decryptor, Settings};
+use crate::context::{Context, Decryptor, Settings, cache_ready};
 use crate::metrics::Metrics;
 
 /// What one SealedSecret controller needs.
@@ -124,14 +124,14 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
             });
     }
     // Reconcile only once the Secret cache is filled: in-sync objects then cost nothing.
-    let ready = reader.clone();
+    let ready = cache_ready(reader.clone());
     let ctx_ready = ctx.clone();
     controller
         .run(
             move |ss, ctx| {
                 let ready = ready.clone();
                 async move {
-                    let _ = ready.wait_until_ready().await;
+                    ready.await;
                     reconcile::reconcile(ss, ctx).await
                 }
             },

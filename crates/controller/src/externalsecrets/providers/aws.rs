@@ -1,5 +1,5 @@
 //! AWS Secrets Manager (external-secrets `providers/v1/aws/secretsmanager`), spoken as the JSON
-//! 1.1 protocol over `reqwest` and signed with Signature Version 4 (no AWS SDK).
+//! 1.1 protocol over `reqwest` and signed with Signature Version 4 by `sealer::keys::kms::sigv4` (no AWS SDK).
 //!
 //! `remoteRef.version` is a version stage (`AWSCURRENT` when unset) or `uuid/<VersionId>`;
 //! `property` is a top-level key of the JSON `SecretString` (exact key first, then a gjson path);
@@ -10,10 +10,10 @@
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
+use sealer::keys::kms::sigv4;
 use sealer::secret::SecretBytes;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 use super::{
     ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, name_matcher, select_gjson,
@@ -93,42 +93,38 @@ impl AwsClient {
         let payload = serde_json::to_vec(body).unwrap_or_default();
         let target = format!("secretsmanager.{action}");
         let now = time::OffsetDateTime::now_utc();
-        let host = match (self.endpoint.host_str(), self.endpoint.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_owned(),
-            _ => return Err(ProviderError::Config("the endpoint has no host".into())),
-        };
-        let mut headers = vec![
-            (
-                "content-type".to_owned(),
-                "application/x-amz-json-1.1".to_owned(),
-            ),
-            ("host".to_owned(), host),
-            ("x-amz-date".to_owned(), amz_date(now)),
-            ("x-amz-target".to_owned(), target),
-        ];
-        if let Some(t) = &self.credentials.session_token {
-            headers.push(("x-amz-security-token".into(), t.expose_secret().to_owned()));
+        if self.endpoint.host_str().is_none() {
+            return Err(ProviderError::Config("the endpoint has no host".into()));
         }
-        let authorization = sign(&SigningInput {
-            method: "POST",
-            path: self.endpoint.path(),
-            query: "",
-            headers: &headers,
-            payload: &payload,
-            region: &self.region,
-            service: "secretsmanager",
-            time: now,
-            credentials: &self.credentials,
-        });
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target.as_str()),
+        ];
+        let access_key_id = self.credentials.access_key_id.expose_secret();
+        let signed = sigv4::sign(
+            &sigv4::Request {
+                method: "POST",
+                url: &self.endpoint,
+                headers: &headers,
+                body: &payload,
+            },
+            &sigv4::SigningParams {
+                access_key_id,
+                secret_access_key: &self.credentials.secret_access_key,
+                session_token: self.credentials.session_token.as_ref(),
+                region: &self.region,
+                service: "secretsmanager",
+                time: now,
+            },
+        );
         let mut req = self.http.post(self.endpoint.clone()).body(payload);
-        for (k, v) in &headers {
-            if k != "host" {
-                req = req.header(k, v);
-            }
+        for (k, v) in headers.iter().copied() {
+            req = req.header(k, v);
+        }
+        for (k, v) in &signed {
+            req = req.header(k, v);
         }
         let resp = req
-            .header("authorization", authorization)
             .send()
             .await
             .map_err(|e| ProviderError::unreachable(SERVICE, &self.endpoint, e))?;
@@ -324,142 +320,9 @@ impl SecretsClient for AwsClient {
     }
 }
 
-/// `20150830T123600Z`.
-fn amz_date(t: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-/// What [`sign`] signs.
-pub struct SigningInput<'a> {
-    /// HTTP method.
-    pub method: &'a str,
-    /// URI path, already URI-encoded (`/`).
-    pub path: &'a str,
-    /// Canonical query string (sorted, encoded), empty for none.
-    pub query: &'a str,
-    /// Headers to sign (lower-case names; must include `host` and `x-amz-date`).
-    pub headers: &'a [(String, String)],
-    /// Request body.
-    pub payload: &'a [u8],
-    /// Region.
-    pub region: &'a str,
-    /// Service signing name.
-    pub service: &'a str,
-    /// Request time (the `x-amz-date` header's).
-    pub time: time::OffsetDateTime,
-    /// Keys.
-    pub credentials: &'a Credentials,
-}
-
-type HmacSha256 = hmac::Hmac<Sha256>;
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    use hmac::Mac as _;
-    // HMAC takes keys of any length.
-    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// The `Authorization` header of AWS Signature Version 4 (AWS General Reference, "Create a
-/// signed AWS API request"): canonical request → string to sign → HMAC chain over date, region,
-/// service and `aws4_request`.
-pub fn sign(input: &SigningInput<'_>) -> String {
-    let mut headers: Vec<(String, String)> = input
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_ascii_lowercase(),
-                v.split_whitespace().collect::<Vec<_>>().join(" "),
-            )
-        })
-        .collect();
-    headers.sort();
-    let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed_headers = headers
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        input.method,
-        input.path,
-        input.query,
-        canonical_headers,
-        signed_headers,
-        hex::encode(Sha256::digest(input.payload))
-    );
-    let datetime = amz_date(input.time);
-    let date = &datetime[..8];
-    let scope = format!("{date}/{}/{}/aws4_request", input.region, input.service);
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{datetime}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    );
-    let mut k_secret = format!(
-        "AWS4{}",
-        input.credentials.secret_access_key.expose_secret()
-    )
-    .into_bytes();
-    let k_date = hmac(&k_secret, date.as_bytes());
-    zeroize::Zeroize::zeroize(&mut k_secret);
-    let k_region = hmac(&k_date, input.region.as_bytes());
-    let k_service = hmac(&k_region, input.service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
-    let signature = hex::encode(hmac(&k_signing, string_to_sign.as_bytes()));
-    format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        input.credentials.access_key_id.expose_secret()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// AWS's SigV4 test suite, case `get-vanilla` (aws-sig-v4-test-suite, also in the AWS
-    /// General Reference): credentials `AKIDEXAMPLE` / `wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY`.
-    #[test]
-    fn signature_matches_the_aws_test_suite_get_vanilla_case() {
-        let creds = Credentials {
-            access_key_id: SecretString::from("AKIDEXAMPLE".to_owned()),
-            secret_access_key: SecretString::from(
-                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
-            ),
-            session_token: None,
-        };
-        let headers = vec![
-            ("Host".to_owned(), "example.amazonaws.com".to_owned()),
-            ("X-Amz-Date".to_owned(), "20150830T123600Z".to_owned()),
-        ];
-        let auth = sign(&SigningInput {
-            method: "GET",
-            path: "/",
-            query: "",
-            headers: &headers,
-            payload: b"",
-            region: "us-east-1",
-            service: "service",
-            time: time::macros::datetime!(2015-08-30 12:36:00 UTC),
-            credentials: &creds,
-        });
-        assert_eq!(
-            auth,
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
-             SignedHeaders=host;x-amz-date, \
-             Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
-        );
-    }
 
     #[test]
     fn missing_and_deleted_secrets_are_not_found_and_bad_keys_are_denied() {
