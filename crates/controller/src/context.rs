@@ -184,3 +184,30 @@ where
     .boxed()
     .shared()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kube::runtime::{reflector, watcher};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_reconcile_waiting_for_the_cache_wakes_when_it_is_filled() {
+        let (reader, mut writer) = reflector::store::<Secret>();
+        let ready = cache_ready(reader);
+        let waiters: Vec<_> = (0..64).map(|_| tokio::spawn(ready.clone())).collect();
+        // Let every waiter register before the cache fills.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        for waiter in waiters {
+            // A bound against a hang, not a timing assertion.
+            tokio::time::timeout(Duration::from_secs(30), waiter)
+                .await
+                .expect("a waiter was never woken")
+                .expect("waiter task");
+        }
+    }
+}
