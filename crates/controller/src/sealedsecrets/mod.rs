@@ -96,7 +96,17 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
     let stop = async move {
         let _ = stop.wait_for(|v| *v).await;
     };
-    let mut controller = Controller::new(ss_api, wc)
+    // The SealedSecret cache keeps what reconciles read: managed fields and kubectl's copy of
+    // the whole object (last-applied-configuration) are dropped, which halves its size.
+    let (ss_reader, ss_writer) = reflector::store::<SealedSecret>();
+    let sealed_secrets = reflector::reflector(
+        ss_writer,
+        watcher(ss_api, wc)
+            .default_backoff()
+            .modify(trim_cached_sealed_secret),
+    )
+    .applied_objects();
+    let mut controller = Controller::for_stream(sealed_secrets, ss_reader)
         .with_config(Config::default().concurrency(deps.concurrency))
         .reconcile_all_on(keys_changed)
         .reconcile_all_on(relisted)
@@ -148,6 +158,17 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
     drop(ctx);
 }
 
+/// Drops from a cached SealedSecret what no reconcile reads.
+fn trim_cached_sealed_secret(ss: &mut SealedSecret) {
+    ss.metadata.managed_fields = None;
+    if let Some(annotations) = ss.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
+}
+
+/// kubectl's copy of the applied object, kept on the object by client-side `kubectl apply`.
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Keeps the cache small: no managed fields, and no data for Secrets the controller did not
 /// write (only those can be found in sync).
 fn trim_cached_secret(secret: &mut Secret) {
@@ -161,5 +182,31 @@ fn trim_cached_secret(secret: &mut Secret) {
         crate::keyring::store::scrub(secret);
         secret.data = None;
         secret.string_data = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    use super::*;
+
+    #[test]
+    fn the_cached_sealed_secret_keeps_its_scope_and_spec_and_drops_kubectl_copies() {
+        let mut ss = fixtures::sealed_secret()
+            .annotation("sealedsecrets.bitnami.com/namespace-wide", "true")
+            .annotation(LAST_APPLIED_ANNOTATION, "{\"whole\": \"object\"}")
+            .item("password", "AgB…")
+            .build();
+        ss.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        let spec = ss.spec.clone();
+        trim_cached_sealed_secret(&mut ss);
+        assert_eq!(ss.spec, spec);
+        assert_eq!(ss.metadata.managed_fields, None);
+        let annotations = ss.metadata.annotations.expect("annotations");
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["sealedsecrets.bitnami.com/namespace-wide"]
+        );
     }
 }
