@@ -2,8 +2,8 @@
 //! client, watcher and `Controller` (and by `kubectl --server`).
 //!
 //! It implements the subset of the API our controllers use, with the real paths, verbs, status codes
-//! and `Status` objects: see `docs/readme/harness.md` for what is implemented, what is not, and where it
-//! differs from a real API server.
+//! and `Status` objects: the README section "Testing against a Kubernetes API server" lists what is
+//! implemented, what is not, and where it differs from a real API server.
 //!
 //! ```no_run
 //! # async fn demo() {

@@ -13,7 +13,7 @@
 //!
 //! Semantics follow external-secrets `pkg/controllers/externalsecret`; where sealkit differs
 //! (no server-side defaults, unsupported providers reported in the store status, no generators)
-//! `docs/readme/externalsecrets.md` says so.
+//! the README section "ExternalSecrets" says so.
 
 pub mod crd;
 pub mod error;
