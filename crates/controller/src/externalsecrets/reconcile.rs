@@ -54,6 +54,9 @@ pub struct LastSync {
     pub at: OffsetDateTime,
     /// The `syncedResourceVersion` it was made for.
     pub synced_resource_version: String,
+    /// The delay to the next refresh chosen then; `None` when only the status says when the last
+    /// sync was (after a restart): the refresh is then due at the interval, minus the jitter.
+    pub due_after: Option<Duration>,
 }
 
 /// What a successful reconcile did.
@@ -106,6 +109,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         Some(LastSync {
             at,
             synced_resource_version: status.synced_resource_version.clone().unwrap_or_default(),
+            due_after: None,
         })
     });
     let due = refresh_due(&es, interval, last.as_ref(), &synced_rv, now);
@@ -165,14 +169,16 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
                 }),
             };
             write_status(&ctx, &namespace, &name, &status).await?;
+            let next = next_refresh_after(&es, interval, matches!(due, Some(Due::Changed)));
             ctx.remember(
                 &uid,
                 LastSync {
                     at: refreshed,
                     synced_resource_version: synced_rv,
+                    due_after: next,
                 },
             );
-            Ok(next_refresh_after(&es, interval))
+            Ok(next.map_or_else(Action::await_change, Action::requeue))
         }
         Err(e) => {
             ctx.metrics
@@ -244,20 +250,26 @@ fn refresh_due(
                 return Some(Due::Changed);
             }
             let elapsed: Duration = (now - last.at).try_into().unwrap_or_default();
-            // Fetch up to 10% early: reconciles are scheduled with jitter below the interval.
-            let early = interval / 10;
-            (elapsed + early >= interval).then(|| Due::Periodic(elapsed.saturating_sub(interval)))
+            // Reconciles are scheduled with jitter below the interval: fetch when the planned
+            // delay is over, or up to 10% early when the plan is not known.
+            let due_after = last.due_after.unwrap_or(interval - interval / 10);
+            (elapsed >= due_after.min(interval))
+                .then(|| Due::Periodic(elapsed.saturating_sub(interval)))
         }
     }
 }
 
 /// Requeue for the next refresh, `interval` minus up to 10% jitter so ExternalSecrets created
-/// together spread out; staleness then stays within `refreshInterval`.
-fn next_refresh_after(es: &ExternalSecret, interval: Duration) -> Action {
+/// together spread out; staleness then stays within `refreshInterval`. After a first sync (or a
+/// spec change) the next refresh comes anywhere in the second half of the interval: objects
+/// created together (a `kubectl apply` of many, a controller start) would otherwise refresh
+/// in bursts that queue behind each other for many cycles. `None`: no periodic refresh.
+fn next_refresh_after(es: &ExternalSecret, interval: Duration, first: bool) -> Option<Duration> {
     match es.spec.refresh_policy {
-        Some(RefreshPolicy::CreatedOnce | RefreshPolicy::OnChange) => Action::await_change(),
-        _ if interval.is_zero() => Action::await_change(),
-        _ => Action::requeue(jittered(interval)),
+        Some(RefreshPolicy::CreatedOnce | RefreshPolicy::OnChange) => None,
+        _ if interval.is_zero() => None,
+        _ if first => Some(interval.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))),
+        _ => Some(jittered(interval)),
     }
 }
 
@@ -272,8 +284,11 @@ fn next_refresh(
         _ if interval.is_zero() => Action::await_change(),
         (_, Some(last)) => {
             let elapsed: Duration = (now - last.at).try_into().unwrap_or_default();
-            let remaining = interval.saturating_sub(elapsed);
-            Action::requeue(jittered(remaining).max(Duration::from_millis(50)))
+            let remaining = match last.due_after {
+                Some(planned) => planned.min(interval).saturating_sub(elapsed),
+                None => jittered(interval.saturating_sub(elapsed)),
+            };
+            Action::requeue(remaining.max(Duration::from_millis(50)))
         }
         (_, None) => Action::requeue(jittered(interval)),
     }
@@ -1104,6 +1119,7 @@ mod tests {
         let last = |ago: u64, rv: &str| LastSync {
             at: now - Duration::from_secs(ago),
             synced_resource_version: rv.to_owned(),
+            due_after: None,
         };
         let hour = Duration::from_secs(3600);
         assert_eq!(refresh_due(&e, hour, None, &rv, now), Some(Due::Changed));
@@ -1134,6 +1150,36 @@ mod tests {
             refresh_due(&on_change, hour, Some(&last(1, "0-x")), &rv, now),
             Some(Due::Changed)
         );
+    }
+
+    #[test]
+    fn a_planned_early_refresh_is_due_when_its_delay_is_over() {
+        let now = OffsetDateTime::now_utc();
+        let e = es(None);
+        let rv = synced_resource_version(&e);
+        let hour = Duration::from_secs(3600);
+        let planned = |ago: u64| LastSync {
+            at: now - Duration::from_secs(ago),
+            synced_resource_version: rv.clone(),
+            due_after: Some(hour / 2),
+        };
+        assert_eq!(refresh_due(&e, hour, Some(&planned(1000)), &rv, now), None);
+        assert!(matches!(
+            refresh_due(&e, hour, Some(&planned(1800)), &rv, now),
+            Some(Due::Periodic(_))
+        ));
+        // A trigger in between waits for the planned time, not the whole interval.
+        assert_eq!(
+            next_refresh(&e, hour, Some(&planned(1000)), now),
+            Action::requeue(Duration::from_secs(800))
+        );
+        // After a first sync the next refresh falls in the second half of the interval.
+        for _ in 0..100 {
+            let next = next_refresh_after(&e, hour, true).expect("periodic");
+            assert!(next >= hour / 2 && next <= hour);
+            let next = next_refresh_after(&e, hour, false).expect("periodic");
+            assert!(next >= hour - hour / 10 && next <= hour);
+        }
     }
 
     #[test]
