@@ -136,18 +136,6 @@ impl Error {
 
     /// The chain as one line, for conditions and events.
     pub fn chain(&self) -> String {
-        chain(self)
+        crate::error::chain(self)
     }
-}
-
-/// An error and its sources as one line (`a: b: c`).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

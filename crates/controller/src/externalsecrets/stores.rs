@@ -18,8 +18,9 @@ use super::crd::{
     ClusterSecretStore, ClusterSecretStoreCondition, Condition, LabelSelector, SecretStore,
     SecretStoreRef, SecretStoreSpec, SecretStoreStatus, StoreKind,
 };
-use super::error::{Error, chain};
+use super::error::Error;
 use super::providers::{self, ProviderError, SecretsClient, StoreAccess, Validation};
+use crate::error::chain;
 use crate::sealedsecrets::status;
 
 /// A store as an ExternalSecret sees it.
