@@ -12,7 +12,7 @@
 use super::store::{DeleteOpts, ObjKey, State, finalizers, is_deleting, meta, meta_mut};
 use super::types::{GroupResource, ResourceType};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 enum Owner {
     Absent,
@@ -25,20 +25,31 @@ fn group_of(api_version: &str) -> &str {
     api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
 }
 
+/// The least time between two collection passes; writes made meanwhile wait for the next one.
+pub(crate) const PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// One pass of every controller; true if it changed anything.
 pub(crate) fn collect(state: &mut State) -> bool {
     let mut changed = false;
-    // uid -> being deleted in the foreground
-    let mut by_uid: HashMap<String, bool> = HashMap::new();
-    let mut any_deleting = false;
-    for rt in &state.types {
-        for v in state.store(&rt.gr()).into_iter().flat_map(|m| m.values()) {
-            let deleting = is_deleting(v);
-            any_deleting |= deleting;
-            let fg = deleting && finalizers(v).iter().any(|f| f == "foregroundDeletion");
-            by_uid.insert(meta(v)["uid"].as_str().unwrap_or_default().to_string(), fg);
+    let any_deleting = state.types.iter().any(|rt| {
+        state
+            .store(&rt.gr())
+            .into_iter()
+            .flat_map(|m| m.values())
+            .any(is_deleting)
+    });
+    // uids of the objects being deleted in the foreground (owners that make dependents wait).
+    let mut foreground: HashSet<&str> = HashSet::new();
+    if any_deleting {
+        for rt in &state.types {
+            for v in state.store(&rt.gr()).into_iter().flat_map(|m| m.values()) {
+                if is_deleting(v) && finalizers(v).iter().any(|f| f == "foregroundDeletion") {
+                    foreground.insert(meta(v)["uid"].as_str().unwrap_or_default());
+                }
+            }
         }
     }
+    let foreground: HashSet<String> = foreground.into_iter().map(str::to_owned).collect();
     // Copies of every object are needed only while something is being deleted (owners waiting
     // for dependents, namespaces, CRDs); otherwise only dependents are looked at, in place:
     // copying the whole store on every write made large stores slow.
@@ -49,7 +60,7 @@ pub(crate) fn collect(state: &mut State) -> bool {
             if any_deleting {
                 all.push((rt.clone(), k.clone(), v.clone()));
             }
-            if let Some(action) = dependent_action(state, &by_uid, &k.0, v) {
+            if let Some(action) = dependent_action(state, &foreground, &k.0, v) {
                 actions.push((rt.clone(), k.clone(), action));
             }
         }
@@ -209,7 +220,7 @@ enum DependentAction {
 /// The action for `obj` (in namespace `ns`) if it has owners that are gone or going.
 fn dependent_action(
     state: &State,
-    by_uid: &HashMap<String, bool>,
+    foreground: &HashSet<String>,
     ns: &str,
     obj: &Value,
 ) -> Option<DependentAction> {
@@ -218,7 +229,7 @@ fn dependent_action(
         .filter(|r| !r.is_empty())?;
     let states: Vec<Owner> = refs
         .iter()
-        .map(|r| owner_state(state, by_uid, ns, r))
+        .map(|r| owner_state(state, foreground, ns, r))
         .collect();
     let solid = states.iter().any(|s| matches!(s, Owner::Present));
     let waiting = states.iter().any(|s| matches!(s, Owner::Waiting));
@@ -250,7 +261,7 @@ fn dependent_action(
 
 /// Whether the owner `r` of a dependent in `dep_ns` exists (and is not being deleted in the
 /// foreground).
-fn owner_state(state: &State, by_uid: &HashMap<String, bool>, dep_ns: &str, r: &Value) -> Owner {
+fn owner_state(state: &State, foreground: &HashSet<String>, dep_ns: &str, r: &Value) -> Owner {
     let api_version = r["apiVersion"].as_str().unwrap_or_default();
     let kind = r["kind"].as_str().unwrap_or_default();
     let name = r["name"].as_str().unwrap_or_default();
@@ -264,7 +275,7 @@ fn owner_state(state: &State, by_uid: &HashMap<String, bool>, dep_ns: &str, r: &
         .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
     {
         Some(o) if meta(o)["uid"].as_str() == Some(uid) => {
-            if by_uid.get(uid).copied().unwrap_or(false) {
+            if foreground.contains(uid) {
                 Owner::Waiting
             } else {
                 Owner::Present
