@@ -32,7 +32,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 BAO_PORT=$(free_port)
-bao server -dev -dev-root-token-id=bench-root -dev-listen-address=127.0.0.1:$BAO_PORT >"$WORK/bao.log" 2>&1 &
+bao server -dev -dev-no-store-token -dev-root-token-id=bench-root -dev-listen-address=127.0.0.1:$BAO_PORT >"$WORK/bao.log" 2>&1 &
 PIDS+=($!)
 KUBE_PORT=$(free_port)
 "$TARGET/kube-harness" --port "$KUBE_PORT" --kubeconfig "$WORK/kubeconfig" >"$WORK/harness.log" 2>&1 &

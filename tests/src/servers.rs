@@ -134,6 +134,9 @@ impl OpenBao {
         cmd.args([
             "server",
             "-dev",
+            // Dev servers otherwise all write ~/.vault-token through a fixed temp name: tests
+            // running in parallel raced on it ("rename /root/.vault-token.tmp: no such file").
+            "-dev-no-store-token",
             &format!("-dev-root-token-id={}", Self::ROOT_TOKEN),
             &format!("-dev-listen-address={addr}"),
         ])
