@@ -18,8 +18,8 @@ use crate::keyring::{KeyEntry, Keyring};
 use crate::metrics::Metrics;
 
 /// Runs decryptions on blocking threads, at most `slots` at once, trying first the keys that
-/// have opened the most SealedSecrets so far (newest first among equals). Used by the reconciler and by
-/// `/v1/verify` and `/v1/rotate`.
+/// have opened the most SealedSecrets so far (newest first among equals). Used by the
+/// reconciler and by `/v1/verify` and `/v1/rotate`.
 ///
 /// A wrong key costs a full RSA private operation before OAEP rejects it, and a cluster's
 /// SealedSecrets are mostly sealed with one or two of its keys: trying those first makes a cold
@@ -52,7 +52,7 @@ impl Decryptor {
     fn keys_to_try(&self) -> Vec<Arc<KeyEntry>> {
         let mut keys = self.keyring.snapshot().as_ref().clone();
         let opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
-        // Stable: keys no item has been opened with keep the keyring's order.
+        // A stable sort: keys with equal counts keep the keyring's order.
         keys.sort_by_key(|k| std::cmp::Reverse(opened.get(&k.fingerprint).copied().unwrap_or(0)));
         keys
     }

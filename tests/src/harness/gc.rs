@@ -31,25 +31,19 @@ pub(crate) const PAUSE: std::time::Duration = std::time::Duration::from_millis(5
 /// One pass of every controller; true if it changed anything.
 pub(crate) fn collect(state: &mut State) -> bool {
     let mut changed = false;
-    let any_deleting = state.types.iter().any(|rt| {
-        state
-            .store(&rt.gr())
-            .into_iter()
-            .flat_map(|m| m.values())
-            .any(is_deleting)
-    });
+    let mut any_deleting = false;
     // uids of the objects being deleted in the foreground (owners that make dependents wait).
-    let mut foreground: HashSet<&str> = HashSet::new();
-    if any_deleting {
-        for rt in &state.types {
-            for v in state.store(&rt.gr()).into_iter().flat_map(|m| m.values()) {
-                if is_deleting(v) && finalizers(v).iter().any(|f| f == "foregroundDeletion") {
-                    foreground.insert(meta(v)["uid"].as_str().unwrap_or_default());
+    let mut foreground: HashSet<String> = HashSet::new();
+    for rt in &state.types {
+        for v in state.store(&rt.gr()).into_iter().flat_map(|m| m.values()) {
+            if is_deleting(v) {
+                any_deleting = true;
+                if finalizers(v).iter().any(|f| f == "foregroundDeletion") {
+                    foreground.insert(meta(v)["uid"].as_str().unwrap_or_default().to_owned());
                 }
             }
         }
     }
-    let foreground: HashSet<String> = foreground.into_iter().map(str::to_owned).collect();
     // Copies of every object are needed only while something is being deleted (owners waiting
     // for dependents, namespaces, CRDs); otherwise only dependents are looked at, in place:
     // copying the whole store on every write made large stores slow.
