@@ -10,5 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace --bins --quiet
-export SEALKIT_BIN_DIR="${CARGO_TARGET_DIR:-target}/release"
+. bench/common.sh
+export SEALKIT_BIN_DIR="$(target_dir)/release"
 cargo bench -p sealkit-tests --bench controller

@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 COUNT=${1:-1000}
 INTERVAL=${2:-10}
 cargo build --release --quiet -p seal-controller --bin seal-controller -p sealkit-tests --bin kube-harness
-TARGET=${CARGO_TARGET_DIR:-target}/release
+. bench/common.sh
+TARGET="$(target_dir)/release"
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {

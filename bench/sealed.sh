@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p sealer --bench sealed
 cargo build --release -p seal --quiet
-target=${CARGO_TARGET_DIR:-target}
+. bench/common.sh
+target="$(target_dir)"
 seal="$target/release/seal"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

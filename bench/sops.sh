@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 LEAVES=${1:-100000}
 RUNS=${2:-3}
 cargo build --release --quiet -p seal --bin seal -p sealer --example sops_parse_emit
-TARGET=${CARGO_TARGET_DIR:-target}/release
+. bench/common.sh
+TARGET="$(target_dir)/release"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 age-keygen -o "$WORK/key.txt" 2>/dev/null

@@ -573,10 +573,9 @@ async fn vault_kubernetes_auth_logs_in_with_a_service_account_jwt_reviewed_by_th
     tokio::spawn(async move { axum::serve(listener, review).await });
 
     // Any CA certificate will do: the review endpoint is plain http.
-    let ca = fs_err::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/conformance/sealed-secrets/kubeseal_test_cert.pem"),
-    )
+    let ca = fs_err::read_to_string(sealkit_tests::conformance_file(
+        "sealed-secrets/kubeseal_test_cert.pem",
+    ))
     .unwrap();
     let bao = blocking(OpenBao::start);
     blocking(|| {
@@ -1633,18 +1632,14 @@ async fn vault_namespace_header_reads_from_an_openbao_namespace() {
         bao.api(reqwest::Method::POST, "sys/namespaces/team-a", None);
         let http = reqwest::blocking::Client::new();
         let call = |path: &str, body: Value| {
-            let resp = http
-                .post(format!("{}/v1/{path}", bao.url()))
-                .header("X-Vault-Token", bao.token())
-                .header("X-Vault-Namespace", "team-a")
-                .json(&body)
-                .send()
-                .unwrap();
-            assert!(
-                resp.status().is_success(),
-                "{path}: {}",
-                resp.text().unwrap_or_default()
-            );
+            let (status, text) = sealkit_tests::servers::send_while_kv_upgrades(
+                http.post(format!("{}/v1/{path}", bao.url()))
+                    .header("X-Vault-Token", bao.token())
+                    .header("X-Vault-Namespace", "team-a")
+                    .json(&body),
+            )
+            .unwrap();
+            assert!(status.is_success(), "{path}: {text}");
         };
         call(
             "sys/mounts/kv",

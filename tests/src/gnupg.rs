@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! let home = sealkit_tests::gnupg::GnupgHome::new();
-//! home.import("../shared/conformance/sops/sops-nix/key.asc".as_ref());
+//! home.import(&sealkit_tests::conformance_file("sops/sops-nix/key.asc"));
 //! let fp = home.generate("sealkit test");
 //! std::process::Command::new("gpg").env("GNUPGHOME", home.path());
 //! ```

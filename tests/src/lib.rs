@@ -1,6 +1,10 @@
-//! Test support for sealkit's black-box tests: the Kubernetes API-server harness and helpers.
+//! Test support for sealkit's black-box tests: the Kubernetes API-server harness, the conformance
+//! files, private sandboxes and helpers.
 
 pub mod binaries;
+pub mod fixtures;
 pub mod gnupg;
 pub mod harness;
 pub mod servers;
+
+pub use fixtures::{Sandbox, conformance, conformance_file, replace_in_fixture};

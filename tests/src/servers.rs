@@ -200,11 +200,8 @@ impl OpenBao {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req
-            .send()
-            .unwrap_or_else(|e| panic!("OpenBao {method} {path}: {e}"));
-        let status = resp.status();
-        let text = resp.text().unwrap_or_default();
+        let (status, text) =
+            send_while_kv_upgrades(req).unwrap_or_else(|e| panic!("OpenBao {method} {path}: {e}"));
         assert!(
             status.is_success(),
             "OpenBao {method} {path}: {status}: {text}"
@@ -232,6 +229,31 @@ impl OpenBao {
             &format!("sys/mounts/{path}"),
             Some(&serde_json::json!({ "type": kind, "options": options })),
         );
+    }
+}
+
+/// A KV v2 mount answers 400 "Upgrading from non-versioned to versioned data" for a moment
+/// after it is created (OpenBao upgrades it in the background): send `req` again until the
+/// mount is ready (10 s at most), then return the final status and body.
+pub fn send_while_kv_upgrades(
+    req: reqwest::blocking::RequestBuilder,
+) -> reqwest::Result<(reqwest::StatusCode, String)> {
+    const UPGRADING: &str = "Upgrading from non-versioned to versioned data";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let attempt = req
+            .try_clone()
+            .expect("OpenBao requests have in-memory bodies");
+        let resp = attempt.send()?;
+        let status = resp.status();
+        let text = resp.text().unwrap_or_default();
+        if status != reqwest::StatusCode::BAD_REQUEST
+            || !text.contains(UPGRADING)
+            || std::time::Instant::now() >= deadline
+        {
+            return Ok((status, text));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

@@ -34,7 +34,7 @@ fn seal() -> Command {
 }
 
 fn conformance() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+    sealkit_tests::conformance()
 }
 
 fn python_impl() -> PathBuf {

@@ -4,7 +4,7 @@
 //!   (the built `seal` installed as `$KUSTOMIZE_PLUGIN_HOME/viaduct.ai/v1/ksops/ksops`);
 //! - the KRM function protocol through `kpt fn eval --exec`;
 //! - files made by the real sops (Flux's and helm-secrets' test data in
-//!   ../shared/conformance/sops, and sops 3.11 run here) and read back by the real sops;
+//!   tests/conformance/sops, and sops 3.11 run here) and read back by the real sops;
 //! - helm itself is not installable here: the wrapper runs a fake `helm` script that records
 //!   its arguments and the values files while they exist, and the downloader is driven with
 //!   helm's getter argv.
@@ -21,13 +21,7 @@ use serde_json::{Value, json};
 // ---- fixtures -------------------------------------------------------------------------------
 
 fn conformance() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/sops");
-    assert!(
-        dir.is_dir(),
-        "conformance folder missing: {}",
-        dir.display()
-    );
-    dir
+    sealkit_tests::conformance().join("sops")
 }
 
 fn flux() -> PathBuf {
@@ -76,37 +70,30 @@ fn tool(name: &str) -> PathBuf {
 /// A private directory with a kustomize plugin home holding `seal` as KSOPS and as
 /// sealkit's own generator kind, and a `ksops` link for KRM mode.
 struct Sandbox {
-    dir: tempfile::TempDir,
+    inner: sealkit_tests::Sandbox,
+}
+
+impl std::ops::Deref for Sandbox {
+    type Target = sealkit_tests::Sandbox;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
 }
 
 impl Sandbox {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        for sub in ["work", "tmp", "bin", "home"] {
-            fs_err::create_dir_all(root.join(sub)).unwrap();
-        }
+        let inner = sealkit_tests::Sandbox::new();
         for at in [
             "plugins/viaduct.ai/v1/ksops/ksops",
             "plugins/sealkit.dev/v1alpha1/secretgenerator/SecretGenerator",
             "bin/ksops",
         ] {
-            let path = root.join(at);
+            let path = inner.root().join(at);
             fs_err::create_dir_all(path.parent().unwrap()).unwrap();
             std::os::unix::fs::symlink(seal_bin(), &path).unwrap();
         }
-        Self { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join("work").join(name)
-    }
-
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(name);
-        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
-        fs_err::write(&path, bytes).unwrap();
-        path
+        Self { inner }
     }
 
     /// Encrypts `plain` with our `seal encrypt` for key-a and writes it to `name`.
@@ -140,20 +127,9 @@ impl Sandbox {
     }
 
     fn base(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(program);
-        let path = std::env::join_paths(
-            std::iter::once(self.dir.path().join("bin"))
-                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-        )
-        .unwrap();
-        cmd.env_clear()
-            .env("PATH", path)
-            .env("HOME", self.dir.path().join("home"))
-            .env("TMPDIR", self.dir.path().join("tmp"))
-            .env("KUSTOMIZE_PLUGIN_HOME", self.dir.path().join("plugins"))
-            .env("SOPS_DISABLE_VERSION_CHECK", "1")
-            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-            .current_dir(self.dir.path().join("work"));
+        let mut cmd = self.command(program);
+        cmd.env("KUSTOMIZE_PLUGIN_HOME", self.root().join("plugins"))
+            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"));
         cmd
     }
 
@@ -167,13 +143,6 @@ impl Sandbox {
         cmd.args(["kustomize", "--enable-alpha-plugins"])
             .arg(self.path(dir));
         cmd
-    }
-
-    fn tmp_is_empty(&self) -> bool {
-        fs_err::read_dir(self.dir.path().join("tmp"))
-            .unwrap()
-            .next()
-            .is_none()
     }
 }
 
@@ -777,7 +746,7 @@ fn krm_failure_through_kpt_fails_with_our_result() {
         sb.base(tool("kpt"))
             .env("SOPS_AGE_KEY_FILE", key_file("key-b.txt"))
             .args(["fn", "eval", "pkg", "--exec"])
-            .arg(sb.dir.path().join("bin/ksops"))
+            .arg(sb.root().join("bin/ksops"))
             .args(["--fn-config", "gen.yaml", "-o", "unwrap"]),
     );
     assert!(
@@ -903,7 +872,7 @@ fn invoked_as_ksops_the_binary_runs_ksops_legacy_mode_and_install() {
     let sb = Sandbox::new();
     sb.encrypt("app/secret.enc.yaml", SECRET, &[]);
     let generator = sb.write("app/generator.yaml", GENERATOR);
-    let ksops = sb.dir.path().join("bin/ksops");
+    let ksops = sb.root().join("bin/ksops");
     let out = rendered(sb.base(&ksops).arg(&generator).current_dir(sb.path("app")));
     assert_eq!(
         yaml_docs(&out)[0]["stringData"],
@@ -1390,10 +1359,10 @@ exit "${FAKE_HELM_EXIT:-0}"
 
 fn fake_helm(sb: &Sandbox) -> (PathBuf, PathBuf) {
     use std::os::unix::fs::PermissionsExt as _;
-    let helm = sb.dir.path().join("bin/helm");
+    let helm = sb.root().join("bin/helm");
     fs_err::write(&helm, FAKE_HELM).unwrap();
     fs_err::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (helm, sb.dir.path().join("record"))
+    (helm, sb.root().join("record"))
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -1434,7 +1403,7 @@ fn helm_wrapper_decrypts_values_to_a_private_dir_and_removes_it() {
     assert_eq!(private.len(), 5, "decrypted copies: {files:?}");
     let dir = Path::new(private[0]).parent().unwrap();
     assert!(
-        dir.starts_with(sb.dir.path().join("tmp")),
+        dir.starts_with(sb.root().join("tmp")),
         "decrypted files live under TMPDIR: {dir:?}"
     );
     for f in &private {
@@ -1616,12 +1585,12 @@ fn helm_downloader_reads_the_age_key_from_a_kubernetes_secret_with_kubectl() {
     sb.encrypt("secrets.yaml", VALUES, &[]);
     let key = base64::engine::general_purpose::STANDARD
         .encode(fs_err::read(key_file("key-a.txt")).unwrap());
-    let kubectl = sb.dir.path().join("bin/fake-kubectl");
+    let kubectl = sb.root().join("bin/fake-kubectl");
     fs_err::write(
         &kubectl,
         format!(
             "#!/bin/sh\nprintf '%s\\n' \"$*\" > \"{}\"\nprintf '%s' '{key}'\n",
-            sb.dir.path().join("kubectl-argv").display()
+            sb.root().join("kubectl-argv").display()
         ),
     )
     .unwrap();
@@ -1647,7 +1616,7 @@ fn helm_downloader_reads_the_age_key_from_a_kubernetes_secret_with_kubectl() {
     );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), VALUES);
     assert_eq!(
-        fs_err::read_to_string(sb.dir.path().join("kubectl-argv")).unwrap(),
+        fs_err::read_to_string(sb.root().join("kubectl-argv")).unwrap(),
         "get secret -n argocd helm-age -o go-template={{ index .data \"key.txt\" }}\n"
     );
     assert!(sb.tmp_is_empty(), "the key touched the disk");
@@ -1658,7 +1627,7 @@ fn helm_plugin_yaml_downloader_runs_as_helm_resolves_it() {
     let sb = Sandbox::new();
     sb.encrypt("secrets.yaml", VALUES, &[]);
     // `helm plugin install` copies the directory and runs the install hook.
-    let plugin_dir = sb.dir.path().join("helm-plugins/sealkit");
+    let plugin_dir = sb.root().join("helm-plugins/sealkit");
     fs_err::create_dir_all(plugin_dir.join("scripts")).unwrap();
     let source = repo_root().join("deploy/helm-plugin");
     for file in ["plugin.yaml", "scripts/install.sh"] {

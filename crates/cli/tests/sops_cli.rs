@@ -1,24 +1,18 @@
 //! The sops subcommands of `seal`, with the real sops 3.11 and the real Go `age` as peers.
 //!
 //! Needs `sops` and `age` on PATH (scripts/deps/sops.sh installs them); tests fail without.
-//! Conformance files are read from ../shared/conformance/sops (never copied into the repo).
+//! Conformance files are read from tests/conformance/sops (see its READMEs for provenance).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use assert_cmd::prelude::*;
+use sealkit_tests::Sandbox;
 
 #[path = "sops_cli/keys.rs"]
 mod keys;
 
 fn conformance() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/sops");
-    assert!(
-        dir.is_dir(),
-        "conformance folder missing: {}",
-        dir.display()
-    );
-    dir
+    sealkit_tests::conformance().join("sops")
 }
 
 fn gen311() -> PathBuf {
@@ -35,60 +29,20 @@ fn recipient(name: &str) -> String {
     text[start..].split_whitespace().next().unwrap().to_owned()
 }
 
-/// A sandbox: private HOME and TMPDIR, no SOPS_* from the outside.
-struct Sandbox {
-    dir: tempfile::TempDir,
+/// `seal` and the real `sops` run in a [`Sandbox`]: private HOME and TMPDIR, no SOPS_* from the
+/// outside.
+trait SopsSandbox {
+    fn seal(&self) -> Command;
+    fn sops(&self) -> Command;
 }
 
-impl Sandbox {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        fs_err::create_dir_all(dir.path().join("tmp")).unwrap();
-        fs_err::create_dir_all(dir.path().join("work")).unwrap();
-        Self { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join("work").join(name)
-    }
-
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(name);
-        if let Some(parent) = path.parent() {
-            fs_err::create_dir_all(parent).unwrap();
-        }
-        fs_err::write(&path, bytes).unwrap();
-        path
-    }
-
-    fn copy_in(&self, from: &Path, name: &str) -> PathBuf {
-        self.write(name, fs_err::read(from).unwrap())
-    }
-
-    fn tmp_is_empty(&self) -> bool {
-        fs_err::read_dir(self.dir.path().join("tmp"))
-            .unwrap()
-            .next()
-            .is_none()
-    }
-
-    fn base(&self, program: Command) -> Command {
-        let mut cmd = program;
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap())
-            .env("HOME", self.dir.path())
-            .env("TMPDIR", self.dir.path().join("tmp"))
-            .env("SOPS_DISABLE_VERSION_CHECK", "1")
-            .current_dir(self.dir.path().join("work"));
-        cmd
-    }
-
+impl SopsSandbox for Sandbox {
     fn seal(&self) -> Command {
-        self.base(Command::cargo_bin("seal").unwrap())
+        self.command(assert_cmd::cargo::cargo_bin("seal"))
     }
 
     fn sops(&self) -> Command {
-        self.base(Command::new("sops"))
+        self.command("sops")
     }
 }
 
@@ -477,7 +431,7 @@ fn comment_selectors_and_mac_only_encrypted_from_sops_yaml_match_real_sops() {
 #[test]
 fn ssh_rsa_recipients_work_both_ways_with_real_sops() {
     let sb = Sandbox::new();
-    let key = sb.dir.path().join("id_rsa");
+    let key = sb.root().join("id_rsa");
     let status = Command::new("ssh-keygen")
         .args([
             "-q",
@@ -1050,7 +1004,7 @@ fn identities_are_found_in_each_place_sops_looks() {
         expected
     );
     // $XDG_CONFIG_HOME/sops/age/keys.txt
-    let xdg = sb.dir.path().join("xdg");
+    let xdg = sb.root().join("xdg");
     fs_err::create_dir_all(xdg.join("sops/age")).unwrap();
     fs_err::write(xdg.join("sops/age/keys.txt"), &key_text).unwrap();
     assert_eq!(
@@ -1063,7 +1017,7 @@ fn identities_are_found_in_each_place_sops_looks() {
         expected
     );
     // ~/.config/sops/age/keys.txt
-    let cfg = sb.dir.path().join(".config/sops/age");
+    let cfg = sb.home().join(".config/sops/age");
     fs_err::create_dir_all(&cfg).unwrap();
     fs_err::write(cfg.join("keys.txt"), &key_text).unwrap();
     assert_eq!(stdout_of(sb.seal().arg("decrypt").arg(&file)), expected);
@@ -1314,7 +1268,7 @@ fn exec_env_and_exec_file_hand_the_cleartext_to_the_command() {
 
 fn editor_script(sb: &Sandbox, name: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
-    let path = sb.dir.path().join(name);
+    let path = sb.root().join(name);
     fs_err::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
@@ -1401,7 +1355,7 @@ fn edit_with_invalid_result_on_a_terminal_reopens_the_editor_until_it_parses() {
     // `script` (util-linux) gives seal a pseudo-terminal, as a user at a shell has.
     let sb = Sandbox::new();
     let file = sb.copy_in(&gen311().join("edit-chain.enc.yaml"), "e.yaml");
-    let count = sb.dir.path().join("count");
+    let count = sb.root().join("count");
     let editor = editor_script(
         &sb,
         "ed.sh",
@@ -1413,7 +1367,7 @@ fn edit_with_invalid_result_on_a_terminal_reopens_the_editor_until_it_parses() {
     );
     let seal = assert_cmd::cargo::cargo_bin("seal");
     let mut child = sb
-        .base(Command::new("script"))
+        .command("script")
         .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
         .env("EDITOR", &editor)
         .args(["-q", "-e", "-c"])
@@ -1446,7 +1400,7 @@ fn edit_interrupted_by_sigint_removes_the_plaintext_and_keeps_the_original() {
     let sb = Sandbox::new();
     let file = sb.copy_in(&gen311().join("edit-chain.enc.yaml"), "e.yaml");
     let before = fs_err::read(&file).unwrap();
-    let ready = sb.dir.path().join("ready");
+    let ready = sb.root().join("ready");
     let editor = editor_script(
         &sb,
         "slow.sh",

@@ -96,11 +96,11 @@ mod tests {
 
     #[test]
     fn the_sealed_secret_crd_accepts_what_bitnamis_crd_accepts() {
-        let text =
-            fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
-                "../../../shared/conformance/sealed-secrets/bitnami.com_sealedsecrets.crd.yaml",
-            ))
-            .unwrap();
+        let text = fs_err::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/conformance/sealed-secrets/bitnami.com_sealedsecrets.crd.yaml"),
+        )
+        .unwrap();
         let bitnami: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
         let ours = serde_json::to_value(sealed_secret_crd()).unwrap();
         assert_eq!(ours["metadata"]["name"], bitnami["metadata"]["name"]);

@@ -1,5 +1,5 @@
 //! Conformance of `sealer::sops` with files written by the real sops (see
-//! `../shared/conformance/sops/*/README.md` for where each file comes from).
+//! `tests/conformance/sops/*/README.md` for where each file comes from).
 //!
 //! Files with PGP keys (getsops-functional, sops-nix) are opened through their PGP stanza with
 //! the real `gpg` and the test key beside them, and the key must equal `data_key_hex`; other
@@ -13,7 +13,7 @@ use sealer::sops::{
 };
 
 fn conformance() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/sops")
+    sealkit_tests::conformance().join("sops")
 }
 
 fn read(p: &Path) -> Vec<u8> {

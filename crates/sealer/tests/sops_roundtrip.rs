@@ -1,5 +1,5 @@
 //! Round trips through `sealer::sops`, checked against what the real sops 3.11 wrote for the
-//! same cleartext (`../shared/conformance/sops/sops-3.11-generated`, see its README).
+//! same cleartext (`tests/conformance/sops/sops-3.11-generated`, see its README).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +8,7 @@ use sealer::sops::{
     EncryptedFile, Error, Format, MacCheck, MasterKeyStanza, Metadata, PlainFile, Scalar,
     Selectors, StoreOptions, TreePath, Value, shamir,
 };
+use sealkit_tests::replace_in_fixture;
 
 /// Metadata with one (fake) age stanza: enough for the file to parse back.
 fn metadata() -> Metadata {
@@ -21,8 +22,7 @@ fn metadata() -> Metadata {
 }
 
 fn generated() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/sops/sops-3.11-generated")
+    sealkit_tests::conformance().join("sops/sops-3.11-generated")
 }
 
 fn read(name: &str) -> Vec<u8> {
@@ -208,7 +208,11 @@ fn tampering_is_detected() {
     let key = data_key(name);
     let text = String::from_utf8(read(name)).unwrap();
     // A clear value changed: the MAC no longer matches.
-    let edited = text.replace("public_unencrypted: visible", "public_unencrypted: changed");
+    let edited = replace_in_fixture(
+        &text,
+        "public_unencrypted: visible",
+        "public_unencrypted: changed",
+    );
     let file = EncryptedFile::parse(edited.as_bytes(), Format::Yaml).unwrap();
     assert!(matches!(
         file.decrypt(&key, MacCheck::Verify),
@@ -217,7 +221,8 @@ fn tampering_is_detected() {
     assert!(file.decrypt(&key, MacCheck::Ignore).is_ok());
     // A ciphertext moved to another key: its path no longer authenticates.
     let int_line = text.lines().find(|l| l.starts_with("int: ")).unwrap();
-    let moved = text.replace(
+    let moved = replace_in_fixture(
+        &text,
         text.lines()
             .find(|l| l.starts_with("negative_int: "))
             .unwrap(),
@@ -243,7 +248,7 @@ fn mac_only_encrypted_ignores_edits_of_clear_values() {
     let key = data_key(name);
     let text = String::from_utf8(read(name)).unwrap();
     let file = EncryptedFile::parse(
-        text.replace("kind: Secret", "kind: Other").as_bytes(),
+        replace_in_fixture(&text, "kind: Secret", "kind: Other").as_bytes(),
         Format::Yaml,
     )
     .unwrap();

@@ -8,7 +8,7 @@ use std::process::Command;
 use sealkit_tests::gnupg::GnupgHome;
 use sealkit_tests::servers::{Moto, OpenBao};
 
-use super::{Sandbox, conformance, fails, key_file, recipient, stdout_of};
+use super::{Sandbox, SopsSandbox, conformance, fails, key_file, recipient, stdout_of};
 
 const PLAIN: &str =
     "db:\n    user: admin\n    password: hunter2\nport: 5432\nlist:\n    - a\n    - 1.5\n";
@@ -153,7 +153,7 @@ fn aws_kms_files_move_both_ways_between_seal_and_real_sops_through_moto() {
     // `ARN+ROLE` (STS AssumeRole through moto) and `--aws-profile` from ~/.aws/credentials:
     // the real sops reads both from the metadata we write.
     sb.write(
-        "../.aws/credentials",
+        "../home/.aws/credentials",
         format!(
             "[team]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
             Moto::ACCESS_KEY_ID,
