@@ -495,7 +495,7 @@ fn network_policies_confine_the_sealing_controller_and_keep_the_bridge_off_cloud
         );
         assert_eq!(
             sealing,
-            [api_server.clone()],
+            std::slice::from_ref(&api_server),
             "{how}: the sealing controller reaches the API server only"
         );
         let bridge = check_policy(

@@ -159,6 +159,8 @@ pub const EXTERNAL_SECRETS: &[Permission] = &[
     p("", "secrets", "create", Scope::ServedNamespaces),
     p("", "secrets", "update", Scope::ServedNamespaces),
     p("", "secrets", "delete", Scope::ServedNamespaces),
+    // CA bundles a store names (`caProvider` of type ConfigMap).
+    p("", "configmaps", "get", Scope::ServedNamespaces),
     // TokenRequests for the ServiceAccounts a store names (kubernetes provider
     // `auth.serviceAccount`, Vault `auth.kubernetes.serviceAccountRef`).
     p(
