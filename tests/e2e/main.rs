@@ -1,4 +1,5 @@
 mod controller;
+mod deploy;
 mod externalsecrets;
 mod harness;
 mod servers;

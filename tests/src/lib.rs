@@ -2,6 +2,7 @@
 //! files, private sandboxes and helpers.
 
 pub mod binaries;
+pub mod deploy;
 pub mod fixtures;
 pub mod gnupg;
 pub mod harness;

@@ -1,6 +1,7 @@
 //! `seal-controller crds`: the CustomResourceDefinitions the controller serves, as YAML. The
-//! files in `deploy/crds/` are this output (one file per CRD, named after it); a test fails
-//! when they drift.
+//! files in `deploy/crds/` are this output (one file per CRD, named after it, in the folder of
+//! the component that serves it: `sealed-secrets/` or `external-secrets/`); a test fails when
+//! they drift.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt as _;
@@ -53,12 +54,25 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds")
     }
 
+    /// The folder of `deploy/crds/` a CRD's file lives in: the component that serves it.
+    fn component_dir(crd: &CustomResourceDefinition) -> &'static str {
+        if crd.spec.group == "bitnami.com" {
+            "sealed-secrets"
+        } else {
+            "external-secrets"
+        }
+    }
+
     #[test]
     fn deploy_crds_are_the_output_of_seal_controller_crds() {
         let dir = deploy_crds();
         let mut expected = Vec::new();
         for crd in crds() {
-            let name = format!("{}.yaml", crd.metadata.name.as_deref().unwrap());
+            let name = format!(
+                "{}/{}.yaml",
+                component_dir(&crd),
+                crd.metadata.name.as_deref().unwrap()
+            );
             let path = dir.join(&name);
             let on_disk = fs_err::read_to_string(&path).unwrap_or_default();
             assert!(
@@ -69,11 +83,19 @@ mod tests {
             );
             expected.push(name);
         }
-        let mut present: Vec<String> = fs_err::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".yaml") && n != "kustomization.yaml")
-            .collect();
+        let mut present = Vec::new();
+        for sub in ["", "sealed-secrets", "external-secrets"] {
+            for entry in fs_err::read_dir(dir.join(sub)).unwrap() {
+                let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+                if file.ends_with(".yaml") && file != "kustomization.yaml" {
+                    present.push(if sub.is_empty() {
+                        file
+                    } else {
+                        format!("{sub}/{file}")
+                    });
+                }
+            }
+        }
         present.sort();
         expected.sort();
         assert_eq!(

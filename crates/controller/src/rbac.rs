@@ -1,9 +1,26 @@
-//! The API calls the controller makes, as RBAC rules. `deploy/base/rbac.yaml` must grant
-//! exactly these to the controller's ServiceAccount (a test here checks it, and the end-to-end
-//! tests check that the controller calls nothing else).
+//! The API calls each half of the controller makes, as RBAC rules. The shipped manifests must
+//! grant exactly these, each to its own ServiceAccount: the sealing controller's
+//! (`--sealed-secrets`, `sealed-secrets-controller`) in `deploy/base`, the ExternalSecret
+//! bridge's (`--sealed-secrets=false --external-secrets=true`, `sealkit-external-secrets`) in
+//! `deploy/external-secrets`. A test here checks both; the end-to-end tests run each half under
+//! its own token with these grants. The in-process development mode (both halves in one process)
+//! needs the union, with the bridge's Secret rules cluster-wide: no shipped manifest grants it.
 
-/// One permission: API group, resource (with subresource), verb, and whether it is needed in
-/// every namespace or only in the controller's own.
+/// Where a permission is needed, which says how the manifests bind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// In every namespace, or on a cluster-scoped resource: a ClusterRoleBinding.
+    Cluster,
+    /// In the process's own namespace (the sealing keys, the leader Lease): a RoleBinding there.
+    OwnNamespace,
+    /// In each namespace the ExternalSecret bridge serves (`--external-secrets-namespaces`): a
+    /// RoleBinding in each of them.
+    ServedNamespaces,
+    /// In `default`, where Kubernetes files Events about cluster-scoped objects.
+    DefaultNamespace,
+}
+
+/// One permission: API group, resource (with subresource), verb, and where it is needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Permission {
     /// API group (`""` for core).
@@ -12,100 +29,246 @@ pub struct Permission {
     pub resource: &'static str,
     /// Verb.
     pub verb: &'static str,
-    /// Needed cluster-wide (else in the controller namespace only).
-    pub cluster: bool,
+    /// Where it is needed.
+    pub scope: Scope,
 }
 
 const fn p(
     group: &'static str,
     resource: &'static str,
     verb: &'static str,
-    cluster: bool,
+    scope: Scope,
 ) -> Permission {
     Permission {
         group,
         resource,
         verb,
-        cluster,
+        scope,
     }
 }
 
-/// Every call the controller makes.
-pub const REQUIRED: &[Permission] = &[
+/// Every call the sealing controller (`--sealed-secrets`, the default) makes.
+pub const SEALED_SECRETS: &[Permission] = &[
     // The SealedSecret controller's watch and status writes.
-    p("bitnami.com", "sealedsecrets", "list", true),
-    p("bitnami.com", "sealedsecrets", "watch", true),
-    p("bitnami.com", "sealedsecrets/status", "patch", true),
+    p("bitnami.com", "sealedsecrets", "list", Scope::Cluster),
+    p("bitnami.com", "sealedsecrets", "watch", Scope::Cluster),
+    p(
+        "bitnami.com",
+        "sealedsecrets/status",
+        "patch",
+        Scope::Cluster,
+    ),
     // Secrets: the cache (list/watch), fresh reads and writes; key Secrets are Secrets too.
-    p("", "secrets", "get", true),
-    p("", "secrets", "list", true),
-    p("", "secrets", "watch", true),
-    p("", "secrets", "create", true),
-    p("", "secrets", "update", true),
+    p("", "secrets", "get", Scope::Cluster),
+    p("", "secrets", "list", Scope::Cluster),
+    p("", "secrets", "watch", Scope::Cluster),
+    p("", "secrets", "create", Scope::Cluster),
+    p("", "secrets", "update", Scope::Cluster),
     // Events (kube-runtime's Recorder creates, then patches a series).
-    p("events.k8s.io", "events", "create", true),
-    p("events.k8s.io", "events", "patch", true),
-    // The ExternalSecret bridge: its kinds (stores are read from caches, with a get when a
-    // store is not cached yet), status writes, Secret deletion for deletionPolicy Delete, and
-    // Namespace labels for ClusterSecretStore conditions.
-    p("external-secrets.io", "externalsecrets", "list", true),
-    p("external-secrets.io", "externalsecrets", "watch", true),
+    p("events.k8s.io", "events", "create", Scope::Cluster),
+    p("events.k8s.io", "events", "patch", Scope::Cluster),
+    // Leader election.
+    p("coordination.k8s.io", "leases", "get", Scope::OwnNamespace),
+    p(
+        "coordination.k8s.io",
+        "leases",
+        "create",
+        Scope::OwnNamespace,
+    ),
+    p(
+        "coordination.k8s.io",
+        "leases",
+        "update",
+        Scope::OwnNamespace,
+    ),
+];
+
+/// Every call the ExternalSecret bridge (`--sealed-secrets=false --external-secrets=true
+/// --external-secrets-namespaces=…`) makes.
+pub const EXTERNAL_SECRETS: &[Permission] = &[
+    // Its kinds (stores are read from caches, with a get when a store is not cached yet) and
+    // their status: cluster-wide, none of them holds a secret value.
+    p(
+        "external-secrets.io",
+        "externalsecrets",
+        "list",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "externalsecrets",
+        "watch",
+        Scope::Cluster,
+    ),
     p(
         "external-secrets.io",
         "externalsecrets/status",
         "patch",
-        true,
+        Scope::Cluster,
     ),
-    p("external-secrets.io", "secretstores", "get", true),
-    p("external-secrets.io", "secretstores", "list", true),
-    p("external-secrets.io", "secretstores", "watch", true),
-    p("external-secrets.io", "secretstores/status", "patch", true),
-    p("external-secrets.io", "clustersecretstores", "get", true),
-    p("external-secrets.io", "clustersecretstores", "list", true),
-    p("external-secrets.io", "clustersecretstores", "watch", true),
+    p("external-secrets.io", "secretstores", "get", Scope::Cluster),
+    p(
+        "external-secrets.io",
+        "secretstores",
+        "list",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "secretstores",
+        "watch",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "secretstores/status",
+        "patch",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "clustersecretstores",
+        "get",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "clustersecretstores",
+        "list",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "clustersecretstores",
+        "watch",
+        Scope::Cluster,
+    ),
     p(
         "external-secrets.io",
         "clustersecretstores/status",
         "patch",
-        true,
+        Scope::Cluster,
     ),
-    p("", "secrets", "delete", true),
-    p("", "namespaces", "get", true),
-    // Leader election.
-    p("coordination.k8s.io", "leases", "get", false),
-    p("coordination.k8s.io", "leases", "create", false),
-    p("coordination.k8s.io", "leases", "update", false),
+    // Namespace labels, for ClusterSecretStore conditions.
+    p("", "namespaces", "get", Scope::Cluster),
+    // Secrets only where it serves: the cache (list/watch), credential Secrets and fresh reads
+    // (get), target Secrets (create/update; delete for deletionPolicy: Delete).
+    p("", "secrets", "get", Scope::ServedNamespaces),
+    p("", "secrets", "list", Scope::ServedNamespaces),
+    p("", "secrets", "watch", Scope::ServedNamespaces),
+    p("", "secrets", "create", Scope::ServedNamespaces),
+    p("", "secrets", "update", Scope::ServedNamespaces),
+    p("", "secrets", "delete", Scope::ServedNamespaces),
+    // CA bundles a store names (`caProvider` of type ConfigMap).
+    p("", "configmaps", "get", Scope::ServedNamespaces),
+    // TokenRequests for the ServiceAccounts a store names (kubernetes provider
+    // `auth.serviceAccount`, Vault `auth.kubernetes.serviceAccountRef`).
+    p(
+        "",
+        "serviceaccounts/token",
+        "create",
+        Scope::ServedNamespaces,
+    ),
+    // Events on ExternalSecrets and SecretStores; on ClusterSecretStores in `default`.
+    p("events.k8s.io", "events", "create", Scope::ServedNamespaces),
+    p("events.k8s.io", "events", "patch", Scope::ServedNamespaces),
+    p("events.k8s.io", "events", "create", Scope::DefaultNamespace),
+    p("events.k8s.io", "events", "patch", Scope::DefaultNamespace),
+    // Leader election, in its own namespace.
+    p("coordination.k8s.io", "leases", "get", Scope::OwnNamespace),
+    p(
+        "coordination.k8s.io",
+        "leases",
+        "create",
+        Scope::OwnNamespace,
+    ),
+    p(
+        "coordination.k8s.io",
+        "leases",
+        "update",
+        Scope::OwnNamespace,
+    ),
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
 
-    type Grant = (String, String, String, bool);
+    type Grant = (String, String, String, Scope);
 
-    fn grants(docs: &[serde_json::Value], sa: &str) -> BTreeSet<Grant> {
-        let bound = |kind: &str, name: &str| {
-            docs.iter().any(|d| {
-                (d["kind"] == "ClusterRoleBinding" || d["kind"] == "RoleBinding")
-                    && d["roleRef"]["kind"] == kind
-                    && d["roleRef"]["name"] == name
-                    && d["subjects"].as_array().is_some_and(|s| {
-                        s.iter()
-                            .any(|s| s["kind"] == "ServiceAccount" && s["name"] == sa)
-                    })
+    /// Every document of every YAML file in `deploy/<dir>` but its kustomization.
+    fn manifests(dir: &str) -> Vec<serde_json::Value> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy")
+            .join(dir);
+        let mut files: Vec<_> = fs_err::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "yaml")
+                    && p.file_name().is_some_and(|n| n != "kustomization.yaml")
+            })
+            .collect();
+        files.sort();
+        let mut docs = Vec::new();
+        for file in files {
+            let text = fs_err::read_to_string(&file).unwrap();
+            for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+                let doc: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+                if !doc.is_null() {
+                    docs.push(doc);
+                }
+            }
+        }
+        docs
+    }
+
+    /// What the ServiceAccount `namespace/sa` is granted by `docs`; a binding without a namespace
+    /// is in `namespace` (kustomize sets it). Every served namespace must get the same rules.
+    fn grants(docs: &[serde_json::Value], namespace: &str, sa: &str) -> BTreeSet<Grant> {
+        let subject = |b: &serde_json::Value| {
+            b["subjects"].as_array().is_some_and(|s| {
+                s.iter().any(|s| {
+                    s["kind"] == "ServiceAccount"
+                        && s["name"] == sa
+                        && s["namespace"].as_str().unwrap_or(namespace) == namespace
+                })
             })
         };
+        let role = |kind: &serde_json::Value, name: &serde_json::Value, ns: &str| {
+            docs.iter()
+                .find(|d| {
+                    d["kind"] == *kind
+                        && d["metadata"]["name"] == *name
+                        && (d["kind"] == "ClusterRole"
+                            || d["metadata"]["namespace"].as_str().unwrap_or(namespace) == ns)
+                })
+                .unwrap_or_else(|| panic!("binding to a missing {kind} {name} in {ns}"))
+        };
+        let mut served: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
         let mut out = BTreeSet::new();
-        for d in docs {
-            let kind = d["kind"].as_str().unwrap_or_default();
-            if kind != "ClusterRole" && kind != "Role" {
-                continue;
-            }
-            if !bound(kind, d["metadata"]["name"].as_str().unwrap_or_default()) {
-                continue;
-            }
-            for rule in d["rules"].as_array().into_iter().flatten() {
+        for binding in docs.iter().filter(|d| subject(d)) {
+            let (scope, ns) = match binding["kind"].as_str() {
+                Some("ClusterRoleBinding") => (Scope::Cluster, ""),
+                Some("RoleBinding") => {
+                    let ns = binding["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or(namespace);
+                    let scope = if ns == namespace {
+                        Scope::OwnNamespace
+                    } else if ns == "default" {
+                        Scope::DefaultNamespace
+                    } else {
+                        Scope::ServedNamespaces
+                    };
+                    (scope, ns)
+                }
+                _ => continue,
+            };
+            let role = role(&binding["roleRef"]["kind"], &binding["roleRef"]["name"], ns);
+            for rule in role["rules"].as_array().into_iter().flatten() {
                 assert!(
                     rule.get("resourceNames").is_none(),
                     "controller rules are not per name"
@@ -113,36 +276,66 @@ mod tests {
                 for g in rule["apiGroups"].as_array().unwrap() {
                     for r in rule["resources"].as_array().unwrap() {
                         for v in rule["verbs"].as_array().unwrap() {
-                            out.insert((
+                            let grant = (
                                 g.as_str().unwrap().into(),
                                 r.as_str().unwrap().into(),
                                 v.as_str().unwrap().into(),
-                                kind == "ClusterRole",
-                            ));
+                                scope,
+                            );
+                            if scope == Scope::ServedNamespaces {
+                                served.entry(ns.into()).or_default().insert(grant.clone());
+                            }
+                            out.insert(grant);
                         }
                     }
                 }
             }
         }
+        let mut per_namespace = served.values();
+        if let Some(first) = per_namespace.next() {
+            assert!(
+                per_namespace.all(|s| s == first),
+                "served namespaces get different rules: {served:?}"
+            );
+        }
         out
     }
 
-    #[test]
-    fn deploy_rbac_grants_exactly_what_the_controller_calls() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/base/rbac.yaml");
-        let text = fs_err::read_to_string(path).unwrap();
-        let docs: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&text)
-            .map(|d| serde::Deserialize::deserialize(d).unwrap())
-            .collect();
-        let granted = grants(&docs, "sealed-secrets-controller");
-        let required: BTreeSet<Grant> = REQUIRED
+    fn assert_exact(granted: BTreeSet<Grant>, required: &[Permission]) {
+        let required: BTreeSet<Grant> = required
             .iter()
-            .map(|p| (p.group.into(), p.resource.into(), p.verb.into(), p.cluster))
+            .map(|p| (p.group.into(), p.resource.into(), p.verb.into(), p.scope))
             .collect();
         let missing: Vec<_> = required.difference(&granted).collect();
         let extra: Vec<_> = granted.difference(&required).collect();
         assert!(missing.is_empty(), "not granted: {missing:?}");
         assert!(extra.is_empty(), "granted but never used: {extra:?}");
+    }
+
+    fn both() -> Vec<serde_json::Value> {
+        let mut docs = manifests("base");
+        docs.extend(manifests("external-secrets"));
+        docs
+    }
+
+    #[test]
+    fn deploy_base_grants_the_sealing_controller_exactly_what_it_calls() {
+        assert_exact(
+            grants(&both(), "kube-system", "sealed-secrets-controller"),
+            SEALED_SECRETS,
+        );
+    }
+
+    // issue 13: the bridge runs under its own ServiceAccount, with Secrets only where it serves.
+    #[test]
+    fn deploy_external_secrets_grants_the_bridge_exactly_what_it_calls() {
+        assert_exact(
+            grants(
+                &both(),
+                "sealkit-external-secrets",
+                "sealkit-external-secrets",
+            ),
+            EXTERNAL_SECRETS,
+        );
     }
 }
