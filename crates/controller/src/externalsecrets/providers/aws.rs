@@ -6,7 +6,10 @@
 //! `ResourceNotFoundException` and secrets "marked for deletion" are
 //! [`ProviderError::NotFound`]. The endpoint is `https://secretsmanager.<region>.amazonaws.com`
 //! unless the controller's `--aws-secretsmanager-endpoint` (env `AWS_SECRETSMANAGER_ENDPOINT`,
-//! ESO's knob) overrides it. Only static access keys (`auth.secretRef`) are implemented.
+//! ESO's knob) overrides it. Only static access keys (`auth.secretRef`) are implemented: a store
+//! without them is refused (ESO would fall back to the controller's own AWS identity: the
+//! environment, IRSA, container credentials or instance metadata). Calls go through the
+//! [`egress`](super::egress) policy; answers are capped.
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
@@ -15,6 +18,7 @@ use sealer::secret::SecretBytes;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 
+use super::egress::read_json;
 use super::{
     ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, name_matcher, select_gjson,
 };
@@ -56,13 +60,23 @@ impl AwsClient {
         if spec.region.is_empty() {
             return Err(ProviderError::Config("aws.region is required".into()));
         }
+        if !spec
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(ProviderError::Config(format!(
+                "aws.region {:?} is not a region name",
+                spec.region
+            )));
+        }
         let auth = spec.auth.as_ref();
         if auth.is_some_and(|a| a.jwt.is_some()) {
             return Err(ProviderError::Unsupported("aws.auth.jwt (IRSA)".into()));
         }
         let Some(keys) = auth.and_then(|a| a.secret_ref.as_ref()) else {
             return Err(ProviderError::Unsupported(
-                "aws credentials from the environment (set auth.secretRef)".into(),
+                "aws credentials of the controller's environment (set auth.secretRef)".into(),
             ));
         };
         let credentials = Credentials {
@@ -79,6 +93,7 @@ impl AwsClient {
         };
         let endpoint = url::Url::parse(&endpoint)
             .map_err(|_| ProviderError::Config(format!("invalid endpoint {endpoint:?}")))?;
+        access.settings.egress.check_url(&endpoint)?;
         Ok(Self {
             http: access.http.clone(),
             endpoint,
@@ -129,7 +144,7 @@ impl AwsClient {
             .await
             .map_err(|e| ProviderError::unreachable(SERVICE, &self.endpoint, e))?;
         let status = resp.status().as_u16();
-        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        let answer = read_json(resp, SERVICE).await?;
         if (200..300).contains(&status) {
             return Ok(answer);
         }
