@@ -338,6 +338,67 @@ impl SecretsClient for AwsClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::externalsecrets::crd::{AwsAuth, AwsAuthSecretRef, SecretKeySelector};
+    use crate::externalsecrets::providers::testing::{MockApi, secret_store_access};
+
+    #[tokio::test]
+    async fn a_region_that_is_not_a_region_name_cannot_steer_the_endpoint() {
+        // `https://secretsmanager.<region>.amazonaws.com` with a region holding `@` or `/`
+        // would name another host (the metadata address, say).
+        let (client, _) = MockApi::default()
+            .secret("apps", "aws", &[("id", "AKIA"), ("secret", "s")])
+            .client();
+        let key = |k: &str| SecretKeySelector {
+            name: "aws".into(),
+            namespace: None,
+            key: Some(k.into()),
+        };
+        let spec = |region: &str| AwsProvider {
+            service: "SecretsManager".into(),
+            region: region.into(),
+            auth: Some(AwsAuth {
+                secret_ref: Some(AwsAuthSecretRef {
+                    access_key_id: key("id"),
+                    secret_access_key: key("secret"),
+                    session_token: None,
+                }),
+                jwt: None,
+            }),
+            ..Default::default()
+        };
+        let access = secret_store_access(client, "apps");
+        for region in ["@169.254.169.254#", "x/../y", "eu-west-1.evil.test:1"] {
+            let err = AwsClient::connect(&spec(region), &access)
+                .await
+                .err()
+                .unwrap();
+            assert!(
+                err.to_string().contains("is not a region name"),
+                "{region}: {err}"
+            );
+        }
+        assert!(
+            AwsClient::connect(&spec("eu-west-1"), &access)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_without_static_keys_is_refused_instead_of_using_the_controller_identity() {
+        let (client, seen) = MockApi::default().client();
+        let spec = AwsProvider {
+            service: "SecretsManager".into(),
+            region: "eu-west-1".into(),
+            ..Default::default()
+        };
+        let err = AwsClient::connect(&spec, &secret_store_access(client, "apps"))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, ProviderError::Unsupported(_)), "{err}");
+        assert!(seen.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn missing_and_deleted_secrets_are_not_found_and_bad_keys_are_denied() {

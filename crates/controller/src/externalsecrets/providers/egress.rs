@@ -449,7 +449,7 @@ mod tests {
     async fn a_silent_server_hits_the_deadline() {
         let app = axum::Router::new().route(
             "/",
-            axum::routing::get(|| futures::future::pending::<&'static str>()),
+            axum::routing::get(futures::future::pending::<&'static str>),
         );
         let addr = serve(app).await;
         let client = Egress::new(false)
