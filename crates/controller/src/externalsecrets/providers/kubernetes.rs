@@ -741,3 +741,121 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod tls_tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio_rustls::rustls;
+
+    use super::*;
+    use crate::externalsecrets::crd::{KubernetesServer, KubernetesTokenAuth, SecretKeySelector};
+    use crate::externalsecrets::providers::egress::Egress;
+    use crate::externalsecrets::providers::testing::{MockApi, secret_store_access};
+
+    /// An HTTPS server with a self-signed certificate for `name` that answers every request with
+    /// the Secret `db` = {password: over-tls}; its certificate (PEM) and address.
+    async fn tls_remote(name: &str) -> (String, std::net::SocketAddr) {
+        let certified = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![certified.cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "default"},
+            "data": {"password": sealer::encoding::encode_std(b"over-tls")},
+        }))
+        .unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = tls.write_all(head.as_bytes()).await;
+                    let _ = tls.write_all(&body).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        (certified.cert.pem(), addr)
+    }
+
+    #[tokio::test]
+    async fn a_pinned_https_connection_still_verifies_the_server_name() {
+        let (ca, addr) = tls_remote("remote.test").await;
+        let (client, _) = MockApi::default()
+            .secret("apps", "t", &[("token", "tok")])
+            .client();
+        let mut access = secret_store_access(client, "apps");
+        // Every name resolves to the test server.
+        access.settings = Arc::new(crate::externalsecrets::providers::ProviderSettings {
+            egress: Egress::new(false).with_lookup(Arc::new(|_| {
+                Box::pin(async { Ok(vec!["127.0.0.1:0".parse().unwrap()]) })
+            })),
+            ..Default::default()
+        });
+        let spec = |host: &str| KubernetesProvider {
+            server: Some(KubernetesServer {
+                url: Some(format!("https://{host}:{}", addr.port())),
+                ca_bundle: Some(sealer::encoding::encode_std(ca.as_bytes())),
+                ca_provider: None,
+            }),
+            auth: Some(KubernetesAuth {
+                token: Some(KubernetesTokenAuth {
+                    bearer_token: SecretKeySelector {
+                        name: "t".into(),
+                        namespace: None,
+                        key: Some("token".into()),
+                    },
+                }),
+                ..Default::default()
+            }),
+            auth_ref: None,
+            remote_namespace: None,
+        };
+        let remote = RemoteRef {
+            key: "db".into(),
+            property: Some("password".into()),
+            ..Default::default()
+        };
+        let good = KubernetesClient::connect(&spec("remote.test"), &access)
+            .await
+            .unwrap();
+        assert_eq!(
+            good.get_secret(&remote).await.unwrap().expose(),
+            b"over-tls"
+        );
+        // The same address under another name: the certificate does not match.
+        let wrong = KubernetesClient::connect(&spec("other.test"), &access)
+            .await
+            .unwrap();
+        let err = wrong.get_secret(&remote).await.unwrap_err();
+        assert!(matches!(err, ProviderError::Kube { .. }), "{err}");
+    }
+}
