@@ -1706,7 +1706,10 @@ async fn a_webhook_store_cannot_reach_the_cloud_metadata_address() {
     ))
     .await;
     let message = b.wait_ready(NS, "imds", "False", "SecretSyncedError").await;
-    assert!(message.contains("is a link-local address"), "{message}");
+    assert!(
+        message.contains("leads to a link-local address"),
+        "{message}"
+    );
     assert!(b.secret_opt(NS, "imds").await.is_none());
     b.stop().await;
 }

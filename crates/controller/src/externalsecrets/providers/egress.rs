@@ -315,7 +315,7 @@ mod tests {
         assert!(matches!(err, ProviderError::LinkLocal { .. }));
         assert_eq!(
             err.to_string(),
-            "169.254.169.254:80 is a link-local address, which provider urls may not reach (see --external-secrets-allow-link-local)"
+            "169.254.169.254:80 leads to a link-local address, which provider urls may not reach (see --external-secrets-allow-link-local)"
         );
         assert!(deny.check_url(&url("http://[fd00:ec2::254]/")).is_err());
         assert!(deny.check_url(&url("http://[fe80::1]:8200/")).is_err());
@@ -344,7 +344,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            chain(&err).contains("is a link-local address"),
+            chain(&err).contains("leads to a link-local address"),
             "{}",
             chain(&err)
         );
@@ -379,7 +379,7 @@ mod tests {
             .unwrap_err();
         assert!(err.is_redirect(), "{}", chain(&err));
         assert!(
-            chain(&err).contains("is a link-local address"),
+            chain(&err).contains("leads to a link-local address"),
             "{}",
             chain(&err)
         );

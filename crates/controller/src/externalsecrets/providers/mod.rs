@@ -132,9 +132,9 @@ pub enum ProviderError {
         #[source]
         source: kube::Error,
     },
-    /// A provider URL names (or resolves to, or redirects to) a link-local address.
+    /// A provider URL names, resolves to or redirects to a link-local address.
     #[error(
-        "{host} is a link-local address, which provider urls may not reach (see --external-secrets-allow-link-local)"
+        "{host} leads to a link-local address, which provider urls may not reach (see --external-secrets-allow-link-local)"
     )]
     LinkLocal {
         /// The host as the URL names it (`host:port`, or a name that resolved to one).
