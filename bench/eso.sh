@@ -96,7 +96,7 @@ print(f"  created {count} ExternalSecrets in {time.time() - t0:.1f} s (controlle
 # The controller starts over the existing objects: the initial sync is one burst, as after a
 # restart or upgrade.
 log = open(f"{work}/controller.log", "w")
-proc = subprocess.Popen([controller_bin, "--key-size=2048", f"--listen-addr=127.0.0.1:{api_port}",
+proc = subprocess.Popen([controller_bin, "--key-size=2048", "--external-secrets=true", f"--listen-addr=127.0.0.1:{api_port}",
                          f"--listen-metrics-addr=127.0.0.1:{metrics_port}", "--log-level=info"],
                         env={**os.environ, "KUBECONFIG": f"{work}/kubeconfig"}, stdout=log, stderr=log)
 pid = proc.pid

@@ -37,6 +37,11 @@ impl Bridge {
     }
 
     async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
+        Self::start_in(None, tune).await
+    }
+
+    /// The bridge serving one namespace (`--external-secrets-namespaces`) or all.
+    async fn start_in(namespace: Option<&str>, tune: impl FnOnce(&mut Config)) -> Self {
         let h = harness::start().await;
         let client = h.client();
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -65,7 +70,7 @@ impl Bridge {
             config,
             metrics.clone(),
             recorder,
-            None,
+            namespace.map(str::to_owned),
             true,
             rx,
         ));
@@ -1549,11 +1554,273 @@ async fn target_templates_build_data_type_and_metadata_from_vault_values() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tenant isolation (issue 13): a namespace user's stores get no identity of the bridge's
+// ---------------------------------------------------------------------------------------------
+
+/// `value` moved into namespace `ns`.
+fn in_namespace(mut value: Value, ns: &str) -> Value {
+    value["metadata"]["namespace"] = json!(ns);
+    value
+}
+
+/// Whether any Secret of `ns` holds `needle` in a value.
+async fn any_secret_contains(b: &Bridge, ns: &str, needle: &str) -> bool {
+    Api::<Secret>::namespaced(b.client(), ns)
+        .list(&Default::default())
+        .await
+        .expect("list secrets")
+        .items
+        .iter()
+        .any(|s| strings(s).values().any(|v| v.contains(needle)))
+}
+
+/// After an attack the bridge still serves `ns`: a fake store syncs.
+async fn still_serves(b: &Bridge, ns: &str) {
+    b.create::<SecretStore>(in_namespace(
+        fake_store("after", &[("k", "still-syncing")]),
+        ns,
+    ))
+    .await;
+    b.create::<ExternalSecret>(in_namespace(
+        external_secret(
+            "after",
+            "after",
+            json!({"data": [{"secretKey": "k", "remoteRef": {"key": "k"}}]}),
+        ),
+        ns,
+    ))
+    .await;
+    b.wait_data(ns, "after", &[("k", "still-syncing")]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_store_without_auth_cannot_copy_the_sealing_key() {
+    // issue 13, attack 1: `remoteNamespace: <key namespace>` without auth read the key Secret
+    // with the controller's own client and copied the private key into the tenant's namespace.
+    let b = Bridge::start().await;
+    create_namespace(&b.client(), "attacker", &[]).await;
+    let key_pem =
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIJKQIBAAKCAgEA\n-----END RSA PRIVATE KEY-----\n";
+    b.put_secret(
+        "kube-system",
+        "sealed-secrets-keyx7k2p",
+        &[("tls.key", key_pem), ("tls.crt", "certificate")],
+    )
+    .await;
+    for (name, provider) in [
+        (
+            "steal",
+            json!({"kubernetes": {"remoteNamespace": "kube-system"}}),
+        ),
+        (
+            "steal-url",
+            json!({"kubernetes": {"server": {"url": b.h.url()}, "remoteNamespace": "kube-system"}}),
+        ),
+    ] {
+        b.create::<SecretStore>(in_namespace(store(name, provider), "attacker"))
+            .await;
+        b.create::<ExternalSecret>(in_namespace(
+            external_secret(
+                name,
+                name,
+                json!({"dataFrom": [
+                    {"extract": {"key": "sealed-secrets-keyx7k2p"}},
+                    {"find": {"name": {"regexp": ".*"}}},
+                ]}),
+            ),
+            "attacker",
+        ))
+        .await;
+        b.wait_store_ready(false, "attacker", name, ("False", "InvalidProviderConfig"))
+            .await;
+        let message = b
+            .wait_ready("attacker", name, "False", "SecretSyncedError")
+            .await;
+        assert!(message.contains("kubernetes.auth is required"), "{message}");
+    }
+    assert!(!any_secret_contains(&b, "attacker", "PRIVATE KEY").await);
+    still_serves(&b, "attacker").await;
+    assert!(!any_secret_contains(&b, "attacker", "PRIVATE KEY").await);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_kubernetes_auth_never_sends_the_bridge_token_to_a_tenant_server() {
+    // issue 13, attack 2: `auth.kubernetes` without serviceAccountRef/secretRef sent the
+    // controller's own ServiceAccount token to the server the store named.
+    let received: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let log = received.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(uri.path().to_owned());
+            axum::Json(json!({"auth": {"client_token": "s.stolen"}}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let b = Bridge::start().await;
+    b.create::<SecretStore>(store(
+        "grab",
+        json!({"vault": {"server": format!("http://{addr}"), "path": "secret",
+                         "auth": {"kubernetes": {"role": "x"}}}}),
+    ))
+    .await;
+    b.create::<ExternalSecret>(external_secret(
+        "grab",
+        "grab",
+        json!({"data": [{"secretKey": "k", "remoteRef": {"key": "k"}}]}),
+    ))
+    .await;
+    b.wait_store_ready(false, NS, "grab", ("False", "InvalidProviderConfig"))
+        .await;
+    let message = b.wait_ready(NS, "grab", "False", "SecretSyncedError").await;
+    assert!(
+        message.contains("needs serviceAccountRef or secretRef"),
+        "{message}"
+    );
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "the tenant's server was called: {:?}",
+        received.lock().unwrap()
+    );
+    still_serves(&b, NS).await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_store_cannot_reach_the_cloud_metadata_address() {
+    let b = Bridge::start().await;
+    b.create::<SecretStore>(store(
+        "imds",
+        json!({"webhook": {"url": "http://169.254.169.254/latest/meta-data/iam/security-credentials/{{ .remoteRef.key }}"}}),
+    ))
+    .await;
+    b.create::<ExternalSecret>(external_secret(
+        "imds",
+        "imds",
+        json!({"data": [{"secretKey": "creds", "remoteRef": {"key": "node-role"}}]}),
+    ))
+    .await;
+    let message = b.wait_ready(NS, "imds", "False", "SecretSyncedError").await;
+    assert!(
+        message.contains("leads to a link-local address"),
+        "{message}"
+    );
+    assert!(b.secret_opt(NS, "imds").await.is_none());
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_cluster_store_condition_admits_no_namespace_and_regexes_match_anywhere() {
+    // issue 13: `conditions: [{}]` admitted every namespace.
+    let b = Bridge::start().await;
+    for (name, conditions) in [
+        ("empty", json!([{}])),
+        ("substring", json!([{"namespaceRegexes": ["pp"]}])),
+    ] {
+        let css: ClusterSecretStore = serde_json::from_value(json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ClusterSecretStore",
+            "metadata": {"name": name},
+            "spec": {
+                "conditions": conditions,
+                "provider": {"fake": {"data": [{"key": "k", "value": name}]}},
+            },
+        }))
+        .unwrap();
+        Api::<ClusterSecretStore>::all(b.client())
+            .create(&PostParams::default(), &css)
+            .await
+            .unwrap();
+        let mut es = external_secret(
+            name,
+            name,
+            json!({"data": [{"secretKey": "k", "remoteRef": {"key": "k"}}]}),
+        );
+        es["spec"]["secretStoreRef"]["kind"] = json!("ClusterSecretStore");
+        b.create::<ExternalSecret>(es).await;
+    }
+    let message = b
+        .wait_ready(NS, "empty", "False", "SecretSyncedError")
+        .await;
+    assert!(
+        message.contains("using cluster store \"empty\" is not allowed from namespace \"apps\""),
+        "{message}"
+    );
+    assert!(b.secret_opt(NS, "empty").await.is_none());
+    // Go's regexp.MatchString: "pp" matches inside "apps".
+    b.wait_data(NS, "substring", &[("k", "substring")]).await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_reads_credentials_only_in_the_namespaces_it_serves() {
+    let b = Bridge::start_in(Some(NS), |c| {
+        c.providers = Arc::new(ProviderSettings {
+            served_namespaces: Some([NS.to_owned()].into()),
+            ..(*c.providers).clone()
+        });
+    })
+    .await;
+    create_namespace(&b.client(), "other", &[]).await;
+    b.put_secret("other", "token", &[("token", "t0ken")]).await;
+    // A ClusterSecretStore pointing at credentials outside the served namespaces.
+    let css: ClusterSecretStore = serde_json::from_value(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ClusterSecretStore",
+        "metadata": {"name": "outside"},
+        "spec": {"provider": {"kubernetes": {
+            "server": {"url": b.h.url()},
+            "auth": {"token": {"bearerToken": {"name": "token", "namespace": "other", "key": "token"}}},
+            "remoteNamespace": "other",
+        }}},
+    }))
+    .unwrap();
+    Api::<ClusterSecretStore>::all(b.client())
+        .create(&PostParams::default(), &css)
+        .await
+        .unwrap();
+    b.wait_store_ready(true, "", "outside", ("False", "InvalidProviderConfig"))
+        .await;
+    // An ExternalSecret outside the served namespaces is not touched.
+    b.create::<SecretStore>(in_namespace(fake_store("fake", &[("k", "v")]), "other"))
+        .await;
+    b.create::<ExternalSecret>(in_namespace(
+        external_secret(
+            "ignored",
+            "fake",
+            json!({"data": [{"secretKey": "k", "remoteRef": {"key": "k"}}]}),
+        ),
+        "other",
+    ))
+    .await;
+    let mut es = external_secret(
+        "es",
+        "outside",
+        json!({"data": [{"secretKey": "k", "remoteRef": {"key": "token"}}]}),
+    );
+    es["spec"]["secretStoreRef"]["kind"] = json!("ClusterSecretStore");
+    b.create::<ExternalSecret>(es).await;
+    let message = b.wait_ready(NS, "es", "False", "SecretSyncedError").await;
+    assert!(
+        message.contains("namespace \"other\" is not served by this bridge"),
+        "{message}"
+    );
+    still_serves(&b, NS).await;
+    assert_eq!(b.ready("other", "ignored").await, None);
+    assert!(b.secret_opt("other", "ignored").await.is_none());
+    b.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Inside seal-controller
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seal_controller_runs_the_bridge_by_default_and_exports_its_metrics() {
+async fn seal_controller_runs_the_bridge_when_asked_and_exports_its_metrics() {
     use clap::Parser as _;
     let h = harness::start().await;
     let client = h.client();
@@ -1562,15 +1829,20 @@ async fn seal_controller_runs_the_bridge_by_default_and_exports_its_metrics() {
         crds.create(&PostParams::default(), &crd).await.unwrap();
     }
     create_namespace(&client, NS, &[]).await;
-    let args = seal_controller::Args::try_parse_from([
-        "seal-controller",
-        "--key-size=2048",
-        "--listen-addr=127.0.0.1:0",
-        "--listen-metrics-addr=127.0.0.1:0",
-    ])
-    .unwrap()
-    .run;
-    assert!(args.external_secrets, "the bridge is on by default");
+    let parse = |extra: &[&str]| {
+        let mut argv = vec![
+            "seal-controller",
+            "--key-size=2048",
+            "--listen-addr=127.0.0.1:0",
+            "--listen-metrics-addr=127.0.0.1:0",
+        ];
+        argv.extend_from_slice(extra);
+        seal_controller::Args::try_parse_from(argv).unwrap().run
+    };
+    // issue 13: the bridge is off by default in the sealing controller.
+    assert!(!parse(&[]).external_secrets);
+    let args = parse(&["--external-secrets=true"]);
+    assert!(args.external_secrets);
     let listeners = seal_controller::Listeners {
         api: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
         metrics: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),

@@ -173,9 +173,19 @@ pub struct RunArgs {
     /// Identity in the Lease [default: $POD_NAME, else the host name]
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
-    /// Also run the ExternalSecret bridge (external-secrets.io/v1)
-    #[arg(long, env = "SEALED_SECRETS_EXTERNAL_SECRETS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
+    /// Run the ExternalSecret bridge (external-secrets.io/v1) in this process
+    #[arg(long, env = "SEALED_SECRETS_EXTERNAL_SECRETS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub external_secrets: bool,
+    /// Namespaces the ExternalSecret bridge serves, comma-separated (its ExternalSecrets, stores, target Secrets, and the only namespaces it reads credentials from) [default: every namespace]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_EXTERNAL_SECRETS_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub external_secrets_namespaces: Vec<String>,
+    /// Let provider URLs reach link-local addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254: cloud metadata and credential endpoints)
+    #[arg(long, env = "SEALED_SECRETS_EXTERNAL_SECRETS_ALLOW_LINK_LOCAL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
+    pub external_secrets_allow_link_local: bool,
     /// ExternalSecrets reconciled at once
     #[arg(
         long,
@@ -224,6 +234,20 @@ impl RunArgs {
             }
         }
         Some(all)
+    }
+
+    /// The namespaces the ExternalSecret bridge serves, `None` for all (sorted, without
+    /// duplicates or blanks).
+    pub fn external_secrets_namespaces(&self) -> Option<Vec<String>> {
+        let mut list: Vec<String> = self
+            .external_secrets_namespaces
+            .iter()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        list.sort();
+        list.dedup();
+        (!list.is_empty()).then_some(list)
     }
 
     /// The key namespace as Bitnami resolves it: flag/env, `$POD_NAMESPACE`, the service
@@ -386,7 +410,12 @@ mod tests {
         assert_eq!(a.listen_addr, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(a.listen_metrics_addr, "0.0.0.0:8081".parse().unwrap());
         assert_eq!(a.log_format, LogFormat::Text);
-        assert!(a.external_secrets);
+        assert!(
+            !a.external_secrets,
+            "the bridge is off by default (issue 13)"
+        );
+        assert_eq!(a.external_secrets_namespaces(), None);
+        assert!(!a.external_secrets_allow_link_local);
         assert_eq!(a.external_secrets_concurrency, 16);
         assert_eq!(a.external_secrets_store_qps, 200.0);
         assert!(!a.leader_elect);
@@ -408,6 +437,23 @@ mod tests {
             a.watched_namespaces("kube-system").unwrap(),
             ["kube-system", "a", "b"]
         );
+    }
+
+    #[test]
+    fn the_bridge_serves_the_listed_namespaces_only() {
+        let a = parse(&[
+            "--external-secrets",
+            "--external-secrets-namespaces=team-b, team-a,,team-b",
+            "--external-secrets-allow-link-local",
+        ])
+        .run;
+        assert!(a.external_secrets && a.external_secrets_allow_link_local);
+        assert_eq!(
+            a.external_secrets_namespaces().unwrap(),
+            ["team-a", "team-b"]
+        );
+        let off = parse(&["--external-secrets=false"]).run;
+        assert!(!off.external_secrets);
     }
 
     #[test]

@@ -311,8 +311,7 @@ impl LeaderDuties {
         };
         if self.args.external_secrets {
             let config = self.external_secrets_config();
-            let namespaces = self.args.watched_namespaces(&self.key_namespace);
-            let runs: Vec<Option<String>> = match namespaces {
+            let runs: Vec<Option<String>> = match self.args.external_secrets_namespaces() {
                 None => vec![None],
                 Some(list) => list.into_iter().map(Some).collect(),
             };
@@ -342,14 +341,19 @@ impl LeaderDuties {
     }
 
     fn external_secrets_config(&self) -> externalsecrets::Config {
-        let defaults = externalsecrets::Config::default();
         externalsecrets::Config {
             controller_class: self.args.external_secrets_controller_class.clone(),
             store_qps: self.args.external_secrets_store_qps,
             concurrency: self.args.external_secrets_concurrency.max(1),
             providers: Arc::new(externalsecrets::providers::ProviderSettings {
                 aws_secretsmanager_endpoint: self.args.aws_secretsmanager_endpoint.clone(),
-                ..(*defaults.providers).clone()
+                egress: externalsecrets::providers::egress::Egress::new(
+                    self.args.external_secrets_allow_link_local,
+                ),
+                served_namespaces: self
+                    .args
+                    .external_secrets_namespaces()
+                    .map(|list| list.into_iter().collect()),
             }),
         }
     }

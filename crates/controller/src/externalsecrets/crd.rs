@@ -492,7 +492,8 @@ pub struct SecretStoreSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "int_or_string")]
     pub refresh_interval: Option<serde_json::Value>,
-    /// ClusterSecretStore only: namespaces allowed to use it (any condition matching).
+    /// ClusterSecretStore only: namespaces allowed to use it (none set: every namespace;
+    /// else any condition admitting).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ClusterSecretStoreCondition>,
 }
@@ -540,7 +541,9 @@ pub struct ClusterSecretStoreSpec {
     pub store: SecretStoreSpec,
 }
 
-/// `conditions[]` of a ClusterSecretStore.
+/// `conditions[]` of a ClusterSecretStore. A condition admits a namespace when its selector
+/// matches the namespace's labels, or it lists the name, or one of its regexes matches the name
+/// anywhere (Go's `regexp.MatchString`: anchor with `^…$`); an empty condition admits none.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSecretStoreCondition {
@@ -550,7 +553,7 @@ pub struct ClusterSecretStoreCondition {
     /// Namespaces by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
-    /// Namespaces whose name matches one of these regular expressions.
+    /// Namespaces whose name contains a match of one of these regular expressions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespace_regexes: Vec<String>,
 }
@@ -663,6 +666,9 @@ pub struct VaultProvider {
     /// PEM CA bundle (base64 in YAML) for an https server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_bundle: Option<String>,
+    /// The CA bundle from a Secret or ConfigMap (`caBundle` wins when both are set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_provider: Option<CaProvider>,
     /// Extra request headers.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
@@ -732,11 +738,12 @@ pub struct VaultKubernetesAuth {
     pub mount_path: Option<String>,
     /// Vault role.
     pub role: String,
-    /// A ServiceAccount JWT in a Secret (`token` key when unset); without it and without
-    /// `serviceAccountRef` the controller's own token is used.
+    /// A ServiceAccount JWT in a Secret (`token` key when unset). With neither this nor
+    /// `serviceAccountRef` the store is refused: the controller's own token never leaves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeySelector>,
-    /// A ServiceAccount whose token is requested with the TokenRequest API.
+    /// A ServiceAccount whose token is requested with the TokenRequest API (audiences as
+    /// listed, 10 minutes); wins over `secretRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_ref: Option<ServiceAccountSelector>,
 }
@@ -796,10 +803,11 @@ pub struct AwsAuthSecretRef {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesProvider {
-    /// The API server (the controller's own cluster when unset).
+    /// The API server (`kubernetes.default` when unset, as ESO's CRD default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<KubernetesServer>,
-    /// How to authenticate to `server`.
+    /// How to authenticate to `server`: exactly one method, always required (sealkit never
+    /// lends its own identity to a store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<KubernetesAuth>,
     /// A kubeconfig in a Secret: not supported by sealkit (an error names it).
@@ -814,28 +822,31 @@ pub struct KubernetesProvider {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesServer {
-    /// API server URL.
+    /// API server URL (`https://` is assumed when it names no scheme).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// PEM CA bundle (base64 in YAML).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_bundle: Option<String>,
+    /// The CA bundle from a Secret or ConfigMap (`caBundle` wins when both are set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_provider: Option<CaProvider>,
 }
 
-/// `kubernetes.auth`.
+/// `kubernetes.auth`: exactly one of `token`, `cert` or `serviceAccount`.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct KubernetesAuth {
     /// A bearer token from a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<KubernetesTokenAuth>,
-    /// Client certificates: not supported by sealkit (an error names it).
+    /// A client certificate and key from Secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert: Option<serde_json::Value>,
-    /// A ServiceAccount token (TokenRequest): not supported by sealkit (an error names it).
+    pub cert: Option<KubernetesCertAuth>,
+    /// A ServiceAccount whose token is requested with the TokenRequest API (in the store's
+    /// namespace for a SecretStore).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_account: Option<serde_json::Value>,
+    pub service_account: Option<ServiceAccountSelector>,
 }
 
 /// `kubernetes.auth.token`.
@@ -844,6 +855,42 @@ pub struct KubernetesAuth {
 pub struct KubernetesTokenAuth {
     /// The token.
     pub bearer_token: SecretKeySelector,
+}
+
+/// `kubernetes.auth.cert`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesCertAuth {
+    /// PEM client certificate.
+    pub client_cert: SecretKeySelector,
+    /// PEM private key of the certificate.
+    pub client_key: SecretKeySelector,
+}
+
+/// `caProvider`: a CA bundle kept in a Secret or a ConfigMap.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct CaProvider {
+    /// `Secret` or `ConfigMap`.
+    #[serde(rename = "type")]
+    pub type_: CaProviderType,
+    /// Name of the object.
+    pub name: String,
+    /// Key holding the PEM bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Namespace: ClusterSecretStore only, and required there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// `caProvider.type`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum CaProviderType {
+    /// A key of a Secret.
+    #[default]
+    Secret,
+    /// A key of a ConfigMap.
+    ConfigMap,
 }
 
 /// `provider.webhook`.
@@ -873,6 +920,9 @@ pub struct WebhookProvider {
     /// PEM CA bundle (base64 in YAML).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_bundle: Option<String>,
+    /// The CA bundle from a Secret or ConfigMap (`caBundle` wins when both are set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_provider: Option<CaProvider>,
 }
 
 /// `webhook.result`.

@@ -1,6 +1,7 @@
 //! The ExternalSecret bridge: External Secrets Operator's `external-secrets.io/v1`
-//! `ExternalSecret`, `SecretStore` and `ClusterSecretStore`, reconciled inside `seal-controller`
-//! (`--external-secrets`, on by default).
+//! `ExternalSecret`, `SecretStore` and `ClusterSecretStore`, reconciled by
+//! `seal-controller --external-secrets=true` (off by default: the shipped manifests run the
+//! bridge as its own Deployment, under its own ServiceAccount, apart from the sealing keys).
 //!
 //! - [`crd`]: the kinds, with the fields users write most.
 //! - [`providers`]: the provider contract and Vault/OpenBao, AWS Secrets Manager, Kubernetes,
@@ -110,11 +111,7 @@ impl Default for Config {
             controller_class: String::new(),
             store_qps: 200.0,
             concurrency: 16,
-            providers: Arc::new(ProviderSettings {
-                aws_secretsmanager_endpoint: None,
-                service_account_token_file: "/var/run/secrets/kubernetes.io/serviceaccount/token"
-                    .into(),
-            }),
+            providers: Arc::new(ProviderSettings::default()),
         }
     }
 }
@@ -238,10 +235,13 @@ pub async fn run(
     )
     .touched_objects();
 
-    let http = reqwest::Client::builder()
-        .timeout(providers::DEFAULT_TIMEOUT)
-        .build()
-        .unwrap_or_default();
+    let http = match config.providers.egress.client(None, None) {
+        Ok(http) => http,
+        Err(e) => {
+            tracing::error!(error = %crate::error::chain(&e), "cannot build the providers' http client");
+            return;
+        }
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         http,

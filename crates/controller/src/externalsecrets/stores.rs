@@ -3,7 +3,7 @@
 //! reconciler that validates each store and writes its `Ready` condition
 //! (external-secrets `pkg/controllers/secretstore`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -149,72 +149,100 @@ pub async fn resolve(
     Ok(resolved)
 }
 
-/// ESO's rule: no conditions → every namespace; else any condition whose selector, name list
-/// or regex list matches (within one condition, every part given must match).
+/// Whether a ClusterSecretStore's `conditions` admit `namespace` (external-secrets
+/// `pkg/controllers/secretstore/client_manager.go` `shouldProcessSecret`). The namespace's
+/// labels are read only when a condition has a selector.
 async fn namespace_allowed(
     ctx: &Context,
     conditions: &[ClusterSecretStoreCondition],
     namespace: &str,
 ) -> Result<bool, Error> {
+    let labels = if conditions.iter().any(|c| c.namespace_selector.is_some()) {
+        let api: Api<Namespace> = Api::all(ctx.client.clone());
+        let ns = api
+            .get_opt(namespace)
+            .await
+            .map_err(Error::kube(format!("get namespace {namespace}")))?;
+        ns.and_then(|n| n.metadata.labels).unwrap_or_default()
+    } else {
+        BTreeMap::new()
+    };
+    conditions_admit(conditions, namespace, &labels)
+}
+
+/// ESO's rule: no conditions admit every namespace; otherwise a namespace is admitted by any
+/// condition whose `namespaceSelector` matches its labels, whose `namespaces` list its name, or
+/// one of whose `namespaceRegexes` matches its name. A condition with none of them admits
+/// nothing (`conditions: [{}]` admits no namespace). Regexes match anywhere in the name, as Go's
+/// `regexp.MatchString`: users anchor them (`^team-a-.*$`). ESO matches listed names through the
+/// `kubernetes.io/metadata.name` label the API server puts on every namespace; comparing the
+/// name is the same test.
+pub fn conditions_admit(
+    conditions: &[ClusterSecretStoreCondition],
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, Error> {
     if conditions.is_empty() {
         return Ok(true);
     }
-    let mut labels = None;
     for c in conditions {
-        if !c.namespaces.is_empty() && !c.namespaces.iter().any(|n| n == namespace) {
-            continue;
+        if let Some(selector) = &c.namespace_selector
+            && selector_matches(selector, labels)?
+        {
+            return Ok(true);
         }
-        if !c.namespace_regexes.is_empty() {
-            let mut any = false;
-            for r in &c.namespace_regexes {
-                let re = regex::Regex::new(r).map_err(|_| {
-                    Error::Spec(format!(
-                        "clustersecretstore namespaceRegexes {r:?} is invalid"
-                    ))
-                })?;
-                any |= re.is_match(namespace);
-            }
-            if !any {
-                continue;
-            }
+        if c.namespaces.iter().any(|n| n == namespace) {
+            return Ok(true);
         }
-        if let Some(selector) = &c.namespace_selector {
-            if labels.is_none() {
-                let api: Api<Namespace> = Api::all(ctx.client.clone());
-                let ns = api
-                    .get_opt(namespace)
-                    .await
-                    .map_err(Error::kube(format!("get namespace {namespace}")))?;
-                labels = Some(ns.and_then(|n| n.metadata.labels).unwrap_or_default());
-            }
-            if !selector_matches(selector, labels.as_ref().unwrap_or(&Default::default())) {
-                continue;
+        for r in &c.namespace_regexes {
+            let re = regex::Regex::new(r).map_err(|_| {
+                Error::Spec(format!(
+                    "clustersecretstore namespaceRegexes {r:?} is invalid"
+                ))
+            })?;
+            if re.is_match(namespace) {
+                return Ok(true);
             }
         }
-        return Ok(true);
     }
     Ok(false)
 }
 
-/// Whether `labels` satisfy a label selector.
+/// Whether `labels` satisfy a label selector (Kubernetes' `LabelSelectorAsSelector`: an empty
+/// selector matches everything; a malformed requirement is an error).
 pub fn selector_matches(
     selector: &LabelSelector,
-    labels: &std::collections::BTreeMap<String, String>,
-) -> bool {
-    selector
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, Error> {
+    let invalid = |what: String| Error::Spec(format!("invalid namespaceSelector: {what}"));
+    let mut all = selector
         .match_labels
         .iter()
-        .all(|(k, v)| labels.get(k) == Some(v))
-        && selector.match_expressions.iter().all(|e| {
-            let v = labels.get(&e.key);
-            match e.operator.as_str() {
-                "In" => v.is_some_and(|v| e.values.contains(v)),
-                "NotIn" => v.is_none_or(|v| !e.values.contains(v)),
-                "Exists" => v.is_some(),
-                "DoesNotExist" => v.is_none(),
-                _ => false,
+        .all(|(k, v)| labels.get(k) == Some(v));
+    for e in &selector.match_expressions {
+        let v = labels.get(&e.key);
+        let ok = match e.operator.as_str() {
+            "In" | "NotIn" if e.values.is_empty() => {
+                return Err(invalid(format!(
+                    "operator {} on {:?} needs values",
+                    e.operator, e.key
+                )));
             }
-        })
+            "Exists" | "DoesNotExist" if !e.values.is_empty() => {
+                return Err(invalid(format!(
+                    "operator {} on {:?} takes no values",
+                    e.operator, e.key
+                )));
+            }
+            "In" => v.is_some_and(|v| e.values.contains(v)),
+            "NotIn" => v.is_none_or(|v| !e.values.contains(v)),
+            "Exists" => v.is_some(),
+            "DoesNotExist" => v.is_none(),
+            other => return Err(invalid(format!("unknown operator {other:?}"))),
+        };
+        all &= ok;
+    }
+    Ok(all)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -364,7 +392,10 @@ pub async fn check(ctx: &Context, store: &ResolvedStore) -> Condition {
         Err(
             e @ (ProviderError::Unsupported(_)
             | ProviderError::Config(_)
-            | ProviderError::Credentials { .. }),
+            | ProviderError::Credentials { .. }
+            | ProviderError::ServiceAccountToken { .. }
+            | ProviderError::NotServed { .. }
+            | ProviderError::LinkLocal { .. }),
         ) => ("False", "InvalidProviderConfig", chain(&e)),
         Err(e) => ("False", "ValidationFailed", chain(&e)),
         Ok(client) => match client.validate().await {
@@ -514,37 +545,110 @@ mod tests {
     use super::*;
     use crate::externalsecrets::crd::LabelSelectorRequirement;
 
-    #[test]
-    fn label_selectors_match_labels_and_expressions() {
-        let labels: std::collections::BTreeMap<String, String> =
-            [("team".to_owned(), "a".to_owned())].into();
-        let sel = |labels: &[(&str, &str)], exprs: Vec<LabelSelectorRequirement>| LabelSelector {
-            match_labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn sel(pairs: &[(&str, &str)], exprs: Vec<LabelSelectorRequirement>) -> LabelSelector {
+        LabelSelector {
+            match_labels: labels(pairs),
             match_expressions: exprs,
-        };
-        assert!(selector_matches(&sel(&[("team", "a")], vec![]), &labels));
-        assert!(!selector_matches(&sel(&[("team", "b")], vec![]), &labels));
-        let e = |op: &str, values: &[&str]| LabelSelectorRequirement {
+        }
+    }
+
+    fn req(op: &str, values: &[&str]) -> LabelSelectorRequirement {
+        LabelSelectorRequirement {
             key: "team".into(),
             operator: op.into(),
             values: values.iter().map(|v| (*v).to_owned()).collect(),
-        };
-        assert!(selector_matches(
-            &sel(&[], vec![e("In", &["a", "b"])]),
-            &labels
-        ));
-        assert!(!selector_matches(
-            &sel(&[], vec![e("NotIn", &["a"])]),
-            &labels
-        ));
-        assert!(selector_matches(&sel(&[], vec![e("Exists", &[])]), &labels));
-        assert!(!selector_matches(
-            &sel(&[], vec![e("DoesNotExist", &[])]),
-            &labels
-        ));
+        }
+    }
+
+    #[test]
+    fn label_selectors_match_labels_and_expressions() {
+        let l = labels(&[("team", "a")]);
+        assert!(selector_matches(&sel(&[("team", "a")], vec![]), &l).unwrap());
+        assert!(!selector_matches(&sel(&[("team", "b")], vec![]), &l).unwrap());
+        assert!(selector_matches(&sel(&[], vec![req("In", &["a", "b"])]), &l).unwrap());
+        assert!(!selector_matches(&sel(&[], vec![req("NotIn", &["a"])]), &l).unwrap());
+        assert!(selector_matches(&sel(&[], vec![req("Exists", &[])]), &l).unwrap());
+        assert!(!selector_matches(&sel(&[], vec![req("DoesNotExist", &[])]), &l).unwrap());
+        // Kubernetes: an empty selector selects everything.
+        assert!(selector_matches(&sel(&[], vec![]), &BTreeMap::new()).unwrap());
+    }
+
+    #[test]
+    fn malformed_selectors_are_errors_not_matches() {
+        let l = labels(&[("team", "a")]);
+        assert!(selector_matches(&sel(&[], vec![req("In", &[])]), &l).is_err());
+        assert!(selector_matches(&sel(&[], vec![req("Exists", &["a"])]), &l).is_err());
+        assert!(selector_matches(&sel(&[], vec![req("Equals", &["a"])]), &l).is_err());
+    }
+
+    fn cond(
+        selector: Option<LabelSelector>,
+        names: &[&str],
+        regexes: &[&str],
+    ) -> ClusterSecretStoreCondition {
+        ClusterSecretStoreCondition {
+            namespace_selector: selector,
+            namespaces: names.iter().map(|n| (*n).to_owned()).collect(),
+            namespace_regexes: regexes.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_empty_condition_admits_no_namespace() {
+        // issue 13: `conditions: [{}]` admitted every namespace.
+        let none = BTreeMap::new();
+        assert!(!conditions_admit(&[cond(None, &[], &[])], "attacker", &none).unwrap());
+        assert!(
+            !conditions_admit(&[cond(None, &[], &[]), cond(None, &[], &[])], "apps", &none)
+                .unwrap()
+        );
+        // No conditions at all: every namespace, as ESO.
+        assert!(conditions_admit(&[], "attacker", &none).unwrap());
+    }
+
+    #[test]
+    fn any_part_of_any_condition_admits() {
+        let team_a = labels(&[("team", "a")]);
+        let other = labels(&[("team", "b")]);
+        // Within one condition the parts are alternatives, as in ESO.
+        let c = [cond(
+            Some(sel(&[("team", "a")], vec![])),
+            &["billing"],
+            &["^ops-"],
+        )];
+        assert!(conditions_admit(&c, "x", &team_a).unwrap());
+        assert!(conditions_admit(&c, "billing", &other).unwrap());
+        assert!(conditions_admit(&c, "ops-1", &other).unwrap());
+        assert!(!conditions_admit(&c, "x", &other).unwrap());
+        // Across conditions too.
+        let c = [cond(None, &["a"], &[]), cond(None, &["b"], &[])];
+        assert!(conditions_admit(&c, "b", &other).unwrap());
+        assert!(!conditions_admit(&c, "c", &other).unwrap());
+    }
+
+    #[test]
+    fn namespace_regexes_match_anywhere_like_go_match_string() {
+        let none = BTreeMap::new();
+        let c = [cond(None, &[], &["team-a"])];
+        assert!(conditions_admit(&c, "team-a", &none).unwrap());
+        // Unanchored: a substring match admits (Go's regexp.MatchString).
+        assert!(conditions_admit(&c, "not-team-a-really", &none).unwrap());
+        let anchored = [cond(None, &[], &["^team-a$"])];
+        assert!(!conditions_admit(&anchored, "not-team-a-really", &none).unwrap());
+        assert!(conditions_admit(&[cond(None, &[], &["("])], "x", &none).is_err());
+    }
+
+    #[test]
+    fn an_empty_selector_admits_every_namespace_as_in_kubernetes() {
+        let c = [cond(Some(sel(&[], vec![])), &[], &[])];
+        assert!(conditions_admit(&c, "anything", &BTreeMap::new()).unwrap());
     }
 
     #[test]

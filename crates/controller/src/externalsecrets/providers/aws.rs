@@ -6,7 +6,10 @@
 //! `ResourceNotFoundException` and secrets "marked for deletion" are
 //! [`ProviderError::NotFound`]. The endpoint is `https://secretsmanager.<region>.amazonaws.com`
 //! unless the controller's `--aws-secretsmanager-endpoint` (env `AWS_SECRETSMANAGER_ENDPOINT`,
-//! ESO's knob) overrides it. Only static access keys (`auth.secretRef`) are implemented.
+//! ESO's knob) overrides it. Only static access keys (`auth.secretRef`) are implemented: a store
+//! without them is refused (ESO would fall back to the controller's own AWS identity: the
+//! environment, IRSA, container credentials or instance metadata). Calls go through the
+//! [`egress`](super::egress) policy; answers are capped.
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
@@ -15,6 +18,7 @@ use sealer::secret::SecretBytes;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 
+use super::egress::read_json;
 use super::{
     ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, name_matcher, select_gjson,
 };
@@ -56,13 +60,23 @@ impl AwsClient {
         if spec.region.is_empty() {
             return Err(ProviderError::Config("aws.region is required".into()));
         }
+        if !spec
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(ProviderError::Config(format!(
+                "aws.region {:?} is not a region name",
+                spec.region
+            )));
+        }
         let auth = spec.auth.as_ref();
         if auth.is_some_and(|a| a.jwt.is_some()) {
             return Err(ProviderError::Unsupported("aws.auth.jwt (IRSA)".into()));
         }
         let Some(keys) = auth.and_then(|a| a.secret_ref.as_ref()) else {
             return Err(ProviderError::Unsupported(
-                "aws credentials from the environment (set auth.secretRef)".into(),
+                "aws credentials of the controller's environment (set auth.secretRef)".into(),
             ));
         };
         let credentials = Credentials {
@@ -79,6 +93,7 @@ impl AwsClient {
         };
         let endpoint = url::Url::parse(&endpoint)
             .map_err(|_| ProviderError::Config(format!("invalid endpoint {endpoint:?}")))?;
+        access.settings.egress.check_url(&endpoint)?;
         Ok(Self {
             http: access.http.clone(),
             endpoint,
@@ -129,7 +144,7 @@ impl AwsClient {
             .await
             .map_err(|e| ProviderError::unreachable(SERVICE, &self.endpoint, e))?;
         let status = resp.status().as_u16();
-        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        let answer = read_json(resp, SERVICE).await?;
         if (200..300).contains(&status) {
             return Ok(answer);
         }
@@ -323,6 +338,67 @@ impl SecretsClient for AwsClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::externalsecrets::crd::{AwsAuth, AwsAuthSecretRef, SecretKeySelector};
+    use crate::externalsecrets::providers::testing::{MockApi, secret_store_access};
+
+    #[tokio::test]
+    async fn a_region_that_is_not_a_region_name_cannot_steer_the_endpoint() {
+        // `https://secretsmanager.<region>.amazonaws.com` with a region holding `@` or `/`
+        // would name another host (the metadata address, say).
+        let (client, _) = MockApi::default()
+            .secret("apps", "aws", &[("id", "AKIA"), ("secret", "s")])
+            .client();
+        let key = |k: &str| SecretKeySelector {
+            name: "aws".into(),
+            namespace: None,
+            key: Some(k.into()),
+        };
+        let spec = |region: &str| AwsProvider {
+            service: "SecretsManager".into(),
+            region: region.into(),
+            auth: Some(AwsAuth {
+                secret_ref: Some(AwsAuthSecretRef {
+                    access_key_id: key("id"),
+                    secret_access_key: key("secret"),
+                    session_token: None,
+                }),
+                jwt: None,
+            }),
+            ..Default::default()
+        };
+        let access = secret_store_access(client, "apps");
+        for region in ["@169.254.169.254#", "x/../y", "eu-west-1.evil.test:1"] {
+            let err = AwsClient::connect(&spec(region), &access)
+                .await
+                .err()
+                .unwrap();
+            assert!(
+                err.to_string().contains("is not a region name"),
+                "{region}: {err}"
+            );
+        }
+        assert!(
+            AwsClient::connect(&spec("eu-west-1"), &access)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_without_static_keys_is_refused_instead_of_using_the_controller_identity() {
+        let (client, seen) = MockApi::default().client();
+        let spec = AwsProvider {
+            service: "SecretsManager".into(),
+            region: "eu-west-1".into(),
+            ..Default::default()
+        };
+        let err = AwsClient::connect(&spec, &secret_store_access(client, "apps"))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, ProviderError::Unsupported(_)), "{err}");
+        assert!(seen.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn missing_and_deleted_secrets_are_not_found_and_bad_keys_are_denied() {

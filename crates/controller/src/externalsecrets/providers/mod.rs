@@ -2,22 +2,38 @@
 //! providers sealkit implements. A store is turned into a [`SecretsClient`] by [`connect`];
 //! credentials come from Kubernetes Secrets through [`StoreAccess`] and never reach a log, an
 //! error message, a status or an event.
+//!
+//! No provider authenticates with the bridge's own identity on behalf of a store: credentials
+//! are the Secrets a store names, or tokens of the ServiceAccounts it names
+//! ([`service_account`]); a store naming neither is refused. Credential Secrets, ConfigMaps and
+//! ServiceAccounts are read only in the namespaces the bridge serves. Every HTTP call goes
+//! through [`egress`] (timeouts, size caps, no link-local peers).
 
 pub mod aws;
+pub mod egress;
 pub mod fake;
 pub mod kubernetes;
+pub mod service_account;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod vault;
 pub mod webhook;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use sealer::secret::SecretBytes;
+use secrecy::SecretString;
 
-use super::crd::{ExternalSecretFind, RemoteRef, SecretKeySelector, StoreKind, StoreProvider};
+use self::egress::Egress;
+use self::service_account::TokenSpec;
+use super::crd::{
+    CaProvider, CaProviderType, ExternalSecretFind, RemoteRef, SecretKeySelector,
+    ServiceAccountSelector, StoreKind, StoreProvider,
+};
 
 /// Values fetched from a store, by key.
 pub type SecretMap = BTreeMap<String, SecretBytes>;
@@ -116,6 +132,57 @@ pub enum ProviderError {
         #[source]
         source: kube::Error,
     },
+    /// A provider URL names, resolves to or redirects to a link-local address.
+    #[error(
+        "{host} leads to a link-local address, which provider urls may not reach (see --external-secrets-allow-link-local)"
+    )]
+    LinkLocal {
+        /// The host as the URL names it (`host:port`, or a name that resolved to one).
+        host: String,
+    },
+    /// A provider host name could not be resolved.
+    #[error("cannot resolve {host}")]
+    Resolve {
+        /// The host name.
+        host: String,
+        /// The resolver error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An answer was longer than the budget (its length is not named: it may be a secret's).
+    #[error("the answer of {service} exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Provider service.
+        service: &'static str,
+        /// The budget in bytes.
+        limit: usize,
+    },
+    /// A call did not finish within its deadline.
+    #[error("{service} did not answer within {seconds} s")]
+    Timeout {
+        /// Provider service.
+        service: &'static str,
+        /// The deadline.
+        seconds: u64,
+    },
+    /// A ServiceAccount token could not be obtained (TokenRequest).
+    #[error("cannot get a token for serviceaccount {namespace}/{name}: {reason}")]
+    ServiceAccountToken {
+        /// Namespace of the ServiceAccount.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// What went wrong (never the token).
+        reason: String,
+    },
+    /// A store points at credentials in a namespace the bridge does not serve.
+    #[error(
+        "namespace {namespace:?} is not served by this bridge (--external-secrets-namespaces): credentials are read only in served namespaces"
+    )]
+    NotServed {
+        /// The namespace the store points into.
+        namespace: String,
+    },
 }
 
 impl ProviderError {
@@ -124,11 +191,17 @@ impl ProviderError {
         match self {
             Self::NotFound { .. } => "not_found",
             Self::MissingProperty { .. } => "missing_property",
-            Self::Unsupported(_) | Self::Config(_) | Self::Template { .. } => "config",
-            Self::Credentials { .. } | Self::Referent => "credentials",
+            Self::Unsupported(_)
+            | Self::Config(_)
+            | Self::Template { .. }
+            | Self::LinkLocal { .. }
+            | Self::NotServed { .. } => "config",
+            Self::Credentials { .. } | Self::Referent | Self::ServiceAccountToken { .. } => {
+                "credentials"
+            }
             Self::Denied { .. } => "denied",
-            Self::Upstream { .. } | Self::Answer { .. } => "upstream",
-            Self::Unreachable { .. } => "unreachable",
+            Self::Upstream { .. } | Self::Answer { .. } | Self::TooLarge { .. } => "upstream",
+            Self::Unreachable { .. } | Self::Resolve { .. } | Self::Timeout { .. } => "unreachable",
             Self::Kube { .. } => "kubernetes",
         }
     }
@@ -137,7 +210,11 @@ impl ProviderError {
     pub fn invalidates_client(&self) -> bool {
         matches!(
             self,
-            Self::Denied { .. } | Self::Unreachable { .. } | Self::Upstream { .. }
+            Self::Denied { .. }
+                | Self::Unreachable { .. }
+                | Self::Upstream { .. }
+                | Self::Resolve { .. }
+                | Self::Timeout { .. }
         )
     }
 
@@ -203,17 +280,20 @@ pub struct ProviderSettings {
     /// Endpoint for AWS Secrets Manager instead of `https://secretsmanager.<region>.amazonaws.com`
     /// (ESO's `AWS_SECRETSMANAGER_ENDPOINT`).
     pub aws_secretsmanager_endpoint: Option<String>,
-    /// File holding the controller's own ServiceAccount token (Vault kubernetes auth without a
-    /// `secretRef`).
-    pub service_account_token_file: std::path::PathBuf,
+    /// The outbound HTTP policy (`--external-secrets-allow-link-local`).
+    pub egress: Egress,
+    /// The namespaces the bridge serves (`--external-secrets-namespaces`; `None`: every
+    /// namespace). Credentials are read only there.
+    pub served_namespaces: Option<BTreeSet<String>>,
 }
 
 /// Where a store's credentials live, and the clients to read them with.
 #[derive(Clone)]
 pub struct StoreAccess {
-    /// The controller's cluster.
+    /// The bridge's cluster, under the bridge's identity: used only to read the credential
+    /// Secrets, ConfigMaps and ServiceAccount tokens a store names, never to fetch its data.
     pub client: kube::Client,
-    /// Shared HTTP client (system roots).
+    /// Shared HTTP client (system roots, the [`egress`] policy).
     pub http: reqwest::Client,
     /// Kind of the store.
     pub kind: StoreKind,
@@ -229,18 +309,29 @@ pub struct StoreAccess {
 impl StoreAccess {
     /// The namespace a credential selector points into: a SecretStore's own namespace (a
     /// `namespace` field is refused there, as ESO's validator does), or for a
-    /// ClusterSecretStore the selector's namespace, else the ExternalSecret's.
+    /// ClusterSecretStore the selector's namespace, else the ExternalSecret's. It must be a
+    /// namespace the bridge serves.
     pub fn namespace_of(&self, namespace: Option<&str>) -> Result<String, ProviderError> {
-        match (&self.store_namespace, namespace) {
-            (Some(own), None) => Ok(own.clone()),
-            (Some(own), Some(ns)) if ns == own => Ok(own.clone()),
-            (Some(_), Some(ns)) => Err(ProviderError::Config(format!(
-                "a SecretStore may only read credentials from its own namespace, not {ns:?}"
-            ))),
-            (None, Some(ns)) => Ok(ns.to_owned()),
-            (None, None) if self.es_namespace.is_empty() => Err(ProviderError::Referent),
-            (None, None) => Ok(self.es_namespace.clone()),
+        let resolved = match (&self.store_namespace, namespace) {
+            (Some(own), None) => own.clone(),
+            (Some(own), Some(ns)) if ns == own => own.clone(),
+            (Some(_), Some(ns)) => {
+                return Err(ProviderError::Config(format!(
+                    "a SecretStore may only read credentials from its own namespace, not {ns:?}"
+                )));
+            }
+            (None, Some(ns)) => ns.to_owned(),
+            (None, None) if self.es_namespace.is_empty() => return Err(ProviderError::Referent),
+            (None, None) => self.es_namespace.clone(),
+        };
+        if let Some(served) = &self.settings.served_namespaces
+            && !served.contains(&resolved)
+        {
+            return Err(ProviderError::NotServed {
+                namespace: resolved,
+            });
         }
+        Ok(resolved)
     }
 
     /// Every key of the Secret a selector names.
@@ -262,12 +353,7 @@ impl StoreAccess {
         let secret = match api.get_opt(&name).await {
             Ok(Some(s)) => s,
             Ok(None) => return Err(fail("secret not found".into())),
-            Err(e) => {
-                return Err(fail(match &e {
-                    kube::Error::Api(s) => format!("http {} {}", s.code, s.reason),
-                    _ => "kubernetes api call failed".into(),
-                }));
-            }
+            Err(e) => return Err(fail(api_failure(&e))),
         };
         let mut out = BTreeMap::new();
         for (k, v) in secret.data.unwrap_or_default() {
@@ -283,7 +369,12 @@ impl StoreAccess {
         default_key: Option<&str>,
     ) -> Result<SecretBytes, ProviderError> {
         let namespace = self.namespace_of(selector.namespace.as_deref())?;
-        let Some(key) = selector.key.as_deref().or(default_key) else {
+        let Some(key) = selector
+            .key
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .or(default_key)
+        else {
             return Err(ProviderError::Credentials {
                 namespace,
                 name: selector.name.clone(),
@@ -303,7 +394,7 @@ impl StoreAccess {
         &self,
         selector: &SecretKeySelector,
         default_key: Option<&str>,
-    ) -> Result<secrecy::SecretString, ProviderError> {
+    ) -> Result<SecretString, ProviderError> {
         let bytes = self.read_key(selector, default_key).await?;
         let text = std::str::from_utf8(bytes.expose()).map_err(|_| ProviderError::Credentials {
             namespace: self
@@ -312,7 +403,128 @@ impl StoreAccess {
             name: selector.name.clone(),
             reason: "the value is not UTF-8".into(),
         })?;
-        Ok(secrecy::SecretString::from(text.trim().to_owned()))
+        Ok(SecretString::from(text.trim().to_owned()))
+    }
+
+    /// A token of the ServiceAccount a selector names (TokenRequest), with the selector's
+    /// audiences followed by `extra_audiences`. The ServiceAccount lives where a credential
+    /// Secret would ([`StoreAccess::namespace_of`]).
+    pub async fn service_account_token(
+        &self,
+        selector: &ServiceAccountSelector,
+        extra_audiences: &[&str],
+        expiration_seconds: i64,
+    ) -> Result<SecretString, ProviderError> {
+        let namespace = self.namespace_of(selector.namespace.as_deref())?;
+        let mut audiences = selector.audiences.clone();
+        audiences.extend(extra_audiences.iter().map(|a| (*a).to_owned()));
+        service_account::request_token(
+            &self.client,
+            &TokenSpec {
+                namespace,
+                name: selector.name.clone(),
+                audiences,
+                expiration_seconds,
+            },
+        )
+        .await
+    }
+
+    /// The PEM CA bundle of a store: `caBundle` (base64 of PEM in YAML; ESO also takes base64
+    /// of that), else the `caProvider` Secret or ConfigMap key; `None` for the system roots.
+    pub async fn ca_pem(
+        &self,
+        bundle: Option<&str>,
+        provider: Option<&CaProvider>,
+    ) -> Result<Option<Vec<u8>>, ProviderError> {
+        if let Some(b64) = bundle.filter(|b| !b.trim().is_empty()) {
+            return decode_ca_bundle(b64).map(Some);
+        }
+        let Some(provider) = provider else {
+            return Ok(None);
+        };
+        if self.store_namespace.is_none() && provider.namespace.is_none() {
+            return Err(ProviderError::Config(
+                "caProvider.namespace is required on a ClusterSecretStore".into(),
+            ));
+        }
+        let Some(key) = provider.key.as_deref().filter(|k| !k.is_empty()) else {
+            return Err(ProviderError::Config("caProvider names no key".into()));
+        };
+        let pem = match provider.type_ {
+            CaProviderType::Secret => self
+                .read_key(
+                    &SecretKeySelector {
+                        name: provider.name.clone(),
+                        namespace: provider.namespace.clone(),
+                        key: Some(key.to_owned()),
+                    },
+                    None,
+                )
+                .await?
+                .expose()
+                .to_vec(),
+            CaProviderType::ConfigMap => {
+                let namespace = self.namespace_of(provider.namespace.as_deref())?;
+                let fail = |reason: String| ProviderError::Credentials {
+                    namespace: namespace.clone(),
+                    name: provider.name.clone(),
+                    reason,
+                };
+                let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &namespace);
+                let map = match api.get_opt(&provider.name).await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return Err(fail("configmap not found".into())),
+                    Err(e) => return Err(fail(api_failure(&e))),
+                };
+                map.data
+                    .and_then(|mut d| d.remove(key))
+                    .ok_or_else(|| fail(format!("key {key:?} not found")))?
+                    .into_bytes()
+            }
+        };
+        Ok(Some(pem))
+    }
+
+    /// The HTTP client of a store: the shared one, or one trusting `ca_pem` or with its own
+    /// deadline (at most [`egress::MAX_TIMEOUT`]; both under the [`egress`] policy).
+    pub fn http_client(
+        &self,
+        ca_pem: Option<&[u8]>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<reqwest::Client, ProviderError> {
+        if ca_pem.is_none() && timeout.is_none() {
+            return Ok(self.http.clone());
+        }
+        self.settings
+            .egress
+            .client(ca_pem, timeout.map(|t| t.min(egress::MAX_TIMEOUT)))
+    }
+}
+
+/// A failed API call as a short reason (status code and reason, never a body).
+fn api_failure(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("http {} {}", s.code, s.reason),
+        _ => "kubernetes api call failed".into(),
+    }
+}
+
+/// `caBundle` text: base64 of PEM (what the CRD's `[]byte` holds), or base64 of base64 of PEM
+/// (ESO decodes once more when the bytes are not PEM).
+fn decode_ca_bundle(b64: &str) -> Result<Vec<u8>, ProviderError> {
+    let not_pem = || ProviderError::Config("caBundle holds no PEM certificate".into());
+    let bytes = sealer::encoding::decode_std(b64.trim())
+        .map_err(|_| ProviderError::Config("caBundle is not base64".into()))?;
+    if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Ok(bytes);
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| not_pem())?;
+    let again = sealer::encoding::decode_std(text.trim()).map_err(|_| not_pem())?;
+    if again.windows(11).any(|w| w == b"-----BEGIN ") {
+        Ok(again)
+    } else {
+        Err(not_pem())
     }
 }
 
@@ -383,34 +595,6 @@ pub async fn connect(
         )),
     })
 }
-
-/// An HTTP client trusting `ca_bundle` (base64 of PEM, as in the CRDs) besides the system roots,
-/// or the shared one.
-pub fn http_client(
-    shared: &reqwest::Client,
-    ca_bundle: Option<&str>,
-    timeout: Option<std::time::Duration>,
-) -> Result<reqwest::Client, ProviderError> {
-    if ca_bundle.is_none() && timeout.is_none() {
-        return Ok(shared.clone());
-    }
-    let mut builder = reqwest::Client::builder().timeout(timeout.unwrap_or(DEFAULT_TIMEOUT));
-    if let Some(b64) = ca_bundle {
-        let pem_bytes = sealer::encoding::decode_std(b64)
-            .map_err(|_| ProviderError::Config("caBundle is not base64".into()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem_bytes)
-            .map_err(|_| ProviderError::Config("caBundle holds no PEM certificate".into()))?;
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
-    }
-    builder
-        .build()
-        .map_err(|_| ProviderError::Config("cannot build an http client".into()))
-}
-
-/// Timeout of every provider request unless the store sets one.
-pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The bytes of a JSON value as ESO stores it: strings as they are, everything else as JSON.
 pub fn json_value_bytes(value: &serde_json::Value) -> SecretBytes {
@@ -516,6 +700,62 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "cannot find secret data for key: \"password\" in secret \"db\""
+        );
+    }
+
+    #[test]
+    fn ca_bundles_are_base64_of_pem_or_base64_of_that() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let once = sealer::encoding::encode_std(pem.as_bytes());
+        let twice = sealer::encoding::encode_std(once.as_bytes());
+        assert_eq!(decode_ca_bundle(&once).unwrap(), pem.as_bytes());
+        assert_eq!(decode_ca_bundle(&twice).unwrap(), pem.as_bytes());
+        assert!(decode_ca_bundle("not base64!").is_err());
+        assert!(decode_ca_bundle(&sealer::encoding::encode_std(b"plain text")).is_err());
+    }
+
+    #[tokio::test]
+    async fn credentials_are_read_only_in_served_namespaces() {
+        let (client, seen) = testing::MockApi::default()
+            .secret("kube-system", "k", &[("token", "x")])
+            .secret("apps", "k", &[("token", "ok")])
+            .client();
+        let access = testing::cluster_store_access(client, "apps", &["apps"]);
+        let outside = SecretKeySelector {
+            name: "k".into(),
+            namespace: Some("kube-system".into()),
+            key: Some("token".into()),
+        };
+        let err = access.read_key(&outside, None).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "namespace \"kube-system\" is not served by this bridge (--external-secrets-namespaces): credentials are read only in served namespaces"
+        );
+        assert!(seen.lock().unwrap().is_empty());
+        let inside = SecretKeySelector {
+            namespace: None,
+            ..outside
+        };
+        assert_eq!(
+            access.read_key(&inside, None).await.unwrap().expose(),
+            b"ok"
+        );
+        // A ClusterSecretStore's caProvider must name its namespace (ESO's rule).
+        let err = access
+            .ca_pem(
+                None,
+                Some(&CaProvider {
+                    type_: CaProviderType::Secret,
+                    name: "ca".into(),
+                    key: Some("ca.crt".into()),
+                    namespace: None,
+                }),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("caProvider.namespace is required"),
+            "{err}"
         );
     }
 

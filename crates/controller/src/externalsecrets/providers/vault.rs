@@ -6,8 +6,12 @@
 //! is not prefixed twice; without `path` the key's first segment is the mount. A missing secret
 //! (404, or KV v2's soft-deleted `data: null`) is [`ProviderError::NotFound`].
 //! Auth: `tokenSecretRef`, `appRole` (`roleId`/`roleRef` + `secretRef`) and `kubernetes`
-//! (`secretRef` JWT, else the controller's own ServiceAccount token); the token obtained is held
-//! in a [`SecretString`] and sent only in `X-Vault-Token`.
+//! (`serviceAccountRef`: a TokenRequest for that ServiceAccount with its audiences and a
+//! ten-minute lifetime, as ESO; else a `secretRef` JWT). Unlike ESO, Kubernetes auth with
+//! neither is refused: ESO then sends the controller's own ServiceAccount token to a server the
+//! store names (issue 13, attack 2), and sealkit's token never leaves the process. The token
+//! obtained is held in a [`SecretString`] and sent only in `X-Vault-Token`. Every call goes
+//! through the [`egress`](super::egress) policy.
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
@@ -16,6 +20,8 @@ use sealer::secret::SecretBytes;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 
+use super::egress::read_json;
+use super::service_account::VAULT_LOGIN_EXPIRATION;
 use super::{
     ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, name_matcher, select_property,
 };
@@ -45,7 +51,11 @@ impl VaultClient {
         let server = url::Url::parse(spec.server.trim_end_matches('/')).map_err(|_| {
             ProviderError::Config(format!("vault.server {:?} is not a URL", spec.server))
         })?;
-        let http = super::http_client(&access.http, spec.ca_bundle.as_deref(), None)?;
+        access.settings.egress.check_url(&server)?;
+        let ca = access
+            .ca_pem(spec.ca_bundle.as_deref(), spec.ca_provider.as_ref())
+            .await?;
+        let http = access.http_client(ca.as_deref(), None)?;
         let mut this = Self {
             http,
             server,
@@ -92,21 +102,17 @@ impl VaultClient {
             });
             this.login(path, login_namespace.as_deref(), body).await?
         } else if let Some(k8s) = &auth.kubernetes {
-            let jwt = if let Some(sel) = &k8s.secret_ref {
+            let jwt = if let Some(sa) = &k8s.service_account_ref {
+                access
+                    .service_account_token(sa, &[], VAULT_LOGIN_EXPIRATION)
+                    .await?
+            } else if let Some(sel) = &k8s.secret_ref {
                 access.read_text(sel, Some("token")).await?
-            } else if k8s.service_account_ref.is_some() {
-                return Err(ProviderError::Unsupported(
-                    "vault kubernetes auth with serviceAccountRef (TokenRequest)".into(),
-                ));
             } else {
-                let file = &access.settings.service_account_token_file;
-                let text = fs_err::read_to_string(file).map_err(|_| {
-                    ProviderError::Config(format!(
-                        "vault kubernetes auth without secretRef needs the controller's token at {}",
-                        file.display()
-                    ))
-                })?;
-                SecretString::from(text.trim().to_owned())
+                return Err(ProviderError::Config(
+                    "vault.auth.kubernetes needs serviceAccountRef or secretRef (sealkit never sends its own ServiceAccount token)"
+                        .into(),
+                ));
             };
             let path = k8s.mount_path.as_deref().unwrap_or("kubernetes");
             let body = serde_json::json!({"role": k8s.role, "jwt": jwt.expose_secret()});
@@ -139,7 +145,7 @@ impl VaultClient {
             .await
             .map_err(|e| ProviderError::unreachable(SERVICE, &url, e))?;
         let status = resp.status().as_u16();
-        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        let answer = read_json(resp, SERVICE).await?;
         if !(200..300).contains(&status) {
             let message = format!("login at auth/{mount} failed: {}", errors_of(&answer));
             return Err(if status == 400 || status == 403 {
@@ -194,7 +200,7 @@ impl VaultClient {
             .await
             .map_err(|e| ProviderError::unreachable(SERVICE, &url, e))?;
         let status = resp.status().as_u16();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let body = read_json(resp, SERVICE).await?;
         match status {
             200..=299 => Ok(Some(body)),
             404 => Ok(None),
@@ -434,7 +440,156 @@ fn errors_of(body: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::json;
+
     use super::*;
+    use crate::externalsecrets::crd::{ServiceAccountSelector, VaultAuth, VaultKubernetesAuth};
+    use crate::externalsecrets::providers::testing::{MockApi, secret_store_access, serve};
+
+    /// A Vault stand-in: Kubernetes login gives `s.vault` when the JWT is `jwt`; KV v2 read of
+    /// `secret/app` with that token. Records every request (path and body).
+    async fn vault(jwt: &'static str) -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+        let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let log = log.clone();
+                async move {
+                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    log.lock()
+                        .unwrap()
+                        .push((uri.path().to_owned(), body.clone()));
+                    let token = headers.get("x-vault-token").and_then(|v| v.to_str().ok());
+                    match uri.path() {
+                        "/v1/auth/kubernetes/login"
+                            if body["jwt"] == jwt && body["role"] == "app" =>
+                        {
+                            (
+                                axum::http::StatusCode::OK,
+                                axum::Json(json!({"auth": {"client_token": "s.vault"}})),
+                            )
+                        }
+                        "/v1/secret/data/app" if token == Some("s.vault") => (
+                            axum::http::StatusCode::OK,
+                            axum::Json(json!({"data": {"data": {"password": "from-vault"}}})),
+                        ),
+                        _ => (
+                            axum::http::StatusCode::FORBIDDEN,
+                            axum::Json(json!({"errors": ["permission denied"]})),
+                        ),
+                    }
+                }
+            },
+        );
+        let addr = serve(app).await;
+        (format!("http://{addr}"), seen)
+    }
+
+    fn kubernetes_store(server: &str, auth: VaultKubernetesAuth) -> VaultProvider {
+        VaultProvider {
+            server: server.into(),
+            path: Some("secret".into()),
+            auth: Some(VaultAuth {
+                kubernetes: Some(auth),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn kubernetes_auth_without_a_reference_is_refused_and_nothing_is_sent() {
+        // issue 13, attack 2: the controller's own ServiceAccount token was POSTed to a server
+        // the store named.
+        let (server, seen) = vault("unused").await;
+        let (client, api_seen) = MockApi::default().client();
+        let spec = kubernetes_store(
+            &server,
+            VaultKubernetesAuth {
+                role: "app".into(),
+                ..Default::default()
+            },
+        );
+        let err = VaultClient::connect(&spec, &secret_store_access(client, "attacker"))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, ProviderError::Config(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("needs serviceAccountRef or secretRef"),
+            "{err}"
+        );
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "a login reached the store's server"
+        );
+        assert!(api_seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn kubernetes_auth_logs_in_with_a_token_requested_for_the_named_service_account() {
+        let (server, seen) = vault("jwt-of-apps-app").await;
+        let (client, api_seen) = MockApi::default()
+            .service_account("apps", "app", "jwt-of-apps-app")
+            .client();
+        let spec = kubernetes_store(
+            &server,
+            VaultKubernetesAuth {
+                role: "app".into(),
+                service_account_ref: Some(ServiceAccountSelector {
+                    name: "app".into(),
+                    namespace: None,
+                    audiences: vec!["vault".into()],
+                }),
+                ..Default::default()
+            },
+        );
+        let c = VaultClient::connect(&spec, &secret_store_access(client, "apps"))
+            .await
+            .unwrap();
+        let v = c
+            .get_secret(&RemoteRef {
+                key: "app".into(),
+                property: Some("password".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(v.expose(), b"from-vault");
+        assert_eq!(seen.lock().unwrap()[0].0, "/v1/auth/kubernetes/login");
+        let api_seen = api_seen.lock().unwrap();
+        let (_, path, body) = &api_seen[0];
+        assert_eq!(path, "/api/v1/namespaces/apps/serviceaccounts/app/token");
+        assert_eq!(body["spec"]["audiences"], json!(["vault"]));
+        assert_eq!(body["spec"]["expirationSeconds"], 600);
+    }
+
+    #[tokio::test]
+    async fn a_vault_server_at_a_link_local_address_is_refused_before_any_call() {
+        let (client, api_seen) = MockApi::default()
+            .secret("apps", "t", &[("token", "x")])
+            .client();
+        let spec = VaultProvider {
+            server: "http://169.254.169.254".into(),
+            auth: Some(VaultAuth {
+                token_secret_ref: Some(crate::externalsecrets::crd::SecretKeySelector {
+                    name: "t".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = VaultClient::connect(&spec, &secret_store_access(client, "apps"))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, ProviderError::LinkLocal { .. }), "{err}");
+        assert!(api_seen.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn paths_are_built_as_eso_builds_them() {

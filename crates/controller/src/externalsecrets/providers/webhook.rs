@@ -6,7 +6,9 @@
 //! whole, or through `result.jsonPath`: a string as it is, a number or boolean as text, an array
 //! by its first element, an object as JSON. 404 is [`ProviderError::NotFound`]; any other
 //! non-2xx is an error that names the status only (bodies can hold values). `find` is not
-//! supported (ESO's webhook provider has none either).
+//! supported (ESO's webhook provider has none either). The rendered URL, its redirects and its
+//! DNS answers go through the [`egress`](super::egress) policy; answers are capped at
+//! [`MAX_RESPONSE_BYTES`].
 
 use std::collections::BTreeMap;
 
@@ -19,6 +21,7 @@ use sealer::secret::SecretBytes;
 use sealer::template::Template;
 use serde_json::Value;
 
+use super::egress::{MAX_RESPONSE_BYTES, read_body};
 use super::{ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, json_value_bytes};
 use crate::externalsecrets::crd::{ExternalSecretFind, RemoteRef, WebhookProvider};
 
@@ -30,6 +33,7 @@ pub const SECRET_LABEL: (&str, &str) = ("external-secrets.io/type", "webhook");
 /// A webhook store.
 pub struct WebhookClient {
     http: reqwest::Client,
+    egress: super::egress::Egress,
     spec: WebhookProvider,
     method: reqwest::Method,
     url: Template,
@@ -65,7 +69,10 @@ impl WebhookClient {
             ),
             None => None,
         };
-        let http = super::http_client(&access.http, spec.ca_bundle.as_deref(), timeout)?;
+        let ca = access
+            .ca_pem(spec.ca_bundle.as_deref(), spec.ca_provider.as_ref())
+            .await?;
+        let http = access.http_client(ca.as_deref(), timeout)?;
         let mut secrets = BTreeMap::new();
         for s in &spec.secrets {
             let namespace = access.namespace_of(s.secret_ref.namespace.as_deref())?;
@@ -101,6 +108,7 @@ impl WebhookClient {
         }
         Ok(Self {
             http,
+            egress: access.settings.egress.clone(),
             method,
             url: parse("url", &spec.url)?,
             headers: spec
@@ -155,6 +163,7 @@ impl WebhookClient {
             .ok()
             .and_then(|u| url::Url::parse(u).ok())
             .ok_or_else(|| ProviderError::Config("webhook url does not render to a URL".into()))?;
+        self.egress.check_url(&url)?;
         let mut req = self.http.request(self.method.clone(), url.clone());
         for (name, t) in &self.headers {
             let v = self.render(&format!("headers[{name:?}]"), t, &values)?;
@@ -180,11 +189,7 @@ impl WebhookClient {
                 message: "request failed".into(),
             });
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::unreachable(SERVICE, &url, e))?;
-        let body = SecretBytes::new(body.to_vec());
+        let body = SecretBytes::new(read_body(resp, SERVICE, MAX_RESPONSE_BYTES).await?);
         match self
             .spec
             .result
