@@ -898,6 +898,25 @@ fn render_refuses_encrypted_files_outside_the_kustomization_root() {
         ),
     );
 
+    // A wider root lets encrypted files in, never unencrypted ones.
+    sb.write("plain.yaml", SECRET);
+    sb.write(
+        "app/gen-plain.yaml",
+        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: g\nallowUnencrypted: true\n\
+         files: [../plain.yaml]\n",
+    );
+    fails_with(
+        sb.seal()
+            .args(["render", "gen-plain.yaml", "--root"])
+            .arg(sb.path(""))
+            .current_dir(&app),
+        &format!(
+            "../plain.yaml: not SOPS-encrypted, and unencrypted files must lie inside the \
+             kustomization root {}",
+            app.display()
+        ),
+    );
+
     // A wider root, given on purpose, lets it in.
     let out = sb
         .seal()

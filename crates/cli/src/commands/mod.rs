@@ -84,8 +84,8 @@ fn run_sealing(
                 fetch_cert::run(&args, printer)
             } else if args.raw {
                 raw::run(&args, printer)
-            } else if args.merge_into.is_some() {
-                merge::run(&args, printer)
+            } else if let Some(target) = &args.merge_into {
+                merge::run(&args, target, printer)
             } else {
                 seal::run(&args, printer)
             }
