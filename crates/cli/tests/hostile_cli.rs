@@ -851,6 +851,20 @@ fn exec_file_no_fifo_removes_the_plaintext_when_the_command_fails() {
     assert!(sb.tmp_is_empty());
 }
 
+#[test]
+fn exec_file_refuses_a_temporary_name_that_is_not_a_plain_file_name() {
+    let sb = Sandbox::new();
+    sb.encrypt("secret.enc.yaml", SECRET);
+    for name in ["", "..", "a/b"] {
+        fails_with(
+            sb.seal()
+                .args(["exec-file", "--filename", name, "secret.enc.yaml", "cat {}"]),
+            &format!("--filename must be a plain file name, got `{name}`"),
+        );
+    }
+    assert!(sb.tmp_is_empty());
+}
+
 // ---------------------------------------------------------------------------------------
 // render confinement
 

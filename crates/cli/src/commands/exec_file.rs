@@ -55,7 +55,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     let opened = sops_common::Opened::decrypt(&input, &args.file, formats, args.ignore_mac)?;
     let plaintext = opened.plaintext_bytes()?;
     let name = args.filename.as_deref().unwrap_or("tmp-file");
-    if name.contains('/') || name == "." || name == ".." {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         anyhow::bail!("--filename must be a plain file name, got `{name}`");
     }
     if interrupted.load(Ordering::SeqCst) {
