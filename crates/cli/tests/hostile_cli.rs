@@ -428,21 +428,24 @@ impl TlsServer {
             ],
         );
         let port = free_port();
-        let child = Command::new(require_tool("openssl"))
-            .args([
-                "s_server", "-quiet", "-WWW", "-cert", "srv.crt", "-key", "srv.key", "-accept",
-            ])
-            .arg(port.to_string())
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let server = Self {
+            child: Command::new(require_tool("openssl"))
+                .args([
+                    "s_server", "-quiet", "-WWW", "-cert", "srv.crt", "-key", "srv.key", "-accept",
+                ])
+                .arg(port.to_string())
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+            port,
+        };
         // Wait until it listens (bounded by the number of tries, not a clock assertion).
         for _ in 0..200 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, port };
+                return server;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
