@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 use crate::env;
@@ -32,6 +32,14 @@ pub struct Cli {
     /// helm-secrets and older scripts call `sops`.
     #[command(flatten, next_help_heading = "sops compatibility")]
     pub legacy: commands::sops_cli::LegacySopsArgs,
+}
+
+impl Cli {
+    /// A usage error found after parsing, in clap's form: the message, the root usage and
+    /// `For more information, try '--help'.` (exit status 2).
+    pub fn usage_error(message: impl std::fmt::Display) -> clap::Error {
+        Self::command().error(clap::error::ErrorKind::MissingRequiredArgument, message)
+    }
 }
 
 /// Subcommands.

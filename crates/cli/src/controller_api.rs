@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Service;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Api, Client, Config};
 
 use crate::env;
@@ -173,14 +173,27 @@ async fn load_config(args: &ControllerArgs) -> anyhow::Result<Config> {
     };
     match &args.kubeconfig {
         Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig `{}`", path.display()))?;
+            let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
                 .with_context(|| format!("using kubeconfig `{}`", path.display()))
         }
         None => Config::from_kubeconfig(&options)
             .await
+            .map_err(kubeconfig_error),
+    }
+}
+
+/// kube's error in our words: its "cannot read" message quotes the OS error it also chains.
+fn kubeconfig_error(error: KubeconfigError) -> anyhow::Error {
+    match error {
+        KubeconfigError::ReadConfig(io, path) => {
+            anyhow::Error::new(io).context(format!("cannot read kubeconfig `{}`", path.display()))
+        }
+        KubeconfigError::FindPath => {
+            anyhow::anyhow!("no kubeconfig: neither $KUBECONFIG nor a home directory is set")
+        }
+        other => anyhow::Error::new(other)
             .context("reading the kubeconfig ($KUBECONFIG or ~/.kube/config)"),
     }
 }

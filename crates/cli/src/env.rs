@@ -6,6 +6,8 @@ pub const SEALED_SECRETS_CERT: &str = "SEALED_SECRETS_CERT";
 pub const SEALED_SECRETS_SCOPE: &str = "SEALED_SECRETS_SCOPE";
 /// Output format (`--format`).
 pub const SEALED_SECRETS_FORMAT: &str = "SEALED_SECRETS_FORMAT";
+/// Seconds a certificate download (`--cert https://…`) may take in all (`--cert-timeout`).
+pub const SEAL_CERT_TIMEOUT: &str = "SEAL_CERT_TIMEOUT";
 /// Private key files for recovery unseal (`--recovery-private-key`).
 pub const SEALED_SECRETS_RECOVERY_PRIVATE_KEY: &str = "SEALED_SECRETS_RECOVERY_PRIVATE_KEY";
 /// Namespace of the controller's Service (`--controller-namespace`).

@@ -37,6 +37,11 @@ impl Printer {
         let _ = write!(err, "{question}").and_then(|()| err.flush());
     }
 
+    /// A usage message on stderr, exactly as given (clap's form, several lines).
+    pub fn usage(&self, text: &str) {
+        eprint!("{text}");
+    }
+
     /// An error line on stderr.
     pub fn error(&self, message: &str) {
         eprintln!("error: {message}");

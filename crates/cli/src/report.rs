@@ -30,8 +30,10 @@ impl From<ExitStatus> for ExitCode {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// Prints `error: <context>: <cause>: …` as one line and picks the exit status.
-/// A broken pipe on stdout is not an error (ripgrep's rule).
+/// Prints `error: <context>: <cause>: …` as one line and picks the exit status. A cause whose
+/// text its context already ends with (libraries that both quote and chain their source) is
+/// not repeated. A usage error made with clap (a missing FILE) prints in clap's own form, as
+/// the parser's errors do. A broken pipe on stdout is not an error (ripgrep's rule).
 pub fn report(error: &anyhow::Error, printer: &Printer) -> ExitStatus {
     if error
         .chain()
@@ -40,10 +42,60 @@ pub fn report(error: &anyhow::Error, printer: &Printer) -> ExitStatus {
     {
         return ExitStatus::Success;
     }
-    printer.error(&format!("{error:#}").replace('\n', " "));
+    if let Some(usage) = error.downcast_ref::<clap::Error>() {
+        printer.usage(&usage.render().to_string());
+        return ExitStatus::Error;
+    }
+    printer.error(&one_line(error));
     if error.downcast_ref::<UsageError>().is_some() {
         ExitStatus::Error
     } else {
         ExitStatus::Failure
+    }
+}
+
+/// The error chain as one line, `: `-separated, each cause once.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        let text = text.trim();
+        if text.is_empty() || line.ends_with(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to read kubeconfig from '/nowhere': {0}")]
+    struct QuotesAndChains(#[source] std::io::Error);
+
+    // issue 14: a missing kubeconfig repeated the OS error.
+    #[test]
+    fn a_cause_already_quoted_by_its_context_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = io.to_string();
+        let error = anyhow::Error::new(QuotesAndChains(io)).context("no --cert given");
+        assert_eq!(
+            one_line(&error),
+            format!("no --cert given: failed to read kubeconfig from '/nowhere': {text}")
+        );
+    }
+
+    #[test]
+    fn every_cause_shows_on_one_line() {
+        let error = anyhow::anyhow!("inner\nsecond line")
+            .context("middle")
+            .context("outer");
+        assert_eq!(one_line(&error), "outer: middle: inner second line");
     }
 }

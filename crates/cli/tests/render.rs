@@ -447,7 +447,11 @@ files:
     );
     let (out, stderr) = failed(&mut sb.kustomize("app"));
     assert!(out.stdout.is_empty());
-    assert!(stderr.contains("inside the kustomization root"), "{stderr}");
+    // issue 14: every file, encrypted or not, is confined to the kustomization root.
+    assert!(
+        stderr.contains("outside the kustomization root"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -40,11 +40,12 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
         .tempdir()
         .context("creating a temporary directory")?;
     let (key, cert) = keygen::generate(args.bits, 3650, "")?;
-    keygen::write_private(
+    crate::fsio::write_private(
         &dir.path().join("tls.key"),
         key.to_pkcs1_pem().expose_secret().as_bytes(),
+        false,
     )?;
-    fs_err::write(dir.path().join("tls.crt"), cert.to_pem())?;
+    crate::fsio::write_public(&dir.path().join("tls.crt"), cert.to_pem().as_bytes(), false)?;
 
     let mut out = String::new();
     out.push_str(&format!(

@@ -1,16 +1,22 @@
 //! `seal exec-file FILE CMD`: run CMD with `{}` replaced by the path of the decrypted file.
 //!
 //! The cleartext goes through a FIFO (default) or, with `--no-fifo`, a 0600 file, in a 0700
-//! temp dir removed afterwards. The exit status is CMD's.
+//! temp dir removed on every exit path: CMD's end, an error, and SIGINT/SIGTERM/SIGHUP (a
+//! handler turns the signal into a flag, as in `seal edit`; CMD, in the same process group,
+//! gets a terminal's signal too, and once it is gone the dir is removed and `seal` exits
+//! 130). The exit status is CMD's.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::atomic::Ordering;
+
 use anyhow::Context as _;
 
 use super::sops_args::TypeArgs;
 use super::{sops_common, sops_io};
+use crate::printer::Printer;
 
 /// Arguments of `seal exec-file`.
 #[derive(clap::Args, Debug)]
@@ -37,7 +43,9 @@ pub struct Args {
 }
 
 /// Runs `seal exec-file`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
+    // Before any plaintext exists, so no signal can end the process with it on disk.
+    let interrupted = sops_io::interrupt_flag()?;
     let formats = sops_common::Formats::resolve(&args.file, &args.types)?.with_options(
         &args.file,
         &Default::default(),
@@ -47,8 +55,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opened = sops_common::Opened::decrypt(&input, &args.file, formats, args.ignore_mac)?;
     let plaintext = opened.plaintext_bytes()?;
     let name = args.filename.as_deref().unwrap_or("tmp-file");
-    if name.contains('/') || name == "." || name == ".." {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         anyhow::bail!("--filename must be a plain file name, got `{name}`");
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        printer.error("interrupted before running the command");
+        return Ok(ExitCode::from(130));
     }
     let dir = sops_io::private_temp_dir()?;
     let path = dir.path().join(name);
@@ -108,7 +120,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let _ = writer.join();
         status
     }
-    .with_context(|| format!("running `{}`", args.command))?;
+    .with_context(|| format!("running `{}`", args.command));
+    // Plaintext leaves the disk before anything else happens.
     drop(dir);
-    Ok(sops_common::exit_code_of(status))
+    if interrupted.load(Ordering::SeqCst) {
+        printer.error("interrupted: the decrypted file was removed");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(sops_common::exit_code_of(status?))
 }

@@ -13,9 +13,10 @@ use super::seal::Args;
 pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let pem = match &args.cert {
         Some(source) => {
+            let pem = certsource::read_source(source, args.cert_timeout())?;
             // Parse it so a wrong file fails here rather than at the next seal.
-            certsource::load(source, printer)?;
-            certsource::read_source(source)?
+            certsource::parse(&pem, source, printer)?;
+            pem
         }
         None => {
             let pem = ControllerApi::connect(&args.controller)?.fetch_cert()?;

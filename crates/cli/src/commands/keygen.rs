@@ -1,12 +1,12 @@
 //! `seal keygen`: an RSA key and self-signed certificate, as the controller makes them.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use sealer::sealed::{Certificate, PrivateKey};
 use secrecy::ExposeSecret as _;
 
+use crate::fsio;
 use crate::printer::Printer;
 use crate::report::ExitStatus;
 
@@ -24,8 +24,8 @@ pub struct Args {
     #[arg(long, default_value_t = 4096, value_parser = parse_bits)]
     pub bits: usize,
 
-    /// Certificate validity in days.
-    #[arg(long, default_value_t = 3650)]
+    /// Certificate validity in days (at most 36500, a hundred years).
+    #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(u32).range(1..=MAX_VALIDITY_DAYS))]
     pub validity_days: u32,
 
     /// Certificate common name (Bitnami's `--my-cn`; empty subject by default).
@@ -36,6 +36,10 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
 }
+
+/// The longest certificate validity `--validity-days` accepts: a hundred years (X.509 dates
+/// end with the year 9999).
+pub const MAX_VALIDITY_DAYS: i64 = 36500;
 
 /// Accepts the RSA sizes aws-lc generates.
 pub fn parse_bits(text: &str) -> Result<usize, String> {
@@ -50,8 +54,10 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let key_path = args.out_dir.join("tls.key");
     let cert_path = args.out_dir.join("tls.crt");
     if !args.force {
+        // A friendly early answer before seconds of key generation; the writes below refuse
+        // an existing file again, atomically.
         for path in [&key_path, &cert_path] {
-            if path.exists() {
+            if fs_err::symlink_metadata(path).is_ok() {
                 bail!(
                     "`{}` already exists (use --force to overwrite)",
                     path.display()
@@ -61,8 +67,18 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     }
     fs_err::create_dir_all(&args.out_dir)?;
     let (key, cert) = generate(args.bits, args.validity_days, &args.my_cn)?;
-    write_private(&key_path, key.to_pkcs1_pem().expose_secret().as_bytes())?;
-    fs_err::write(&cert_path, cert.to_pem())?;
+    fsio::write_private(
+        &key_path,
+        key.to_pkcs1_pem().expose_secret().as_bytes(),
+        args.force,
+    )?;
+    if let Err(error) = fsio::write_public(&cert_path, cert.to_pem().as_bytes(), args.force) {
+        if !args.force {
+            // No new key without its certificate: take back the key this run created.
+            let _ = fs_err::remove_file(&key_path);
+        }
+        return Err(error);
+    }
     printer.info(&format!(
         "wrote `{}` and `{}` (RSA-{}, {}, valid until {})",
         key_path.display(),
@@ -84,18 +100,4 @@ pub fn generate(
     let cert = Certificate::self_signed(&key, time::Duration::days(i64::from(days)), common_name)
         .context("signing the certificate")?;
     Ok((key, cert))
-}
-
-/// Writes a file readable by its owner only (created 0600, never world-readable in between).
-pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use fs_err::os::unix::fs::OpenOptionsExt as _;
-    let mut file = fs_err::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)
-        .with_context(|| format!("writing `{}`", path.display()))?;
-    Ok(())
 }

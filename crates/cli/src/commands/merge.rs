@@ -4,6 +4,8 @@
 //! target's other items keep their ciphertext; labels and annotations of the input are merged
 //! into the template. The file is replaced atomically, so a failure leaves it byte-identical.
 
+use std::path::Path;
+
 use anyhow::{Context as _, bail};
 use sealer::sealed::{Scope, SealOptions, SealedSecretManifest};
 use sealer::yaml;
@@ -13,10 +15,9 @@ use crate::fsio::{self, Input};
 use crate::printer::Printer;
 use crate::report::ExitStatus;
 
-/// Merges the input Secret into the `--merge-into` file.
-pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let target_path = args.merge_into.as_ref().expect("merge mode has a target");
-    let target_input = Input::File(target_path.clone());
+/// Merges the input Secret into `target_path` (the `--merge-into` file).
+pub fn run(args: &Args, target_path: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let target_input = Input::File(target_path.to_path_buf());
     let target_text = target_input.read_to_string()?;
     let (target_format, target_docs) =
         yaml::parse_stream(&target_text).with_context(|| target_input.display())?;

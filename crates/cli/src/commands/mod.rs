@@ -52,7 +52,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     let sops_edit = legacy.types.input_type.is_some() || legacy.types.output_type.is_some();
     if legacy.decrypt || legacy.encrypt || legacy.rotate || sops_edit {
         legacy.file = seal.secret_file.clone().or_else(|| seal.input.clone());
-        return Ok(sops_cli::run_legacy_sops_flags(legacy, printer)?.unwrap_or(ExitCode::from(2)));
+        return sops_cli::run_legacy_sops_flags(legacy, printer);
     }
     run_sealing(command, seal, printer).map(Into::into)
 }
@@ -84,8 +84,8 @@ fn run_sealing(
                 fetch_cert::run(&args, printer)
             } else if args.raw {
                 raw::run(&args, printer)
-            } else if args.merge_into.is_some() {
-                merge::run(&args, printer)
+            } else if let Some(target) = &args.merge_into {
+                merge::run(&args, target, printer)
             } else {
                 seal::run(&args, printer)
             }

@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use sealer::sealed::{self, Certificate, Scope, SealOptions, SealedSecretManifest, SecretManifest};
 use sealer::yaml::{self, Document, StreamFormat};
 
+use crate::certsource;
 use crate::cli::IoArgs;
 use crate::controller_api::ControllerArgs;
 use crate::env;
@@ -36,6 +37,12 @@ pub struct Args {
     /// through the API server (see --controller-namespace, --controller-name, --kubeconfig).
     #[arg(long, value_name = "FILE|URL", env = env::SEALED_SECRETS_CERT)]
     pub cert: Option<String>,
+
+    /// With an http(s) --cert: seconds the whole download may take (connection, headers
+    /// and body).
+    #[arg(long, value_name = "SECONDS", default_value_t = certsource::DEFAULT_FETCH_TIMEOUT_SECS,
+          env = env::SEAL_CERT_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub cert_timeout: u64,
 
     /// Scope: `strict` binds name and namespace, `namespace-wide` only the namespace,
     /// `cluster-wide` nothing. Default: the Secret's scope annotations, else strict.
@@ -122,6 +129,11 @@ impl Args {
         })
     }
 
+    /// `--cert-timeout`.
+    pub fn cert_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.cert_timeout)
+    }
+
     /// Loads the sealing certificate: `--cert`, else the controller's.
     pub fn certificate(&self, printer: &Printer) -> anyhow::Result<Certificate> {
         self.certificate_and_namespace(printer)
@@ -135,7 +147,10 @@ impl Args {
         printer: &Printer,
     ) -> anyhow::Result<(Certificate, Option<String>)> {
         match &self.cert {
-            Some(source) => Ok((crate::certsource::load(source, printer)?, None)),
+            Some(source) => Ok((
+                certsource::load(source, self.cert_timeout(), printer)?,
+                None,
+            )),
             None => crate::certsource::from_controller(&self.controller, printer)
                 .map(|(cert, namespace)| (cert, Some(namespace)))
                 .with_context(|| {

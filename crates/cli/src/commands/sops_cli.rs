@@ -50,7 +50,7 @@ pub fn run(cmd: SopsCommand, printer: &Printer) -> anyhow::Result<ExitCode> {
         SopsCommand::Updatekeys(args) => updatekeys::run(args, printer),
         SopsCommand::Rotate(args) => rotate::run(args),
         SopsCommand::ExecEnv(args) => exec_env::run(args),
-        SopsCommand::ExecFile(args) => exec_file::run(args),
+        SopsCommand::ExecFile(args) => exec_file::run(args, printer),
         SopsCommand::Filestatus(args) => filestatus::run(args),
     }
 }
@@ -106,17 +106,16 @@ pub struct LegacySopsArgs {
     pub file: Option<PathBuf>,
 }
 
-/// Runs the legacy sops flag form. Returns `Ok(None)` when neither a legacy flag nor a file
-/// was given (the root CLI then prints its help).
-pub fn run_legacy_sops_flags(
-    args: LegacySopsArgs,
-    printer: &Printer,
-) -> anyhow::Result<Option<ExitCode>> {
+/// Runs the legacy sops flag form; without a FILE, a usage error in clap's form.
+pub fn run_legacy_sops_flags(args: LegacySopsArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let Some(file) = args.file else {
-        if args.decrypt || args.encrypt || args.rotate {
-            anyhow::bail!("missing FILE: sops-style `-d/-e/-r` need a file (or `-` for stdin)");
-        }
-        return Ok(None);
+        let message = if args.decrypt || args.encrypt || args.rotate {
+            "missing FILE: sops-style `-d/-e/-r` need a file (or `-` for stdin)"
+        } else {
+            "missing FILE: `--input-type`/`--output-type` edit a SOPS file (sops's `sops \
+             --input-type yaml FILE`)"
+        };
+        return Err(crate::cli::Cli::usage_error(message).into());
     };
     let code = if args.decrypt {
         decrypt::run(decrypt::Args {
@@ -167,5 +166,5 @@ pub fn run_legacy_sops_flags(
             printer,
         )?
     };
-    Ok(Some(code))
+    Ok(code)
 }

@@ -306,7 +306,14 @@ impl Certificate {
             .replace_nanosecond(0)
             .unwrap_or(OffsetDateTime::now_utc());
         params.not_before = now;
-        params.not_after = now + validity;
+        // `+` panics past the year 9999; a validity is caller input (`--validity-days`,
+        // the controller's `--key-ttl`).
+        params.not_after = now
+            .checked_add(validity)
+            .filter(|end| end.year() <= 9999)
+            .ok_or_else(|| Error::KeyGeneration {
+                reason: "the certificate's validity would end after the year 9999".into(),
+            })?;
         let mut serial = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut serial);
         serial[0] &= 0x7f; // keep it positive
@@ -425,6 +432,21 @@ mod tests {
         let days = (back.not_after() - back.not_before()).whole_days();
         assert_eq!(days, 10);
         assert!(!back.is_expired_at(OffsetDateTime::now_utc()));
+    }
+
+    // issue 14: `seal keygen --validity-days 999999999` panicked ("resulting value is out of
+    // range").
+    #[test]
+    fn a_validity_past_the_year_9999_is_an_error_not_a_panic() {
+        let key = PrivateKey::generate(2048).unwrap();
+        let err =
+            Certificate::self_signed(&key, time::Duration::days(999_999_999), "").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "key generation failed: the certificate's validity would end after the year 9999"
+        );
+        let err = Certificate::self_signed(&key, time::Duration::MAX, "").unwrap_err();
+        assert!(matches!(err, Error::KeyGeneration { .. }));
     }
 
     #[test]

@@ -143,6 +143,8 @@ pub struct Settings {
     pub output: Option<OutputMode>,
     /// `--cert` / `SEAL_RENDER_CERT`: certificate when the generator names none.
     pub cert: Option<String>,
+    /// `--cert-timeout` / `SEAL_CERT_TIMEOUT`: how long a certificate download may take.
+    pub cert_timeout: std::time::Duration,
     /// `--root` / `SEAL_RENDER_ROOT`: every file must lie below this directory.
     pub root: Option<PathBuf>,
     /// Namespace of the Argo CD application (`ARGOCD_APP_NAMESPACE`): where Secrets without a
@@ -238,7 +240,7 @@ impl Generator {
                      controller's /v1/cert.pem URL) or SEAL_RENDER_CERT"
                 ))
             })?;
-        let cert = load_cert(source, printer)
+        let cert = crate::certsource::load(source, settings.cert_timeout, printer)
             .map_err(|e| RenderError::general(e.context(format!("generator {name}"))))?;
         let scope = self
             .scope
@@ -266,10 +268,6 @@ impl Generator {
             })
             .collect()
     }
-}
-
-fn load_cert(source: &str, printer: &Printer) -> anyhow::Result<Certificate> {
-    crate::certsource::load(source, printer)
 }
 
 fn is_v1_secret(object: &Value) -> bool {
@@ -351,8 +349,11 @@ struct FileReader<'a> {
 }
 
 impl FileReader<'_> {
-    /// The path of a file named in the generator, checked against the root.
-    fn resolve(&self, spec: &str) -> anyhow::Result<PathBuf> {
+    /// The path of a file named in the generator (for messages and its format) and the
+    /// file it really is (symlinks resolved), checked to lie inside the kustomization root,
+    /// or inside `--root` when one is given; an unencrypted file must lie inside the
+    /// kustomization root in any case (checked by [`Self::plaintext`]).
+    fn resolve(&self, spec: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
         // `./x` and `x` name the same file; keep messages free of `/./`.
         let path: PathBuf = self
             .base
@@ -363,25 +364,43 @@ impl FileReader<'_> {
                     .filter(|c| *c != std::path::Component::CurDir),
             )
             .collect();
-        if let Some(root) = self.root {
-            let real = canonical(&path)?;
-            let root = canonical(root)?;
-            if !real.starts_with(&root) {
-                bail!(
-                    "{spec}: resolves to {} outside the allowed root {} (SEAL_RENDER_ROOT)",
-                    real.display(),
+        let real = match fs_err::canonicalize(&path) {
+            Ok(real) => real,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{}: no such file", path.display())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (allowed, which) = match self.root {
+            Some(root) => {
+                let root = canonical(root)?;
+                let which = format!(
+                    "the allowed root {} (--root, SEAL_RENDER_ROOT)",
                     root.display()
                 );
+                (root, which)
             }
+            None => {
+                let base = canonical(self.base)?;
+                let which = format!(
+                    "the kustomization root {} (--root or SEAL_RENDER_ROOT allow a wider \
+                     directory)",
+                    base.display()
+                );
+                (base, which)
+            }
+        };
+        if !real.starts_with(&allowed) {
+            bail!("{spec}: resolves to {} outside {which}", real.display());
         }
-        Ok(path)
+        Ok((path, real))
     }
 
     /// The cleartext of a file in its own store (KSOPS's `decrypt.DataWithFormat` with the
     /// format from the extension), and that store.
     fn plaintext(&self, spec: &str, input: Format) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-        let path = self.resolve(spec)?;
-        let bytes = Zeroizing::new(fs_err::read(&path)?);
+        let (path, real) = self.resolve(spec)?;
+        let bytes = Zeroizing::new(fs_err::read(&real)?);
         let formats = Formats {
             input,
             output: input,
@@ -389,7 +408,6 @@ impl FileReader<'_> {
         };
         if !sops_common::is_encrypted(&bytes, formats) {
             if self.allow_unencrypted {
-                let real = canonical(&path)?;
                 let base = canonical(self.base)?;
                 if !real.starts_with(&base) {
                     bail!(

@@ -72,12 +72,11 @@ pub fn process(
     let mut results = Vec::new();
     let mut generated = Vec::new();
     if generators.is_empty() {
-        results.push(result(
-            "no generator: functionConfig or items must hold a `viaduct.ai/v1` `ksops` or a \
-             `sealkit.dev/v1alpha1` `SecretGenerator`",
-            None,
-            None,
-        ));
+        const NO_GENERATOR: &str = "no generator: functionConfig or items must hold a \
+             `viaduct.ai/v1` `ksops` or a `sealkit.dev/v1alpha1` `SecretGenerator`";
+        // The result is for the orchestrator; the person running it reads stderr.
+        printer.error(NO_GENERATOR);
+        results.push(result(NO_GENERATOR, None, None));
     }
     let keys = Unwrappers::from_process_env();
     for object in &generators {

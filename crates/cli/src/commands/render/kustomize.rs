@@ -8,12 +8,13 @@
 //! CD prunes every resource of an application whose manifests come back empty).
 
 use std::ffi::OsString;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 use zeroize::Zeroizing;
+
+use crate::printer::Printer;
 
 use super::generator::{KSOPS_API_VERSION, KSOPS_KIND, SEALKIT_API_VERSION, SEALKIT_KIND};
 
@@ -100,10 +101,14 @@ pub fn build_command(program: Option<&str>, dir: &Path) -> anyhow::Result<Comman
 }
 
 /// Runs the build and returns its whole output, or an error (never partial output).
+/// kustomize's stderr is captured: on failure its reason becomes one line of our error (a
+/// plugin's own `error:` line first, else kubectl's log line unwrapped), on success its
+/// lines (warnings) are passed on.
 pub fn build(
     mut command: Command,
     home: &PluginHome,
     dir: &Path,
+    printer: &Printer,
 ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let program = command.get_program().to_string_lossy().into_owned();
     command
@@ -112,25 +117,29 @@ pub fn build(
         .env("TMPDIR", home.tmp())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = command
+        .stderr(Stdio::piped());
+    let output = command
         .spawn()
+        .and_then(std::process::Child::wait_with_output)
         .with_context(|| format!("running `{program}`"))?;
-    let mut out = Zeroizing::new(Vec::new());
-    child
-        .stdout
-        .take()
-        .expect("stdout is piped")
-        .read_to_end(&mut out)
-        .with_context(|| format!("reading the output of `{program}`"))?;
-    let status = child
-        .wait()
-        .with_context(|| format!("running `{program}`"))?;
-    if !status.success() {
+    let out = Zeroizing::new(output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        for line in stderr.lines().map(str::trim) {
+            if let Some(warning) = line.strip_prefix("warning: ") {
+                printer.warn(warning);
+            }
+        }
+        let reason =
+            failure_reason(&stderr).map_or_else(String::new, |reason| format!(": {reason}"));
         bail!(
-            "kustomize build of `{}` failed ({status}); nothing printed",
-            dir.display()
+            "kustomize build of `{}` failed ({}){reason}; nothing printed",
+            dir.display(),
+            output.status
         );
+    }
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        printer.info(line);
     }
     if out.iter().all(u8::is_ascii_whitespace) {
         bail!(
@@ -141,6 +150,53 @@ pub fn build(
         );
     }
     Ok(out)
+}
+
+/// The one-line reason in kustomize's stderr: a plugin's `error: …` line (sealkit's own, which
+/// kubectl wraps in its log), else the `err` of kubectl's klog line
+/// (`E… run.go:72] "command failed" err="…"`), else a standalone kustomize's `Error: …`, else
+/// the last line.
+fn failure_reason(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if let Some(reason) = lines.iter().find_map(|l| l.strip_prefix("error: ")) {
+        return Some(reason.to_owned());
+    }
+    for line in &lines {
+        if let Some(quoted) = line.split_once(" err=\"").map(|(_, rest)| rest) {
+            return Some(go_unquote(quoted));
+        }
+    }
+    if let Some(reason) = lines.iter().find_map(|l| l.strip_prefix("Error: ")) {
+        return Some(reason.to_owned());
+    }
+    lines
+        .iter()
+        .rev()
+        .find(|l| !matches!(**l, ">" | ""))
+        .map(|l| (*l).to_owned())
+}
+
+/// The text of a Go-quoted string up to its closing quote (`rest` starts after the opening
+/// one); escapes of line ends become spaces, to keep one line.
+fn go_unquote(rest: &str) -> String {
+    let mut text = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => break,
+            '\\' => match chars.next() {
+                Some('n' | 't' | 'r') => text.push(' '),
+                Some(other) => text.push(other),
+                None => break,
+            },
+            other => text.push(other),
+        }
+    }
+    text
 }
 
 /// The repository root of an Argo CD application: the working directory with
@@ -180,6 +236,34 @@ pub fn install(exe: &Path, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // issue 14: `seal render --kustomize` passed kubectl's log line through before its own.
+    #[test]
+    fn the_failure_reason_is_the_plugins_error_line_else_kubectls_message() {
+        let plugin_failed = "E1206 15:44:05.837878   23500 run.go:72] \"command failed\" err=<
+\terror: /tmp/app/secret.enc.yaml: no age identity matches the file's recipients: age1xyz
+\t: failure in plugin configured via /tmp/seal-x/tmp/kust-plugin-config-1; exit status 1
+ >
+";
+        assert_eq!(
+            failure_reason(plugin_failed).unwrap(),
+            "/tmp/app/secret.enc.yaml: no age identity matches the file's recipients: age1xyz"
+        );
+        let kubectl_failed = "E1206 15:44:13.901280   24051 run.go:72] \"command failed\" \
+             err=\"must build at directory: not a valid directory: evalsymlink failure on \
+             'nodir' : lstat /tmp/nodir: no such file or directory\"\n";
+        assert_eq!(
+            failure_reason(kubectl_failed).unwrap(),
+            "must build at directory: not a valid directory: evalsymlink failure on 'nodir' : \
+             lstat /tmp/nodir: no such file or directory"
+        );
+        assert_eq!(
+            failure_reason("Error: accumulating resources: x\n").unwrap(),
+            "accumulating resources: x"
+        );
+        assert_eq!(go_unquote(r#"a \"b\"\nc" trailing"#), r#"a "b" c"#);
+        assert_eq!(failure_reason("\n"), None);
+    }
 
     #[test]
     fn the_repo_root_is_the_working_directory_minus_the_source_path() {

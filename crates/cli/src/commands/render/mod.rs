@@ -66,6 +66,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE|URL", env = env::SEAL_RENDER_CERT)]
     pub cert: Option<String>,
 
+    /// With an http(s) certificate URL: seconds the whole download may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::certsource::DEFAULT_FETCH_TIMEOUT_SECS,
+          env = env::SEAL_CERT_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub cert_timeout: u64,
+
     /// Refuse files outside this directory (default with --kustomize under Argo CD: the
     /// repository root).
     #[arg(long, value_name = "DIR", env = env::SEAL_RENDER_ROOT)]
@@ -132,6 +137,7 @@ fn run_kustomize(args: &Args, dir: &Path, printer: &Printer) -> anyhow::Result<E
     if let Some(cert) = &args.cert {
         command.env(env::SEAL_RENDER_CERT, absolute_source(cert)?);
     }
+    command.env(env::SEAL_CERT_TIMEOUT, args.cert_timeout.to_string());
     let root = match &args.root {
         Some(root) => Some(root.clone()),
         None => match std::env::var(env::ARGOCD_APP_SOURCE_PATH) {
@@ -145,7 +151,7 @@ fn run_kustomize(args: &Args, dir: &Path, printer: &Printer) -> anyhow::Result<E
     if let Some(root) = root {
         command.env(env::SEAL_RENDER_ROOT, std::path::absolute(&root)?);
     }
-    let out = kustomize::build(command, &home, dir)?;
+    let out = kustomize::build(command, &home, dir, printer)?;
     drop(home);
     printer.data(&out)?;
     Ok(ExitStatus::Success)
@@ -187,6 +193,7 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     Ok(Settings {
         output: args.output,
         cert: args.cert.clone(),
+        cert_timeout: std::time::Duration::from_secs(args.cert_timeout),
         root: args.root.clone(),
         app_namespace: std::env::var(env::ARGOCD_APP_NAMESPACE)
             .ok()

@@ -173,7 +173,7 @@ impl AwsKmsKey {
             reason: format!("invalid KMS endpoint: {e}"),
         })?;
         let credentials = self.credentials().await?;
-        let payload = Zeroizing::new(serde_json::to_vec(body).expect("JSON of strings"));
+        let payload = Zeroizing::new(body.to_string().into_bytes());
         const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
         let target = format!("TrentService.{target}");
         let signed = sigv4::sign(
@@ -192,7 +192,7 @@ impl AwsKmsKey {
                 time: time::OffsetDateTime::now_utc(),
             },
         );
-        let mut request = http::client()
+        let mut request = http::client(&label)?
             .post(url)
             .header("content-type", CONTENT_TYPE)
             .header("x-amz-target", &target)

@@ -297,7 +297,7 @@ impl Lookup<'_> {
             reason: format!("invalid STS endpoint: {e}"),
         })?;
         const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
-        let mut request = http::client()
+        let mut request = http::client(self.key)?
             .post(url.clone())
             .header("content-type", CONTENT_TYPE)
             .body(form.to_owned());

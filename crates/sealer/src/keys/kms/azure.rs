@@ -208,7 +208,7 @@ impl AzureKvKey {
     ) -> Result<serde_json::Value> {
         let label = self.label();
         let endpoint = format!("{}{path}", self.vault_url);
-        let mut request = http::client()
+        let mut request = http::client(&label)?
             .request(method, &endpoint)
             .query(&[("api-version", API_VERSION)])
             .bearer_auth(token.expose_secret());

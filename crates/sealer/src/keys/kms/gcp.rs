@@ -211,7 +211,7 @@ impl GcpKmsKey {
         let label = self.label();
         let endpoint = format!("{}/v1/{}:{operation}", self.endpoint(), self.resource_id);
         let token = self.token().await?;
-        let request = http::client()
+        let request = http::client(&label)?
             .post(&endpoint)
             .bearer_auth(token.expose_secret())
             .json(&body);

@@ -17,14 +17,22 @@ fn builder() -> reqwest::ClientBuilder {
         .user_agent(concat!("sealkit/", env!("CARGO_PKG_VERSION")))
 }
 
-/// The shared client (connection pool, system roots, timeouts).
-pub(crate) fn client() -> &'static reqwest::Client {
+/// The shared client (connection pool, system roots, timeouts). Building it reads the
+/// system's CA certificates (`SSL_CERT_FILE`, `SSL_CERT_DIR`), which can fail: that is an
+/// error for `key`, never a panic.
+pub(crate) fn client(key: &str) -> Result<&'static reqwest::Client> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        builder()
-            .build()
-            .expect("building the HTTP client for master keys")
-    })
+    if let Some(client) = CLIENT.get() {
+        return Ok(client);
+    }
+    let built = builder().build().map_err(|e| Error::HttpClient {
+        key: key.to_owned(),
+        reason: "the system's CA certificates (SSL_CERT_FILE, SSL_CERT_DIR) hold no usable \
+                 certificate"
+            .into(),
+        source: Some(Box::new(e)),
+    })?;
+    Ok(CLIENT.get_or_init(|| built))
 }
 
 /// A client that also trusts the PEM certificates in `ca_file` and, with `insecure`, skips
@@ -51,7 +59,22 @@ pub(crate) fn client_with_tls(
     if insecure {
         b = b.danger_accept_invalid_certs(true);
     }
-    Ok(b.build().expect("building the HTTP client for master keys"))
+    // reqwest checks the certificates' DER only here.
+    b.build().map_err(|e| match ca_file {
+        // reqwest's words ("invalid peer certificate") would point at the server.
+        Some(path) => Error::HttpClient {
+            key: key.to_owned(),
+            reason: format!("VAULT_CACERT {path} holds a certificate that is not valid DER"),
+            source: None,
+        },
+        None => Error::HttpClient {
+            key: key.to_owned(),
+            reason: "the system's CA certificates (SSL_CERT_FILE, SSL_CERT_DIR) hold no usable \
+                     certificate"
+                .into(),
+            source: Some(Box::new(e)),
+        },
+    })
 }
 
 /// An answer: HTTP status and body text.
@@ -221,7 +244,7 @@ pub(crate) async fn oauth_token(
     pairs: &[(&str, &str)],
 ) -> Result<secrecy::SecretString> {
     let body = zeroize::Zeroizing::new(form_body(pairs));
-    let request = client()
+    let request = client(key)?
         .post(endpoint)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body.to_string());
@@ -270,6 +293,28 @@ mod tests {
         assert_eq!(other.to_string(), "k: u answered HTTP 500: boom");
         let wrong = refused("k", "u", 400, "bad".into(), Refusal::WrongKey);
         assert!(matches!(wrong, Error::WrongKey { .. }));
+    }
+
+    // issue 14: a malformed certificate in VAULT_CACERT panicked `seal decrypt` (reqwest
+    // checks the DER only when the client is built).
+    #[test]
+    fn a_vault_cacert_with_a_malformed_certificate_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        fs_err::write(
+            &path,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let path = path.to_str().unwrap();
+        let err = client_with_tls("hc_vault key k", Some(path), false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "hc_vault key k: cannot set up TLS: VAULT_CACERT {path} holds a certificate \
+                 that is not valid DER"
+            )
+        );
     }
 
     #[test]

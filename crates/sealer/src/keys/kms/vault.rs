@@ -130,7 +130,7 @@ impl VaultKey {
         let client = if ca_file.is_some() || insecure {
             http::client_with_tls(&label, ca_file, insecure)?
         } else {
-            http::client().clone()
+            http::client(&label)?.clone()
         };
         let mut request = client.post(&endpoint).json(&body);
         if let Some(token) = &token {
