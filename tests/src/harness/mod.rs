@@ -34,6 +34,7 @@ mod selectors;
 mod server;
 mod status;
 mod store;
+mod tls;
 mod types;
 mod watch;
 
@@ -128,6 +129,7 @@ pub struct Harness {
     shared: Arc<Shared>,
     addr: SocketAddr,
     url: String,
+    https_url: String,
     client: kube::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -176,6 +178,20 @@ pub async fn start_with(opts: Options) -> Result<Harness, Error> {
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = server::router(shared.clone());
+    let tls_tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|source| Error::Bind { port: 0, source })?;
+    let (tls_listener, tls_accept) =
+        tls::TlsListener::new(tls_tcp).map_err(|source| Error::Bind { port: 0, source })?;
+    let https_url = format!(
+        "https://{}",
+        axum::serve::Listener::local_addr(&tls_listener)
+            .map_err(|source| Error::Bind { port: 0, source })?
+    );
+    let tls_app = app.clone();
+    let serve_tls = tokio::spawn(async move {
+        let _ = axum::serve(tls_listener, tls_app).await;
+    });
     let serve = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -204,9 +220,10 @@ pub async fn start_with(opts: Options) -> Result<Harness, Error> {
         shared,
         addr,
         url,
+        https_url,
         client,
         shutdown: Some(tx),
-        tasks: vec![serve, gc_task],
+        tasks: vec![serve, gc_task, serve_tls, tls_accept],
     })
 }
 
@@ -222,10 +239,11 @@ fn client_with_token(url: &str, token: Option<&str>) -> Result<kube::Client, Err
     kube::Client::try_from(config).map_err(Error::Client)
 }
 
-/// The kubeconfig of a harness: `user` is the `user:` mapping (YAML flow style).
-fn kubeconfig(url: &str, user: &str) -> String {
+/// The kubeconfig of a harness: `cluster` and `user` are the `cluster:` and `user:` mappings
+/// (YAML flow style).
+fn kubeconfig(cluster: &str, user: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: harness\n  cluster:\n    server: {url}\ncontexts:\n- name: harness\n  context:\n    cluster: harness\n    user: harness\n    namespace: default\ncurrent-context: harness\nusers:\n- name: harness\n  user: {user}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: harness\n  cluster: {cluster}\ncontexts:\n- name: harness\n  context:\n    cluster: harness\n    user: harness\n    namespace: default\ncurrent-context: harness\nusers:\n- name: harness\n  user: {user}\n"
     )
 }
 
@@ -248,7 +266,7 @@ impl Harness {
     /// A kubeconfig (YAML) pointing at this server, context `harness`, namespace `default`, with no
     /// credentials (full access, as before authentication existed).
     pub fn kubeconfig_yaml(&self) -> String {
-        kubeconfig(&self.url, "{}")
+        kubeconfig(&format!("{{server: {}}}", self.url), "{}")
     }
 
     /// Writes [`Harness::kubeconfig_yaml`] to `path`.
@@ -256,10 +274,27 @@ impl Harness {
         fs_err::write(path, self.kubeconfig_yaml()).map_err(Error::Write)
     }
 
-    /// A kubeconfig like [`Harness::kubeconfig_yaml`] whose user authenticates with `token`.
+    /// `https://127.0.0.1:PORT`: the same server over TLS, its certificate issued by
+    /// [`Harness::ca_pem`]. kubectl sends tokens only over TLS.
+    pub fn https_url(&self) -> &str {
+        &self.https_url
+    }
+
+    /// The CA certificate (PEM) of [`Harness::https_url`].
+    pub fn ca_pem(&self) -> &str {
+        &tls::material().ca_pem
+    }
+
+    /// A kubeconfig (YAML) for [`Harness::https_url`] whose user authenticates with `token`
+    /// (context `harness`, namespace `default`, the CA inline): for kubectl and the binaries.
     pub fn kubeconfig_for_token(&self, token: &str) -> String {
+        use base64::Engine as _;
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem());
         kubeconfig(
-            &self.url,
+            &format!(
+                "{{server: {}, certificate-authority-data: {ca}}}",
+                self.https_url
+            ),
             &format!("{{token: {}}}", serde_json::Value::from(token)),
         )
     }
@@ -269,8 +304,8 @@ impl Harness {
         fs_err::write(path, self.kubeconfig_for_token(token)).map_err(Error::Write)
     }
 
-    /// A kube client that authenticates with `token` (default namespace `default`): every request
-    /// it makes is authorized by RBAC.
+    /// A kube client that authenticates with `token` (default namespace `default`, plain HTTP):
+    /// every request it makes is authorized by RBAC.
     pub fn client_for_token(&self, token: &str) -> kube::Client {
         client_with_token(&self.url, Some(token))
             .expect("a kube client for a URL the harness listens on")

@@ -172,6 +172,15 @@ fn dns_label(s: &str) -> bool {
 }
 
 fn name_error(rt: &ResourceType, name: &str) -> Option<String> {
+    if rt.group == types::RBAC_GROUP {
+        // RBAC names are path segments (`system:basic-user`): `path.IsValidPathSegmentName`.
+        if name == "." || name == ".." {
+            return Some(format!("Invalid value: \"{name}\": may not be '{name}'"));
+        }
+        return name
+            .contains(['/', '%'])
+            .then(|| format!("Invalid value: \"{name}\": may not contain '/' or '%'"));
+    }
     let label = rt.group.is_empty() && (rt.plural == "namespaces" || rt.plural == "services");
     if label {
         if dns_label(name)
