@@ -26,6 +26,7 @@ mod faults;
 mod fields;
 mod gc;
 mod patch;
+mod protobuf;
 mod proxy;
 mod rbac;
 mod reviews;

@@ -6,6 +6,7 @@ use super::discovery;
 use super::faults::{Faults, RequestRecord, Verb};
 use super::fields::Part;
 use super::patch::PatchKind;
+use super::protobuf;
 use super::proxy::{self, Endpoints};
 use super::rbac::{Attributes, Decision};
 use super::reviews;
@@ -513,6 +514,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
             .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}"))),
         "application/yaml" => serde_yaml_ng::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}"))),
+        protobuf::CONTENT_TYPE => protobuf::to_json(body),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
