@@ -936,3 +936,103 @@ async fn openbao_kubernetes_auth_logs_in_with_a_harness_service_account_token() 
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_user_cannot_grant_or_bind_rights_they_do_not_hold() {
+    let h = harness::start().await;
+    let app = team(&h).await;
+    h.apply_yaml(
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: delegate, namespace: team}
+rules:
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [create, update, patch, get]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: delegate, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: delegate}
+subjects: [{kind: ServiceAccount, name: app}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: secret-reader}
+rules: [{apiGroups: [""], resources: [secrets], verbs: [get, list]}]
+"#,
+    )
+    .unwrap();
+    let yaml = |s: &str| serde_yaml_ng::from_str::<serde_json::Value>(s).unwrap();
+    let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(app.clone(), "team");
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(app.clone(), "team");
+    let role = |verbs: &str| {
+        serde_json::from_value(yaml(&format!(
+            "metadata: {{name: sub}}\nrules: [{{apiGroups: [\"\"], resources: [secrets], verbs: [{verbs}]}}]"
+        )))
+        .unwrap()
+    };
+    roles
+        .create(&PostParams::default(), &role("get"))
+        .await
+        .unwrap();
+    let (code, _, message) = status_of(
+        roles
+            .replace("sub", &PostParams::default(), &role("get, delete"))
+            .await,
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert!(
+        message.starts_with("roles.rbac.authorization.k8s.io \"sub\" is forbidden: user \"system:serviceaccount:team:app\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("attempting to grant RBAC permissions not currently held"),
+        "{message}"
+    );
+    assert!(message.contains("Verbs:[\"delete\"]"), "{message}");
+
+    let binding = |kind: &str, role: &str| {
+        serde_json::from_value(yaml(&format!(
+            "metadata: {{name: b-{role}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: {kind}, name: {role}}}\nsubjects: [{{kind: ServiceAccount, name: other, namespace: team}}]"
+        )))
+        .unwrap()
+    };
+    // Binding a role whose rules one holds in the namespace is fine ...
+    bindings
+        .create(
+            &PostParams::default(),
+            &binding("ClusterRole", "secret-reader"),
+        )
+        .await
+        .unwrap();
+    // ... binding cluster-admin is not.
+    let (code, _, message) = status_of(
+        bindings
+            .create(
+                &PostParams::default(),
+                &binding("ClusterRole", "cluster-admin"),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert!(message.contains("not currently held"), "{message}");
+    // The admin may do both.
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(
+        h.client_for_token(&h.admin_token()),
+        "team",
+    )
+    .create(
+        &PostParams::default(),
+        &binding("ClusterRole", "cluster-admin"),
+    )
+    .await
+    .unwrap();
+}

@@ -380,6 +380,103 @@ impl Index {
     }
 }
 
+/// Why a write of an RBAC object would grant more than its author holds (kube-apiserver's
+/// escalation check, `rbac/validation.ConfirmNoEscalation`): a user may write a Role or
+/// ClusterRole only with rules they hold themselves (in that namespace, or cluster-wide), unless
+/// they may `escalate` it; and bind a role only if they hold its rules where the binding applies,
+/// unless they may `bind` it. `None` when the write is allowed.
+pub(crate) fn escalation(
+    index: &Index,
+    user: &Identity,
+    plural: &str,
+    obj: &Value,
+) -> Option<String> {
+    let namespace = meta(obj)["namespace"].as_str().unwrap_or_default();
+    let name = meta(obj)["name"].as_str().unwrap_or_default();
+    let own = index.rules_for(user);
+    let may = |verb: &str, resource: &str, name: &str| {
+        own.decide(&Attributes {
+            verb: verb.into(),
+            group: RBAC_GROUP.into(),
+            resource: resource.into(),
+            subresource: String::new(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }) != Decision::Deny
+    };
+    let granted: Vec<Rule> = match plural {
+        "roles" | "clusterroles" => {
+            if may("escalate", plural, name) {
+                return None;
+            }
+            Rule::parse_all(obj).to_vec()
+        }
+        "rolebindings" | "clusterrolebindings" => {
+            let role_kind = obj["roleRef"]["kind"].as_str().unwrap_or_default();
+            let role_name = obj["roleRef"]["name"].as_str().unwrap_or_default();
+            let (resource, rules) = match role_kind {
+                "Role" => (
+                    "roles",
+                    index
+                        .roles
+                        .get(&(namespace.to_string(), role_name.to_string())),
+                ),
+                _ => ("clusterroles", index.cluster_roles.get(role_name)),
+            };
+            if may("bind", resource, role_name) {
+                return None;
+            }
+            rules.map(|r| r.to_vec()).unwrap_or_default()
+        }
+        _ => return None,
+    };
+    let mut missing = vec![];
+    for rule in &granted {
+        let names: Vec<&str> = if rule.resource_names.is_empty() {
+            vec![""]
+        } else {
+            rule.resource_names.iter().map(String::as_str).collect()
+        };
+        for verb in &rule.verbs {
+            for group in &rule.api_groups {
+                for resource in &rule.resources {
+                    let (resource, subresource) =
+                        resource.split_once('/').unwrap_or((resource, ""));
+                    for n in &names {
+                        let a = Attributes {
+                            verb: verb.clone(),
+                            group: group.clone(),
+                            resource: resource.into(),
+                            subresource: subresource.into(),
+                            namespace: namespace.into(),
+                            name: (*n).into(),
+                        };
+                        if own.decide(&a) == Decision::Deny {
+                            missing.push(format!(
+                                "{{APIGroups:[{group:?}], Resources:[{:?}], Verbs:[{verb:?}]{}}}",
+                                a.combined_resource(),
+                                if n.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(", ResourceNames:[{n:?}]")
+                                }
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (!missing.is_empty()).then(|| {
+        format!(
+            "user {:?} (groups={:?}) is attempting to grant RBAC permissions not currently held:\n{}",
+            user.username,
+            user.groups,
+            missing.join("\n")
+        )
+    })
+}
+
 /// The ClusterRoles and ClusterRoleBindings a cluster starts with (kube-apiserver's bootstrap
 /// policy, the part tests lean on): `cluster-admin` for `system:masters`, `system:basic-user`
 /// (self reviews) for every authenticated user, and `system:auth-delegator` (TokenReview,

@@ -8,12 +8,12 @@ use super::fields::Part;
 use super::patch::PatchKind;
 use super::protobuf;
 use super::proxy::{self, Endpoints};
-use super::rbac::{Attributes, Decision};
+use super::rbac::{self, Attributes, Decision};
 use super::reviews;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult, created_json, ok_json};
 use super::store::{DeleteOpts, ListOpts, State, WriteCtx, meta};
-use super::types::ResourceType;
+use super::types::{RBAC_GROUP, ResourceType};
 use super::watch::{self, WatchRequest};
 use axum::Router;
 use axum::body::Bytes;
@@ -310,6 +310,15 @@ async fn dispatch(
         return Ok(created_json(&answer));
     }
 
+    if let Some(user) = &identity
+        && rt.group == RBAC_GROUP
+        && matches!(verb, Verb::Create | Verb::Update | Verb::Patch)
+    {
+        check_escalation(
+            shared, user, &rt, verb, ns, &name, part, headers, &body, &ctx,
+        )?;
+    }
+
     let response = match verb {
         Verb::Proxy => return serve_proxy(shared, &target, method, uri, headers, body).await,
         Verb::Watch => {
@@ -499,6 +508,52 @@ fn authorize(
             &attrs.resource,
             &attrs.name,
             &attrs.forbidden_message(&user.username),
+        )),
+    }
+}
+
+/// 403 if a token user's write of a Role, ClusterRole or binding would grant rights they do not
+/// hold: the write is tried as a dry run first, and its result checked.
+#[allow(clippy::too_many_arguments)]
+fn check_escalation(
+    shared: &Shared,
+    user: &Identity,
+    rt: &ResourceType,
+    verb: Verb,
+    ns: Option<&str>,
+    name: &str,
+    part: Part,
+    headers: &HeaderMap,
+    body: &[u8],
+    ctx: &WriteCtx,
+) -> ApiResult<()> {
+    let dry = WriteCtx {
+        dry_run: true,
+        ..ctx.clone()
+    };
+    let mut state = shared.state.lock().expect("state lock");
+    let result = match verb {
+        Verb::Create => state.create(rt, ns, parse_body(headers, body)?, &dry)?,
+        Verb::Update => state.update(rt, ns, name, parse_body(headers, body)?, part, &dry)?,
+        _ => {
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let kind = PatchKind::from_content_type(ct)
+                .ok_or_else(|| ApiError::unsupported_media_type(ct))?;
+            state.patch(rt, ns, name, kind, body, part, &dry)?.0
+        }
+    };
+    let index = state.rbac_index();
+    drop(state);
+    match rbac::escalation(&index, user, &rt.plural, &result) {
+        None => Ok(()),
+        Some(why) => Err(ApiError::forbidden_request(
+            &rt.group,
+            &rt.plural,
+            meta(&result)["name"].as_str().unwrap_or_default(),
+            &why,
         )),
     }
 }
