@@ -173,8 +173,10 @@ fn service_account_gr() -> GroupResource {
 }
 
 impl Authenticator {
-    pub fn new(issuer: String) -> Self {
-        let admin_token = format!("harness-admin-{}", hex::encode(rand::random::<[u8; 16]>()));
+    pub fn new(issuer: String, admin_token: Option<String>) -> Self {
+        let admin_token = admin_token.unwrap_or_else(|| {
+            format!("harness-admin-{}", hex::encode(rand::random::<[u8; 16]>()))
+        });
         let admin = Identity::new(
             ADMIN_USER.into(),
             String::new(),

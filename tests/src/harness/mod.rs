@@ -113,6 +113,9 @@ pub struct Options {
     pub bookmark_interval: Duration,
     /// Events kept for watches and consistent lists; older resourceVersions answer 410 Expired.
     pub history_limit: usize,
+    /// The admin token ([`Harness::admin_token`]); `None` picks a random one. Set it to keep one
+    /// token valid across a restart of the harness on the same port.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Options {
@@ -121,6 +124,7 @@ impl Default for Options {
             port: 0,
             bookmark_interval: Duration::from_secs(10),
             history_limit: 100_000,
+            admin_token: None,
         }
     }
 }
@@ -175,7 +179,7 @@ pub async fn start_with(opts: Options) -> Result<Harness, Error> {
         http,
         addr: addr.to_string(),
         watches_started: Default::default(),
-        auth: auth::Authenticator::new(url.clone()),
+        auth: auth::Authenticator::new(url.clone(), opts.admin_token.clone()),
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = server::router(shared.clone());
