@@ -899,7 +899,15 @@ async fn aws_sigv4_signatures_pass_moto_iam_checks_and_a_wrong_key_is_denied_wit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_provider_reads_a_remote_cluster_and_recovers_after_it_restarts() {
-    let remote = harness::start().await;
+    // The remote harness authenticates the store's token: its admin token, the same after the
+    // restart.
+    const REMOTE_TOKEN: &str = "remote-admin-t0ken";
+    let remote = harness::start_with(harness::Options {
+        admin_token: Some(REMOTE_TOKEN.into()),
+        ..Default::default()
+    })
+    .await
+    .expect("start the remote cluster");
     let port = remote.addr().port();
     let seed = |client: Client, password: &'static str| async move {
         let api: Api<Secret> = Api::namespaced(client, "default");
@@ -925,7 +933,7 @@ async fn kubernetes_provider_reads_a_remote_cluster_and_recovers_after_it_restar
     };
     seed(remote.client(), "remote-1").await;
     let b = Bridge::start().await;
-    b.put_secret(NS, "remote-token", &[("token", "t0ken")])
+    b.put_secret(NS, "remote-token", &[("token", REMOTE_TOKEN)])
         .await;
     b.create::<SecretStore>(store(
         "remote",
@@ -980,6 +988,7 @@ async fn kubernetes_provider_reads_a_remote_cluster_and_recovers_after_it_restar
     );
     let remote = harness::start_with(harness::Options {
         port,
+        admin_token: Some(REMOTE_TOKEN.into()),
         ..Default::default()
     })
     .await

@@ -34,7 +34,7 @@ pub struct RequestRecord {
     pub group: String,
     /// Resource (plural).
     pub resource: String,
-    /// `status` or `proxy` when the request addressed a subresource.
+    /// `status`, `proxy` or `token` when the request addressed a subresource.
     pub subresource: Option<String>,
     /// Namespace in the path.
     pub namespace: Option<String>,
@@ -42,6 +42,9 @@ pub struct RequestRecord {
     pub name: Option<String>,
     /// `fieldManager` (or the User-Agent-derived manager) of writes.
     pub field_manager: Option<String>,
+    /// The authenticated user (`system:serviceaccount:<ns>:<name>`, `harness-admin`); `None` for
+    /// a request without a token.
+    pub user: Option<String>,
 }
 
 /// A failure (or delay) to inject into the requests that match it.

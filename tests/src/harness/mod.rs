@@ -20,22 +20,28 @@
 //! # }
 //! ```
 
+mod auth;
 mod discovery;
 mod faults;
 mod fields;
 mod gc;
 mod patch;
+mod protobuf;
 mod proxy;
+mod rbac;
+mod reviews;
 mod schema;
 mod selectors;
 mod server;
 mod status;
 mod store;
+mod tls;
 mod types;
 mod watch;
 
 pub use faults::{Fault, RequestRecord, Verb};
 
+use patch::PatchKind;
 use server::Shared;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -76,6 +82,25 @@ pub enum Error {
     /// Writing a kubeconfig failed.
     #[error("writing a kubeconfig")]
     Write(#[source] std::io::Error),
+    /// A document given to [`Harness::apply_yaml`] is not YAML.
+    #[error("document {index}: not a Kubernetes object in YAML")]
+    Yaml {
+        /// Index of the document (0-based).
+        index: usize,
+        /// The parser's error.
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    /// The server refused an object of [`Harness::apply_yaml`] (or a token for a ServiceAccount).
+    #[error("{kind} {name:?}: {message}")]
+    Refused {
+        /// The object's kind.
+        kind: String,
+        /// The object's name.
+        name: String,
+        /// The API server's message.
+        message: String,
+    },
 }
 
 /// Settings of a harness.
@@ -88,6 +113,9 @@ pub struct Options {
     pub bookmark_interval: Duration,
     /// Events kept for watches and consistent lists; older resourceVersions answer 410 Expired.
     pub history_limit: usize,
+    /// The admin token ([`Harness::admin_token`]); `None` picks a random one. Set it to keep one
+    /// token valid across a restart of the harness on the same port.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Options {
@@ -96,6 +124,7 @@ impl Default for Options {
             port: 0,
             bookmark_interval: Duration::from_secs(10),
             history_limit: 100_000,
+            admin_token: None,
         }
     }
 }
@@ -105,6 +134,7 @@ pub struct Harness {
     shared: Arc<Shared>,
     addr: SocketAddr,
     url: String,
+    https_url: String,
     client: kube::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -149,9 +179,24 @@ pub async fn start_with(opts: Options) -> Result<Harness, Error> {
         http,
         addr: addr.to_string(),
         watches_started: Default::default(),
+        auth: auth::Authenticator::new(url.clone(), opts.admin_token.clone()),
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = server::router(shared.clone());
+    let tls_tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|source| Error::Bind { port: 0, source })?;
+    let (tls_listener, tls_accept) =
+        tls::TlsListener::new(tls_tcp).map_err(|source| Error::Bind { port: 0, source })?;
+    let https_url = format!(
+        "https://{}",
+        axum::serve::Listener::local_addr(&tls_listener)
+            .map_err(|source| Error::Bind { port: 0, source })?
+    );
+    let tls_app = app.clone();
+    let serve_tls = tokio::spawn(async move {
+        let _ = axum::serve(tls_listener, tls_app).await;
+    });
     let serve = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -180,17 +225,31 @@ pub async fn start_with(opts: Options) -> Result<Harness, Error> {
         shared,
         addr,
         url,
+        https_url,
         client,
         shutdown: Some(tx),
-        tasks: vec![serve, gc_task],
+        tasks: vec![serve, gc_task, serve_tls, tls_accept],
     })
 }
 
 fn client_for_url(url: &str) -> Result<kube::Client, Error> {
+    client_with_token(url, None)
+}
+
+fn client_with_token(url: &str, token: Option<&str>) -> Result<kube::Client, Error> {
     let uri: axum::http::Uri = url.parse().expect("the harness URL is a valid URI");
     let mut config = kube::Config::new(uri);
     config.default_namespace = "default".into();
+    config.auth_info.token = token.map(|t| t.to_string().into());
     kube::Client::try_from(config).map_err(Error::Client)
+}
+
+/// The kubeconfig of a harness: `cluster` and `user` are the `cluster:` and `user:` mappings
+/// (YAML flow style).
+fn kubeconfig(cluster: &str, user: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: harness\n  cluster: {cluster}\ncontexts:\n- name: harness\n  context:\n    cluster: harness\n    user: harness\n    namespace: default\ncurrent-context: harness\nusers:\n- name: harness\n  user: {user}\n"
+    )
 }
 
 impl Harness {
@@ -209,17 +268,193 @@ impl Harness {
         self.client.clone()
     }
 
-    /// A kubeconfig (YAML) pointing at this server, context `harness`, namespace `default`.
+    /// A kubeconfig (YAML) pointing at this server, context `harness`, namespace `default`, with no
+    /// credentials (full access, as before authentication existed).
     pub fn kubeconfig_yaml(&self) -> String {
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: harness\n  cluster:\n    server: {}\ncontexts:\n- name: harness\n  context:\n    cluster: harness\n    user: harness\n    namespace: default\ncurrent-context: harness\nusers:\n- name: harness\n  user: {{}}\n",
-            self.url
-        )
+        kubeconfig(&format!("{{server: {}}}", self.url), "{}")
     }
 
     /// Writes [`Harness::kubeconfig_yaml`] to `path`.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), Error> {
         fs_err::write(path, self.kubeconfig_yaml()).map_err(Error::Write)
+    }
+
+    /// `https://127.0.0.1:PORT`: the same server over TLS, its certificate issued by
+    /// [`Harness::ca_pem`]. kubectl sends tokens only over TLS.
+    pub fn https_url(&self) -> &str {
+        &self.https_url
+    }
+
+    /// The CA certificate (PEM) of [`Harness::https_url`].
+    pub fn ca_pem(&self) -> &str {
+        &tls::material().ca_pem
+    }
+
+    /// A kubeconfig (YAML) for [`Harness::https_url`] whose user authenticates with `token`
+    /// (context `harness`, namespace `default`, the CA inline): for kubectl and the binaries.
+    pub fn kubeconfig_for_token(&self, token: &str) -> String {
+        use base64::Engine as _;
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem());
+        kubeconfig(
+            &format!(
+                "{{server: {}, certificate-authority-data: {ca}}}",
+                self.https_url
+            ),
+            &format!("{{token: {}}}", serde_json::Value::from(token)),
+        )
+    }
+
+    /// Writes [`Harness::kubeconfig_for_token`] to `path`.
+    pub fn write_kubeconfig_for_token(&self, path: &Path, token: &str) -> Result<(), Error> {
+        fs_err::write(path, self.kubeconfig_for_token(token)).map_err(Error::Write)
+    }
+
+    /// A kube client that authenticates with `token` (default namespace `default`, plain HTTP):
+    /// every request it makes is authorized by RBAC.
+    pub fn client_for_token(&self, token: &str) -> kube::Client {
+        client_with_token(&self.url, Some(token))
+            .expect("a kube client for a URL the harness listens on")
+    }
+
+    /// The static admin token: user `harness-admin` in group `system:masters` (everything allowed,
+    /// like a cluster-admin kubeconfig). Requests without a token also have full access.
+    pub fn admin_token(&self) -> String {
+        self.shared.auth.admin_token().to_string()
+    }
+
+    /// The `iss` of ServiceAccount tokens and the default audience of the API server: the harness
+    /// URL. Its OIDC discovery document is at `{issuer}/.well-known/openid-configuration`, the
+    /// keys at `{issuer}/openid/v1/jwks`.
+    pub fn token_issuer(&self) -> &str {
+        self.shared.auth.issuer()
+    }
+
+    /// A one-hour token of the ServiceAccount `namespace/name` for the API server's audience, as
+    /// `kubectl create token` gets one. Creates the ServiceAccount if it does not exist.
+    ///
+    /// # Panics
+    /// If the namespace does not exist (test support: create it first).
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        self.service_account_token_with(namespace, name, &[], Duration::from_secs(3600))
+    }
+
+    /// A token of the ServiceAccount `namespace/name` for `audiences` (none: the API server's)
+    /// valid for `ttl` (any length: the 10-minute minimum of the TokenRequest API does not apply
+    /// here). Creates the ServiceAccount if it does not exist.
+    ///
+    /// # Panics
+    /// If the namespace does not exist (test support: create it first).
+    pub fn service_account_token_with(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: &[&str],
+        ttl: Duration,
+    ) -> String {
+        let sa = self.ensure_service_account(namespace, name);
+        let audiences: Vec<String> = if audiences.is_empty() {
+            self.shared.auth.api_audiences()
+        } else {
+            audiences.iter().map(|a| a.to_string()).collect()
+        };
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        self.shared.auth.issue(namespace, &sa, &audiences, ttl).0
+    }
+
+    /// The ServiceAccount `namespace/name`, created if missing.
+    fn ensure_service_account(&self, namespace: &str, name: &str) -> serde_json::Value {
+        let mut state = self.shared.state.lock().expect("state lock");
+        let rt = state
+            .find_type("", "v1", "serviceaccounts")
+            .expect("serviceaccounts are built in");
+        if let Ok(sa) = state.get(&rt, Some(namespace), name) {
+            return sa;
+        }
+        let sa = serde_json::json!({
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        });
+        state
+            .create(&rt, Some(namespace), sa, &admin_ctx("v1"))
+            .unwrap_or_else(|e| panic!("creating ServiceAccount {namespace}/{name}: {}", e.message))
+    }
+
+    /// Moves the clock that token expiry is checked against forward by `by` (tokens issued from
+    /// now on are issued at the new time too).
+    pub fn advance_token_clock(&self, by: Duration) {
+        self.shared
+            .auth
+            .advance(i64::try_from(by.as_secs()).unwrap_or(i64::MAX / 4));
+    }
+
+    /// Applies every object of a (multi-document) YAML stream, `kind: List` items included, with
+    /// server-side apply as field manager `sealkit-tests` (forced), as `kubectl apply
+    /// --server-side --force-conflicts` does: RBAC from `deploy/`, ServiceAccounts, anything the
+    /// harness serves. Namespaced objects without a namespace go to `default`. Returns the stored
+    /// objects.
+    pub fn apply_yaml(&self, yaml: &str) -> Result<Vec<serde_json::Value>, Error> {
+        let mut docs = vec![];
+        for (index, doc) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
+            let v = <serde_json::Value as serde::Deserialize>::deserialize(doc)
+                .map_err(|source| Error::Yaml { index, source })?;
+            match v {
+                serde_json::Value::Null => {}
+                v if v["kind"] == "List" => {
+                    docs.extend(v["items"].as_array().cloned().unwrap_or_default());
+                }
+                v => docs.push(v),
+            }
+        }
+        let mut out = vec![];
+        for doc in docs {
+            out.push(self.apply_object(doc)?);
+        }
+        self.shared.gc.notify_one();
+        Ok(out)
+    }
+
+    fn apply_object(&self, obj: serde_json::Value) -> Result<serde_json::Value, Error> {
+        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let refused = |message: String| Error::Refused {
+            kind: kind.clone(),
+            name: name.clone(),
+            message,
+        };
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let mut state = self.shared.state.lock().expect("state lock");
+        let rt = state
+            .types
+            .iter()
+            .find(|t| t.group == group && t.kind == kind && t.serves(version) && !t.create_only)
+            .cloned()
+            .ok_or_else(|| refused(format!("no kind {kind:?} is served in {api_version:?}")))?;
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_string();
+        let ns = rt.namespaced.then_some(ns.as_str());
+        let body = serde_json::to_vec(&obj).map_err(|e| refused(e.to_string()))?;
+        let part = fields::Part::Main {
+            status_subresource: rt.status_subresource,
+        };
+        state
+            .patch(
+                &rt,
+                ns,
+                &name,
+                PatchKind::Apply,
+                &body,
+                part,
+                &admin_ctx(version),
+            )
+            .map(|(o, _)| o)
+            .map_err(|e| refused(e.message))
     }
 
     /// Injects a fault: matching requests fail (or wait) as it says.
@@ -296,10 +531,7 @@ impl Harness {
                 });
                 let ctx = store::WriteCtx {
                     manager: "sealkit-harness".into(),
-                    dry_run: false,
-                    version: "v1".into(),
-                    force: false,
-                    explicit_manager: true,
+                    ..admin_ctx("v1")
                 };
                 state
                     .create(&rt, Some(namespace), svc, &ctx)
@@ -337,6 +569,17 @@ impl Drop for Harness {
         for t in &self.tasks {
             t.abort();
         }
+    }
+}
+
+/// Writes made by the test-support methods (field manager `sealkit-tests`).
+fn admin_ctx(version: &str) -> store::WriteCtx {
+    store::WriteCtx {
+        manager: "sealkit-tests".into(),
+        dry_run: false,
+        version: version.into(),
+        force: true,
+        explicit_manager: true,
     }
 }
 

@@ -1,15 +1,19 @@
 //! HTTP routing: the real paths of the Kubernetes REST API, parsed from the request path (as the
 //! API server's `RequestInfoFactory` does) and served from the [`State`].
 
+use super::auth::{Authenticator, Identity};
 use super::discovery;
 use super::faults::{Faults, RequestRecord, Verb};
 use super::fields::Part;
 use super::patch::PatchKind;
+use super::protobuf;
 use super::proxy::{self, Endpoints};
+use super::rbac::{self, Attributes, Decision};
+use super::reviews;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult, created_json, ok_json};
 use super::store::{DeleteOpts, ListOpts, State, WriteCtx, meta};
-use super::types::ResourceType;
+use super::types::{RBAC_GROUP, ResourceType};
 use super::watch::{self, WatchRequest};
 use axum::Router;
 use axum::body::Bytes;
@@ -36,6 +40,7 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
     pub addr: String,
     pub watches_started: AtomicU64,
+    pub auth: Authenticator,
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -133,9 +138,19 @@ async fn dispatch(
     headers: &HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    // No Authorization header: no identity and full access, at the cost of this lookup only.
+    let identity = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(h) => {
+            let state = shared.state.lock().expect("state lock");
+            Some(shared.auth.authenticate(&state, h.as_bytes())?)
+        }
+    };
     let path = uri.path();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let target = match segs.as_slice() {
+        [".well-known", "openid-configuration"] => return Ok(ok_json(&shared.auth.openid_configuration())),
+        ["openid", "v1", "jwks"] => return Ok(ok_json(&shared.auth.jwks())),
         [] => return Ok(ok_json(&json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}))),
         ["version"] => return Ok(ok_json(&discovery::version())),
         ["healthz" | "livez" | "readyz"] => return Ok(([(header::CONTENT_TYPE, "text/plain")], "ok").into_response()),
@@ -174,11 +189,15 @@ async fn dispatch(
     {
         return Err(not_found());
     }
+    let is_token = target.subresource.as_deref() == Some("token");
     let part = match target.subresource.as_deref() {
         None => Part::Main {
             status_subresource: rt.status_subresource,
         },
         Some("status") if rt.status_subresource => Part::Status,
+        Some("token") if rt.is_core("serviceaccounts") => Part::Main {
+            status_subresource: false,
+        },
         Some("proxy") if rt.group.is_empty() && rt.plural == "services" => Part::Main {
             status_subresource: true,
         },
@@ -188,6 +207,13 @@ async fn dispatch(
     let watching = target.watch_path || truthy(q, "watch");
     let verb = match (&method, target.name.is_some()) {
         _ if is_proxy => Verb::Proxy,
+        (&Method::POST, true) if is_token => Verb::Create,
+        (&Method::POST, false) if rt.create_only => Verb::Create,
+        _ if rt.create_only || is_token => {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
         (&Method::GET, true) => Verb::Get,
         (&Method::GET, false) if watching => Verb::Watch,
         (&Method::GET, false) => Verb::List,
@@ -217,12 +243,16 @@ async fn dispatch(
         name: target.name.clone(),
         field_manager: matches!(verb, Verb::Create | Verb::Update | Verb::Patch)
             .then(|| manager.clone().unwrap_or_default()),
+        user: identity.as_ref().map(|i| i.username.clone()),
     };
     shared
         .requests
         .lock()
         .expect("requests lock")
         .push(record.clone());
+    if let Some(user) = &identity {
+        authorize(shared, user, &record, &method, q)?;
+    }
     let outcome = shared.faults.lock().expect("faults lock").check(&record);
     if !outcome.delay.is_zero() {
         tokio::time::sleep(outcome.delay).await;
@@ -245,6 +275,49 @@ async fn dispatch(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("as=Table"));
+
+    if rt.create_only {
+        let obj = parse_body(headers, &body)?;
+        check_kind(&rt, &target.version, &obj)?;
+        let answer = reviews::serve(
+            &shared.state,
+            &shared.auth,
+            &rt,
+            ns,
+            identity.as_deref(),
+            obj,
+        )?;
+        return Ok(created_json(&answer));
+    }
+    if is_token {
+        let obj = parse_body(headers, &body)?;
+        if let Some(kind) = obj["kind"].as_str()
+            && !kind.is_empty()
+            && kind != "TokenRequest"
+        {
+            return Err(ApiError::bad_request(format!(
+                "TokenRequest in version \"v1\" cannot be handled as a {kind}"
+            )));
+        }
+        let answer = reviews::token_request(
+            &shared.state,
+            &shared.auth,
+            &rt,
+            ns.unwrap_or_default(),
+            &name,
+            obj,
+        )?;
+        return Ok(created_json(&answer));
+    }
+
+    if let Some(user) = &identity
+        && rt.group == RBAC_GROUP
+        && matches!(verb, Verb::Create | Verb::Update | Verb::Patch)
+    {
+        check_escalation(
+            shared, user, &rt, verb, ns, &name, part, headers, &body, &ctx,
+        )?;
+    }
 
     let response = match verb {
         Verb::Proxy => return serve_proxy(shared, &target, method, uri, headers, body).await,
@@ -375,6 +448,116 @@ async fn dispatch(
     Ok(response)
 }
 
+/// The verb RBAC sees (kube-apiserver's `RequestInfo.Verb`): a proxied request's verb comes from
+/// its method.
+fn rbac_verb(verb: Verb, method: &Method) -> &'static str {
+    match verb {
+        Verb::Get => "get",
+        Verb::List => "list",
+        Verb::Watch => "watch",
+        Verb::Create => "create",
+        Verb::Update => "update",
+        Verb::Patch => "patch",
+        Verb::Delete => "delete",
+        Verb::DeleteCollection => "deletecollection",
+        Verb::Proxy => match *method {
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE => "delete",
+            _ => "get",
+        },
+    }
+}
+
+/// 403 unless RBAC allows `user` the request.
+fn authorize(
+    shared: &Shared,
+    user: &Identity,
+    record: &RequestRecord,
+    method: &Method,
+    q: &HashMap<String, String>,
+) -> ApiResult<()> {
+    let mut name = record.name.clone().unwrap_or_default();
+    // A list or watch of one object by field selector is authorized for that name
+    // (RequestInfoFactory), so `resourceNames` rules cover single-object informers.
+    if name.is_empty()
+        && matches!(record.verb, Verb::List | Verb::Watch)
+        && let Some(selected) = q.get("fieldSelector").and_then(|f| {
+            f.split(',').find_map(|t| {
+                t.strip_prefix("metadata.name=")
+                    .map(|n| n.trim_start_matches('='))
+            })
+        })
+    {
+        name = selected.to_string();
+    }
+    let attrs = Attributes {
+        verb: rbac_verb(record.verb, method).into(),
+        group: record.group.clone(),
+        resource: record.resource.clone(),
+        subresource: record.subresource.clone().unwrap_or_default(),
+        namespace: record.namespace.clone().unwrap_or_default(),
+        name,
+    };
+    let index = shared.state.lock().expect("state lock").rbac_index();
+    match index.rules_for(user).decide(&attrs) {
+        Decision::Allow(_) => Ok(()),
+        Decision::Deny => Err(ApiError::forbidden_request(
+            &attrs.group,
+            &attrs.resource,
+            &attrs.name,
+            &attrs.forbidden_message(&user.username),
+        )),
+    }
+}
+
+/// 403 if a token user's write of a Role, ClusterRole or binding would grant rights they do not
+/// hold: the write is tried as a dry run first, and its result checked.
+#[allow(clippy::too_many_arguments)]
+fn check_escalation(
+    shared: &Shared,
+    user: &Identity,
+    rt: &ResourceType,
+    verb: Verb,
+    ns: Option<&str>,
+    name: &str,
+    part: Part,
+    headers: &HeaderMap,
+    body: &[u8],
+    ctx: &WriteCtx,
+) -> ApiResult<()> {
+    let dry = WriteCtx {
+        dry_run: true,
+        ..ctx.clone()
+    };
+    let mut state = shared.state.lock().expect("state lock");
+    let result = match verb {
+        Verb::Create => state.create(rt, ns, parse_body(headers, body)?, &dry)?,
+        Verb::Update => state.update(rt, ns, name, parse_body(headers, body)?, part, &dry)?,
+        _ => {
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let kind = PatchKind::from_content_type(ct)
+                .ok_or_else(|| ApiError::unsupported_media_type(ct))?;
+            state.patch(rt, ns, name, kind, body, part, &dry)?.0
+        }
+    };
+    let index = state.rbac_index();
+    drop(state);
+    match rbac::escalation(&index, user, &rt.plural, &result) {
+        None => Ok(()),
+        Some(why) => Err(ApiError::forbidden_request(
+            &rt.group,
+            &rt.plural,
+            meta(&result)["name"].as_str().unwrap_or_default(),
+            &why,
+        )),
+    }
+}
+
 fn parse_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -386,6 +569,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
             .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}"))),
         "application/yaml" => serde_yaml_ng::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}"))),
+        protobuf::CONTENT_TYPE => protobuf::to_json(body),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }

@@ -109,6 +109,25 @@ impl ApiError {
         .with_details(json!({"name": name, "group": group, "kind": resource}))
     }
 
+    /// 403 of the authorizer (`apierrors.NewForbidden` with kube-apiserver's message): the name
+    /// and the group appear only when set.
+    pub fn forbidden_request(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let subject = qualified(group, resource);
+        let message = if name.is_empty() {
+            format!("{subject} is forbidden: {why}")
+        } else {
+            format!("{subject} \"{name}\" is forbidden: {why}")
+        };
+        let mut details = json!({"kind": resource});
+        if !name.is_empty() {
+            details["name"] = json!(name);
+        }
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        Self::new(403, "Forbidden", message).with_details(details)
+    }
+
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }

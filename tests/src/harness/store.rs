@@ -6,6 +6,7 @@
 
 use super::fields::{self, Part};
 use super::patch::{self, PatchKind};
+use super::rbac;
 use super::schema;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult};
@@ -83,6 +84,10 @@ pub(crate) struct State {
     pub history_limit: usize,
     pub tx: broadcast::Sender<Arc<LogEvent>>,
     next_ip: u32,
+    /// The resourceVersion of the last write to an RBAC object or a ServiceAccount.
+    pub access_rv: u64,
+    /// The parsed RBAC objects; `None` after they changed, rebuilt on the next authorization.
+    rbac: Option<Arc<rbac::Index>>,
 }
 
 pub(crate) fn now() -> String {
@@ -167,6 +172,15 @@ fn dns_label(s: &str) -> bool {
 }
 
 fn name_error(rt: &ResourceType, name: &str) -> Option<String> {
+    if rt.group == types::RBAC_GROUP {
+        // RBAC names are path segments (`system:basic-user`): `path.IsValidPathSegmentName`.
+        if name == "." || name == ".." {
+            return Some(format!("Invalid value: \"{name}\": may not be '{name}'"));
+        }
+        return name
+            .contains(['/', '%'])
+            .then(|| format!("Invalid value: \"{name}\": may not contain '/' or '%'"));
+    }
     let label = rt.group.is_empty() && (rt.plural == "namespaces" || rt.plural == "services");
     if label {
         if dns_label(name)
@@ -247,6 +261,8 @@ impl State {
             history_limit,
             tx,
             next_ip: 10,
+            access_rv: 0,
+            rbac: None,
         };
         let ctx = WriteCtx {
             manager: "kube-apiserver".into(),
@@ -265,7 +281,31 @@ impl State {
             )
             .expect("built-in namespaces are valid");
         }
+        for (plural, obj) in rbac::bootstrap_policy() {
+            let rt = s
+                .find_type(types::RBAC_GROUP, "v1", plural)
+                .expect("RBAC kinds are built in");
+            s.create(&rt, None, obj, &ctx)
+                .expect("the bootstrap policy is valid");
+        }
         s
+    }
+
+    /// The RBAC index, parsed again if an RBAC object changed since it was last built.
+    pub fn rbac_index(&mut self) -> Arc<rbac::Index> {
+        if let Some(index) = &self.rbac {
+            return index.clone();
+        }
+        let index = Arc::new(rbac::Index::build(self));
+        self.rbac = Some(index.clone());
+        index
+    }
+
+    fn access_changed(&mut self, gr: &GroupResource) {
+        if rbac::affects_access(gr) {
+            self.access_rv = self.rv;
+            self.rbac = None;
+        }
     }
 
     /// The resource served at `group/version` under `plural`.
@@ -333,6 +373,7 @@ impl State {
             EventKind::Added
         };
         self.record(&gr, kind, obj.clone(), prev);
+        self.access_changed(&gr);
         if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
             self.register_crd(&obj);
         }
@@ -346,6 +387,7 @@ impl State {
         let mut last = prev.clone();
         meta_mut(&mut last).insert("resourceVersion".into(), json!(self.rv.to_string()));
         self.record(&gr, EventKind::Deleted, last.clone(), Some(prev));
+        self.access_changed(&gr);
         if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
             let name = name_of(&last).to_string();
             self.types
@@ -689,6 +731,9 @@ impl State {
                 labels["kubernetes.io/metadata.name"] = json!(name);
             }
             ("", "services") => self.prepare_service(old, obj),
+            (types::RBAC_GROUP, "rolebindings" | "clusterrolebindings") => {
+                prepare_binding(rt, old, obj).map_err(invalid)?
+            }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let rt_new = types::from_crd(obj).map_err(invalid)?;
                 if old.is_none() {
@@ -1384,6 +1429,58 @@ fn prepare_secret(old: Option<&Value>, obj: &mut Value) -> Result<(), Vec<(Strin
                 ));
             }
         }
+    }
+    if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+/// `roleRef` is required, names a Role (RoleBinding only) or ClusterRole, and never changes
+/// (`rbac/validation.ValidateRoleBinding*`).
+fn prepare_binding(
+    rt: &ResourceType,
+    old: Option<&Value>,
+    obj: &Value,
+) -> Result<(), Vec<(String, String)>> {
+    let mut errs = vec![];
+    let role_ref = &obj["roleRef"];
+    let kind = role_ref["kind"].as_str().unwrap_or_default();
+    let allowed: &[&str] = if rt.namespaced {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !allowed.contains(&kind) {
+        errs.push((
+            "roleRef.kind".into(),
+            format!(
+                "Unsupported value: \"{kind}\": supported values: {}",
+                allowed
+                    .iter()
+                    .map(|k| format!("\"{k}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if role_ref["name"].as_str().is_none_or(str::is_empty) {
+        errs.push(("roleRef.name".into(), "Required value".into()));
+    }
+    if role_ref["apiGroup"].as_str() != Some(types::RBAC_GROUP) {
+        errs.push((
+            "roleRef.apiGroup".into(),
+            format!(
+                "Unsupported value: {}: supported values: \"{}\"",
+                role_ref["apiGroup"],
+                types::RBAC_GROUP
+            ),
+        ));
+    }
+    if let Some(old) = old
+        && old["roleRef"] != obj["roleRef"]
+    {
+        errs.push((
+            "roleRef".into(),
+            "Invalid value: cannot change roleRef".into(),
+        ));
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }

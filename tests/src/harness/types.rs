@@ -33,6 +33,9 @@ pub(crate) struct ResourceType {
     pub schemas: BTreeMap<String, Value>,
     /// Whether DELETE answers with the deleted object instead of a `Status` (Service does).
     pub return_deleted_object: bool,
+    /// A review kind (TokenReview, SubjectAccessReview, ...): only `create`, answered at once and
+    /// never stored.
+    pub create_only: bool,
 }
 
 /// The key of a resource's storage.
@@ -85,7 +88,19 @@ impl ResourceType {
             crd: None,
             schemas: BTreeMap::new(),
             return_deleted_object: false,
+            create_only: false,
         }
+    }
+
+    fn review(group: &str, plural: &str, kind: &str, namespaced: bool) -> Self {
+        let mut t = Self::builtin(group, "v1", plural, kind, namespaced);
+        t.create_only = true;
+        t
+    }
+
+    /// Whether this is the core `v1` resource `plural`.
+    pub fn is_core(&self, plural: &str) -> bool {
+        self.group.is_empty() && self.plural == plural
     }
 
     fn short(mut self, names: &[&str]) -> Self {
@@ -105,6 +120,11 @@ impl ResourceType {
             "update",
             "watch"
         ]);
+        let verbs = if self.create_only {
+            json!(["create"])
+        } else {
+            verbs
+        };
         let mut main = json!({
             "name": self.plural,
             "singularName": self.singular,
@@ -128,6 +148,17 @@ impl ResourceType {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if self.is_core("serviceaccounts") {
+            out.push(json!({
+                "name": "serviceaccounts/token",
+                "singularName": "",
+                "namespaced": true,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }));
+        }
         if self.group.is_empty() && self.plural == "services" {
             out.push(json!({
                 "name": "services/proxy",
@@ -140,6 +171,9 @@ impl ResourceType {
         out
     }
 }
+
+/// The API group of Role, ClusterRole, RoleBinding and ClusterRoleBinding.
+pub(crate) const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 /// The built-in kinds.
 pub(crate) fn builtins() -> Vec<ResourceType> {
@@ -168,6 +202,53 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
         ResourceType::builtin("events.k8s.io", "v1", "events", "Event", true).short(&["ev"]),
         ResourceType::builtin("coordination.k8s.io", "v1", "leases", "Lease", true),
         crd,
+        ResourceType::builtin("", "v1", "serviceaccounts", "ServiceAccount", true).short(&["sa"]),
+        ResourceType::builtin(RBAC_GROUP, "v1", "roles", "Role", true),
+        ResourceType::builtin(RBAC_GROUP, "v1", "rolebindings", "RoleBinding", true),
+        ResourceType::builtin(RBAC_GROUP, "v1", "clusterroles", "ClusterRole", false),
+        ResourceType::builtin(
+            RBAC_GROUP,
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+        ),
+        ResourceType::review(
+            "authentication.k8s.io",
+            "tokenreviews",
+            "TokenReview",
+            false,
+        ),
+        ResourceType::review(
+            "authentication.k8s.io",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+            false,
+        ),
+        ResourceType::review(
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            false,
+        ),
+        ResourceType::review(
+            "authorization.k8s.io",
+            "selfsubjectrulesreviews",
+            "SelfSubjectRulesReview",
+            false,
+        ),
+        ResourceType::review(
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            "SubjectAccessReview",
+            false,
+        ),
+        ResourceType::review(
+            "authorization.k8s.io",
+            "localsubjectaccessreviews",
+            "LocalSubjectAccessReview",
+            true,
+        ),
     ]
 }
 
@@ -266,5 +347,6 @@ pub(crate) fn from_crd(crd: &Value) -> Result<ResourceType, Vec<(String, String)
         crd: Some(name.to_string()),
         schemas,
         return_deleted_object: false,
+        create_only: false,
     })
 }
