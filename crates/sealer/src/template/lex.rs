@@ -50,8 +50,8 @@ pub(crate) struct Spanned {
 /// Text or an action, in template order.
 #[derive(Debug)]
 pub(crate) enum Item {
-    /// Literal text, trim markers applied.
-    Text(String),
+    /// Literal text, trim markers applied, and its byte offset.
+    Text { text: String, at: usize },
     /// The tokens of one `{{ … }}` (comments produce no item).
     Action { tokens: Vec<Spanned>, at: usize },
 }
@@ -77,7 +77,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Item>> {
     let mut trim_next_text = false;
     loop {
         let Some(open) = src[pos..].find("{{").map(|i| pos + i) else {
-            push_text(&mut items, &src[pos..], trim_next_text, false);
+            push_text(&mut items, src, pos, src.len(), (trim_next_text, false));
             return Ok(items);
         };
         let mut inner = open + 2;
@@ -87,7 +87,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Item>> {
         if trim_before {
             inner += 2;
         }
-        push_text(&mut items, &src[pos..open], trim_next_text, trim_before);
+        push_text(&mut items, src, pos, open, (trim_next_text, trim_before));
         let (end, trim_after) = if src[inner..]
             .trim_start_matches(|c: char| c.is_ascii_whitespace() && trim_before)
             .starts_with("/*")
@@ -103,16 +103,23 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Item>> {
     }
 }
 
-fn push_text(items: &mut Vec<Item>, text: &str, trim_start: bool, trim_end: bool) {
-    let mut text = text;
-    if trim_start {
-        text = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+/// The text `src[from..to]`, trimmed at the start and the end as the markers around it say.
+fn push_text(items: &mut Vec<Item>, src: &str, from: usize, to: usize, trim: (bool, bool)) {
+    let mut text = &src[from..to];
+    let mut at = from;
+    if trim.0 {
+        let trimmed = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        at += text.len() - trimmed.len();
+        text = trimmed;
     }
-    if trim_end {
+    if trim.1 {
         text = text.trim_end_matches(|c: char| c.is_ascii_whitespace());
     }
     if !text.is_empty() {
-        items.push(Item::Text(text.to_owned()));
+        items.push(Item::Text {
+            text: text.to_owned(),
+            at,
+        });
     }
 }
 
@@ -419,7 +426,7 @@ mod tests {
         let texts: Vec<_> = items
             .iter()
             .filter_map(|i| match i {
-                Item::Text(t) => Some(t.as_str()),
+                Item::Text { text, .. } => Some(text.as_str()),
                 Item::Action { .. } => None,
             })
             .collect();
@@ -437,7 +444,7 @@ mod tests {
         let texts: Vec<_> = items
             .iter()
             .map(|i| match i {
-                Item::Text(t) => t.as_str(),
+                Item::Text { text, .. } => text.as_str(),
                 Item::Action { .. } => panic!("a comment became an action"),
             })
             .collect();
