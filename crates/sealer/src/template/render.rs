@@ -81,10 +81,11 @@ impl Template {
         Self::parse_with(source, Limits::default())
     }
 
-    /// Parses `source`, nesting at most `limits.depth` levels; [`Template::render`] and
-    /// [`Template::render_nested`] render within `limits` too.
+    /// Parses `source`, nesting at most `limits.depth` levels and holding at most
+    /// `limits.work / 64` tokens; [`Template::render`] and [`Template::render_nested`] render
+    /// within `limits` too.
     pub fn parse_with(source: &str, limits: Limits) -> Result<Self> {
-        let items = lex::lex(source)?;
+        let items = lex::lex(source, &limits)?;
         let nodes = parse::parse(source, items, &limits)?;
         Ok(Self {
             source: source.to_owned(),

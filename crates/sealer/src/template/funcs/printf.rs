@@ -589,12 +589,12 @@ mod tests {
                 "%.3d|%8.3f|%-8.1f|%+.1e",
                 &[
                     Value::Int(7),
-                    Value::Float(3.14159),
+                    Value::Float(1.23456),
                     Value::Float(2.0),
                     Value::Float(12345.0)
                 ]
             ),
-            "007|   3.142|2.0     |+1.2e+04"
+            "007|   1.235|2.0     |+1.2e+04"
         );
         assert_eq!(
             go(

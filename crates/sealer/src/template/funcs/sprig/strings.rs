@@ -223,7 +223,7 @@ fn repeat(name: &str, args: Vec<Value>, budget: &mut Budget) -> Outcome {
         return Ok(Value::str(""));
     }
     let mut out = Sink::for_string(budget);
-    out.check_room(n.checked_mul(s.len()).unwrap_or(usize::MAX))?;
+    out.check_room(n.saturating_mul(s.len()))?;
     for _ in 0..n {
         out.extend(&s)?;
     }
