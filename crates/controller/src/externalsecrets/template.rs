@@ -1,12 +1,13 @@
 //! `target.template`: the Secret's data, labels and annotations rendered from the fetched values
 //! with `sealer::template` (`.` = key → value, `{{ .password }}`, `{{ index . "tls.crt" }}`,
 //! pipelines with `b64enc`, `b64dec`, `toJson`, `fromJson`, `upper`, `lower`, `trim`, …; no access
-//! to the environment, files or the network).
+//! to the environment, files or the network). All the templates of one ExternalSecret share one
+//! template budget (`sealer::template::Limits`): one hostile object fails alone.
 
 use std::collections::BTreeMap;
 
 use sealer::secret::SecretBytes;
-use sealer::template::Template;
+use sealer::template::{Budget, Data, Limits, Template};
 
 use super::crd::ExternalSecretTemplate;
 use super::error::Error;
@@ -37,20 +38,24 @@ pub fn render(template: &ExternalSecretTemplate, values: &SecretMap) -> Result<R
             "target.template.engineVersion {v:?} is not supported (only v2)"
         )));
     }
+    let data = Data::new(values);
+    let mut budget = Budget::new(Limits::default());
     let mut out = Rendered::default();
     for (key, src) in &template.data {
         out.data.insert(
             key.clone(),
-            render_one(&format!("data[{key:?}]"), src, values)?,
+            render_one(&format!("data[{key:?}]"), src, &data, &mut budget)?,
         );
     }
     if let Some(meta) = &template.metadata {
         for (key, src) in &meta.labels {
-            let v = render_one(&format!("metadata.labels[{key:?}]"), src, values)?;
+            let what = format!("metadata.labels[{key:?}]");
+            let v = render_one(&what, src, &data, &mut budget)?;
             out.labels.insert(key.clone(), text(v, key)?);
         }
         for (key, src) in &meta.annotations {
-            let v = render_one(&format!("metadata.annotations[{key:?}]"), src, values)?;
+            let what = format!("metadata.annotations[{key:?}]");
+            let v = render_one(&what, src, &data, &mut budget)?;
             out.annotations.insert(key.clone(), text(v, key)?);
         }
     }
@@ -64,7 +69,8 @@ pub fn rewrite_key(src: &str, key: &str) -> Result<String, Error> {
         SecretBytes::new(key.as_bytes().to_vec()),
     )]
     .into();
-    let out = render_one("rewrite.transform", src, &values)?;
+    let mut budget = Budget::new(Limits::default());
+    let out = render_one("rewrite.transform", src, &Data::new(&values), &mut budget)?;
     text(out, key)
 }
 
@@ -73,14 +79,19 @@ fn text(v: SecretBytes, key: &str) -> Result<String, Error> {
         .map_err(|_| Error::Spec(format!("template for {key:?} did not render UTF-8 text")))
 }
 
-fn render_one(what: &str, src: &str, values: &SecretMap) -> Result<SecretBytes, Error> {
+fn render_one(
+    what: &str,
+    src: &str,
+    data: &Data,
+    budget: &mut Budget,
+) -> Result<SecretBytes, Error> {
     let wrap = |source| Error::Template {
         what: what.to_owned(),
         source,
     };
     Template::parse(src)
         .map_err(wrap)?
-        .render(values)
+        .execute(data, budget)
         .map_err(wrap)
 }
 
@@ -125,6 +136,49 @@ mod tests {
         let text = e.chain();
         assert!(text.starts_with("template data[\"x\"] failed"), "{text}");
         assert!(!text.contains("s3cret-value"));
+    }
+
+    // issue 13: a template that attacks the renderer (a huge printf width, a range over 10^11,
+    // 5,000 nested ifs) fails its own ExternalSecret with a budget error, on the 2 MiB stack
+    // of an ordinary thread, and the next ExternalSecret renders.
+    #[test]
+    fn a_hostile_template_fails_its_object_and_the_next_one_renders() {
+        let results = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let data = values(&[("user", "app"), ("password", "pw")]);
+                let good = ExternalSecretTemplate {
+                    data: [("dsn".to_owned(), "{{ .user }}:{{ .password }}".to_owned())].into(),
+                    ..Default::default()
+                };
+                let attacks = [
+                    r#"{{ printf "%10000000d" 1 }}"#.to_owned(),
+                    "{{ range 100000000000 }}{{ end }}".to_owned(),
+                    "{{ if 1 }}".repeat(5_000) + &"{{ end }}".repeat(5_000),
+                    "{{ $x := list }}{{ range 100000 }}{{ $x = list $x }}{{ end }}".to_owned(),
+                ];
+                attacks
+                    .into_iter()
+                    .map(|attack| {
+                        let bad = ExternalSecretTemplate {
+                            data: [("dsn".to_owned(), attack)].into(),
+                            ..Default::default()
+                        };
+                        let failed = render(&bad, &data).map(|_| ()).map_err(|e| e.chain());
+                        let next = render(&good, &data).map(|r| r.data["dsn"].expose().to_vec());
+                        (failed, next.map_err(|e| e.chain()))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        for (failed, next) in results {
+            let err = failed.unwrap_err();
+            assert!(err.starts_with("template data[\"dsn\"] failed"), "{err}");
+            assert!(err.contains(" exceeds the "), "{err}");
+            assert_eq!(next.unwrap(), b"app:pw");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 pub mod desired;
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod hostile_templates;
 pub mod reconcile;
 pub mod status;
 

@@ -23,7 +23,7 @@ use super::scope::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope};
 use super::{ConvertError, Error, ItemError};
 use crate::encoding;
 use crate::secret::SecretBytes;
-use crate::template::{MissingKey, Template};
+use crate::template::{Budget, Data, Limits, MissingKey, Template};
 
 /// Annotations that carry the whole object, plaintext included; never sealed into a template.
 const LAST_APPLIED_ANNOTATIONS: [&str; 2] = [
@@ -261,7 +261,8 @@ pub fn unseal_reporting_keys(
 /// a Go text/template over the items (`.` = item name → string, a missing key prints
 /// `<no value>`); plain template values are in `.` too unless an encrypted item has that name,
 /// and encrypted items win over template items of the same name. Any failure fails the whole
-/// unseal; errors name the item, never a value.
+/// unseal; errors name the item, never a value. All the templates of one SealedSecret share
+/// one template [`Budget`], so a SealedSecret with many templates is bounded as a whole.
 fn render_template_data(
     template_data: &BTreeMap<String, String>,
     data: &mut BTreeMap<String, SecretString>,
@@ -277,6 +278,8 @@ fn render_template_data(
             .entry(item.clone())
             .or_insert_with(|| SecretBytes::new(value.as_bytes().to_vec()));
     }
+    let values = Data::new(&values);
+    let mut budget = Budget::new(Limits::default());
     let mut failures = Vec::new();
     for (item, source) in template_data {
         if data.contains_key(item) {
@@ -284,7 +287,7 @@ fn render_template_data(
         }
         let rendered = Template::parse(source)
             .map(|t| t.missing_key(MissingKey::NoValue))
-            .and_then(|t| t.render(&values));
+            .and_then(|t| t.execute(&values, &mut budget));
         match rendered {
             Ok(bytes) => {
                 data.insert(
@@ -292,10 +295,18 @@ fn render_template_data(
                     SecretString::from(encoding::encode_std(bytes.expose())),
                 );
             }
-            Err(e) => failures.push(ItemError {
-                item: item.clone(),
-                error: Error::Template(e),
-            }),
+            Err(e) => {
+                // Once the shared budget is spent every later item fails the same way: one
+                // error says it.
+                let spent = matches!(e, crate::template::Error::Limit { .. });
+                failures.push(ItemError {
+                    item: item.clone(),
+                    error: Error::Template(e),
+                });
+                if spent {
+                    break;
+                }
+            }
         }
     }
     if failures.is_empty() {

@@ -1,7 +1,12 @@
 //! Splits a template into text and actions, and actions into tokens, as Go's `text/template/parse`
 //! lexer does: `{{`/`}}` delimiters, `{{- ` / ` -}}` trim markers, `{{/* comments */}}`.
+//!
+//! A template of a few bytes per token would cost tens of bytes of memory per token, so one
+//! template holds at most [`Limits::work`] / [`SLOT`] tokens and texts, counted before each is
+//! stored.
 
-use super::error::{Error, Result, position};
+use super::budget::{Limit, Limits, SLOT};
+use super::error::{Error, Result, limit_error, position};
 
 /// One token inside an action.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,8 +55,8 @@ pub(crate) struct Spanned {
 /// Text or an action, in template order.
 #[derive(Debug)]
 pub(crate) enum Item {
-    /// Literal text, trim markers applied.
-    Text(String),
+    /// Literal text, trim markers applied, and its byte offset.
+    Text { text: String, at: usize },
     /// The tokens of one `{{ … }}` (comments produce no item).
     Action { tokens: Vec<Spanned>, at: usize },
 }
@@ -69,15 +74,46 @@ fn parse_error(src: &str, at: usize, reason: impl Into<String>) -> Error {
     }
 }
 
+/// Tokens and texts one template may still hold.
+struct Allowance {
+    left: usize,
+    work: usize,
+}
+
+impl Allowance {
+    /// Takes one, or fails at `at` of `src`.
+    fn take(&mut self, src: &str, at: usize) -> Result<()> {
+        match self.left.checked_sub(1) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(limit_error(src, at, "template", Limit::Work(self.work))),
+        }
+    }
+}
+
 /// Lexes the whole template.
-pub(crate) fn lex(src: &str) -> Result<Vec<Item>> {
+pub(crate) fn lex(src: &str, limits: &Limits) -> Result<Vec<Item>> {
     let bytes = src.as_bytes();
+    let mut allowance = Allowance {
+        left: limits.work / SLOT,
+        work: limits.work,
+    };
+    let allowance = &mut allowance;
     let mut items = Vec::new();
     let mut pos = 0;
     let mut trim_next_text = false;
     loop {
         let Some(open) = src[pos..].find("{{").map(|i| pos + i) else {
-            push_text(&mut items, &src[pos..], trim_next_text, false);
+            push_text(
+                &mut items,
+                src,
+                pos,
+                src.len(),
+                (trim_next_text, false),
+                allowance,
+            )?;
             return Ok(items);
         };
         let mut inner = open + 2;
@@ -87,14 +123,22 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Item>> {
         if trim_before {
             inner += 2;
         }
-        push_text(&mut items, &src[pos..open], trim_next_text, trim_before);
+        push_text(
+            &mut items,
+            src,
+            pos,
+            open,
+            (trim_next_text, trim_before),
+            allowance,
+        )?;
         let (end, trim_after) = if src[inner..]
             .trim_start_matches(|c: char| c.is_ascii_whitespace() && trim_before)
             .starts_with("/*")
         {
             lex_comment(src, inner)?
         } else {
-            let (tokens, end, trim_after) = lex_action(src, open, inner)?;
+            allowance.take(src, open)?;
+            let (tokens, end, trim_after) = lex_action(src, open, inner, allowance)?;
             items.push(Item::Action { tokens, at: open });
             (end, trim_after)
         };
@@ -103,17 +147,33 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Item>> {
     }
 }
 
-fn push_text(items: &mut Vec<Item>, text: &str, trim_start: bool, trim_end: bool) {
-    let mut text = text;
-    if trim_start {
-        text = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+/// The text `src[from..to]`, trimmed at the start and the end as the markers around it say.
+fn push_text(
+    items: &mut Vec<Item>,
+    src: &str,
+    from: usize,
+    to: usize,
+    trim: (bool, bool),
+    allowance: &mut Allowance,
+) -> Result<()> {
+    let mut text = &src[from..to];
+    let mut at = from;
+    if trim.0 {
+        let trimmed = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        at += text.len() - trimmed.len();
+        text = trimmed;
     }
-    if trim_end {
+    if trim.1 {
         text = text.trim_end_matches(|c: char| c.is_ascii_whitespace());
     }
     if !text.is_empty() {
-        items.push(Item::Text(text.to_owned()));
+        allowance.take(src, at)?;
+        items.push(Item::Text {
+            text: text.to_owned(),
+            at,
+        });
     }
+    Ok(())
 }
 
 /// A comment starting at or after `from`: returns the offset after `}}` and whether it trims.
@@ -138,7 +198,12 @@ fn lex_comment(src: &str, from: usize) -> Result<(usize, bool)> {
 
 /// Tokens of one action whose inside starts at `from`: returns them, the offset after `}}` and
 /// whether the action ends with ` -}}`.
-fn lex_action(src: &str, open: usize, from: usize) -> Result<(Vec<Spanned>, usize, bool)> {
+fn lex_action(
+    src: &str,
+    open: usize,
+    from: usize,
+    allowance: &mut Allowance,
+) -> Result<(Vec<Spanned>, usize, bool)> {
     let bytes = src.as_bytes();
     let mut tokens = Vec::new();
     let mut i = from;
@@ -254,6 +319,7 @@ fn lex_action(src: &str, open: usize, from: usize) -> Result<(Vec<Spanned>, usiz
                 return Err(parse_error(src, i, format!("unexpected {ch:?} in action")));
             }
         };
+        allowance.take(src, at)?;
         tokens.push(Spanned { token, at, spaced });
     }
 }
@@ -407,7 +473,7 @@ mod tests {
     use super::*;
 
     fn tokens(src: &str) -> Vec<Token> {
-        match lex(src).unwrap().into_iter().next() {
+        match lex(src, &Limits::default()).unwrap().into_iter().next() {
             Some(Item::Action { tokens, .. }) => tokens.into_iter().map(|t| t.token).collect(),
             other => panic!("no action: {other:?}"),
         }
@@ -415,11 +481,11 @@ mod tests {
 
     #[test]
     fn trim_markers_eat_the_surrounding_whitespace() {
-        let items = lex("a  \n{{- .x -}}\n  b").unwrap();
+        let items = lex("a  \n{{- .x -}}\n  b", &Limits::default()).unwrap();
         let texts: Vec<_> = items
             .iter()
             .filter_map(|i| match i {
-                Item::Text(t) => Some(t.as_str()),
+                Item::Text { text, .. } => Some(text.as_str()),
                 Item::Action { .. } => None,
             })
             .collect();
@@ -433,11 +499,11 @@ mod tests {
 
     #[test]
     fn comments_produce_nothing() {
-        let items = lex("a{{/* hidden }} */}}b{{- /* x */ -}} c").unwrap();
+        let items = lex("a{{/* hidden }} */}}b{{- /* x */ -}} c", &Limits::default()).unwrap();
         let texts: Vec<_> = items
             .iter()
             .map(|i| match i {
-                Item::Text(t) => t.as_str(),
+                Item::Text { text, .. } => text.as_str(),
                 Item::Action { .. } => panic!("a comment became an action"),
             })
             .collect();
@@ -471,10 +537,28 @@ mod tests {
     }
 
     #[test]
+    fn a_template_of_more_tokens_than_the_work_budget_allows_is_refused() {
+        let limits = Limits {
+            work: 10 * SLOT,
+            ..Limits::default()
+        };
+        // One action and its 9 tokens fit; one more text does not.
+        assert!(lex("{{ 1 2 3 4 5 6 7 8 9 }}", &limits).is_ok());
+        let err = lex("{{ 1 2 3 4 5 6 7 8 9 }}x", &limits).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "template: line 1, column 24: template exceeds the work budget of 640 bytes"
+        );
+        assert!(lex("{{ 1 2 3 4 5 6 7 8 9 10 }}", &limits).is_err());
+    }
+
+    #[test]
     fn unclosed_actions_and_strings_are_errors_with_a_position() {
-        let err = lex("line1\n  {{ .x").unwrap_err().to_string();
+        let err = lex("line1\n  {{ .x", &Limits::default())
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "template: line 2, column 3: unclosed action");
-        assert!(lex(r#"{{ "abc }}"#).is_err());
-        assert!(lex("{{ /* x }}").is_err());
+        assert!(lex(r#"{{ "abc }}"#, &Limits::default()).is_err());
+        assert!(lex("{{ /* x }}", &Limits::default()).is_err());
     }
 }

@@ -1,15 +1,21 @@
 //! Builds the tree of a template from its tokens, as Go's `text/template/parse` does for the
 //! subset sealkit runs: text, actions with pipelines and variables, `if`/`else if`/`else`,
 //! `range` (with `break`/`continue`), `with`. `define`, `template` and `block` are refused.
+//!
+//! Nesting is bounded by [`Limits::depth`]: each `if`, `with` and `range` body and each
+//! parenthesised pipeline is one level deeper, and the parser refuses to go past the limit
+//! before it recurses, so no template overflows the stack however deep it nests. (`else if`
+//! chains are a list of branches, not a nesting.)
 
-use super::error::{Error, Result, position};
+use super::budget::{Limit, Limits};
+use super::error::{Error, Result, limit_error, position};
 use super::lex::{Item, Spanned, Token};
 
 /// A node of the template tree.
 #[derive(Debug)]
 pub(crate) enum Node {
-    /// Literal text.
-    Text(String),
+    /// Literal text and its byte offset.
+    Text { text: String, at: usize },
     /// `{{ pipeline }}`: prints the value unless the pipeline declares variables.
     Action(Pipeline),
     /// `{{ if }}` / `{{ with }}` chains: the first branch whose pipeline is true runs.
@@ -83,14 +89,15 @@ enum Stop {
     Else(Vec<Spanned>, usize),
 }
 
-/// Parses the lexed template.
-pub(crate) fn parse(src: &str, items: Vec<Item>) -> Result<Vec<Node>> {
+/// Parses the lexed template, nesting at most `limits.depth` levels.
+pub(crate) fn parse(src: &str, items: Vec<Item>, limits: &Limits) -> Result<Vec<Node>> {
     let mut parser = Parser {
         src,
         items: items.into_iter(),
         range_depth: 0,
+        max_depth: limits.depth,
     };
-    let (nodes, end) = parser.list()?;
+    let (nodes, end) = parser.list(0)?;
     match end {
         Stop::Eof => Ok(nodes),
         Stop::End(at) => Err(parser.error(at, "unexpected {{end}}")),
@@ -102,6 +109,7 @@ struct Parser<'a> {
     src: &'a str,
     items: std::vec::IntoIter<Item>,
     range_depth: usize,
+    max_depth: usize,
 }
 
 impl Parser<'_> {
@@ -114,13 +122,26 @@ impl Parser<'_> {
         }
     }
 
-    /// Nodes until `{{end}}`, `{{else …}}` or the end of the template.
-    fn list(&mut self) -> Result<(Vec<Node>, Stop)> {
+    /// The depth one level below `depth`, unless that passes the budget.
+    fn deeper(&self, depth: usize, at: usize, what: &str) -> Result<usize> {
+        if depth >= self.max_depth {
+            return Err(limit_error(
+                self.src,
+                at,
+                what,
+                Limit::Depth(self.max_depth),
+            ));
+        }
+        Ok(depth + 1)
+    }
+
+    /// Nodes until `{{end}}`, `{{else …}}` or the end of the template, `depth` levels down.
+    fn list(&mut self, depth: usize) -> Result<(Vec<Node>, Stop)> {
         let mut nodes = Vec::new();
         while let Some(item) = self.items.next() {
             let (tokens, at) = match item {
-                Item::Text(text) => {
-                    nodes.push(Node::Text(text));
+                Item::Text { text, at } => {
+                    nodes.push(Node::Text { text, at });
                     continue;
                 }
                 Item::Action { tokens, at } => (tokens, at),
@@ -140,9 +161,9 @@ impl Parser<'_> {
                 }
                 "else" => return Ok((nodes, Stop::Else(tokens[1..].to_vec(), at))),
                 "if" | "with" => {
-                    nodes.push(self.branch(keyword == "with", tokens[1..].to_vec(), at)?);
+                    nodes.push(self.branch(keyword == "with", tokens[1..].to_vec(), at, depth)?);
                 }
-                "range" => nodes.push(self.range(&tokens[1..], at)?),
+                "range" => nodes.push(self.range(&tokens[1..], at, depth)?),
                 "break" | "continue" => {
                     self.expect_empty(&tokens[1..], at, keyword)?;
                     if self.range_depth == 0 {
@@ -159,7 +180,7 @@ impl Parser<'_> {
                 "define" | "template" | "block" => {
                     return Err(self.error(at, format!("{{{{{keyword}}}}} is not supported")));
                 }
-                _ => nodes.push(Node::Action(self.pipeline(&tokens, at, true)?)),
+                _ => nodes.push(Node::Action(self.pipeline(&tokens, at, true, depth)?)),
             }
         }
         Ok((nodes, Stop::Eof))
@@ -172,13 +193,20 @@ impl Parser<'_> {
         }
     }
 
-    /// `if`/`with` with its `else if`/`else with` chain.
-    fn branch(&mut self, with: bool, mut cond: Vec<Spanned>, mut at: usize) -> Result<Node> {
+    /// `if`/`with` with its `else if`/`else with` chain, at `depth`.
+    fn branch(
+        &mut self,
+        with: bool,
+        mut cond: Vec<Spanned>,
+        mut at: usize,
+        depth: usize,
+    ) -> Result<Node> {
         let keyword = if with { "with" } else { "if" };
+        let inner = self.deeper(depth, at, keyword)?;
         let mut branches = Vec::new();
         loop {
-            let pipe = self.pipeline(&cond, at, true)?;
-            let (body, end) = self.list()?;
+            let pipe = self.pipeline(&cond, at, true, depth)?;
+            let (body, end) = self.list(inner)?;
             branches.push((pipe, body));
             match end {
                 Stop::End(_) => {
@@ -209,7 +237,7 @@ impl Parser<'_> {
                         ));
                     }
                     None => {
-                        let (otherwise, end) = self.list()?;
+                        let (otherwise, end) = self.list(inner)?;
                         return match end {
                             Stop::End(_) => Ok(Node::Branch {
                                 with,
@@ -229,13 +257,14 @@ impl Parser<'_> {
         }
     }
 
-    fn range(&mut self, cond: &[Spanned], at: usize) -> Result<Node> {
-        let pipe = self.pipeline(cond, at, true)?;
+    fn range(&mut self, cond: &[Spanned], at: usize, depth: usize) -> Result<Node> {
+        let inner = self.deeper(depth, at, "range")?;
+        let pipe = self.pipeline(cond, at, true, depth)?;
         if pipe.vars.len() > 2 {
             return Err(self.error(at, "too many declarations in range"));
         }
         self.range_depth += 1;
-        let body = self.list();
+        let body = self.list(inner);
         self.range_depth -= 1;
         let (body, end) = body?;
         let otherwise = match end {
@@ -243,7 +272,7 @@ impl Parser<'_> {
             Stop::Eof => return Err(self.error(at, "unexpected EOF: {{range}} without {{end}}")),
             Stop::Else(rest, else_at) => {
                 self.expect_empty(&rest, else_at, "else")?;
-                let (otherwise, end) = self.list()?;
+                let (otherwise, end) = self.list(inner)?;
                 if !matches!(end, Stop::End(_)) {
                     return Err(self.error(else_at, "expected {{end}} after {{else}} in {{range}}"));
                 }
@@ -257,8 +286,15 @@ impl Parser<'_> {
         })
     }
 
-    /// A pipeline made of all of `tokens`; `decl` allows a variable declaration in front.
-    fn pipeline(&self, tokens: &[Spanned], at: usize, decl: bool) -> Result<Pipeline> {
+    /// A pipeline made of all of `tokens`, `depth` levels down; `decl` allows a variable
+    /// declaration in front.
+    fn pipeline(
+        &self,
+        tokens: &[Spanned],
+        at: usize,
+        decl: bool,
+        depth: usize,
+    ) -> Result<Pipeline> {
         let mut rest = tokens;
         let mut vars = Vec::new();
         let mut assign = false;
@@ -301,7 +337,7 @@ impl Parser<'_> {
         let mut commands = Vec::new();
         let mut pos = 0;
         loop {
-            let (command, used) = self.command(&rest[pos..], at)?;
+            let (command, used) = self.command(&rest[pos..], at, depth)?;
             commands.push(command);
             pos += used;
             match rest.get(pos) {
@@ -321,14 +357,14 @@ impl Parser<'_> {
     }
 
     /// One command: operands up to `|`, `)` or the end. Returns it and the tokens used.
-    fn command(&self, tokens: &[Spanned], at: usize) -> Result<(Command, usize)> {
+    fn command(&self, tokens: &[Spanned], at: usize, depth: usize) -> Result<(Command, usize)> {
         let mut args = Vec::new();
         let mut i = 0;
         while let Some(t) = tokens.get(i) {
             if matches!(t.token, Token::Pipe | Token::RParen) {
                 break;
             }
-            let (operand, used) = self.operand(&tokens[i..], at)?;
+            let (operand, used) = self.operand(&tokens[i..], at, depth)?;
             args.push(operand);
             i += used;
         }
@@ -340,8 +376,10 @@ impl Parser<'_> {
         Ok((Command { at: cmd_at, args }, i))
     }
 
-    fn operand(&self, tokens: &[Spanned], at: usize) -> Result<(Operand, usize)> {
-        let first = &tokens[0];
+    fn operand(&self, tokens: &[Spanned], at: usize, depth: usize) -> Result<(Operand, usize)> {
+        let Some(first) = tokens.first() else {
+            return Err(self.error(at, "missing value for command"));
+        };
         let (operand, mut used) = match &first.token {
             Token::Ident(name) => (Operand::Func(name.clone()), 1),
             Token::Dot => (Operand::Field(Vec::new()), 1),
@@ -353,19 +391,22 @@ impl Parser<'_> {
             Token::Bool(b) => (Operand::Const(Constant::Bool(*b)), 1),
             Token::Nil => (Operand::Const(Constant::Nil), 1),
             Token::LParen => {
-                let mut depth = 0usize;
+                // Checked before the scan for the closing paren, so nested parens cost at most
+                // `max_depth` scans.
+                let inner_depth = self.deeper(depth, first.at, "parenthesized pipeline")?;
+                let mut open = 0usize;
                 let close = tokens
                     .iter()
                     .position(|t| {
                         match t.token {
-                            Token::LParen => depth += 1,
-                            Token::RParen => depth -= 1,
+                            Token::LParen => open += 1,
+                            Token::RParen => open = open.saturating_sub(1),
                             _ => {}
                         }
-                        depth == 0
+                        open == 0
                     })
                     .ok_or_else(|| self.error(first.at, "unclosed left paren"))?;
-                let inner = self.pipeline(&tokens[1..close], first.at, true)?;
+                let inner = self.pipeline(&tokens[1..close], first.at, true, inner_depth)?;
                 (Operand::Sub(Box::new(inner), Vec::new()), close + 1)
             }
             _ => return Err(self.error(first.at.max(at), "unexpected token in operand")),
