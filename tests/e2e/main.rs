@@ -2,3 +2,4 @@ mod controller;
 mod externalsecrets;
 mod harness;
 mod servers;
+mod web;
