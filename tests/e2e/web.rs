@@ -22,8 +22,8 @@ use sealer::sealed::{Certificate, PrivateKey, SealOptions, SecretManifest};
 use sealkit_tests::binaries;
 use sealkit_tests::harness::{self, Harness};
 use serde::Deserialize as _;
+use thirtyfour::ChromeCapabilities;
 use thirtyfour::prelude::*;
-use thirtyfour::{ChromeCapabilities, ChromiumLikeCapabilities as _};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const CONTROLLER_NS: &str = "kube-system";
@@ -139,7 +139,9 @@ impl RecordingProxy {
 
     /// `METHOD path` of every request sent so far.
     fn request_lines(&self) -> Vec<String> {
-        const METHODS: [&str; 7] = ["GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD ", "OPTIONS "];
+        const METHODS: [&str; 7] = [
+            "GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD ", "OPTIONS ",
+        ];
         self.sent()
             .split("\r\n")
             .filter(|l| METHODS.iter().any(|m| l.starts_with(m)) && l.ends_with(" HTTP/1.1"))
@@ -434,8 +436,18 @@ impl Browser {
     }
 
     async fn wait_js(&self, script: &str, what: &str) -> serde_json::Value {
+        self.wait_js_with(script, vec![], what).await
+    }
+
+    /// Runs `script` with `args` until it returns something other than null, false or "".
+    async fn wait_js_with(
+        &self,
+        script: &str,
+        args: Vec<serde_json::Value>,
+        what: &str,
+    ) -> serde_json::Value {
         eventually(what, || async {
-            let v = self.js(script, vec![]).await;
+            let v = self.js(script, args.clone()).await;
             (!v.is_null() && v != false && v != "").then_some(v)
         })
         .await
@@ -520,11 +532,8 @@ impl Browser {
 
     /// Presses Seal and returns the YAML output once the page wrote it.
     async fn seal(&self) -> String {
-        self.js(
-            "document.getElementById('output').value = '';",
-            vec![],
-        )
-        .await;
+        self.js("document.getElementById('output').value = '';", vec![])
+            .await;
         self.click("seal").await;
         let yaml = self
             .wait_js(
@@ -606,8 +615,8 @@ impl Browser {
 /// Opens the page's output with the independent Python implementation and the private key;
 /// returns the items.
 fn python_unseal(key_file: &Path, sealed: &str) -> BTreeMap<String, Vec<u8>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/cli/tests/interop/bitnami_format.py");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/cli/tests/interop/bitnami_format.py");
     let mut child = std::process::Command::new("python3")
         .arg(script)
         .arg("unseal")
@@ -685,7 +694,10 @@ async fn the_page_seals_every_scope_and_type_into_the_exact_secret_and_sends_no_
     // 1. strict, Opaque: a typed value, a multi-line value, a binary file; labels, annotations.
     let token = unique("token");
     let multi = format!("line one\n{}\n", unique("line-two"));
-    let binary: Vec<u8> = (0..=255u8).rev().chain(unique("tail").into_bytes()).collect();
+    let binary: Vec<u8> = (0..=255u8)
+        .rev()
+        .chain(unique("tail").into_bytes())
+        .collect();
     let bin_file = files.path().join("blob.bin");
     fs_err::write(&bin_file, &binary).expect("write");
     b.type_into("name", "app-config").await;
@@ -732,13 +744,17 @@ async fn the_page_seals_every_scope_and_type_into_the_exact_secret_and_sends_no_
     b.type_into("basic-password", &password).await;
     let yaml = b.seal().await;
     c.apply(&yaml).await;
-    let expected = items(&[("username", user.as_bytes()), ("password", password.as_bytes())]);
+    let expected = items(&[
+        ("username", user.as_bytes()),
+        ("password", password.as_bytes()),
+    ]);
     let secret = c.secret("team-a", "login").await;
     assert_eq!(data_of(&secret), expected);
     assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
     assert_eq!(python_unseal(&key_file, &yaml), expected);
     // Namespace-wide: the same SealedSecret opens under another name in the namespace.
-    c.apply(&yaml.replace("name: login", "name: login-copy")).await;
+    c.apply(&yaml.replace("name: login", "name: login-copy"))
+        .await;
     assert_eq!(data_of(&c.secret("team-a", "login-copy").await), expected);
     sent_values.extend([user.into_bytes(), password.into_bytes()]);
 
@@ -764,7 +780,11 @@ async fn the_page_seals_every_scope_and_type_into_the_exact_secret_and_sends_no_
     );
     let expected = items(&[(".dockerconfigjson", config.as_bytes())]);
     let secret = c.secret("team-a", "pull").await;
-    assert_eq!(data_of(&secret), expected, "kubectl's docker-registry layout");
+    assert_eq!(
+        data_of(&secret),
+        expected,
+        "kubectl's docker-registry layout"
+    );
     assert_eq!(
         secret.type_.as_deref(),
         Some("kubernetes.io/dockerconfigjson")
@@ -774,7 +794,11 @@ async fn the_page_seals_every_scope_and_type_into_the_exact_secret_and_sends_no_
     c.apply(&yaml.replace("namespace: team-a", "namespace: team-b"))
         .await;
     assert_eq!(data_of(&c.secret("team-b", "pull").await), expected);
-    sent_values.extend([reg_user.into_bytes(), reg_pass.into_bytes(), auth.into_bytes()]);
+    sent_values.extend([
+        reg_user.into_bytes(),
+        reg_pass.into_bytes(),
+        auth.into_bytes(),
+    ]);
 
     // 4. strict, TLS from files; then Validate posts the output and shows the answer.
     let tls_key = PrivateKey::generate(2048).expect("key");
@@ -793,7 +817,10 @@ async fn the_page_seals_every_scope_and_type_into_the_exact_secret_and_sends_no_
     b.upload("tls-key-file", &key_file_tls).await;
     let yaml = b.seal().await;
     c.apply(&yaml).await;
-    let expected = items(&[("tls.crt", tls_cert.as_bytes()), ("tls.key", tls_key.as_bytes())]);
+    let expected = items(&[
+        ("tls.crt", tls_cert.as_bytes()),
+        ("tls.key", tls_key.as_bytes()),
+    ]);
     let secret = c.secret("team-b", "web-tls").await;
     assert_eq!(data_of(&secret), expected);
     assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
@@ -807,8 +834,7 @@ async fn the_page_seals_every_scope_and_type_into_the_exact_secret_and_sends_no_
         )
         .await;
     assert_eq!(
-        answer,
-        "Valid: the controller can decrypt every item.",
+        answer, "Valid: the controller can decrypt every item.",
         "{answer}"
     );
     let verify_body = proxy
@@ -837,7 +863,10 @@ async fn the_page_seals_every_scope_and_type_into_the_exact_secret_and_sends_no_
     );
     let log = c.controller_log();
     for v in &sent {
-        assert!(!contains(log.as_bytes(), v), "the controller logged a value");
+        assert!(
+            !contains(log.as_bytes(), v),
+            "the controller logged a value"
+        );
     }
     b.quit().await;
 }
@@ -854,8 +883,9 @@ async fn merge_into_adds_items_to_an_existing_sealed_secret() {
         "stringData": {"kept": kept, "rotated": old},
     }))
     .expect("secret");
-    let existing = sealer::sealed::seal_secret(&secret, c.cert.public_key(), &SealOptions::default())
-        .expect("seal");
+    let existing =
+        sealer::sealed::seal_secret(&secret, c.cert.public_key(), &SealOptions::default())
+            .expect("seal");
     let existing_yaml = serde_yaml_ng::to_string(&existing).expect("yaml");
     c.apply(&existing_yaml).await;
     c.secret("team-a", "db").await;
@@ -867,7 +897,11 @@ async fn merge_into_adds_items_to_an_existing_sealed_secret() {
     assert_eq!(b.value("name").await, "db", "taken from the SealedSecret");
     assert_eq!(b.value("namespace").await, "team-a");
     assert_eq!(b.value("scope").await, "namespace-wide");
-    assert!(b.text("merge-info").await.contains("2 items: kept, rotated"));
+    assert!(
+        b.text("merge-info")
+            .await
+            .contains("2 items: kept, rotated")
+    );
     let (new, added) = (unique("new"), unique("added"));
     b.type_into("key-0", "rotated").await;
     b.type_into("value-0", &new).await;
@@ -910,8 +944,9 @@ async fn validate_says_whether_the_controller_can_open_the_output() {
     b.open(&proxy.url(), true).await;
     b.click("cert-source-pem").await;
     b.paste("cert-pem", &other_cert.to_pem()).await;
-    b.wait_js(
+    b.wait_js_with(
         "return document.getElementById('cert-fingerprint').textContent === arguments[0] || ''",
+        vec![other_cert.public_key().fingerprint().into()],
         "the pasted certificate",
     )
     .await;
@@ -935,8 +970,9 @@ async fn validate_says_whether_the_controller_can_open_the_output() {
     );
     // Back to the controller's certificate: valid.
     b.click("cert-source-controller").await;
-    b.wait_js(
+    b.wait_js_with(
         "return document.getElementById('cert-fingerprint').textContent === arguments[0] || ''",
+        vec![c.cert.public_key().fingerprint().into()],
         "the controller's certificate",
     )
     .await;
@@ -1033,8 +1069,11 @@ async fn keyboard_alone_fills_and_seals_the_form_served_by_seal_web() {
     assert!(yaml.contains("sealedsecrets.bitnami.com/namespace-wide: 'true'"));
     assert!(b.text("status").await.starts_with("Sealed 2 items"));
     assert!(
-        b.js("return document.getElementById('validate').disabled", vec![])
-            .await
+        b.js(
+            "return document.getElementById('validate').disabled",
+            vec![]
+        )
+        .await
             == true
     );
     assert_eq!(
@@ -1056,7 +1095,11 @@ async fn an_expired_certificate_shows_the_warning_in_the_page_opened_from_a_file
         .output()
         .await
         .expect("seal web --out-dir");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let key = PrivateKey::generate(2048).expect("key");
     let expired = Certificate::self_signed(&key, time::Duration::hours(-1), "").expect("cert");
     assert!(expired.is_expired_at(time::OffsetDateTime::now_utc()));
@@ -1080,7 +1123,11 @@ async fn an_expired_certificate_shows_the_warning_in_the_page_opened_from_a_file
             == true,
         "no controller behind a file"
     );
-    assert!(b.text("server-note").await.starts_with("Opened from a file"));
+    assert!(
+        b.text("server-note")
+            .await
+            .starts_with("Opened from a file")
+    );
     b.paste("cert-pem", &expired.to_pem()).await;
     let warning = b
         .wait_js(

@@ -253,7 +253,10 @@ mod tests {
         assert!(body.contains("<body data-server=\"controller\">"));
         let (_, _, body) = get_path(router(Host::SealWeb), "/").await;
         assert!(body.contains("<body data-server=\"seal-web\">"));
-        assert!(ASSETS[0].body.contains(FILE_MARKER), "the file form opens as `file`");
+        assert!(
+            ASSETS[0].body.contains(FILE_MARKER),
+            "the file form opens as `file`"
+        );
     }
 
     #[tokio::test]
@@ -277,9 +280,15 @@ mod tests {
         }
         let script = ASSETS[1].body;
         assert!(!script.contains("http://") && !script.contains("https://"));
-        assert!(!script.contains("innerHTML"), "text is set with textContent only");
+        assert!(
+            !script.contains("innerHTML"),
+            "text is set with textContent only"
+        );
         assert!(!page.contains("<style") && !page.contains(" style="));
-        assert!(!page.contains("<script>"), "no inline script (the CSP forbids it)");
+        assert!(
+            !page.contains("<script>"),
+            "no inline script (the CSP forbids it)"
+        );
     }
 
     #[test]
@@ -297,7 +306,10 @@ mod tests {
                 }
             }
         }
-        assert!(names.iter().all(|n| ["cert-source", "format"].contains(n)), "{names:?}");
+        assert!(
+            names.iter().all(|n| ["cert-source", "format"].contains(n)),
+            "{names:?}"
+        );
         assert!(!ASSETS[1].body.contains(".name = "));
     }
 
