@@ -602,6 +602,27 @@ impl Browser {
         panic!("#{id} is not reachable with Tab");
     }
 
+    /// Fails unless every visible form control has a label and every visible button a name.
+    async fn assert_every_control_is_labelled(&self) {
+        let unlabelled = self
+            .js(
+                "const visible = (e) => e.offsetParent !== null; \
+                 const controls = [...document.querySelectorAll('input, select, textarea')] \
+                   .filter(visible).filter((e) => e.labels.length === 0).map((e) => e.id); \
+                 const buttons = [...document.querySelectorAll('button')].filter(visible) \
+                   .filter((b) => !(b.getAttribute('aria-label') || b.textContent.trim())) \
+                   .map((b) => b.id); \
+                 return controls.concat(buttons);",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            unlabelled,
+            serde_json::json!([]),
+            "controls without a label"
+        );
+    }
+
     async fn quit(mut self) {
         if let Some(driver) = self.driver.take() {
             driver.quit().await.expect("quit");
@@ -1035,6 +1056,7 @@ async fn keyboard_alone_fills_and_seals_the_form_served_by_seal_web() {
         cert.public_key().fingerprint()
     );
     assert!(b.text("validate-note").await.contains("no /v1/verify"));
+    b.assert_every_control_is_labelled().await;
 
     let (user, pass) = (unique("alice"), unique("s3cret"));
     b.tab_to("name").await;
@@ -1164,6 +1186,33 @@ async fn an_expired_certificate_shows_the_warning_in_the_page_opened_from_a_file
     )
     .await;
     assert!(b.hidden("cert-warning").await);
+
+    // On a phone: one column, nothing wider than the screen, every control still labelled.
+    b.d().set_window_rect(0, 0, 390, 844).await.expect("resize");
+    for helper in [
+        "kubernetes.io/basic-auth",
+        "kubernetes.io/dockerconfigjson",
+        "kubernetes.io/tls",
+    ] {
+        b.choose("type", helper).await;
+        b.assert_every_control_is_labelled().await;
+        let fits = b
+            .js(
+                "const w = window.innerWidth; const out = []; \
+                 const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT); \
+                 let n; while ((n = walk.nextNode())) { const r = document.createRange(); \
+                   r.selectNode(n); const b = r.getBoundingClientRect(); \
+                   if (b.right + window.scrollX > w + 1) out.push((n.id || n.nodeName) + ' ' + Math.round(b.left) + '-' + Math.round(b.right) + ' ' + (n.textContent || '').slice(0, 30)); } \
+                 return [document.documentElement.scrollWidth, w, window.scrollX, out];",
+                vec![],
+            )
+            .await;
+        assert!(
+            fits[0].as_i64() <= fits[1].as_i64(),
+            "the page is wider than a phone: {fits}"
+        );
+    }
+    b.choose("type", "Opaque").await;
 
     // Raw mode: one value, one blob.
     b.click("raw").await;

@@ -313,6 +313,62 @@ mod tests {
         assert!(!ASSETS[1].body.contains(".name = "));
     }
 
+    /// The `--name: #rrggbb;` custom properties of the CSS block starting at `start`.
+    fn palette(css: &str, start: &str) -> std::collections::HashMap<String, [f64; 3]> {
+        let block = &css[css.find(start).unwrap()..];
+        let block = &block[..block.find('}').unwrap()];
+        block
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.trim().strip_prefix("--")?.split_once(':')?;
+                let hex = value.trim().strip_prefix('#')?.strip_suffix(';')?;
+                let channel = |i: usize| {
+                    let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+                    if c <= 0.03928 {
+                        c / 12.92
+                    } else {
+                        ((c + 0.055) / 1.055).powf(2.4)
+                    }
+                };
+                Some((name.to_owned(), [channel(0), channel(2), channel(4)]))
+            })
+            .collect()
+    }
+
+    /// WCAG 2 contrast ratio.
+    fn contrast(a: [f64; 3], b: [f64; 3]) -> f64 {
+        let luminance = |c: [f64; 3]| 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    #[test]
+    fn text_and_controls_have_enough_contrast_in_light_and_dark() {
+        let css = ASSETS[2].body;
+        for scheme in [":root {", "@media (prefers-color-scheme: dark)"] {
+            let p = palette(css, scheme);
+            assert!(p.len() >= 12, "{scheme}: {p:?}");
+            // Text at least 4.5:1 (WCAG AA), borders and focus rings at least 3:1.
+            for (fg, bg, least) in [
+                ("text", "bg", 4.5),
+                ("text", "surface", 4.5),
+                ("muted", "surface", 4.5),
+                ("muted", "bg", 4.5),
+                ("primary-text", "primary", 4.5),
+                ("error", "surface", 4.5),
+                ("ok", "surface", 4.5),
+                ("warning-text", "warning-bg", 4.5),
+                ("border", "bg", 3.0),
+                ("border", "surface", 3.0),
+                ("focus", "surface", 3.0),
+                ("focus", "bg", 3.0),
+            ] {
+                let ratio = contrast(p[fg], p[bg]);
+                assert!(ratio >= least, "{scheme} {fg} on {bg}: {ratio:.2}");
+            }
+        }
+    }
+
     #[test]
     fn every_stable_id_is_in_the_page_or_made_by_its_script() {
         let page = ASSETS[0].body;
