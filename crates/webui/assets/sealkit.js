@@ -650,16 +650,19 @@
     return items;
   }
 
-  function readIdentity() {
+  /** Name, namespace and scope; raw mode asks only for what the scope's label holds. */
+  function readIdentity(raw) {
     const name = $('name').value;
     const namespace = $('namespace').value;
     const scope = $('scope').value;
-    if (!name) throw new InputError('give the Secret a name', 'name');
-    if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
+    const needName = !raw || scope === 'strict';
+    const needNamespace = !raw || scope !== 'cluster-wide';
+    if (needName && !name) throw new InputError('give the Secret a name', 'name');
+    if (name && (name.length > 253 || !DNS_SUBDOMAIN.test(name))) {
       throw new InputError('the name must be lower-case letters, digits, "-" and "."', 'name');
     }
-    if (!namespace) throw new InputError('give the namespace', 'namespace');
-    if (namespace.length > 63 || !DNS_LABEL.test(namespace)) {
+    if (needNamespace && !namespace) throw new InputError('give the namespace', 'namespace');
+    if (namespace && (namespace.length > 63 || !DNS_LABEL.test(namespace))) {
       throw new InputError('the namespace must be lower-case letters, digits and "-"', 'namespace');
     }
     return { name, namespace, scope };
@@ -681,7 +684,7 @@
     const merge = mergeOn();
     const raw = rawOn();
     const existing = merge ? parseExisting($('merge-input').value) : null;
-    const id = existing || readIdentity();
+    const id = existing || readIdentity(raw);
     const label = labelFor(id.scope, id.namespace, id.name);
     let result;
     if (raw) {
@@ -690,7 +693,7 @@
       const value = fromFile || encoder.encode(r.value.value);
       if (!fromFile && !r.value.value) throw new InputError('give the value to seal', r.value.id);
       const blob = await sealValue(state.cert.key, label, value);
-      result = { raw: blob, yaml: blob, json: '', name: id.name, count: 1 };
+      result = { raw: blob, yaml: blob, json: '', name: id.name || 'sealed-value', count: 1 };
     } else {
       const items = await collectItems(!merge);
       if (items.size === 0) throw new InputError('give at least one item', state.rows[0].key.id);
@@ -727,7 +730,8 @@
     for (const b of ['copy', 'download']) $(b).disabled = false;
     $('validate').disabled = !(state.server === 'controller' && !raw);
     const what = raw ? 'the value' : result.count + ' item' + (result.count === 1 ? '' : 's');
-    setStatus('status', 'Sealed ' + what + ' for ' + id.namespace + '/' + id.name + ' (' + id.scope +
+    const target = id.scope === 'cluster-wide' && raw ? 'any namespace' : id.namespace + '/' + (id.name || '*');
+    setStatus('status', 'Sealed ' + what + ' for ' + target + ' (' + id.scope +
       ') with ' + state.cert.fingerprint.slice(0, 19) + '… in ' + Math.round(elapsed) + ' ms.', 'ok');
   }
 
@@ -855,6 +859,11 @@
     onModes();
 
     $('seal-form').addEventListener('submit', run(seal));
+    $('seal-form').addEventListener('input', (event) => {
+      if (state.output && !event.target.closest('#output-section')) {
+        setStatus('status', 'The form changed since the output was sealed: press Seal to update it.');
+      }
+    });
     $('add-row').addEventListener('click', () => addRow(true));
     $('cert-source-controller').addEventListener('change', onCertSource);
     $('cert-source-pem').addEventListener('change', onCertSource);
