@@ -14,6 +14,7 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -26,7 +27,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 class Session:
     def __init__(self, driver):
         self.driver = driver.rstrip("/")
-        profile = tempfile.mkdtemp(prefix="sealkit-chromium-")
+        self.profile = profile = tempfile.mkdtemp(prefix="sealkit-chromium-")
         caps = {
             "capabilities": {
                 "alwaysMatch": {
@@ -83,6 +84,7 @@ class Session:
             self.call("DELETE", f"/session/{self.id}")
         except Exception:  # the browser is going away anyway
             pass
+        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 FILL_ROWS = """

@@ -7,6 +7,8 @@
 //! the page. What the page seals is applied through the harness and must become a Secret with
 //! the exact bytes typed or uploaded; the independent Python implementation
 //! (`crates/cli/tests/interop/bitnami_format.py`) opens the page's output too.
+//!
+//! `CHROMIUM` names another Chromium binary than `/usr/bin/chromium`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -150,7 +152,7 @@ impl RecordingProxy {
     }
 
     /// Fails unless the browser sent only the page's own requests, and no value (as it is, or
-    /// base64) anywhere in them; returns the bodies it POSTed to `/v1/verify`.
+    /// base64) anywhere in them: request lines, headers or bodies.
     fn assert_no_value_sent(&self, values: &[&[u8]]) {
         let lines = self.request_lines();
         assert!(!lines.is_empty(), "the proxy saw the page's requests");
@@ -367,6 +369,16 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Self {
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let installed = Path::new(&chromium).is_file()
+            && std::process::Command::new("chromedriver")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success());
+        assert!(
+            installed,
+            "the browser tests need Debian's chromium and chromium-driver: run scripts/deps/web.sh"
+        );
         let port = free_port();
         let mut cmd = tokio::process::Command::new("chromedriver");
         cmd.arg(format!("--port={port}"))
@@ -378,7 +390,7 @@ impl Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let downloads = tempfile::tempdir().expect("downloads dir");
         let mut caps = ChromeCapabilities::new();
-        caps.set_binary("/usr/bin/chromium").expect("caps");
+        caps.set_binary(&chromium).expect("caps");
         for arg in [
             "--headless=new",
             "--no-sandbox",
