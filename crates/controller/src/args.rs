@@ -148,6 +148,9 @@ pub struct RunArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// Serve the sealing page at / on the API address (false: / is 404)
+    #[arg(long, env = "SEALED_SECRETS_WEB", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
+    pub web: bool,
     /// Address of the API (/v1/cert.pem, /v1/verify, /v1/rotate, /healthz, /readyz)
     #[arg(long, env = "SEALED_SECRETS_LISTEN_ADDR", default_value = ":8080", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,

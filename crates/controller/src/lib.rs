@@ -163,7 +163,7 @@ pub async fn run(
     };
     let api_server = http::serve(
         listeners.api,
-        http::api_router(state.clone()),
+        http::web::with_page(http::api_router(state.clone()), args.web),
         stopped(&shutdown),
     );
     let metrics_server = http::serve(

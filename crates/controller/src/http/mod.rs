@@ -15,6 +15,7 @@ pub mod health;
 pub mod metrics;
 pub mod rotate;
 pub mod verify;
+pub mod web;
 
 use std::collections::HashMap;
 use std::future::Future;
