@@ -25,6 +25,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE|URL", required_unless_present = "out_dir")]
     pub cert: Option<String>,
 
+    /// With an http(s) --cert: seconds the whole download may take (connection, headers
+    /// and body).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::certsource::DEFAULT_FETCH_TIMEOUT_SECS,
+          env = crate::env::SEAL_CERT_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub cert_timeout: u64,
+
     /// Address to serve on. Browsers give pages WebCrypto only in a secure context: over
     /// plain http that means a loopback address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
@@ -49,7 +55,11 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let Some(source) = &args.cert else {
         bail!("--cert is required to serve the page");
     };
-    let cert = crate::certsource::load(source, printer)?;
+    let cert = crate::certsource::load(
+        source,
+        std::time::Duration::from_secs(args.cert_timeout),
+        printer,
+    )?;
     if !args.listen.ip().is_loopback() {
         printer.warn(&format!(
             "{} is not a loopback address: over plain http, browsers give the page no WebCrypto \
