@@ -10,6 +10,8 @@
 //! - [`http`]: `/v1/cert.pem`, `/v1/verify`, `/v1/rotate`, `/healthz`, `/readyz`, `/metrics`.
 //! - [`leader`]: Lease-based leader election.
 //! - [`externalsecrets`]: the ExternalSecret bridge (`external-secrets.io/v1`).
+//! - [`reconciler`]: plumbing both reconcilers share (Kubernetes errors, status, Events,
+//!   backoff, Secret caches).
 //!
 //! # Crate Features
 //! None yet; the `telemetry` feature (OpenTelemetry export) is planned.
@@ -17,8 +19,8 @@
 #![deny(missing_docs)]
 
 pub mod args;
-pub mod context;
 pub mod crds;
+pub mod duration;
 pub mod error;
 pub mod externalsecrets;
 pub mod http;
@@ -26,6 +28,7 @@ pub mod keyring;
 pub mod leader;
 pub mod metrics;
 pub mod rbac;
+pub mod reconciler;
 pub mod sealedsecrets;
 pub mod telemetry;
 
@@ -42,13 +45,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use crate::args::{Args, RunArgs};
-use crate::context::{Decryptor, Settings};
 pub use crate::error::{Error, Result};
-use crate::keyring::Keyring;
 use crate::keyring::generate::KeyParams;
 use crate::keyring::renewal::{Renewal, next_renewal};
 use crate::keyring::store::KeySecretMeta;
+use crate::keyring::{Decryptor, Keyring};
 use crate::metrics::Metrics;
+use crate::reconciler::retry::backoff;
+use crate::sealedsecrets::context::Settings;
 
 /// Whether this build carries the ExternalSecret bridge (`--external-secrets`).
 pub const EXTERNAL_SECRETS_AVAILABLE: bool = true;
@@ -128,7 +132,7 @@ pub async fn run(
                 tracing::warn!(error = %e.chain(), attempt, "cannot list key secrets yet");
                 let mut stop = shutdown.clone();
                 tokio::select! {
-                    () = tokio::time::sleep(sealedsecrets::reconcile::backoff(attempt)) => {}
+                    () = tokio::time::sleep(backoff(attempt)) => {}
                     _ = until(&mut stop, true) => return Ok(()),
                 }
             }
@@ -376,7 +380,7 @@ async fn renew_keys(
                     Err(e) => {
                         failures += 1;
                         tracing::error!(error = %e.chain(), "cannot store a new sealing key");
-                        tokio::time::sleep(sealedsecrets::reconcile::backoff(failures + 3)).await;
+                        tokio::time::sleep(backoff(failures + 3)).await;
                     }
                 }
                 changed.borrow_and_update();

@@ -30,8 +30,8 @@ use axum::routing::{get, post};
 use sealer::sealed::SealedSecretManifest;
 use tokio::net::TcpListener;
 
-use crate::context::Decryptor;
 use crate::error::{Error, Result};
+use crate::keyring::Decryptor;
 use crate::metrics::{HttpLabels, Metrics};
 
 /// Largest request body accepted (a Secret is at most 1 MiB; sealing grows it by about 4/3).

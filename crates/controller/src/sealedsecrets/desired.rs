@@ -24,8 +24,8 @@ use sealer::sealed::{SealedSecret, SecretManifest};
 use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::context::KeyUse;
 use crate::error::{Error, Result};
+use crate::keyring::KeyUse;
 
 /// Set on the Secret: digest of the inputs, the keys used and the data written.
 pub const DIGEST_ANNOTATION: &str = "sealkit.dev/unsealed-digest";

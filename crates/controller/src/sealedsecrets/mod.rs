@@ -3,6 +3,7 @@
 //! Secret annotated `managed` is taken over) and reconciles everything again when the keys
 //! change.
 
+pub mod context;
 pub mod desired;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -20,8 +21,10 @@ use kube::{Api, Client};
 use sealer::sealed::SealedSecret;
 use tokio::sync::watch;
 
-use crate::context::{Context, Decryptor, Settings, cache_ready};
+use self::context::{Context, Settings};
+use crate::keyring::Decryptor;
 use crate::metrics::Metrics;
+use crate::reconciler::cache::{cache_ready, scrub};
 
 /// What one SealedSecret controller needs.
 #[derive(Clone)]
@@ -179,7 +182,7 @@ fn trim_cached_secret(secret: &mut Secret) {
         .as_ref()
         .is_some_and(|a| a.contains_key(desired::DIGEST_ANNOTATION));
     if !ours {
-        crate::keyring::store::scrub(secret);
+        scrub(secret);
         secret.data = None;
         secret.string_data = None;
     }
