@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{ArgAction, Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 use time::OffsetDateTime;
 
 pub use crate::duration::parse_go_duration;
@@ -63,6 +64,9 @@ pub enum KeyOrderPriority {
 /// The flags of the controller proper.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct RunArgs {
+    /// Run the SealedSecret side: sealing keys, unsealing, /v1/cert.pem, /v1/verify, /v1/rotate (false: only the ExternalSecret bridge, which then never reads key Secrets)
+    #[arg(long, env = "SEALED_SECRETS_SEALED_SECRETS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
+    pub sealed_secrets: bool,
     /// Prefix of the key Secrets' names (generateName)
     #[arg(long, env = "SEALED_SECRETS_KEY_PREFIX", default_value = "sealed-secrets-key", value_parser = parse_key_prefix)]
     pub key_prefix: String,
@@ -120,14 +124,27 @@ pub struct RunArgs {
     /// Burst of requests allowed on /v1/verify per client
     #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2)]
     pub rate_limit_burst: u32,
+    /// Peers (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client for the rate limit, e.g. the API server's addresses (kubeseal comes through its service proxy); from other peers the header is ignored
+    #[arg(long, env = "SEALED_SECRETS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Items (encryptedData entries) a /v1/verify or /v1/rotate request may carry
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_MAX_ITEMS_PER_REQUEST",
+        default_value_t = 64
+    )]
+    pub max_items_per_request: usize,
+    /// Decryptions /v1/verify and /v1/rotate may run at once, apart from the reconciler's [default: half the cores, at least 1]
+    #[arg(long, env = "SEALED_SECRETS_API_DECRYPT_CONCURRENCY")]
+    pub api_decrypt_concurrency: Option<usize>,
     /// Leave namespace/name labels out of /metrics (the inventory is sensitive)
     #[arg(long, env = "SEALED_SECRETS_METRICS_OMIT_SECRET_LABELS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub metrics_omit_secret_labels: bool,
     /// Write status (Synced condition, observedGeneration) on SealedSecrets
     #[arg(long, env = "SEALED_SECRETS_UPDATE_STATUS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
     pub update_status: bool,
-    /// Accepted for compatibility: key Secrets are always watched
-    #[arg(long, env = "SEALED_SECRETS_WATCH_FOR_SECRETS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
+    /// Watch the key Secrets, so keys made by the leader, created externally or relabelled `compromised` are used without a restart (false: read them once at start, as Bitnami's default; refused with --leader-elect)
+    #[arg(long, env = "SEALED_SECRETS_WATCH_FOR_SECRETS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
     pub watch_for_secrets: bool,
     /// Do not recreate Secrets deleted behind the controller's back
     #[arg(long, env = "SEALED_SECRETS_SKIP_RECREATE", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
@@ -298,6 +315,14 @@ fn parse_key_prefix(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// Parses one `--trusted-proxies` entry: a CIDR (`10.0.0.0/8`) or one address.
+pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("invalid trusted proxy {text:?} (expected a CIDR or an IP address)"))
+}
+
 /// Parses a Go listen address: `:8080` means every interface.
 pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
     let full = if text.starts_with(':') {
@@ -320,6 +345,21 @@ pub fn validate(args: &RunArgs) -> Result<()> {
     if args.leader_elect && args.leader_elect_retry_period >= args.leader_elect_lease_duration {
         return Err(Error::Config(
             "--leader-elect-retry-period must be shorter than --leader-elect-lease-duration".into(),
+        ));
+    }
+    if !args.sealed_secrets && !args.external_secrets {
+        return Err(Error::Config(
+            "--sealed-secrets=false and --external-secrets=false leave nothing to run".into(),
+        ));
+    }
+    if args.sealed_secrets && args.leader_elect && !args.watch_for_secrets {
+        return Err(Error::Config(
+            "--watch-for-secrets=false cannot be used with --leader-elect: replicas would not see the keys the leader makes".into(),
+        ));
+    }
+    if args.max_items_per_request == 0 {
+        return Err(Error::Config(
+            "--max-items-per-request must be at least 1".into(),
         ));
     }
     Ok(())
@@ -398,6 +438,46 @@ mod tests {
         );
         assert!(parse_key_values("novalue").is_err());
         assert!(Args::try_parse_from(["seal-controller", "--key-prefix=Bad_Prefix"]).is_err());
+    }
+
+    #[test]
+    fn the_sealed_secret_side_and_the_key_watch_are_on_by_default() {
+        let a = parse(&[]).run;
+        assert!(a.sealed_secrets && a.watch_for_secrets);
+        assert_eq!(a.max_items_per_request, 64);
+        assert!(a.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn nothing_to_run_and_an_unwatched_keyring_under_leader_election_are_refused() {
+        let err = |args: &[&str]| validate(&parse(args).run).unwrap_err().to_string();
+        assert_eq!(
+            err(&["--sealed-secrets=false", "--external-secrets=false"]),
+            "invalid configuration: --sealed-secrets=false and --external-secrets=false leave nothing to run"
+        );
+        assert!(
+            err(&["--watch-for-secrets=false", "--leader-elect"])
+                .contains("--watch-for-secrets=false cannot be used with --leader-elect")
+        );
+        assert!(validate(&parse(&["--watch-for-secrets=false"]).run).is_ok());
+        assert!(
+            validate(&parse(&["--sealed-secrets=false", "--external-secrets=true"]).run).is_ok()
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_take_cidrs_and_single_addresses() {
+        let a = parse(&["--trusted-proxies=10.0.0.0/8, 192.168.1.1,fd00::/8"]).run;
+        assert_eq!(
+            a.trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["10.0.0.0/8", "192.168.1.1/32", "fd00::/8"]
+        );
+        assert!(
+            Args::try_parse_from(["seal-controller", "--trusted-proxies=example.com"]).is_err()
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ use self::metrics::EsMetrics;
 use self::providers::ProviderSettings;
 use self::schedule::LastSync;
 use self::stores::ClientCache;
-use crate::reconciler::cache::cache_ready;
+use crate::reconciler::cache::{cache_ready, trim_metadata};
 use crate::reconciler::events;
 use crate::reconciler::retry::Failures;
 
@@ -248,7 +248,7 @@ pub async fn run(
                 .labels(&format!("{}=true", desired::LABEL_MANAGED)),
         )
         .default_backoff()
-        .modify(|s: &mut Secret| s.metadata.managed_fields = None),
+        .modify(|s: &mut Secret| trim_metadata(&mut s.metadata)),
     )
     .touched_objects();
 

@@ -41,6 +41,18 @@ impl Decryptor {
         }
     }
 
+    /// A decryptor over the same keys with `concurrency` slots of its own (at least one) and
+    /// its own record of which keys opened what, so that neither can hold up or reorder the
+    /// other: the HTTP API gets one apart from the reconciler's.
+    pub fn with_own_slots(&self, concurrency: usize) -> Self {
+        Self {
+            keyring: self.keyring.clone(),
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            rsa_operations: self.rsa_operations.clone(),
+            opened: Arc::default(),
+        }
+    }
+
     /// The keys in the order to try them: most SealedSecrets opened first, then the keyring's
     /// order (newest first).
     fn keys_to_try(&self) -> Vec<Arc<KeyEntry>> {
@@ -123,6 +135,32 @@ pub struct KeyUse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // issue 13: verify/rotate shared the reconciler's decryption slots, so a flood of API
+    // requests queued ahead of every reconcile (and the other way round).
+    #[tokio::test]
+    async fn a_decryptor_with_its_own_slots_is_not_held_up_by_the_other() {
+        use crate::args::KeyOrderPriority;
+        let ring = Keyring::new(KeyOrderPriority::CertNotBefore);
+        let reconciles = Decryptor::new(ring, 1, Counter::default());
+        let api = reconciles.with_own_slots(1);
+        // Every API slot taken (a flood in progress)...
+        let _busy = api.slots.clone().acquire_owned().await.unwrap();
+        // ...and a reconcile still gets a slot at once (it fails later, for want of keys).
+        let meta = ObjectMeta::default();
+        let spec: SealedSecretSpec = serde_json::from_value(serde_json::json!({
+            "encryptedData": {}
+        }))
+        .unwrap();
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            reconciles.unseal(meta, spec),
+        )
+        .await
+        .expect("a reconcile waited for an API slot");
+        assert!(matches!(r, Err(Error::NoActiveKey)));
+        assert_eq!(reconciles.slots.available_permits(), 1);
+    }
 
     #[tokio::test]
     async fn keys_that_opened_secrets_before_are_tried_first() {

@@ -1,9 +1,10 @@
-//! The Secret caches the reconcilers keep: waiting for their first list, and scrubbing
-//! values held in memory.
+//! The caches the reconcilers keep: waiting for their first list, trimming what is cached,
+//! and scrubbing Secret values held in memory.
 
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::Store;
 use zeroize::Zeroize as _;
 
@@ -26,6 +27,24 @@ where
     }
     .boxed()
     .shared()
+}
+
+/// kubectl's copy of the applied object, kept on the object by client-side `kubectl apply`: on
+/// a Secret it holds the plaintext.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops from a cached object's metadata what no reconcile reads: managed fields, and kubectl's
+/// last-applied copy (on a Secret, its plaintext; on any object, a second copy of it all).
+pub fn trim_metadata(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        if let Some(mut copy) = annotations.remove(LAST_APPLIED_ANNOTATION) {
+            copy.zeroize();
+        }
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
 }
 
 /// Overwrites the values of a Secret held in memory (keys, plaintext) before it is dropped.
@@ -68,6 +87,24 @@ mod tests {
                 .expect("a waiter was never woken")
                 .expect("waiter task");
         }
+    }
+
+    #[test]
+    fn trimming_drops_managed_fields_and_the_last_applied_copy_only() {
+        let mut meta = ObjectMeta {
+            annotations: Some(BTreeMap::from([
+                (LAST_APPLIED_ANNOTATION.into(), "{\"stringData\":{}}".into()),
+                ("note".into(), "kept".into()),
+            ])),
+            managed_fields: Some(vec![Default::default()]),
+            ..ObjectMeta::default()
+        };
+        trim_metadata(&mut meta);
+        assert_eq!(meta.managed_fields, None);
+        assert_eq!(
+            meta.annotations,
+            Some(BTreeMap::from([("note".into(), "kept".into())]))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
+use super::digest_key::DigestKey;
 use crate::keyring::Decryptor;
 use crate::metrics::Metrics;
 use crate::reconciler::retry::Failures;
@@ -26,6 +27,8 @@ pub struct Context {
     pub secrets: Store<Secret>,
     /// Behaviour switches.
     pub settings: Settings,
+    /// Key of the `unsealed-digest` annotation.
+    pub digest_key: Arc<DigestKey>,
     failures: Failures<(String, String)>,
 }
 
@@ -49,6 +52,7 @@ impl Context {
         recorder: Recorder,
         secrets: Store<Secret>,
         settings: Settings,
+        digest_key: Arc<DigestKey>,
     ) -> Self {
         Self {
             client,
@@ -57,6 +61,7 @@ impl Context {
             recorder,
             secrets,
             settings,
+            digest_key,
             failures: Failures::default(),
         }
     }

@@ -100,7 +100,8 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
     let cached = ctx
         .secrets
         .get(&ObjectRef::<Secret>::new(name).within(namespace));
-    if cached.is_some_and(|s| desired::in_sync(&s, ss, &shape, &key_state)) {
+    let digest_key = ctx.digest_key.as_ref();
+    if cached.is_some_and(|s| desired::in_sync(&s, ss, &shape, &key_state, digest_key)) {
         ctx.metrics.unseal_skipped.inc();
         return Ok(Synced::InSync);
     }
@@ -109,18 +110,18 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
         .get_opt(name)
         .await
         .map_err(Error::kube(format!("get secret {namespace}/{name}")))?;
+    if existing
+        .as_ref()
+        .is_some_and(|s| desired::in_sync(s, ss, &shape, &key_state, digest_key))
+    {
+        ctx.metrics.unseal_skipped.inc();
+        return Ok(Synced::InSync);
+    }
     let own = existing.as_ref().map(|e| desired::ownership(e, ss));
     if own == Some(Ownership::Foreign) {
         return Err(Error::Unmanaged {
             name: name.to_owned(),
         });
-    }
-    if existing
-        .as_ref()
-        .is_some_and(|s| desired::in_sync(s, ss, &shape, &key_state))
-    {
-        ctx.metrics.unseal_skipped.inc();
-        return Ok(Synced::InSync);
     }
     if ss.spec.data.is_some() && !ctx.settings.accept_deprecated_v1_data {
         return Err(Error::Config(
@@ -136,7 +137,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
     for key in used.iter().filter(|k| k.compromised) {
         warn!(%namespace, %name, fingerprint = %key.fingerprint, "unsealed with a key marked compromised: re-seal it (seal --re-encrypt)");
     }
-    let mut secret = desired::build(&shape, unsealed, &used)?;
+    let mut secret = desired::build(&shape, unsealed, &used, digest_key)?;
     let result = match (existing, own) {
         (None, _) => api
             .create(&PostParams::default(), &secret)
