@@ -152,7 +152,7 @@ pub struct RunArgs {
     /// Give up on a SealedSecret after this many failed decryptions (until it or the keys change)
     #[arg(long, env = "SEALED_SECRETS_MAX_UNSEAL_RETRIES", default_value_t = 5)]
     pub max_unseal_retries: u32,
-    /// Decryptions running at once [default: number of cores]
+    /// Decryptions the SealedSecret reconciler runs at once [default: number of cores]
     #[arg(long, env = "SEALED_SECRETS_DECRYPT_CONCURRENCY")]
     pub decrypt_concurrency: Option<usize>,
     /// Log level (error, warn, info, debug, trace, or a tracing filter)

@@ -106,19 +106,22 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
         return Ok(Synced::InSync);
     }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let existing = api
+    let mut existing = api
         .get_opt(name)
         .await
         .map_err(Error::kube(format!("get secret {namespace}/{name}")))?;
-    if existing
+    let in_sync = existing
         .as_ref()
-        .is_some_and(|s| desired::in_sync(s, ss, &shape, &key_state, digest_key))
-    {
-        ctx.metrics.unseal_skipped.inc();
-        return Ok(Synced::InSync);
-    }
+        .is_some_and(|s| desired::in_sync(s, ss, &shape, &key_state, digest_key));
     let own = existing.as_ref().map(|e| desired::ownership(e, ss));
-    if own == Some(Ownership::Foreign) {
+    if in_sync || own == Some(Ownership::Foreign) {
+        if let Some(s) = existing.as_mut() {
+            scrub(s);
+        }
+        if in_sync {
+            ctx.metrics.unseal_skipped.inc();
+            return Ok(Synced::InSync);
+        }
         return Err(Error::Unmanaged {
             name: name.to_owned(),
         });
