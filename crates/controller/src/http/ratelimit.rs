@@ -46,6 +46,8 @@ pub fn client(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> S
     let Some(peer) = peer else {
         return "unknown".to_owned();
     };
+    // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`.
+    let peer = peer.to_canonical();
     if !is_trusted(&peer) {
         return peer.to_string();
     }
@@ -59,7 +61,7 @@ pub fn client(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> S
         .collect();
     let mut leftmost = None;
     for hop in hops.iter().rev() {
-        match hop.parse::<IpAddr>() {
+        match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(ip) if is_trusted(&ip) => leftmost = Some(ip.to_string()),
             Ok(ip) => return ip.to_string(),
             Err(_) => return (*hop).to_owned(),
@@ -170,6 +172,9 @@ mod tests {
         // Only trusted hops: the leftmost is the origin.
         let h = xff(&["10.1.1.1, 10.2.2.2"]);
         assert_eq!(client(ip("10.0.0.5"), &h, &trusted), "10.1.1.1");
+        // An IPv4 proxy seen by a dual-stack listener is still trusted.
+        let h = xff(&["5.6.7.8"]);
+        assert_eq!(client(ip("::ffff:10.0.0.5"), &h, &trusted), "5.6.7.8");
         // No header: the proxy itself.
         assert_eq!(client(ip("10.0.0.5"), &xff(&[]), &trusted), "10.0.0.5");
         // Garbage can only come from the caller, and stops the walk where it stands.
