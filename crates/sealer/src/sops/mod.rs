@@ -518,6 +518,13 @@ impl PlainFile {
         if path.0.is_empty() {
             return Err(Error::Path("empty tree path".into()));
         }
+        // The root branch is level 1; the path adds one level per step.
+        if crate::budget::check_depth(1 + path.0.len() + value.depth()).is_err() {
+            return Err(Error::Path(format!(
+                "the value would nest deeper than {} levels",
+                crate::budget::MAX_DEPTH
+            )));
+        }
         let first = self
             .docs
             .first_mut()
@@ -545,5 +552,87 @@ impl PlainFile {
             *first = b;
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file nested exactly as deep as the readers accept: `{"a": {"a": … "secret" …}}`.
+    fn deepest(format: Format) -> Vec<u8> {
+        let n = crate::budget::MAX_DEPTH - 1;
+        match format {
+            Format::Json => format!("{}\"secret\"{}", "{\"a\":".repeat(n + 1), "}".repeat(n + 1)),
+            _ => format!("a: {}secret{}\n", "{a: ".repeat(n), "}".repeat(n)),
+        }
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_deepest_file_accepted_round_trips_on_a_2_mib_stack() {
+        // issue 14: every pass over a tree (load, walk, MAC, emit, drop) recurses; at the depth
+        // limit they must all fit a test thread's default stack, in an unoptimized build.
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let key = DataKey::from_slice(&[9u8; 32]).unwrap();
+                for format in [Format::Yaml, Format::Json] {
+                    let text = deepest(format);
+                    let plain = PlainFile::parse(&text, format).unwrap();
+                    let stanza = MasterKeyStanza::age(
+                        "age1test",
+                        "-----BEGIN AGE ENCRYPTED FILE-----\nx\n-----END AGE ENCRYPTED FILE-----\n",
+                    );
+                    let metadata = Metadata::new(vec![vec![stanza]], Selectors::default());
+                    let encrypted = plain
+                        .encrypt_at(&key, metadata, "2026-01-01T00:00:00Z")
+                        .unwrap();
+                    let bytes = encrypted.to_bytes(format).unwrap();
+                    let file = EncryptedFile::parse(&bytes, format).unwrap();
+                    let back = file.decrypt(&key, MacCheck::Verify).unwrap();
+                    assert_eq!(back.documents(), plain.documents());
+                    assert!(!back.to_bytes(format).unwrap().is_empty());
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn one_level_more_is_refused_by_every_tree_reader() {
+        let n = crate::budget::MAX_DEPTH;
+        let yaml = format!("a: {}1{}\n", "{a: ".repeat(n), "}".repeat(n));
+        let err = PlainFile::parse(yaml.as_bytes(), Format::Yaml).unwrap_err();
+        assert!(
+            err.to_string().ends_with("nesting deeper than 128 levels"),
+            "{err}"
+        );
+        let json = format!("{}1{}", "{\"a\":".repeat(n + 1), "}".repeat(n + 1));
+        let err = PlainFile::parse(json.as_bytes(), Format::Json).unwrap_err();
+        assert!(
+            err.to_string().ends_with("nesting deeper than 128 levels"),
+            "{err}"
+        );
+        let mut file = PlainFile::parse(b"a: 1\n", Format::Yaml).unwrap();
+        let deep = Value::from_json(&format!(
+            "{}1{}",
+            "{\"a\":".repeat(n - 1),
+            "}".repeat(n - 1)
+        ))
+        .unwrap();
+        let err = file
+            .set(&"[\"b\"][\"c\"]".parse().unwrap(), deep)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the value would nest deeper than 128 levels"
+        );
+        let path = "[\"a\"]".repeat(n + 1);
+        assert_eq!(
+            path.parse::<TreePath>().unwrap_err().to_string(),
+            "tree path has more than 128 components"
+        );
     }
 }

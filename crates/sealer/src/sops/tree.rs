@@ -147,6 +147,15 @@ impl Value {
         super::stores::json::value_from_json(text)
     }
 
+    /// Levels of nested branches and lists (0 for a scalar or comment).
+    pub(crate) fn depth(&self) -> usize {
+        match self {
+            Value::Branch(b) => 1 + b.items.iter().map(|i| i.value.depth()).max().unwrap_or(0),
+            Value::List(l) => 1 + l.iter().map(Value::depth).max().unwrap_or(0),
+            Value::Scalar(_) | Value::Comment(_) => 0,
+        }
+    }
+
     pub(crate) fn zeroize(&mut self) {
         match self {
             Value::Branch(b) => b.zeroize(),
@@ -288,6 +297,12 @@ impl FromStr for TreePath {
             } else {
                 steps.push(PathStep::Index(component.parse().map_err(|_| bad())?));
             }
+        }
+        if steps.len() > crate::budget::MAX_DEPTH {
+            return Err(Error::Path(format!(
+                "tree path has more than {} components",
+                crate::budget::MAX_DEPTH
+            )));
         }
         Ok(Self(steps))
     }

@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, Tag};
 
 use self::emitter::{Emitter, Event, Kind, Style};
+use crate::budget::{self, AliasBudget};
 use crate::sops::error::{Error, Result};
 use crate::sops::gofmt;
 use crate::sops::tree::{Branch, Item, Key, Scalar, Value};
@@ -240,7 +241,10 @@ fn scalar_text(s: &Scalar) -> (Cow<'_, str>, Style) {
 /// `stringv`: literal when multi-line, plain when it would read back as the same string,
 /// double-quoted otherwise.
 fn string_style(s: &str) -> Style {
-    if s.contains('\n') {
+    if s == "<<" {
+        // go-yaml resolves it to the merge tag and writes the tag out.
+        Style::MergeTagged
+    } else if s.contains('\n') {
         Style::Literal
     } else if !s.is_empty() && resolve(s) == Resolved::Str && !is_base60_float(s) && !is_old_bool(s)
     {
@@ -458,6 +462,14 @@ struct Container {
     /// Anchored, or inside an anchored node: an alias may assemble it again, so it is copied
     /// out, not moved out.
     shared: bool,
+    /// Still being read: an alias to it would make it contain itself.
+    open: bool,
+    /// Nodes of the assembled subtree (itself, keys, values, aliases expanded).
+    nodes: u64,
+    /// Scalar bytes of the assembled subtree.
+    bytes: usize,
+    /// Levels of the assembled subtree (1 for a collection of scalars).
+    height: usize,
 }
 
 /// Document position used to merge comments between items.
@@ -494,10 +506,26 @@ struct Loader<'s> {
     check_duplicates: bool,
     /// The string keys of each mapping so far, when checking for duplicates.
     seen_keys: HashMap<usize, HashSet<String>>,
+    /// Alias expansion so far (checked before anything is expanded).
+    budget: AliasBudget,
 }
 
 fn malformed(line: Option<usize>, message: impl Into<String>) -> Error {
     Error::malformed("yaml", line, message)
+}
+
+#[inline(never)]
+fn unexpected_event(event: &PEvent<'_>, line: usize) -> Error {
+    malformed(Some(line), format!("unexpected YAML event {event:?}"))
+}
+
+/// The scalar bytes an alias of `s` copies.
+fn scalar_len(s: &Scalar) -> usize {
+    match s {
+        Scalar::Str(t) | Scalar::Time(t) => t.len(),
+        Scalar::RawStr(b) | Scalar::Bytes(b) => b.len(),
+        Scalar::Null | Scalar::Int(_) | Scalar::Float(_) | Scalar::Bool(_) => 8,
+    }
 }
 
 impl<'s> Loader<'s> {
@@ -524,8 +552,17 @@ impl<'s> Loader<'s> {
         byte - self.line_starts[line - 1]
     }
 
-    fn new_container(&mut self, is_map: bool, parent: Option<usize>, anchored: bool) -> usize {
+    /// A new collection under `parent`; refused beyond [`budget::MAX_DEPTH`] levels.
+    fn new_container(
+        &mut self,
+        is_map: bool,
+        parent: Option<usize>,
+        anchored: bool,
+        line: usize,
+    ) -> Result<usize> {
         let depth = parent.map_or(0, |p| self.containers[p].depth + 1);
+        budget::check_depth(depth as usize + 1)
+            .map_err(|e| malformed(Some(line), e.to_string()))?;
         let shared = anchored || self.is_shared(parent);
         self.containers.push(Container {
             is_map,
@@ -535,8 +572,51 @@ impl<'s> Loader<'s> {
             items: Vec::new(),
             comments: Vec::new(),
             shared,
+            open: true,
+            nodes: 1,
+            bytes: 0,
+            height: 1,
         });
-        self.containers.len() - 1
+        Ok(self.containers.len() - 1)
+    }
+
+    /// (nodes, scalar bytes, levels) of the subtree `r` assembles into.
+    fn stats(&self, r: NodeRef) -> (u64, usize, usize) {
+        match r {
+            NodeRef::Scalar(i) => (1, self.scalars[i].as_ref().map_or(0, scalar_len), 0),
+            NodeRef::Container(c) => {
+                let c = &self.containers[c];
+                (c.nodes, c.bytes, c.height)
+            }
+        }
+    }
+
+    /// Adds a key or value to its collection's totals.
+    fn add_child(&mut self, parent: usize, child: NodeRef) {
+        let (nodes, bytes, height) = self.stats(child);
+        let c = &mut self.containers[parent];
+        c.nodes = c.nodes.saturating_add(nodes);
+        c.bytes = c.bytes.saturating_add(bytes);
+        c.height = c.height.max(height + 1);
+    }
+
+    /// An alias (`*x`) under `parent`: charged to the budget, and its depth checked, before
+    /// anything is copied.
+    fn alias(&mut self, target: NodeRef, parent: Option<usize>, line: usize) -> Result<NodeRef> {
+        if let NodeRef::Container(c) = target
+            && self.containers[c].open
+        {
+            return Err(malformed(
+                Some(line),
+                "an alias refers to the node that contains it",
+            ));
+        }
+        let (nodes, bytes, height) = self.stats(target);
+        let level = parent.map_or(0, |p| self.containers[p].depth as usize + 1);
+        budget::check_depth(level + height)
+            .and_then(|()| self.budget.alias(nodes, bytes))
+            .map_err(|e| malformed(Some(line), e.to_string()))?;
+        Ok(target)
     }
 
     fn is_shared(&self, container: Option<usize>) -> bool {
@@ -655,102 +735,156 @@ impl<'s> Loader<'s> {
     }
 
     /// Parses one node whose first event was `ev`.
+    ///
+    /// Recursive (once per level, [`budget::MAX_DEPTH`] at most): the work of each kind of node
+    /// is in its own function, so this frame stays small in unoptimized builds too.
     fn node(&mut self, ev: PEvent<'s>, span: Span, parent: Option<usize>) -> Result<NodeRef> {
         let line = span.start.line();
         match ev {
             PEvent::Scalar(v, style, anchor, tag) => {
-                let s = self.scalar_value(v, style, tag.as_deref(), line)?;
-                self.scalars.push(Some(s));
-                self.shared_scalars
-                    .push(anchor != 0 || self.is_shared(parent));
-                let r = NodeRef::Scalar(self.scalars.len() - 1);
-                if anchor != 0 {
-                    self.anchors.insert(anchor, r);
-                }
-                Ok(r)
+                self.scalar_node(v, style, anchor, tag, parent, line)
             }
-            PEvent::Alias(id) => self
-                .anchors
-                .get(&id)
-                .copied()
-                .ok_or_else(|| malformed(Some(line), "unknown alias")),
-            PEvent::MappingStart(anchor, _) => {
-                let id = self.new_container(true, parent, anchor != 0);
-                let r = NodeRef::Container(id);
-                if anchor != 0 {
-                    self.anchors.insert(anchor, r);
-                }
-                loop {
-                    let (kev, kspan) = self.next()?;
-                    if matches!(kev, PEvent::MappingEnd) {
-                        self.seen_keys.remove(&id);
-                        break;
-                    }
-                    let kbyte = self.byte(&kspan.start);
-                    let kline = kspan.start.line();
-                    self.record_start(id, kbyte);
-                    let key = match self.node(kev, kspan, Some(id))? {
-                        NodeRef::Scalar(i) => match self.take_scalar(i) {
-                            Some(Scalar::Str(s)) => Key::Str(s),
-                            Some(other) => Key::Other(other),
-                            None => Key::Other(Scalar::Null),
-                        },
-                        NodeRef::Container(_) => {
-                            return Err(malformed(
-                                Some(kline),
-                                "complex mapping keys are not supported",
-                            ));
-                        }
-                    };
-                    if self.check_duplicates
-                        && let Key::Str(k) = &key
-                    {
-                        // A set, not a scan of the items: large flat maps stay linear.
-                        let seen = self.seen_keys.entry(id).or_default();
-                        if !seen.insert(k.clone()) {
-                            return Err(malformed(
-                                Some(kline),
-                                format!("mapping key \"{k}\" already defined"),
-                            ));
-                        }
-                    }
-                    let (vev, vspan) = self.next()?;
-                    let value = self.node(vev, vspan, Some(id))?;
-                    self.containers[id]
-                        .items
-                        .push(((2 * kbyte + 1, 0), Some(key), value));
-                }
-                Ok(r)
+            PEvent::Alias(id) => {
+                let target = self
+                    .anchors
+                    .get(&id)
+                    .copied()
+                    .ok_or_else(|| malformed(Some(line), "unknown alias"))?;
+                self.alias(target, parent, line)
             }
-            PEvent::SequenceStart(anchor, _) => {
-                let id = self.new_container(false, parent, anchor != 0);
-                let r = NodeRef::Container(id);
-                if anchor != 0 {
-                    self.anchors.insert(anchor, r);
-                }
-                loop {
-                    let (iev, ispan) = self.next()?;
-                    if matches!(iev, PEvent::SequenceEnd) {
-                        break;
-                    }
-                    let mut byte = self.byte(&ispan.start);
-                    // Use the `-` indicator as the item's position when there is one.
-                    let before = self.src[..byte].trim_end_matches([' ', '\t']);
-                    if before.ends_with('-') {
-                        byte = before.len() - 1;
-                    }
-                    self.record_start(id, byte);
-                    let value = self.node(iev, ispan, Some(id))?;
-                    self.containers[id]
-                        .items
-                        .push(((2 * byte + 1, 0), None, value));
-                }
-                Ok(r)
+            PEvent::MappingStart(anchor, _) => self.mapping(anchor, parent, line),
+            PEvent::SequenceStart(anchor, _) => self.sequence(anchor, parent, line),
+            other => Err(unexpected_event(&other, line)),
+        }
+    }
+
+    #[inline(never)]
+    fn scalar_node(
+        &mut self,
+        v: Cow<'s, str>,
+        style: ScalarStyle,
+        anchor: usize,
+        tag: Option<Cow<'s, Tag>>,
+        parent: Option<usize>,
+        line: usize,
+    ) -> Result<NodeRef> {
+        self.budget
+            .node()
+            .map_err(|e| malformed(Some(line), e.to_string()))?;
+        let s = self.scalar_value(v, style, tag.as_deref(), line)?;
+        self.scalars.push(Some(s));
+        self.shared_scalars
+            .push(anchor != 0 || self.is_shared(parent));
+        let r = NodeRef::Scalar(self.scalars.len() - 1);
+        if anchor != 0 {
+            self.anchors.insert(anchor, r);
+        }
+        Ok(r)
+    }
+
+    /// Opens a collection node (budget, depth, anchor).
+    #[inline(never)]
+    fn open_collection(
+        &mut self,
+        is_map: bool,
+        anchor: usize,
+        parent: Option<usize>,
+        line: usize,
+    ) -> Result<usize> {
+        self.budget
+            .node()
+            .map_err(|e| malformed(Some(line), e.to_string()))?;
+        let id = self.new_container(is_map, parent, anchor != 0, line)?;
+        if anchor != 0 {
+            self.anchors.insert(anchor, NodeRef::Container(id));
+        }
+        Ok(id)
+    }
+
+    fn mapping(&mut self, anchor: usize, parent: Option<usize>, line: usize) -> Result<NodeRef> {
+        let id = self.open_collection(true, anchor, parent, line)?;
+        loop {
+            let (kev, kspan) = self.next()?;
+            if matches!(kev, PEvent::MappingEnd) {
+                self.seen_keys.remove(&id);
+                self.containers[id].open = false;
+                break;
             }
-            other => Err(malformed(
-                Some(line),
-                format!("unexpected YAML event {other:?}"),
-            )),
+            let kbyte = self.byte(&kspan.start);
+            let kline = kspan.start.line();
+            self.record_start(id, kbyte);
+            let key_ref = self.node(kev, kspan, Some(id))?;
+            let key = self.mapping_key(id, key_ref, kline)?;
+            let (vev, vspan) = self.next()?;
+            let value = self.node(vev, vspan, Some(id))?;
+            self.add_child(id, value);
+            self.containers[id]
+                .items
+                .push(((2 * kbyte + 1, 0), Some(key), value));
+        }
+        Ok(NodeRef::Container(id))
+    }
+
+    /// The key of an item of mapping `id` (a scalar; unique when checking duplicates).
+    #[inline(never)]
+    fn mapping_key(&mut self, id: usize, key_ref: NodeRef, kline: usize) -> Result<Key> {
+        self.add_child(id, key_ref);
+        let key = match key_ref {
+            NodeRef::Scalar(i) => match self.take_scalar(i) {
+                Some(Scalar::Str(s)) => Key::Str(s),
+                Some(other) => Key::Other(other),
+                None => Key::Other(Scalar::Null),
+            },
+            NodeRef::Container(_) => {
+                return Err(malformed(
+                    Some(kline),
+                    "complex mapping keys are not supported",
+                ));
+            }
+        };
+        if self.check_duplicates
+            && let Key::Str(k) = &key
+        {
+            // A set, not a scan of the items: large flat maps stay linear.
+            let seen = self.seen_keys.entry(id).or_default();
+            if !seen.insert(k.clone()) {
+                return Err(malformed(
+                    Some(kline),
+                    format!("mapping key \"{k}\" already defined"),
+                ));
+            }
+        }
+        Ok(key)
+    }
+
+    fn sequence(&mut self, anchor: usize, parent: Option<usize>, line: usize) -> Result<NodeRef> {
+        let id = self.open_collection(false, anchor, parent, line)?;
+        loop {
+            let (iev, ispan) = self.next()?;
+            if matches!(iev, PEvent::SequenceEnd) {
+                self.containers[id].open = false;
+                break;
+            }
+            let byte = self.item_byte(&ispan);
+            self.record_start(id, byte);
+            let value = self.node(iev, ispan, Some(id))?;
+            self.add_child(id, value);
+            self.containers[id]
+                .items
+                .push(((2 * byte + 1, 0), None, value));
+        }
+        Ok(NodeRef::Container(id))
+    }
+
+    /// Where a sequence item starts: its `-` indicator when there is one.
+    #[inline(never)]
+    fn item_byte(&self, span: &Span) -> usize {
+        let byte = self.byte(&span.start);
+        let before = self.src[..byte].trim_end_matches([' ', '\t']);
+        if before.ends_with('-') {
+            before.len() - 1
+        } else {
+            byte
         }
     }
 
@@ -877,7 +1011,15 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
     for ev in Parser::new_from_str(src) {
         match ev {
             Ok(e) => events.push(e),
-            Err(e) => return Err(malformed(Some(e.marker().line()), e.info().to_owned())),
+            Err(e) => {
+                // saphyr counts flow levels in a byte: past 255 it stops, as deep as our limit.
+                let info = if e.info() == "recursion limit exceeded" {
+                    budget::Exceeded::Depth.to_string()
+                } else {
+                    e.info().to_owned()
+                };
+                return Err(malformed(Some(e.marker().line()), info));
+            }
         }
     }
     let mut line_starts = vec![0];
@@ -896,6 +1038,7 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
         doc: 0,
         check_duplicates,
         seen_keys: HashMap::new(),
+        budget: AliasBudget::new(text.len()),
     };
     // Event positions (for comment discovery between them) and documents.
     let mut gaps: Vec<(usize, usize)> = Vec::with_capacity(l.events.len());
@@ -964,7 +1107,7 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
                 };
                 let root = match root {
                     Some(r) => r,
-                    None => l.new_container(true, None, false),
+                    None => l.new_container(true, None, false, line)?,
                 };
                 roots.push(Some(root));
                 // DocumentEnd
@@ -1148,6 +1291,105 @@ mod tests {
             matches!(err, Error::Malformed { line: Some(3), .. }),
             "{err}"
         );
+    }
+
+    /// Ten anchors, each a list of ten aliases of the previous one: 10^10 nodes in 400 bytes.
+    pub(crate) fn billion_laughs() -> String {
+        let mut text = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        let mut prev = 'a';
+        for name in 'b'..='j' {
+            let aliases = vec![format!("*{prev}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{aliases}]\n"));
+            prev = name;
+        }
+        text
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_before_anything_is_expanded() {
+        // issue 14: the store expanded aliases without a budget and aborted at 2 GB.
+        let text = billion_laughs();
+        assert!(text.len() < 600);
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 4: document contains excessive aliasing"
+        );
+    }
+
+    #[test]
+    fn aliases_of_a_large_string_may_not_copy_much_more_than_the_file() {
+        let big = "x".repeat(4 << 20);
+        let mut text = format!("a: &a {big}\nb: [");
+        text.push_str(&vec!["*a"; 8].join(", "));
+        text.push_str("]\n");
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert!(
+            err.ends_with("document contains excessive aliasing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_alias_inside_its_own_anchor_is_refused() {
+        let err = load(b"a: &a\n  b: *a\n", true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 2: an alias refers to the node that contains it"
+        );
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_with_its_line_not_a_stack_overflow() {
+        // issue 14: 20,000 levels overflowed the stack.
+        let n = 20_000;
+        let text = format!("a: {}1{}\n", "{\"a\": ".repeat(n), "}".repeat(n));
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 1: nesting deeper than 128 levels"
+        );
+        let text = format!("a: {}1{}\n", "[".repeat(n), "]".repeat(n));
+        assert!(load(text.as_bytes(), true).is_err());
+    }
+
+    #[test]
+    fn deep_block_nesting_is_refused_too() {
+        let mut text = String::new();
+        for level in 0..200 {
+            text.push_str(&" ".repeat(level));
+            text.push_str("k:\n");
+        }
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 129: nesting deeper than 128 levels"
+        );
+    }
+
+    #[test]
+    fn aliases_may_not_nest_a_tree_deeper_than_the_limit() {
+        // Each half is 100 levels deep; the alias puts one under the other.
+        let half = |anchor: &str, inner: &str| {
+            format!("{}{anchor}{inner}{}", "{k: ".repeat(100), "}".repeat(100))
+        };
+        let text = format!("a: &a {}\nb: {}\n", half("", "1"), half("", "*a"));
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 2: nesting deeper than 128 levels"
+        );
+    }
+
+    #[test]
+    fn a_merge_key_is_kept_as_the_key_sops_writes_with_its_tag() {
+        // sops 3.11 keeps `<<` as a key holding the merged node, and writes it `!!merge <<`.
+        let out = roundtrip("base: &b {x: 1}\nm:\n  <<: *b\n  y: 2\nq: \"<<\"\n");
+        assert_eq!(
+            out,
+            "base:\n    x: 1\nm:\n    !!merge <<:\n        x: 1\n    \"y\": 2\nq: !!merge <<\n"
+        );
+        assert_eq!(roundtrip(&out), out);
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub(crate) enum Style {
     SingleQuoted,
     DoubleQuoted,
     Literal,
+    /// Plain after the tag `!!merge`: how go-yaml writes the string `<<` that sops holds for a
+    /// merge key (`!!merge <<: …`).
+    MergeTagged,
 }
 
 #[derive(Debug)]
@@ -705,6 +708,13 @@ impl<'e> Emitter<'e> {
             Kind::Scalar(v, s) => (std::mem::take(v), *s),
             _ => return,
         };
+        let requested = if requested == Style::MergeTagged {
+            // `yaml_emitter_process_tag`: the tag handle and suffix, then the plain scalar.
+            self.write_indicator(b"!!merge", true, false, false);
+            Style::Plain
+        } else {
+            requested
+        };
         let style = self.select_scalar_style(requested, value.is_empty());
         self.scalar.style = Some(style);
         self.increase_indent(true, false);
@@ -715,6 +725,7 @@ impl<'e> Emitter<'e> {
             Style::SingleQuoted => self.write_single(v, allow_breaks),
             Style::DoubleQuoted => self.write_double(v),
             Style::Literal => self.write_literal(v),
+            Style::MergeTagged => self.write_plain(v),
         }
         self.pop_indent();
         self.pop_state();
