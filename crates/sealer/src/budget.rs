@@ -115,6 +115,19 @@ fn allowed_alias_ratio(nodes: u64) -> f64 {
     }
 }
 
+/// Ten anchors, each a list of ten aliases of the previous one: 10^10 nodes in 400 bytes.
+#[cfg(test)]
+pub(crate) fn billion_laughs() -> String {
+    let mut text = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut prev = 'a';
+    for name in 'b'..='j' {
+        let aliases = vec![format!("*{prev}"); 10].join(", ");
+        text.push_str(&format!("{name}: &{name} [{aliases}]\n"));
+        prev = name;
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1293,22 +1293,10 @@ mod tests {
         );
     }
 
-    /// Ten anchors, each a list of ten aliases of the previous one: 10^10 nodes in 400 bytes.
-    pub(crate) fn billion_laughs() -> String {
-        let mut text = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
-        let mut prev = 'a';
-        for name in 'b'..='j' {
-            let aliases = vec![format!("*{prev}"); 10].join(", ");
-            text.push_str(&format!("{name}: &{name} [{aliases}]\n"));
-            prev = name;
-        }
-        text
-    }
-
     #[test]
     fn billion_laughs_is_refused_before_anything_is_expanded() {
         // issue 14: the store expanded aliases without a budget and aborted at 2 GB.
-        let text = billion_laughs();
+        let text = crate::budget::billion_laughs();
         assert!(text.len() < 600);
         let err = load(text.as_bytes(), true).unwrap_err().to_string();
         assert_eq!(
