@@ -333,6 +333,15 @@ impl EncryptedFile {
     }
 }
 
+/// Now, as sops writes `lastmodified` (RFC 3339, seconds, UTC).
+fn now_rfc3339() -> Result<String> {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339)
+        .map_err(|_| Error::Unsupported("cannot format the current time".into()))
+}
+
 /// A decrypted (or never encrypted) file: its documents, without metadata.
 ///
 /// Holds plaintext: `Debug` shows only the shape, and the values are zeroized on drop.
@@ -425,22 +434,46 @@ impl PlainFile {
     /// `lastmodified` to now and the encrypted MAC. [`Error::AlreadyEncrypted`] when a document
     /// has a top-level `sops` key.
     pub fn encrypt(&self, key: &DataKey, metadata: Metadata) -> Result<EncryptedFile> {
-        let now = time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-        let stamp = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|_| Error::Unsupported("cannot format the current time".into()))?;
-        self.encrypt_at(key, metadata, &stamp)
+        self.encrypt_at(key, metadata, &now_rfc3339()?)
+    }
+
+    /// [`PlainFile::encrypt`] that encrypts the values where they are instead of copying the
+    /// file first (a large file is not held twice).
+    pub fn into_encrypted(mut self, key: &DataKey, metadata: Metadata) -> Result<EncryptedFile> {
+        let stamp = now_rfc3339()?;
+        let docs = std::mem::take(&mut self.docs);
+        let single_value = self.single_value;
+        // Whatever the walk leaves in plaintext (on error) is zeroized by this PlainFile.
+        let mut plain = PlainFile { docs, single_value };
+        let mut docs = Vec::new();
+        let r = plain.encrypt_docs(&mut docs, key, metadata, &stamp);
+        r.map(|metadata| EncryptedFile { docs, metadata })
     }
 
     /// [`PlainFile::encrypt`] with a given `lastmodified` (RFC 3339, UTC).
     pub fn encrypt_at(
         &self,
         key: &DataKey,
-        mut metadata: Metadata,
+        metadata: Metadata,
         last_modified: &str,
     ) -> Result<EncryptedFile> {
+        let mut copy = PlainFile {
+            docs: self.docs.clone(),
+            single_value: self.single_value,
+        };
+        let mut docs = Vec::new();
+        let metadata = copy.encrypt_docs(&mut docs, key, metadata, last_modified)?;
+        Ok(EncryptedFile { docs, metadata })
+    }
+
+    /// Encrypts this file's documents in place; on success they move to `out`.
+    fn encrypt_docs(
+        &mut self,
+        out: &mut Vec<Branch>,
+        key: &DataKey,
+        mut metadata: Metadata,
+        last_modified: &str,
+    ) -> Result<Metadata> {
         if self.docs.iter().any(|d| d.get(METADATA_KEY).is_some()) {
             return Err(Error::AlreadyEncrypted);
         }
@@ -458,21 +491,21 @@ impl PlainFile {
         }
         let sel = metadata.selectors.clone().with_default().compile()?;
         let cipher = Cipher::new(key);
-        let mut docs = self.docs.clone();
         let mut w = Walker::new(
             &cipher,
             &sel,
             Direction::Encrypt,
             metadata.mac_only_encrypted,
         );
-        for d in &mut docs {
+        for d in &mut self.docs {
             w.walk_branch(d, Default::default())?;
         }
         let mac = w.mac.finish();
         metadata.last_modified = last_modified.to_owned();
         let aad = mac::mac_aad(last_modified);
         metadata.mac = cipher.encrypt(&Plain::Scalar(Scalar::Str(mac)), aad.as_bytes())?;
-        Ok(EncryptedFile { docs, metadata })
+        *out = std::mem::take(&mut self.docs);
+        Ok(metadata)
     }
 
     /// The value at `path` in the first document (sops `Truncate`).

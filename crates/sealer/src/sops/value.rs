@@ -145,7 +145,11 @@ impl Cipher {
         let tag = self
             .aead
             .encrypt_in_place_detached(Nonce::<U32>::from_slice(iv), aad, &mut buf)
-            .map_err(|_| Error::Unsupported("AES-GCM encryption failed".into()))?;
+            .map_err(|_| {
+                // Still the plaintext.
+                buf.zeroize();
+                Error::Unsupported("AES-GCM encryption failed".into())
+            })?;
         Ok(enc_text(&buf, iv, &tag, ty))
     }
 

@@ -65,6 +65,9 @@ pub enum Error {
     /// YAML serialization failed.
     #[error("cannot serialize output as YAML")]
     SerializeYaml(#[source] serde_yaml_ng::Error),
+    /// Writing the output failed.
+    #[error("cannot write the output")]
+    Write(#[source] std::io::Error),
 }
 
 /// Whether a stream is JSON or YAML.
@@ -262,6 +265,63 @@ fn expand(raw: Vec<Value>) -> Vec<Document> {
     documents
 }
 
+/// [`write_stream`] into `out` as it goes, without building the whole text first (a large
+/// object is not held twice). I/O errors are reported as [`Error::Write`].
+pub fn write_stream_to<T: Serialize, W: std::io::Write>(
+    out: &mut W,
+    objects: &[T],
+    format: StreamFormat,
+) -> Result<(), Error> {
+    for object in objects {
+        match format {
+            StreamFormat::Yaml => {
+                out.write_all(b"---\n").map_err(Error::Write)?;
+                let mut tracked = IoTracking {
+                    inner: &mut *out,
+                    error: None,
+                };
+                if let Err(e) = serde_yaml_ng::to_writer(&mut tracked, object) {
+                    return Err(match tracked.error {
+                        Some(io) => Error::Write(io),
+                        None => Error::SerializeYaml(e),
+                    });
+                }
+            }
+            StreamFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, object).map_err(|e| {
+                    if e.is_io() {
+                        Error::Write(e.into())
+                    } else {
+                        Error::Serialize(e)
+                    }
+                })?;
+                out.write_all(b"\n").map_err(Error::Write)?;
+            }
+        }
+    }
+    out.flush().map_err(Error::Write)
+}
+
+/// A writer that keeps the I/O error it saw (the YAML serializer reports it as its own).
+struct IoTracking<'a, W> {
+    inner: &'a mut W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::io::Write for IoTracking<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| {
+            self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().inspect_err(|e| {
+            self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+}
+
 /// Writes objects as a stream: YAML documents each introduced by `---`, or JSON objects
 /// pretty-printed one after another (kubeseal's shape).
 pub fn write_stream<T: Serialize>(objects: &[T], format: StreamFormat) -> Result<String, Error> {
@@ -405,6 +465,19 @@ mod tests {
             err.to_string(),
             "line 1: groups: invalid type: integer `1`, expected a list"
         );
+    }
+
+    #[test]
+    fn streamed_output_is_the_text_write_stream_builds() {
+        let objects = [serde_json::json!({"a": 1}), serde_json::json!({"b": [2]})];
+        for format in [StreamFormat::Yaml, StreamFormat::Json] {
+            let mut out = Vec::new();
+            write_stream_to(&mut out, &objects, format).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                write_stream(&objects, format).unwrap()
+            );
+        }
     }
 
     #[test]

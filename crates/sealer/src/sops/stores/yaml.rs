@@ -16,7 +16,7 @@ mod emitter;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, Tag};
+use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, StrInput, Tag};
 
 use self::emitter::{Emitter, Event, Kind, Style};
 use crate::budget::{self, AliasBudget};
@@ -494,8 +494,12 @@ struct Loader<'s> {
     src: &'s str,
     ascii: bool,
     line_starts: Vec<usize>,
-    events: Vec<(PEvent<'s>, Span)>,
-    pos: usize,
+    /// The events, pulled one at a time (a large file is never held as a list of events).
+    parser: Parser<'s, StrInput<'s>>,
+    /// Where the text of the events read so far ends.
+    last_end: usize,
+    /// Comments found between events so far: (offset of `#`, whole-line?).
+    found: Vec<(usize, bool)>,
     containers: Vec<Container>,
     scalars: Vec<Option<Scalar>>,
     /// Per scalar: anchored or inside an anchored node (see [`Container::shared`]).
@@ -512,6 +516,17 @@ struct Loader<'s> {
 
 fn malformed(line: Option<usize>, message: impl Into<String>) -> Error {
     Error::malformed("yaml", line, message)
+}
+
+#[inline(never)]
+fn scan_error(e: &saphyr_parser::ScanError) -> Error {
+    // saphyr counts flow levels in a byte: past 255 it stops, deeper than our own limit.
+    let info = if e.info() == "recursion limit exceeded" {
+        budget::Exceeded::Depth.to_string()
+    } else {
+        e.info().to_owned()
+    };
+    malformed(Some(e.marker().line()), info)
 }
 
 #[inline(never)]
@@ -647,14 +662,32 @@ impl<'s> Loader<'s> {
         });
     }
 
+    /// The next event; the text between it and the previous one is searched for comments.
     fn next(&mut self) -> Result<(PEvent<'s>, Span)> {
-        let ev = self
-            .events
-            .get_mut(self.pos)
-            .map(|(e, s)| (std::mem::replace(e, PEvent::Nothing), *s))
-            .ok_or_else(|| malformed(None, "unexpected end of YAML"))?;
-        self.pos += 1;
-        Ok(ev)
+        let (event, span) = match self.parser.next() {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => return Err(scan_error(&e)),
+            None => return Err(malformed(None, "unexpected end of YAML")),
+        };
+        let start = self.byte(&span.start);
+        let end = match &event {
+            // saphyr ends a quoted scalar's span after the whitespace and comment that follow
+            // it; the scalar really ends at its closing quote.
+            PEvent::Scalar(
+                _,
+                style @ (ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted),
+                ..,
+            ) => quoted_scalar_end(self.src, start, *style == ScalarStyle::DoubleQuoted)
+                .unwrap_or_else(|| self.byte(&span.end)),
+            _ => self.byte(&span.end),
+        };
+        if start > self.last_end {
+            let mut found = std::mem::take(&mut self.found);
+            self.comments_between(self.last_end, start, &mut found);
+            self.found = found;
+        }
+        self.last_end = self.last_end.max(end);
+        Ok((event, span))
     }
 
     fn scalar_value(
@@ -1007,29 +1040,15 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
             + 1;
         malformed(Some(line), "invalid UTF-8")
     })?;
-    let mut events = Vec::new();
-    for ev in Parser::new_from_str(src) {
-        match ev {
-            Ok(e) => events.push(e),
-            Err(e) => {
-                // saphyr counts flow levels in a byte: past 255 it stops, as deep as our limit.
-                let info = if e.info() == "recursion limit exceeded" {
-                    budget::Exceeded::Depth.to_string()
-                } else {
-                    e.info().to_owned()
-                };
-                return Err(malformed(Some(e.marker().line()), info));
-            }
-        }
-    }
     let mut line_starts = vec![0];
     line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
     let mut l = Loader {
         src,
         ascii: src.is_ascii(),
         line_starts,
-        events,
-        pos: 0,
+        parser: Parser::new_from_str(src),
+        last_end: 0,
+        found: Vec::new(),
         containers: Vec::new(),
         scalars: Vec::new(),
         shared_scalars: Vec::new(),
@@ -1040,29 +1059,6 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
         seen_keys: HashMap::new(),
         budget: AliasBudget::new(text.len()),
     };
-    // Event positions (for comment discovery between them) and documents.
-    let mut gaps: Vec<(usize, usize)> = Vec::with_capacity(l.events.len());
-    let mut last_end = 0;
-    for (event, span) in &l.events {
-        let s = l.byte(&span.start);
-        let e = match event {
-            // saphyr ends a quoted scalar's span after the whitespace and comment that follow
-            // it; the scalar really ends at its closing quote.
-            PEvent::Scalar(
-                _,
-                style @ (ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted),
-                ..,
-            ) => quoted_scalar_end(src, s, *style == ScalarStyle::DoubleQuoted)
-                .unwrap_or_else(|| l.byte(&span.end)),
-            _ => l.byte(&span.end),
-        };
-        if s > last_end {
-            gaps.push((last_end, s));
-        }
-        last_end = last_end.max(e);
-    }
-    gaps.push((last_end, src.len()));
-
     let mut roots: Vec<Option<usize>> = Vec::new();
     let mut doc_starts: Vec<usize> = Vec::new();
     loop {
@@ -1126,10 +1122,8 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
     }
 
     // Attach comments.
-    let mut found = Vec::new();
-    for (a, b) in gaps {
-        l.comments_between(a, b, &mut found);
-    }
+    let mut found = std::mem::take(&mut l.found);
+    l.comments_between(l.last_end, src.len(), &mut found);
     for (at, whole) in found {
         if roots.is_empty() {
             break;
