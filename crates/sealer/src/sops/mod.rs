@@ -333,6 +333,14 @@ impl EncryptedFile {
     }
 }
 
+/// A parser's scalar as an owned string without spare capacity: the YAML scanner reserves
+/// room ahead of every plain scalar, which a file of a million short values would keep.
+pub(crate) fn owned_text(text: std::borrow::Cow<'_, str>) -> String {
+    let mut s = text.into_owned();
+    s.shrink_to_fit();
+    s
+}
+
 /// Now, as sops writes `lastmodified` (RFC 3339, seconds, UTC).
 fn now_rfc3339() -> Result<String> {
     let now = time::OffsetDateTime::now_utc()

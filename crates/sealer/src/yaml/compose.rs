@@ -424,7 +424,7 @@ impl<'s> Composer<'s> {
         };
         let node = Node {
             line,
-            kind: NodeKind::Scalar(value.into_owned(), resolved),
+            kind: NodeKind::Scalar(crate::sops::owned_text(value), resolved),
         };
         let stats = Stats {
             nodes: 1,

@@ -15,6 +15,7 @@ mod emitter;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher as _;
 
 use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, StrInput, Tag};
 
@@ -286,7 +287,7 @@ impl<'a> Builder<'a> {
         if let Scalar::Bytes(b) = s {
             // go-yaml encodes a Go []byte as a sequence of integers.
             let mut start = Event::new(Kind::SeqStart);
-            start.head = head;
+            start.set_head(head);
             self.events.push(start);
             for byte in b {
                 self.events.push(Event::new(Kind::Scalar(
@@ -295,14 +296,14 @@ impl<'a> Builder<'a> {
                 )));
             }
             let mut end = Event::new(Kind::SeqEnd);
-            end.foot = foot;
+            end.set_foot(foot);
             self.events.push(end);
             return;
         }
         let (text, style) = scalar_text(s);
         let mut ev = Event::new(Kind::Scalar(text, style));
-        ev.head = head;
-        ev.foot = foot;
+        ev.set_head(head);
+        ev.set_foot(foot);
         self.events.push(ev);
     }
 
@@ -345,7 +346,7 @@ impl<'a> Builder<'a> {
             }
         }
         let mut start = Event::new(Kind::MapStart);
-        start.head = prepend(outer_head, own_head);
+        start.set_head(prepend(outer_head, own_head));
         self.events.push(start);
         for (key, head, value) in pairs {
             let (text, style) = match key {
@@ -354,13 +355,13 @@ impl<'a> Builder<'a> {
                 Key::Comment(_) => continue,
             };
             let mut ev = Event::new(Kind::Scalar(text, style));
-            ev.head = head;
+            ev.set_head(head);
             self.events.push(ev);
             self.value(value, String::new(), String::new());
         }
         let mut end = Event::new(Kind::MapEnd);
-        end.tail = last_foot;
-        end.foot = foot;
+        end.set_tail(last_foot);
+        end.set_foot(foot);
         self.events.push(end);
     }
 
@@ -393,7 +394,7 @@ impl<'a> Builder<'a> {
             }
         }
         let mut start = Event::new(Kind::SeqStart);
-        start.head = prepend(outer_head, own_head);
+        start.set_head(prepend(outer_head, own_head));
         self.events.push(start);
         let n = items.len();
         for (i, (head, v)) in items.into_iter().enumerate() {
@@ -405,7 +406,7 @@ impl<'a> Builder<'a> {
             self.value(v, head, f);
         }
         let mut end = Event::new(Kind::SeqEnd);
-        end.foot = foot;
+        end.set_foot(foot);
         self.events.push(end);
     }
 }
@@ -430,7 +431,7 @@ pub(crate) fn emit(docs: &[Branch], extra: Option<&Item>, indent: usize) -> Vec<
                 Kind::Scalar(t, _) => t.len(),
                 _ => 0,
             };
-            text + e.head.len() + e.foot.len() + e.tail.len() + 8
+            text + e.comments_len() + 8
         })
         .sum();
     Emitter::new(indent, b.events, size).run()
@@ -509,7 +510,11 @@ struct Loader<'s> {
     doc: usize,
     check_duplicates: bool,
     /// The string keys of each mapping so far, when checking for duplicates.
-    seen_keys: HashMap<usize, HashSet<String>>,
+    seen_keys: HashMap<usize, HashSet<u64>>,
+    /// Whether the text has a `#` at all: without one there is no comment to place, and item
+    /// positions need not be recorded.
+    has_comments: bool,
+    key_hasher: std::hash::RandomState,
     /// Alias expansion so far (checked before anything is expanded).
     budget: AliasBudget,
 }
@@ -648,6 +653,9 @@ impl<'s> Loader<'s> {
     }
 
     fn record_start(&mut self, container: usize, byte: usize) {
+        if !self.has_comments {
+            return;
+        }
         let col = self.col_of(byte);
         let c = &mut self.containers[container];
         if c.col.is_none() {
@@ -757,7 +765,7 @@ impl<'s> Loader<'s> {
             Resolved::Int(i) => Scalar::Int(i),
             Resolved::Float(f) => Scalar::Float(f),
             Resolved::Time(t) => Scalar::Time(t),
-            Resolved::Str | Resolved::Merge => Scalar::Str(owned.into_owned()),
+            Resolved::Str | Resolved::Merge => Scalar::Str(crate::sops::owned_text(owned)),
             Resolved::Uint(_) => {
                 return Err(malformed(
                     Some(line),
@@ -846,8 +854,16 @@ impl<'s> Loader<'s> {
             let kbyte = self.byte(&kspan.start);
             let kline = kspan.start.line();
             self.record_start(id, kbyte);
-            let key_ref = self.node(kev, kspan, Some(id))?;
-            let key = self.mapping_key(id, key_ref, kline)?;
+            let key = match kev {
+                // The usual key: read straight into the item, not kept as a node.
+                PEvent::Scalar(v, style, 0, tag) => {
+                    self.scalar_key(id, v, style, tag.as_deref(), kline)?
+                }
+                kev => {
+                    let key_ref = self.node(kev, kspan, Some(id))?;
+                    self.mapping_key(id, key_ref, kline)?
+                }
+            };
             let (vev, vspan) = self.next()?;
             let value = self.node(vev, vspan, Some(id))?;
             self.add_child(id, value);
@@ -856,6 +872,31 @@ impl<'s> Loader<'s> {
                 .push(((2 * kbyte + 1, 0), Some(key), value));
         }
         Ok(NodeRef::Container(id))
+    }
+
+    /// A key written as a scalar without an anchor.
+    #[inline(never)]
+    fn scalar_key(
+        &mut self,
+        id: usize,
+        v: Cow<'s, str>,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        kline: usize,
+    ) -> Result<Key> {
+        self.budget
+            .node()
+            .map_err(|e| malformed(Some(kline), e.to_string()))?;
+        let scalar = self.scalar_value(v, style, tag, kline)?;
+        let c = &mut self.containers[id];
+        c.nodes = c.nodes.saturating_add(1);
+        c.bytes = c.bytes.saturating_add(scalar_len(&scalar));
+        let key = match scalar {
+            Scalar::Str(s) => Key::Str(s),
+            other => Key::Other(other),
+        };
+        self.check_duplicate(id, &key, kline)?;
+        Ok(key)
     }
 
     /// The key of an item of mapping `id` (a scalar; unique when checking duplicates).
@@ -875,19 +916,32 @@ impl<'s> Loader<'s> {
                 ));
             }
         };
+        self.check_duplicate(id, &key, kline)?;
+        Ok(key)
+    }
+
+    /// Refuses a string key mapping `id` already has, when checking duplicates.
+    fn check_duplicate(&mut self, id: usize, key: &Key, kline: usize) -> Result<()> {
         if self.check_duplicates
-            && let Key::Str(k) = &key
+            && let Key::Str(k) = key
         {
-            // A set, not a scan of the items: large flat maps stay linear.
+            // A set of hashes, not a scan of the items: large flat maps stay linear, and the
+            // keys are not held twice. Only a repeated hash compares the keys themselves.
+            let hash = self.key_hasher.hash_one(k.as_str());
             let seen = self.seen_keys.entry(id).or_default();
-            if !seen.insert(k.clone()) {
+            if !seen.insert(hash)
+                && self.containers[id]
+                    .items
+                    .iter()
+                    .any(|(_, other, _)| matches!(other, Some(Key::Str(o)) if o == k))
+            {
                 return Err(malformed(
                     Some(kline),
                     format!("mapping key \"{k}\" already defined"),
                 ));
             }
         }
-        Ok(key)
+        Ok(())
     }
 
     fn sequence(&mut self, anchor: usize, parent: Option<usize>, line: usize) -> Result<NodeRef> {
@@ -1056,7 +1110,9 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
         starts: Vec::new(),
         doc: 0,
         check_duplicates,
+        has_comments: src.as_bytes().contains(&b'#'),
         seen_keys: HashMap::new(),
+        key_hasher: std::hash::RandomState::new(),
         budget: AliasBudget::new(text.len()),
     };
     let mut roots: Vec<Option<usize>> = Vec::new();
