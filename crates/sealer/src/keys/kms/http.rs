@@ -35,12 +35,12 @@ pub(crate) fn client_with_tls(
     insecure: bool,
 ) -> Result<reqwest::Client> {
     let mut b = builder();
+    let bad = |reason: String| Error::InvalidKey {
+        kind: "hc_vault",
+        id: key.to_owned(),
+        reason,
+    };
     if let Some(path) = ca_file {
-        let bad = |reason: String| Error::InvalidKey {
-            kind: "hc_vault",
-            id: key.to_owned(),
-            reason,
-        };
         let pem = fs_err::read(path).map_err(|e| bad(format!("reading VAULT_CACERT: {e}")))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|_| bad(format!("VAULT_CACERT {path} holds no PEM certificate")))?;
@@ -51,7 +51,13 @@ pub(crate) fn client_with_tls(
     if insecure {
         b = b.danger_accept_invalid_certs(true);
     }
-    Ok(b.build().expect("building the HTTP client for master keys"))
+    // The certificates' DER is only checked here (issue 14: a malformed one panicked).
+    b.build().map_err(|_| match ca_file {
+        Some(path) => bad(format!(
+            "VAULT_CACERT {path} holds a certificate that is not valid DER"
+        )),
+        None => bad("cannot build the HTTP client".into()),
+    })
 }
 
 /// An answer: HTTP status and body text.
@@ -270,6 +276,23 @@ mod tests {
         assert_eq!(other.to_string(), "k: u answered HTTP 500: boom");
         let wrong = refused("k", "u", 400, "bad".into(), Refusal::WrongKey);
         assert!(matches!(wrong, Error::WrongKey { .. }));
+    }
+
+    #[test]
+    fn a_malformed_certificate_in_vault_cacert_is_an_error_not_a_panic() {
+        // issue 14: reqwest checks the DER only when the client is built, and that `expect`ed.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        let garbage = pem::encode(&pem::Pem::new("CERTIFICATE", vec![0x30, 0x03, 0x01, 0x02, 0x03]));
+        fs_err::write(&path, garbage).unwrap();
+        let err = client_with_tls("https://v/v1/transit/keys/k", path.to_str(), false)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("holds a certificate that is not valid DER")
+                || err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
     }
 
     #[test]
