@@ -776,7 +776,7 @@ creation_rules:
         let err = SopsConfig::parse(&laughs, Path::new("/r/.sops.yaml")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/r/.sops.yaml: malformed sops config: line 4: document contains excessive aliasing"
+            "/r/.sops.yaml: malformed sops config: line 3: document contains excessive aliasing"
         );
         let err = SopsConfig::parse(
             "creation_rules:\n  - age: a\n    age: b\n",

@@ -396,12 +396,12 @@ impl<'s> Composer<'s> {
             Event::MappingStart(anchor, tag) => {
                 self.open(anchor, tag.as_deref(), "map", level, line)?;
                 let composed = self.mapping(level, line)?;
-                Ok(self.close(anchor, composed))
+                self.close(anchor, composed)
             }
             Event::SequenceStart(anchor, tag) => {
                 self.open(anchor, tag.as_deref(), "seq", level, line)?;
                 let composed = self.sequence(level, line)?;
-                Ok(self.close(anchor, composed))
+                self.close(anchor, composed)
             }
             other => Err(unexpected(&other, &span)),
         }
@@ -432,13 +432,7 @@ impl<'s> Composer<'s> {
             height: 0,
         };
         if anchor != 0 {
-            self.anchors.insert(
-                anchor,
-                Anchor {
-                    node: node.clone(),
-                    stats,
-                },
-            );
+            self.remember(anchor, &node, stats, line)?;
         }
         Ok((node, stats))
     }
@@ -493,18 +487,39 @@ impl<'s> Composer<'s> {
 
     /// Ends a collection, recording it under its anchor.
     #[inline(never)]
-    fn close(&mut self, anchor: usize, composed: (Node, Stats)) -> (Node, Stats) {
+    fn close(
+        &mut self,
+        anchor: usize,
+        composed: (Node, Stats),
+    ) -> Result<(Node, Stats), ComposeError> {
         if anchor != 0 {
             self.open_anchors.retain(|a| *a != anchor);
-            self.anchors.insert(
-                anchor,
-                Anchor {
-                    node: composed.0.clone(),
-                    stats: composed.1,
-                },
-            );
+            self.remember(anchor, &composed.0, composed.1, composed.0.line)?;
         }
-        composed
+        Ok(composed)
+    }
+
+    /// Keeps a copy of an anchored node for its aliases. The copy is charged to the budget
+    /// like an alias: anchors nested in anchors would otherwise copy the same text once per
+    /// level.
+    fn remember(
+        &mut self,
+        anchor: usize,
+        node: &Node,
+        stats: Stats,
+        line: usize,
+    ) -> Result<(), ComposeError> {
+        self.budget
+            .alias(stats.nodes, stats.bytes)
+            .map_err(|e| fail(line, e.to_string()))?;
+        self.anchors.insert(
+            anchor,
+            Anchor {
+                node: node.clone(),
+                stats,
+            },
+        );
+        Ok(())
     }
 
     fn mapping(&mut self, level: usize, line: usize) -> Result<(Node, Stats), ComposeError> {
@@ -880,7 +895,16 @@ mod tests {
     #[test]
     fn billion_laughs_is_refused_before_anything_is_copied() {
         let text = crate::budget::billion_laughs();
-        assert_eq!(err(&text), "line 4: document contains excessive aliasing");
+        assert_eq!(err(&text), "line 3: document contains excessive aliasing");
+    }
+
+    #[test]
+    fn anchors_nested_in_anchors_do_not_copy_a_large_value_once_per_level() {
+        let big = "x".repeat(1 << 20);
+        let text = format!("a: {}{big}{}\n", "&n [".repeat(100), "]".repeat(100));
+        assert_eq!(err(&text), "line 1: document contains excessive aliasing");
+        // A few anchors around large values are fine.
+        assert!(compose_stream(&format!("a: &x [&y {big}]\nb: *y\n")).is_ok());
     }
 
     #[test]

@@ -283,13 +283,17 @@ mod tests {
         // issue 14: reqwest checks the DER only when the client is built, and that `expect`ed.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
-        let garbage = pem::encode(&pem::Pem::new("CERTIFICATE", vec![0x30, 0x03, 0x01, 0x02, 0x03]));
+        let garbage = pem::encode(&pem::Pem::new(
+            "CERTIFICATE",
+            vec![0x30, 0x03, 0x01, 0x02, 0x03],
+        ));
         fs_err::write(&path, garbage).unwrap();
         let err = client_with_tls("https://v/v1/transit/keys/k", path.to_str(), false)
             .err()
             .unwrap();
         assert!(
-            err.to_string().contains("holds a certificate that is not valid DER")
+            err.to_string()
+                .contains("holds a certificate that is not valid DER")
                 || err.to_string().contains("holds no PEM certificate"),
             "{err}"
         );
