@@ -327,7 +327,7 @@ fn creation_rules_with_merge_keys_encrypt_for_the_keys_sops_resolves() {
     };
     // sops merges the first list entry's keys only: go-yaml keeps the earlier mapping's `age`.
     assert_eq!(recipients(&ours), recipients(&theirs));
-    assert_eq!(recipients(&ours), [user.clone()]);
+    assert_eq!(recipients(&ours), [user]);
     let enc = sb.write("app.enc.yaml", &ours);
     let back = stdout(
         &sb.seal()

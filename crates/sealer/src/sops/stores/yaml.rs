@@ -1359,7 +1359,7 @@ mod tests {
     fn aliases_of_a_large_string_may_not_copy_much_more_than_the_file() {
         let big = "x".repeat(4 << 20);
         let mut text = format!("a: &a {big}\nb: [");
-        text.push_str(&vec!["*a"; 8].join(", "));
+        text.push_str(&["*a"; 8].join(", "));
         text.push_str("]\n");
         let err = load(text.as_bytes(), true).unwrap_err().to_string();
         assert!(
