@@ -317,47 +317,46 @@ impl<'a> Builder<'a> {
     }
 
     /// `appendTreeBranch` + `encoder.node(MappingNode)`; `extra` is emitted as a last item.
+    /// One pass, no list of the items: comments before the first key go to the mapping, the
+    /// others to the key after them, and trailing ones to the mapping's end.
     fn branch(&mut self, b: &'a Branch, extra: Option<&'a Item>, outer_head: String, foot: String) {
         let mut comments: Vec<&str> = Vec::new();
-        let mut own_head = String::new();
-        let mut beginning = true;
-        let mut pairs: Vec<(&'a Key, String, &'a Value)> = Vec::with_capacity(b.items.len() + 1);
+        let mut outer_head = Some(outer_head);
         for item in b.items.iter().chain(extra) {
-            match &item.key {
-                Key::Comment(c) => comments.push(c),
-                key => {
-                    if beginning {
-                        own_head = join_comments(&comments);
-                        comments.clear();
-                        beginning = false;
-                    }
-                    let head = join_comments(&comments);
-                    comments.clear();
-                    pairs.push((key, head, &item.value));
+            let (text, style) = match &item.key {
+                Key::Comment(c) => {
+                    comments.push(c);
+                    continue;
                 }
-            }
-        }
-        let mut last_foot = String::new();
-        if !comments.is_empty() {
-            if beginning {
-                own_head = join_comments(&comments);
-            } else {
-                last_foot = join_comments(&comments);
-            }
-        }
-        let mut start = Event::new(Kind::MapStart);
-        start.set_head(prepend(outer_head, own_head));
-        self.events.push(start);
-        for (key, head, value) in pairs {
-            let (text, style) = match key {
                 Key::Str(s) => (Cow::Borrowed(s.as_str()), string_style(s)),
                 Key::Other(s) => scalar_text(s),
-                Key::Comment(_) => continue,
+            };
+            let head = join_comments(&comments);
+            comments.clear();
+            let head = match outer_head.take() {
+                // The first key: what came before it belongs to the mapping.
+                Some(outer) => {
+                    let mut start = Event::new(Kind::MapStart);
+                    start.set_head(prepend(outer, head));
+                    self.events.push(start);
+                    String::new()
+                }
+                None => head,
             };
             let mut ev = Event::new(Kind::Scalar(text, style));
             ev.set_head(head);
             self.events.push(ev);
-            self.value(value, String::new(), String::new());
+            self.value(&item.value, String::new(), String::new());
+        }
+        let mut last_foot = String::new();
+        match outer_head.take() {
+            // No key at all: every comment belongs to the mapping.
+            Some(outer) => {
+                let mut start = Event::new(Kind::MapStart);
+                start.set_head(prepend(outer, join_comments(&comments)));
+                self.events.push(start);
+            }
+            None => last_foot = join_comments(&comments),
         }
         let mut end = Event::new(Kind::MapEnd);
         end.set_tail(last_foot);
@@ -413,8 +412,33 @@ impl<'a> Builder<'a> {
 
 /// Emits documents like sops's `EmitPlainFile` / `EmitEncryptedFile` (with `extra` appended
 /// to every document, e.g. the `sops` metadata).
+/// How many emitter events a value makes (to size the event list once).
+fn event_count(v: &Value) -> usize {
+    match v {
+        Value::Branch(b) => 2 + b.items.iter().map(item_event_count).sum::<usize>(),
+        Value::List(l) => 2 + l.iter().map(event_count).sum::<usize>(),
+        Value::Scalar(Scalar::Bytes(bytes)) => 2 + bytes.len(),
+        Value::Scalar(_) => 1,
+        Value::Comment(_) => 0,
+    }
+}
+
+fn item_event_count(item: &Item) -> usize {
+    match item.key {
+        Key::Comment(_) => 0,
+        _ => 1 + event_count(&item.value),
+    }
+}
+
 pub(crate) fn emit(docs: &[Branch], extra: Option<&Item>, indent: usize) -> Vec<u8> {
-    let mut b = Builder { events: Vec::new() };
+    let extra_events = extra.map_or(0, item_event_count);
+    let count = 2 + docs
+        .iter()
+        .map(|d| 4 + extra_events + d.items.iter().map(item_event_count).sum::<usize>())
+        .sum::<usize>();
+    let mut b = Builder {
+        events: Vec::with_capacity(count),
+    };
     b.events.push(Event::new(Kind::StreamStart));
     for d in docs {
         b.events.push(Event::new(Kind::DocStart));
@@ -1012,6 +1036,40 @@ impl<'s> Loader<'s> {
         rest[..end].trim_end_matches('\r').to_owned()
     }
 
+    /// A collection without comments: its items become the branch or list in place (the
+    /// item list's memory is reused, a file of a million keys is not held twice here).
+    #[inline(never)]
+    fn assemble_items(
+        &mut self,
+        is_map: bool,
+        items: Vec<(SortKey, Option<Key>, NodeRef)>,
+    ) -> Value {
+        if is_map {
+            let items = items
+                .into_iter()
+                .map(|(_, key, v)| Item {
+                    key: key.unwrap_or(Key::Other(Scalar::Null)),
+                    value: self.node_value(v),
+                })
+                .collect();
+            Value::Branch(Branch { items })
+        } else {
+            Value::List(
+                items
+                    .into_iter()
+                    .map(|(_, _, v)| self.node_value(v))
+                    .collect(),
+            )
+        }
+    }
+
+    fn node_value(&mut self, r: NodeRef) -> Value {
+        match r {
+            NodeRef::Scalar(i) => Value::Scalar(self.take_scalar(i).unwrap_or(Scalar::Null)),
+            NodeRef::Container(i) => self.assemble(i),
+        }
+    }
+
     fn assemble(&mut self, id: usize) -> Value {
         let c = &mut self.containers[id];
         let (items, comments) = if c.shared {
@@ -1023,15 +1081,15 @@ impl<'s> Loader<'s> {
             )
         };
         let is_map = c.is_map;
-        let sort = !comments.is_empty();
+        if comments.is_empty() {
+            return self.assemble_items(is_map, items);
+        }
         let mut entries: Vec<(SortKey, Entry)> = items
             .into_iter()
             .map(|(k, key, v)| (k, Ok((key, v))))
             .chain(comments.into_iter().map(|(k, t)| (k, Err(t))))
             .collect();
-        if sort {
-            entries.sort_by_key(|(k, _)| *k);
-        }
+        entries.sort_by_key(|(k, _)| *k);
         let node = |this: &mut Self, r: NodeRef| match r {
             NodeRef::Scalar(i) => Value::Scalar(this.take_scalar(i).unwrap_or(Scalar::Null)),
             NodeRef::Container(i) => this.assemble(i),
@@ -1094,8 +1152,13 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
             + 1;
         malformed(Some(line), "invalid UTF-8")
     })?;
+    // Line starts map parser positions to bytes (non-ASCII text) and place comments; a file
+    // of ASCII without `#` needs neither (a million lines would hold a million offsets).
+    let has_comments = src.as_bytes().contains(&b'#');
     let mut line_starts = vec![0];
-    line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+    if has_comments || !src.is_ascii() {
+        line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+    }
     let mut l = Loader {
         src,
         ascii: src.is_ascii(),
@@ -1110,7 +1173,7 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
         starts: Vec::new(),
         doc: 0,
         check_duplicates,
-        has_comments: src.as_bytes().contains(&b'#'),
+        has_comments,
         seen_keys: HashMap::new(),
         key_hasher: std::hash::RandomState::new(),
         budget: AliasBudget::new(text.len()),
