@@ -17,7 +17,6 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod encoding;
-pub mod keys;
 pub mod sealed;
 pub mod secret;
 pub mod sops;

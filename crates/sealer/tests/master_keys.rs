@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sealer::keys::{
+use sealer::sops::master_keys::{
     self, DataKey, KeyBuilder, KeyEnv, KeyFlags, MasterKey, MasterKeyGroup, Unwrappers, block_on,
 };
 use sealer::sops::{KeyKind, Metadata, Selectors};
@@ -259,8 +259,8 @@ print(req.headers["Authorization"])
     let url = reqwest::Url::parse("http://127.0.0.1:4566/").unwrap();
     let secret = secrecy::SecretString::from("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned());
     let token = secrecy::SecretString::from("session-token".to_owned());
-    let ours = keys::kms::sigv4::sign(
-        &keys::kms::sigv4::Request {
+    let ours = master_keys::kms::sigv4::sign(
+        &master_keys::kms::sigv4::Request {
             method: "POST",
             url: &url,
             headers: &[
@@ -269,7 +269,7 @@ print(req.headers["Authorization"])
             ],
             body: br#"{"KeyId":"alias/sops","Plaintext":"AAAA"}"#,
         },
-        &keys::kms::sigv4::SigningParams {
+        &master_keys::kms::sigv4::SigningParams {
             access_key_id: "AKIDEXAMPLE",
             secret_access_key: &secret,
             session_token: Some(&token),
@@ -867,7 +867,7 @@ fn pgp_round_trips_through_gpg_and_names_the_key_when_it_cannot_decrypt() {
 
 fn metadata_for(groups: &[MasterKeyGroup], threshold: usize, data_key: &DataKey) -> Metadata {
     let mut m = Metadata::new(
-        keys::wrap_data_key(groups, threshold, data_key).unwrap(),
+        master_keys::wrap_data_key(groups, threshold, data_key).unwrap(),
         Selectors::default(),
     );
     m.shamir_threshold = if groups.len() > 1 { threshold } else { 0 };
@@ -899,8 +899,10 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
     ];
     let b = builder(&all);
     let with_age = |vars: &[(&str, &str)]| {
-        Unwrappers::with_age(keys::age::AgeIdentities::from_text(&age_secret, "test").unwrap())
-            .with_key_env(KeyEnv::from_vars(vars.iter().copied()))
+        Unwrappers::with_age(
+            master_keys::age::AgeIdentities::from_text(&age_secret, "test").unwrap(),
+        )
+        .with_key_env(KeyEnv::from_vars(vars.iter().copied()))
     };
     // Without the PGP home in `vars`, gpg gets an empty one (never the user's ~/.gnupg).
     let empty_gnupg = GnupgHome::new();
@@ -922,9 +924,9 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
         })
         .unwrap();
     let one_group = metadata_for(&[group], 0, &data_key);
-    let opened = keys::unwrap_data_key(&one_group, &no_age(&all[..1])).unwrap();
+    let opened = master_keys::unwrap_data_key(&one_group, &no_age(&all[..1])).unwrap();
     assert_eq!(opened.expose(), data_key.expose());
-    let opened = keys::unwrap_data_key(&one_group, &with_age(&[])).unwrap();
+    let opened = master_keys::unwrap_data_key(&one_group, &with_age(&[])).unwrap();
     assert_eq!(opened.expose(), data_key.expose());
 
     // Three groups (Vault, AWS KMS, PGP), threshold 2: any two open it, one does not.
@@ -951,12 +953,12 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
                 _ => vec![all[4]],
             })
             .collect();
-        let opened = keys::unwrap_data_key(&shamir, &no_age(&vars))
+        let opened = master_keys::unwrap_data_key(&shamir, &no_age(&vars))
             .unwrap_or_else(|e| panic!("{pair:?}: {e}"));
         assert_eq!(opened.expose(), data_key.expose());
     }
     bao.kill();
-    let err = keys::unwrap_data_key(&shamir, &no_age(&all[..1]))
+    let err = master_keys::unwrap_data_key(&shamir, &no_age(&all[..1]))
         .unwrap_err()
         .to_string();
     assert!(
@@ -967,7 +969,7 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
         err.contains(&format!("group 1: hc_vault key {uri}: cannot reach")),
         "{err}"
     );
-    let err = keys::unwrap_data_key(&shamir, &no_age(&all[4..]))
+    let err = master_keys::unwrap_data_key(&shamir, &no_age(&all[4..]))
         .unwrap_err()
         .to_string();
     assert!(
@@ -1121,7 +1123,7 @@ fn a_group_of_every_kind_is_read_and_rewritten_unchanged_by_real_sops() {
             "AZURE_CLIENT_SECRET",
         ],
     ] {
-        let opened = keys::unwrap_data_key(encrypted.metadata(), &only(names))
+        let opened = master_keys::unwrap_data_key(encrypted.metadata(), &only(names))
             .unwrap_or_else(|e| panic!("{names:?}: {e}"));
         assert_eq!(opened.expose(), data_key.expose(), "{names:?}");
     }

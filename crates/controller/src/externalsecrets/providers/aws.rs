@@ -1,5 +1,5 @@
 //! AWS Secrets Manager (external-secrets `providers/v1/aws/secretsmanager`), spoken as the JSON
-//! 1.1 protocol over `reqwest` and signed with Signature Version 4 by `sealer::keys::kms::sigv4` (no AWS SDK).
+//! 1.1 protocol over `reqwest` and signed with Signature Version 4 by `sealer::sops::master_keys::kms::sigv4` (no AWS SDK).
 //!
 //! `remoteRef.version` is a version stage (`AWSCURRENT` when unset) or `uuid/<VersionId>`;
 //! `property` is a top-level key of the JSON `SecretString` (exact key first, then a gjson path);
@@ -13,8 +13,8 @@
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
-use sealer::keys::kms::sigv4;
 use sealer::secret::SecretBytes;
+use sealer::sops::master_keys::kms::sigv4;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 

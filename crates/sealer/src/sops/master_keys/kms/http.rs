@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::keys::error::{Error, Result};
+use crate::sops::master_keys::error::{Error, Result};
 
 /// How long a key service may take to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

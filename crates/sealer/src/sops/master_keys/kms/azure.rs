@@ -26,9 +26,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
 use super::http::{self, Refusal};
-use crate::keys::env::KeyEnv;
-use crate::keys::error::{Error, Result};
-use crate::keys::master::{KeyFuture, MasterKey, Unwrappers};
+use crate::sops::master_keys::env::KeyEnv;
+use crate::sops::master_keys::error::{Error, Result};
+use crate::sops::master_keys::master::{KeyFuture, MasterKey, Unwrappers};
 use crate::sops::{KeyKind, MasterKeyStanza};
 
 /// The Key Vault REST API version used.
@@ -103,7 +103,7 @@ impl AzureKvKey {
             version: version.to_owned(),
             id,
             latest: OnceLock::new(),
-            created_at: crate::keys::now_rfc3339(),
+            created_at: crate::sops::master_keys::now_rfc3339(),
             env,
         })
     }

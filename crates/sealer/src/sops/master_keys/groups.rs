@@ -197,7 +197,7 @@ fn recipients_of(group: &KeyGroup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::age::{AgeIdentities, AgeRecipient};
+    use crate::sops::master_keys::age::{AgeIdentities, AgeRecipient};
 
     const KEY_A: &str =
         "AGE-SECRET-KEY-1L587LPYXVNQK8NT5UURPVCQN052QKY4ZJTHXSEVKX2KWFZAJMVQQY2TFLN";

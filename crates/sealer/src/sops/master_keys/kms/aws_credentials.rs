@@ -21,8 +21,8 @@ use zeroize::Zeroizing;
 
 use super::http::{self, one_line};
 use super::sigv4;
-use crate::keys::env::KeyEnv;
-use crate::keys::error::{Error, Result};
+use crate::sops::master_keys::env::KeyEnv;
+use crate::sops::master_keys::error::{Error, Result};
 
 /// STS API version.
 const STS_VERSION: &str = "2011-06-15";

@@ -24,7 +24,7 @@ pub type KeyFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Credentials and identities used to unwrap data keys, loaded lazily and once.
 ///
 /// age identities come from the environment exactly as sops finds them (see
-/// [`crate::keys::age`]); tests inject their own with [`Unwrappers::with_age`]. Network and
+/// [`crate::sops::master_keys::age`]); tests inject their own with [`Unwrappers::with_age`]. Network and
 /// PGP keys read their credentials from [`Unwrappers::key_env`].
 #[derive(Debug, Default)]
 pub struct Unwrappers {

@@ -23,9 +23,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
 use super::http::{self, Refusal};
-use crate::keys::env::KeyEnv;
-use crate::keys::error::{Error, Result};
-use crate::keys::master::{KeyFuture, MasterKey, Unwrappers};
+use crate::sops::master_keys::env::KeyEnv;
+use crate::sops::master_keys::error::{Error, Result};
+use crate::sops::master_keys::master::{KeyFuture, MasterKey, Unwrappers};
 use crate::sops::{KeyKind, MasterKeyStanza};
 
 /// The public Cloud KMS endpoint.
@@ -48,7 +48,7 @@ impl GcpKmsKey {
     pub fn new(resource_id: &str, env: Arc<KeyEnv>) -> Self {
         Self {
             resource_id: resource_id.chars().filter(|c| *c != ' ').collect(),
-            created_at: crate::keys::now_rfc3339(),
+            created_at: crate::sops::master_keys::now_rfc3339(),
             env,
         }
     }

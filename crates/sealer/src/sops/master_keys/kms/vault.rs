@@ -21,9 +21,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
 use super::http::{self, Refusal, one_line};
-use crate::keys::env::KeyEnv;
-use crate::keys::error::{Error, Result};
-use crate::keys::master::{KeyFuture, MasterKey, Unwrappers};
+use crate::sops::master_keys::env::KeyEnv;
+use crate::sops::master_keys::error::{Error, Result};
+use crate::sops::master_keys::master::{KeyFuture, MasterKey, Unwrappers};
 use crate::sops::{KeyKind, MasterKeyStanza};
 
 /// The token file below `$HOME`.
@@ -74,7 +74,7 @@ impl VaultKey {
             address: address.to_owned(),
             engine_path: engine_path.to_owned(),
             key_name: key_name.to_owned(),
-            created_at: crate::keys::now_rfc3339(),
+            created_at: crate::sops::master_keys::now_rfc3339(),
             env,
         }
     }

@@ -19,9 +19,9 @@ use zeroize::Zeroizing;
 use super::aws_credentials::{AwsCredentials, Lookup, dns_suffix, session_name};
 use super::http::{self, Refusal};
 use super::sigv4;
-use crate::keys::env::KeyEnv;
-use crate::keys::error::{Error, Result};
-use crate::keys::master::{KeyFuture, MasterKey, Unwrappers};
+use crate::sops::master_keys::env::KeyEnv;
+use crate::sops::master_keys::error::{Error, Result};
+use crate::sops::master_keys::master::{KeyFuture, MasterKey, Unwrappers};
 use crate::sops::{KeyKind, MasterKeyStanza};
 
 /// An AWS KMS key.
@@ -110,7 +110,7 @@ impl AwsKmsKey {
             aws_profile: aws_profile.to_owned(),
             region,
             id,
-            created_at: crate::keys::now_rfc3339(),
+            created_at: crate::sops::master_keys::now_rfc3339(),
             env,
         })
     }
@@ -344,8 +344,8 @@ mod tests {
 
     #[test]
     fn context_parses_like_sops_and_shows_in_the_id() {
-        let context = crate::keys::kms_context("b:2,a:1").unwrap();
-        assert!(crate::keys::kms_context("a=1").is_none());
+        let context = crate::sops::master_keys::kms_context("b:2,a:1").unwrap();
+        assert!(crate::sops::master_keys::kms_context("a=1").is_none());
         let key = AwsKmsKey::from_arn(ARN, context, Some("dev"), Arc::default()).unwrap();
         assert_eq!(key.id(), format!("{ARN}|a:1,b:2|dev"));
         let stanza = key.to_stanza("QUJD");
