@@ -7,5 +7,6 @@ pub mod fixtures;
 pub mod gnupg;
 pub mod harness;
 pub mod servers;
+pub mod tls;
 
 pub use fixtures::{Sandbox, conformance, conformance_file, replace_in_fixture};

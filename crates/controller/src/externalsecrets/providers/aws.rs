@@ -1,5 +1,6 @@
 //! AWS Secrets Manager (external-secrets `providers/v1/aws/secretsmanager`), spoken as the JSON
-//! 1.1 protocol over `reqwest` and signed with Signature Version 4 by `sealer::sops::master_keys::kms::sigv4` (no AWS SDK).
+//! 1.1 protocol over `reqwest` and signed with Signature Version 4 by
+//! `sealkit_cloud::aws::signing` (no AWS service SDK).
 //!
 //! `remoteRef.version` is a version stage (`AWSCURRENT` when unset) or `uuid/<VersionId>`;
 //! `property` is a top-level key of the JSON `SecretString` (exact key first, then a gjson path);
@@ -14,7 +15,7 @@
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use sealer::secret::SecretBytes;
-use sealer::sops::master_keys::kms::sigv4;
+use sealkit_cloud::aws::signing;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 
@@ -107,7 +108,6 @@ impl AwsClient {
     async fn call(&self, action: &str, body: &Value) -> Result<Value, ProviderError> {
         let payload = serde_json::to_vec(body).unwrap_or_default();
         let target = format!("secretsmanager.{action}");
-        let now = time::OffsetDateTime::now_utc();
         if self.endpoint.host_str().is_none() {
             return Err(ProviderError::Config("the endpoint has no host".into()));
         }
@@ -115,23 +115,29 @@ impl AwsClient {
             ("content-type", "application/x-amz-json-1.1"),
             ("x-amz-target", target.as_str()),
         ];
-        let access_key_id = self.credentials.access_key_id.expose_secret();
-        let signed = sigv4::sign(
-            &sigv4::Request {
+        let credentials = sealkit_cloud::aws::Credentials::new(
+            self.credentials.access_key_id.expose_secret(),
+            self.credentials.secret_access_key.expose_secret(),
+            self.credentials
+                .session_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            None,
+            "secretRef",
+        );
+        let signed = signing::sign(
+            &signing::Request {
                 method: "POST",
                 url: &self.endpoint,
                 headers: &headers,
                 body: &payload,
             },
-            &sigv4::SigningParams {
-                access_key_id,
-                secret_access_key: &self.credentials.secret_access_key,
-                session_token: self.credentials.session_token.as_ref(),
-                region: &self.region,
-                service: "secretsmanager",
-                time: now,
-            },
-        );
+            &credentials,
+            &self.region,
+            "secretsmanager",
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| ProviderError::Config(e.to_string()))?;
         let mut req = self.http.post(self.endpoint.clone()).body(payload);
         for (k, v) in headers.iter().copied() {
             req = req.header(k, v);
