@@ -15,6 +15,9 @@ use sealkit_cloud::CloudKeys;
 use sealkit_tests::gnupg::GnupgHome;
 use sealkit_tests::servers::{Moto, OpenBao};
 
+#[path = "master_keys/aws_sources.rs"]
+mod aws_sources;
+
 fn cloud_keys() -> Arc<dyn RemoteKeys> {
     Arc::new(CloudKeys::default())
 }
