@@ -314,23 +314,7 @@ print(req.headers["Authorization"])
 
 // ---- GCP Cloud KMS and Azure Key Vault: local servers checking the documented shapes -------
 
-/// Serves `router` on a free loopback port from a background thread.
-fn serve(router: axum::Router) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, router).await.unwrap();
-            });
-    });
-    addr
-}
+use sealkit_tests::http_server::serve;
 
 mod gcp_mock {
     use axum::Json;
@@ -828,7 +812,7 @@ mod azure_mock {
 }
 
 /// The Key Vault and Entra ID mock over HTTPS (azure_identity refuses a plain-HTTP authority).
-fn azure_server() -> sealkit_tests::tls::TlsServer {
+fn azure_server() -> sealkit_tests::http_server::TlsServer {
     let mock = Arc::new(azure_mock::Mock::new());
     let router = axum::Router::new()
         .route(
@@ -841,7 +825,7 @@ fn azure_server() -> sealkit_tests::tls::TlsServer {
             axum::routing::post(azure_mock::operation),
         )
         .with_state(mock.clone());
-    let server = sealkit_tests::tls::serve_tls(router);
+    let server = sealkit_tests::http_server::serve_tls(router);
     mock.base.set(server.url()).unwrap();
     server
 }

@@ -1,6 +1,7 @@
-//! HTTPS test servers: an axum router behind TLS with a fresh self-signed certificate for
-//! `127.0.0.1` and `localhost`, for clients that refuse plain HTTP (azure_identity's
-//! authority, say). The certificate is its own CA: trust `ca_pem` in the client.
+//! Local HTTP servers for tests that play a cloud endpoint: an axum router on a free loopback
+//! port, in plain HTTP ([`serve`]) or behind TLS ([`serve_tls`], with a fresh self-signed
+//! certificate for `127.0.0.1` and `localhost`, for clients that refuse plain HTTP such as
+//! azure_identity's authority; the certificate is its own CA: trust `ca_pem` in the client).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +47,24 @@ impl axum::serve::Listener for TlsListener {
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.tcp.local_addr()
     }
+}
+
+/// Serves `router` over plain HTTP on a free loopback port from a background thread.
+pub fn serve(router: axum::Router) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let addr = listener.local_addr().expect("the port");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let tcp = tokio::net::TcpListener::from_std(listener).expect("the listener");
+            let _ = axum::serve(tcp, router).await;
+        });
+    });
+    addr
 }
 
 /// Serves `router` over HTTPS on a free loopback port from a background thread.
