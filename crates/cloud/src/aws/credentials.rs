@@ -322,13 +322,20 @@ where
     }
 }
 
+/// aws-config's errors on one line: the chain lists each source it tried on its own line.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::error::error_line(e)
+    let mut out = String::new();
+    for line in crate::error::error_line(e)
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
+    {
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(':') { " " } else { "; " });
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// `sops@HOSTNAME`, the hostname stripped of characters STS refuses, at most 64 characters
