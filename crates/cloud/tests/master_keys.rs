@@ -674,6 +674,8 @@ mod azure_mock {
         pub private: OaepPrivateDecryptingKey,
         pub public: OaepPublicEncryptingKey,
         pub base: std::sync::OnceLock<String>,
+        /// The client certificate's RSA public key (PKCS#1) and its x5t.
+        pub client_cert: std::sync::OnceLock<(Vec<u8>, String)>,
     }
 
     impl Mock {
@@ -683,7 +685,45 @@ mod azure_mock {
                 public: OaepPublicEncryptingKey::new(key.public_key()).unwrap(),
                 private: OaepPrivateDecryptingKey::new(key).unwrap(),
                 base: std::sync::OnceLock::new(),
+                client_cert: std::sync::OnceLock::new(),
             }
+        }
+
+        /// A certificate assertion: RS256 by the client certificate's key, its x5t, the
+        /// token endpoint as `aud`, the client as `iss` and `sub`, ten minutes at most.
+        fn certificate_assertion_ok(&self, tenant: &str, jwt: &str) -> bool {
+            let Some((public, x5t)) = self.client_cert.get() else {
+                return false;
+            };
+            let parts: Vec<&str> = jwt.split('.').collect();
+            if parts.len() != 3 {
+                return false;
+            }
+            let sig = sealer::encoding::decode_url_safe(parts[2]).unwrap_or_default();
+            let signed = aws_lc_rs::signature::UnparsedPublicKey::new(
+                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                public,
+            )
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+            .is_ok();
+            let part = |i: usize| -> serde_json::Value {
+                sealer::encoding::decode_url_safe(parts[i])
+                    .ok()
+                    .and_then(|c| serde_json::from_slice(&c).ok())
+                    .unwrap_or_default()
+            };
+            let (header, claims) = (part(0), part(1));
+            let audience = format!("{}/{tenant}/oauth2/v2.0/token", self.base.get().unwrap());
+            let lifetime =
+                claims["exp"].as_i64().unwrap_or(0) - claims["nbf"].as_i64().unwrap_or(0);
+            signed
+                && header["alg"] == "RS256"
+                && header["x5t"] == x5t.as_str()
+                && claims["aud"] == audience.as_str()
+                && claims["iss"] == "client-1"
+                && claims["sub"] == "client-1"
+                && claims["jti"].as_str().is_some_and(|j| !j.is_empty())
+                && (1..=600).contains(&lifetime)
         }
     }
 
@@ -715,14 +755,21 @@ mod azure_mock {
         None
     }
 
-    /// `POST /{tenant}/oauth2/v2.0/token`: client credentials (secret or federated token).
-    pub async fn token(Path(tenant): Path<String>, body: String) -> Response {
+    /// `POST /{tenant}/oauth2/v2.0/token`: client credentials (a secret, a federated token, or
+    /// a client certificate's signed assertion).
+    pub async fn token(
+        State(mock): State<Arc<Mock>>,
+        Path(tenant): Path<String>,
+        body: String,
+    ) -> Response {
         let form: HashMap<String, String> = super::gcp_mock::url_pairs(&body).into_iter().collect();
         let get = |k: &str| form.get(k).map(String::as_str);
+        let assertion = (get("client_assertion_type")
+            == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
+        .then(|| get("client_assertion").unwrap_or_default());
         let credential_ok = get("client_secret") == Some("azure-secret")
-            || (get("client_assertion_type")
-                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-                && get("client_assertion") == Some("federated.jwt"));
+            || assertion == Some("federated.jwt")
+            || assertion.is_some_and(|jwt| mock.certificate_assertion_ok(&tenant, jwt));
         if tenant == "tenant-1"
             && get("grant_type") == Some("client_credentials")
             && get("client_id") == Some("client-1")
@@ -827,7 +874,45 @@ fn azure_server() -> sealkit_tests::http_server::TlsServer {
         .with_state(mock.clone());
     let server = sealkit_tests::http_server::serve_tls(router);
     mock.base.set(server.url()).unwrap();
+    AZURE_MOCKS.with(|m| m.borrow_mut().push(mock));
     server
+}
+
+thread_local! {
+    /// The mocks `azure_server` started on this thread (a test reaches its own).
+    static AZURE_MOCKS: std::cell::RefCell<Vec<Arc<azure_mock::Mock>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A client certificate (self-signed, RSA 2048) as a PEM file of certificate and PKCS#8 key,
+/// registered with the last Azure mock started on this thread.
+fn azure_client_certificate(dir: &std::path::Path) -> std::path::PathBuf {
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::signature::KeyPair as _;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let pkcs8 = pair.as_der().unwrap();
+    let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec()));
+    let key = rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["sops-client".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        cert.der().as_ref(),
+    );
+    let x5t = sealer::encoding::encode_url_nopad(digest.as_ref());
+    AZURE_MOCKS.with(|m| {
+        m.borrow()
+            .last()
+            .unwrap()
+            .client_cert
+            .set((pair.public_key().as_ref().to_vec(), x5t))
+            .unwrap()
+    });
+    let path = dir.join("client.pem");
+    fs_err::write(&path, format!("{}{key_pem}", cert.pem())).unwrap();
+    path
 }
 
 #[test]
@@ -882,6 +967,26 @@ fn azure_key_vault_speaks_the_rest_api_with_client_credentials() {
         },
     );
     round_trip(versioned.as_ref(), &wi);
+
+    // A client certificate (PEM), as a signed client assertion.
+    let client_pem = azure_client_certificate(dir.path());
+    let certified = builder(&[
+        ("AZURE_AUTHORITY_HOST", authority.as_str()),
+        ("AZURE_TENANT_ID", "tenant-1"),
+        ("AZURE_CLIENT_ID", "client-1"),
+        (
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            client_pem.to_str().unwrap(),
+        ),
+    ]);
+    let with_cert = one(
+        &certified,
+        KeyFlags {
+            azure_kv: Some(format!("{base}/keys/sops/{}", azure_mock::VERSION)),
+            ..KeyFlags::default()
+        },
+    );
+    round_trip(with_cert.as_ref(), &certified);
 
     // A tampered enc, a wrong client secret.
     let mut raw = sealer::encoding::decode_url_safe(&enc).unwrap();

@@ -9,12 +9,15 @@
 //!    [`IMDS_DEADLINE`] at most), user-assigned with `AZURE_CLIENT_ID`;
 //! 4. the Azure CLI (`az account get-access-token`).
 //!
+//! Between 1 and 2, a client certificate: `AZURE_CLIENT_CERTIFICATE_PATH` (a PEM file with the
+//! certificate and its RSA key) with tenant and client ID, as a signed client assertion
+//! ([`super::ClientCertificate`]; azure_identity's own certificate credential needs OpenSSL).
+//!
 //! `AZURE_AUTHORITY_HOST` replaces `https://login.microsoftonline.com` (it must be https, as
 //! azure_identity requires). Token requests go through the caller's [`crate::http`] client.
 //! Limits of azure_identity 1.0: managed identity reads its variables from the process
 //! environment (it has no other input), and the instance metadata address cannot be
-//! changed; a client certificate (`AZURE_CLIENT_CERTIFICATE_PATH`) needs its `openssl`
-//! feature, which this workspace does not build, and is refused with a clear error.
+//! changed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,16 +26,22 @@ use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{
-    AzureCliCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
-    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    AzureCliCredential, ClientAssertionCredential, ClientAssertionCredentialOptions,
+    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
+    WorkloadIdentityCredentialOptions,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 
+use super::ClientCertificate;
+use super::assertion::Assertion;
 use crate::env::EnvSnapshot;
 use crate::error::{Error, Result};
 
 const CLOUD: &str = "azure";
+
+/// The public cloud's authority.
+pub const PUBLIC_AUTHORITY: &str = "https://login.microsoftonline.com";
 
 /// How long the instance metadata service may take before managed identity is given up on
 /// (off Azure nothing answers at that address).
@@ -48,6 +57,25 @@ pub enum AzureIdentity {
         client_id: String,
         /// The secret.
         secret: SecretString,
+    },
+    /// A client certificate: assertions signed with its key.
+    ClientCertificate {
+        /// The tenant ID.
+        tenant_id: String,
+        /// The client ID.
+        client_id: String,
+        /// The certificate and key.
+        certificate: Arc<ClientCertificate>,
+    },
+    /// A client assertion in hand (ESO's workload identity with a `serviceAccountRef`: a
+    /// TokenRequest token for audience `api://AzureADTokenExchange`).
+    ClientAssertion {
+        /// The tenant ID.
+        tenant_id: String,
+        /// The client ID.
+        client_id: String,
+        /// The assertion (a JWT).
+        assertion: SecretString,
     },
     /// Workload identity: a federated token file (a projected ServiceAccount token).
     WorkloadIdentity {
@@ -71,6 +99,8 @@ impl std::fmt::Debug for AzureIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = match self {
             Self::ClientSecret { .. } => "ClientSecret",
+            Self::ClientCertificate { .. } => "ClientCertificate",
+            Self::ClientAssertion { .. } => "ClientAssertion",
             Self::WorkloadIdentity { .. } => "WorkloadIdentity",
             Self::ManagedIdentity { .. } => "ManagedIdentity",
             Self::AzureCli => "AzureCli",
@@ -83,6 +113,8 @@ impl AzureIdentity {
     fn describe(&self) -> &'static str {
         match self {
             Self::ClientSecret { .. } => "client secret",
+            Self::ClientCertificate { .. } => "client certificate",
+            Self::ClientAssertion { .. } => "client assertion",
             Self::WorkloadIdentity { .. } => "workload identity",
             Self::ManagedIdentity { .. } => "managed identity",
             Self::AzureCli => "the Azure CLI",
@@ -132,6 +164,42 @@ pub async fn access_token(
             }),
         )
         .map_err(failed)?,
+        AzureIdentity::ClientCertificate {
+            tenant_id,
+            client_id,
+            certificate,
+        } => {
+            let audience = format!(
+                "{}/{tenant_id}/oauth2/v2.0/token",
+                authority.unwrap_or(PUBLIC_AUTHORITY).trim_end_matches('/')
+            );
+            ClientAssertionCredential::new(
+                tenant_id.clone(),
+                client_id.clone(),
+                Assertion::Certificate {
+                    certificate: certificate.clone(),
+                    client_id: client_id.clone(),
+                    audience,
+                },
+                Some(ClientAssertionCredentialOptions {
+                    client_options: client_options(http, authority),
+                }),
+            )
+            .map_err(failed)?
+        }
+        AzureIdentity::ClientAssertion {
+            tenant_id,
+            client_id,
+            assertion,
+        } => ClientAssertionCredential::new(
+            tenant_id.clone(),
+            client_id.clone(),
+            Assertion::Token(assertion.clone()),
+            Some(ClientAssertionCredentialOptions {
+                client_options: client_options(http, authority),
+            }),
+        )
+        .map_err(failed)?,
         AzureIdentity::WorkloadIdentity {
             tenant_id,
             client_id,
@@ -177,14 +245,26 @@ pub async fn default_chain(
             };
             return access_token(&identity, scope, authority, http).await;
         }
-        if env.get("AZURE_CLIENT_CERTIFICATE_PATH").is_some() {
-            return Err(Error::NoCredentials {
+        if let Some(path) = env.get("AZURE_CLIENT_CERTIFICATE_PATH") {
+            let bad = |reason: String| Error::NoCredentials {
                 cloud: CLOUD,
-                reason: "AZURE_CLIENT_CERTIFICATE_PATH: client certificates are not supported \
-                         (azure_identity needs OpenSSL for them); use a client secret or \
-                         workload identity"
-                    .into(),
-            });
+                reason: format!("AZURE_CLIENT_CERTIFICATE_PATH {path}: {reason}"),
+            };
+            if env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD").is_some() {
+                return Err(bad(
+                    "password-protected (PKCS#12) certificates are not read; give a PEM file \
+                     with the certificate and its key"
+                        .into(),
+                ));
+            }
+            let pem = zeroize::Zeroizing::new(fs_err::read(path).map_err(|e| bad(e.to_string()))?);
+            let certificate = ClientCertificate::from_pem(&pem).map_err(|r| bad(r.to_owned()))?;
+            let identity = AzureIdentity::ClientCertificate {
+                tenant_id: tenant.to_owned(),
+                client_id: client.to_owned(),
+                certificate: Arc::new(certificate),
+            };
+            return access_token(&identity, scope, authority, http).await;
         }
         if let Some(file) = env.get("AZURE_FEDERATED_TOKEN_FILE") {
             let identity = AzureIdentity::WorkloadIdentity {
