@@ -6,7 +6,7 @@
 //! [`RemoteKeys`] implementation (the `sealkit-cloud` crate), as rage's `age-core` leaves I/O
 //! to its callers. Without one, a [`RemoteKey`] still reads and writes its metadata entry
 //! unchanged, and wrapping or unwrapping with it fails with
-//! [`Error::UnsupportedKeyType`](super::Error::UnsupportedKeyType).
+//! [`Error::UnsupportedKeyType`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
