@@ -16,7 +16,7 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use sealer::secret::SecretBytes;
 use sealkit_cloud::aws::signing;
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 use super::egress::read_json;
@@ -27,23 +27,13 @@ use crate::externalsecrets::crd::{AwsProvider, ExternalSecretFind, MetadataPolic
 
 const SERVICE: &str = "aws secretsmanager";
 
-/// Static AWS credentials.
-pub struct Credentials {
-    /// Access key ID.
-    pub access_key_id: SecretString,
-    /// Secret access key.
-    pub secret_access_key: SecretString,
-    /// Session token of temporary credentials.
-    pub session_token: Option<SecretString>,
-}
-
 /// A Secrets Manager client for one store.
 pub struct AwsClient {
     http: reqwest::Client,
     endpoint: url::Url,
     region: String,
     prefix: String,
-    credentials: Credentials,
+    credentials: sealkit_cloud::aws::Credentials,
 }
 
 impl AwsClient {
@@ -80,14 +70,19 @@ impl AwsClient {
                 "aws credentials of the controller's environment (set auth.secretRef)".into(),
             ));
         };
-        let credentials = Credentials {
-            access_key_id: access.read_text(&keys.access_key_id, None).await?,
-            secret_access_key: access.read_text(&keys.secret_access_key, None).await?,
-            session_token: match &keys.session_token {
-                Some(sel) => Some(access.read_text(sel, None).await?),
-                None => None,
-            },
+        let access_key_id = access.read_text(&keys.access_key_id, None).await?;
+        let secret_access_key = access.read_text(&keys.secret_access_key, None).await?;
+        let session_token = match &keys.session_token {
+            Some(sel) => Some(access.read_text(sel, None).await?),
+            None => None,
         };
+        let credentials = sealkit_cloud::aws::Credentials::new(
+            access_key_id.expose_secret(),
+            secret_access_key.expose_secret(),
+            session_token.map(|t| t.expose_secret().to_owned()),
+            None,
+            "secretRef",
+        );
         let endpoint = match &access.settings.aws_secretsmanager_endpoint {
             Some(e) => e.clone(),
             None => format!("https://secretsmanager.{}.amazonaws.com", spec.region),
@@ -115,16 +110,6 @@ impl AwsClient {
             ("content-type", "application/x-amz-json-1.1"),
             ("x-amz-target", target.as_str()),
         ];
-        let credentials = sealkit_cloud::aws::Credentials::new(
-            self.credentials.access_key_id.expose_secret(),
-            self.credentials.secret_access_key.expose_secret(),
-            self.credentials
-                .session_token
-                .as_ref()
-                .map(|t| t.expose_secret().to_owned()),
-            None,
-            "secretRef",
-        );
         let signed = signing::sign(
             &signing::Request {
                 method: "POST",
@@ -132,7 +117,7 @@ impl AwsClient {
                 headers: &headers,
                 body: &payload,
             },
-            &credentials,
+            &self.credentials,
             &self.region,
             "secretsmanager",
             std::time::SystemTime::now(),
