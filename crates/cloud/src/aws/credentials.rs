@@ -144,13 +144,21 @@ impl AwsSession {
         loader.load().await
     }
 
-    /// Credentials for `identity`, then through each of `roles` in order.
+    /// Credentials for `identity`, then through each of `roles` in order. Only
+    /// [`AwsIdentity::DefaultChain`] consults the chain; the STS calls of the other identities
+    /// and of the roles carry no credentials but the ones given.
     pub async fn credentials(
         &self,
         identity: &AwsIdentity,
         roles: &[AssumeRole],
     ) -> Result<Credentials> {
-        let base = self.sdk_config(&self.env, None).await;
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .env(Env::from(self.env.to_map()))
+            .http_client(ReqwestHttpClient::new(self.http.clone()))
+            .region(Region::new(self.region.clone()))
+            .no_credentials()
+            .load()
+            .await;
         let mut credentials = match identity {
             AwsIdentity::Static {
                 access_key_id,

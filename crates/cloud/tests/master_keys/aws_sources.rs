@@ -309,3 +309,50 @@ fn credential_process_and_a_role_chain_in_the_shared_config_work() {
         "the source profile's credential_process did not run"
     );
 }
+
+/// What an ExternalSecret store's `auth.jwt` with `role`, `externalID` and session tags comes
+/// to: a token in hand traded at STS, then one `AssumeRole`, with an environment snapshot that
+/// names nothing but moto's STS endpoint (no keys, no HOME, no chain).
+#[tokio::test]
+async fn a_token_in_hand_and_a_role_chain_with_external_id_and_tags_need_no_environment() {
+    use sealkit_cloud::EnvSnapshot;
+    use sealkit_cloud::aws::{AssumeRole, AwsIdentity, AwsSession};
+    let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
+    let env = EnvSnapshot::from_vars([("AWS_ENDPOINT_URL_STS", moto.endpoint())]);
+    let session = AwsSession::new("us-east-1", env, sealkit_cloud::http::shared().unwrap());
+    let identity = AwsIdentity::WebIdentity {
+        role_arn: "arn:aws:iam::123456789012:role/irsa".into(),
+        token: secrecy::SecretString::from("eyJhbGciOiJSUzI1NiJ9.sa.token".to_owned()),
+        session_name: "external-secrets-provider-aws".into(),
+    };
+    let role = AssumeRole {
+        role_arn: "arn:aws:iam::123456789012:role/target".into(),
+        session_name: "eso".into(),
+        external_id: Some("tenant-42".into()),
+        duration: Some(std::time::Duration::from_secs(900)),
+        tags: vec![("namespace".into(), "apps".into())],
+        transitive_tag_keys: vec!["namespace".into()],
+    };
+    let first = session.credentials(&identity, &[]).await.unwrap();
+    let chained = session
+        .credentials(&identity, std::slice::from_ref(&role))
+        .await
+        .unwrap();
+    assert!(first.session_token().is_some() && chained.session_token().is_some());
+    assert_ne!(first.access_key_id(), chained.access_key_id());
+
+    // Static keys are used as given: nothing is looked up.
+    let given = session
+        .credentials(
+            &AwsIdentity::Static {
+                access_key_id: "AKIAGIVEN".into(),
+                secret_access_key: secrecy::SecretString::from("s".to_owned()),
+                session_token: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(given.access_key_id(), "AKIAGIVEN");
+    drop(moto);
+}
