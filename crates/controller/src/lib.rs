@@ -440,6 +440,7 @@ impl LeaderDuties {
                     .args
                     .external_secrets_namespaces()
                     .map(|list| list.into_iter().collect()),
+                aws_env: externalsecrets::providers::aws_auth::bridge_env(std::env::vars()),
             }),
         }
     }

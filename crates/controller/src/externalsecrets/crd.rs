@@ -837,7 +837,16 @@ pub struct VaultAuth {
     /// Kubernetes ServiceAccount login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<VaultKubernetesAuth>,
-    /// Other methods (ldap, jwt, cert, iam, userPass, gcp): reported as unsupported.
+    /// Username and password login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_pass: Option<VaultUserPassAuth>,
+    /// JWT/OIDC login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<VaultJwtAuth>,
+    /// TLS client certificate login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<VaultCertAuth>,
+    /// Other methods (ldap, iam, gcp): reported as unsupported.
     #[serde(flatten)]
     #[schemars(skip)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -879,12 +888,77 @@ pub struct VaultKubernetesAuth {
     pub service_account_ref: Option<ServiceAccountSelector>,
 }
 
+/// `auth.userPass`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultUserPassAuth {
+    /// Mount path (`userpass` when empty).
+    #[serde(default)]
+    pub path: String,
+    /// The user name.
+    #[serde(default)]
+    pub username: String,
+    /// The password, from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
+}
+
+/// `auth.jwt`: a JWT from a Secret, or a TokenRequest token of a ServiceAccount.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultJwtAuth {
+    /// Mount path (`jwt` when empty).
+    #[serde(default)]
+    pub path: String,
+    /// Vault role (the mount's `default_role` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The JWT, from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
+    /// A ServiceAccount whose token is requested for the login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_service_account_token: Option<VaultServiceAccountToken>,
+}
+
+/// `auth.jwt.kubernetesServiceAccountToken`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultServiceAccountToken {
+    /// The ServiceAccount (its `audiences` come first).
+    pub service_account_ref: ServiceAccountSelector,
+    /// Audiences (deprecated in ESO; `["vault"]` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<Vec<String>>,
+    /// Token lifetime (deprecated in ESO; 600 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_seconds: Option<i64>,
+}
+
+/// `auth.cert`: a TLS client certificate, presented on every call to the server.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultCertAuth {
+    /// Mount path (`cert` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The certificate role to log in as (any matching one when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_role: Option<String>,
+    /// The PEM client certificate (key `tls.crt` when unset).
+    #[serde(default)]
+    pub client_cert: SecretKeySelector,
+    /// The PEM private key (key `tls.key` when unset).
+    #[serde(default)]
+    pub secret_ref: SecretKeySelector,
+}
+
 /// `provider.aws`.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct AwsProvider {
-    /// `SecretsManager` (the only one sealkit implements) or `ParameterStore`.
+    /// `SecretsManager` or `ParameterStore` (`CertificateManager` is refused).
     pub service: String,
     /// Region, such as `eu-west-1`.
     pub region: String,
@@ -894,9 +968,34 @@ pub struct AwsProvider {
     /// Prefix added to every key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    /// Role to assume: not supported by sealkit (an error names it).
+    /// Role assumed last, with `externalID` and the session tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// Roles assumed in order before `role` (role chaining).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_roles: Vec<String>,
+    /// `ExternalId` of the `role` AssumeRole.
+    #[serde(
+        default,
+        rename = "externalID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_id: Option<String>,
+    /// Session tags of the `role` AssumeRole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session_tags: Vec<AwsTag>,
+    /// Session tag keys passed on to chained sessions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitive_tag_keys: Vec<String>,
+}
+
+/// A session tag.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct AwsTag {
+    /// Tag key.
+    pub key: String,
+    /// Tag value.
+    pub value: String,
 }
 
 /// `aws.auth`.
@@ -907,10 +1006,19 @@ pub struct AwsAuth {
     /// Access keys from Secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<AwsAuthSecretRef>,
-    /// IRSA: not supported by sealkit (an error names it).
+    /// Web identity (IRSA): a TokenRequest token of a ServiceAccount exchanged with
+    /// `AssumeRoleWithWebIdentity` for its `eks.amazonaws.com/role-arn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
-    pub jwt: Option<serde_json::Value>,
+    pub jwt: Option<AwsJwtAuth>,
+}
+
+/// `aws.auth.jwt`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsJwtAuth {
+    /// The ServiceAccount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountSelector>,
 }
 
 /// `aws.auth.secretRef`.

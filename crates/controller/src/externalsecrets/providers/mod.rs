@@ -10,9 +10,11 @@
 //! through [`egress`] (timeouts, size caps, no link-local peers).
 
 pub mod aws;
+pub mod aws_auth;
 pub mod egress;
 pub mod fake;
 pub mod kubernetes;
+pub mod parameterstore;
 pub mod service_account;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -285,6 +287,9 @@ pub struct ProviderSettings {
     /// The namespaces the bridge serves (`--external-secrets-namespaces`; `None`: every
     /// namespace). Credentials are read only there.
     pub served_namespaces: Option<BTreeSet<String>>,
+    /// The bridge's `AWS_*` environment: its endpoint variables apply to every AWS store,
+    /// the rest (the bridge's own identity) only to ClusterSecretStores without `auth`.
+    pub aws_env: sealkit_cloud::EnvSnapshot,
 }
 
 /// Where a store's credentials live, and the clients to read them with.
@@ -572,10 +577,14 @@ pub async fn connect(
             )
             .await?,
         ),
-        "aws" => Arc::new(
-            aws::AwsClient::connect(provider.aws.as_ref().unwrap_or(&Default::default()), access)
-                .await?,
-        ),
+        "aws" => {
+            let spec = provider.aws.as_ref().cloned().unwrap_or_default();
+            if spec.service == "ParameterStore" {
+                Arc::new(parameterstore::ParameterStoreClient::connect(&spec, access).await?)
+            } else {
+                Arc::new(aws::AwsClient::connect(&spec, access).await?)
+            }
+        }
         "kubernetes" => Arc::new(
             kubernetes::KubernetesClient::connect(
                 provider.kubernetes.as_ref().unwrap_or(&Default::default()),
