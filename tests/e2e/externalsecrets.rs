@@ -1961,3 +1961,4 @@ async fn vault_namespace_header_reads_from_an_openbao_namespace() {
 // ESO API breadth (issue 16): templateFrom, ClusterExternalSecret, generators, kept fields.
 mod api;
 mod providers;
+mod push;

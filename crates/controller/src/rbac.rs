@@ -175,6 +175,20 @@ pub const EXTERNAL_SECRETS: &[Permission] = &[
         "patch",
         Scope::Cluster,
     ),
+    // PushSecrets (no secret value): the controller's watch and their status.
+    p("external-secrets.io", "pushsecrets", "list", Scope::Cluster),
+    p(
+        "external-secrets.io",
+        "pushsecrets",
+        "watch",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "pushsecrets/status",
+        "patch",
+        Scope::Cluster,
+    ),
     // Namespace labels: ClusterSecretStore conditions (get) and the ClusterExternalSecret
     // selectors (a cache: list/watch).
     p("", "namespaces", "get", Scope::Cluster),
@@ -228,6 +242,15 @@ pub const EXTERNAL_SECRETS: &[Permission] = &[
         "",
         "serviceaccounts/token",
         "create",
+        Scope::ServedNamespaces,
+    ),
+    // The ServiceAccounts AWS `auth.jwt` names (their `eks.amazonaws.com/role-arn`).
+    p("", "serviceaccounts", "get", Scope::ServedNamespaces),
+    // The finalizer of PushSecrets with `deletionPolicy: Delete`.
+    p(
+        "external-secrets.io",
+        "pushsecrets",
+        "patch",
         Scope::ServedNamespaces,
     ),
     // Events on ExternalSecrets and SecretStores; on ClusterSecretStores in `default`.

@@ -26,6 +26,7 @@ pub mod fields;
 pub mod generators;
 pub mod metrics;
 pub mod providers;
+pub mod pushsecret;
 pub mod reconcile;
 pub mod schedule;
 pub mod stores;
@@ -65,6 +66,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         ClusterSecretStore::crd(),
         ClusterExternalSecret::crd(),
         Password::crd(),
+        pushsecret::PushSecret::crd(),
     ]
     .into_iter()
     .map(|mut crd| {
@@ -382,11 +384,47 @@ pub async fn run(
             .await;
         }
     };
+    let ps_controller = run_push_secrets(ctx.clone(), namespace.clone(), shutdown.clone());
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "externalsecret bridge started"
     );
-    tokio::join!(es_controller, ss_controller, css_controller, ces_controller);
+    tokio::join!(
+        es_controller,
+        ss_controller,
+        css_controller,
+        ces_controller,
+        ps_controller
+    );
+}
+
+/// The PushSecret controller over `namespace` (all when `None`); waits while its CRD is not
+/// installed, without holding up the other kinds.
+async fn run_push_secrets(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let api: Api<pushsecret::PushSecret> = match &namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    if !wait_for_crds(&api, shutdown.clone()).await {
+        return;
+    }
+    let mut stop = shutdown.clone();
+    Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(async move {
+            let _ = stop.wait_for(|v| *v).await;
+        })
+        .run(pushsecret::reconcile, pushsecret::error_policy, ctx)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "pushsecret reconcile error");
+            }
+        })
+        .await;
 }
 
 /// The ClusterExternalSecret controller: watches them, the ExternalSecrets they own and the

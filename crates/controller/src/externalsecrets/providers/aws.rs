@@ -23,6 +23,8 @@ use super::{
 };
 use crate::externalsecrets::crd::{AwsProvider, ExternalSecretFind, MetadataPolicy, RemoteRef};
 
+mod push;
+
 const SERVICE: &str = "aws secretsmanager";
 
 /// A signed AWS JSON 1.1 API (`POST /`, `X-Amz-Target: <prefix>.<Action>`) of one store:
@@ -349,6 +351,27 @@ fn classify(status: u16, kind: &str, message: String, body: &Value) -> ProviderE
 impl SecretsClient for AwsClient {
     fn provider(&self) -> &'static str {
         "aws"
+    }
+
+    fn push_secret<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.push(request).boxed()
+    }
+
+    fn pushed_exists<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        self.exists(request).boxed()
+    }
+
+    fn delete_pushed<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.delete(request).boxed()
     }
 
     fn get_secret<'a>(

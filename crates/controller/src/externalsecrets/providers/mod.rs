@@ -274,6 +274,127 @@ pub trait SecretsClient: Send + Sync {
     ) -> BoxFuture<'a, Result<SecretMap, ProviderError>>;
     /// Checks the store answers and the credentials work.
     fn validate(&self) -> BoxFuture<'_, Result<Validation, ProviderError>>;
+
+    /// Writes one value of a PushSecret, marked as pushed by `request.owner`. Refuses to write
+    /// over a remote secret that carries no `managed-by: external-secrets` marker, or that
+    /// another PushSecret pushed.
+    fn push_secret<'a>(
+        &'a self,
+        request: &'a PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = request;
+        let provider = self.provider();
+        Box::pin(async move {
+            Err(ProviderError::Unsupported(format!(
+                "PushSecret to provider {provider}"
+            )))
+        })
+    }
+
+    /// Whether the remote secret (and property) of `request` exists (`updatePolicy:
+    /// IfNotExists`).
+    fn pushed_exists<'a>(
+        &'a self,
+        request: &'a PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        let _ = request;
+        let provider = self.provider();
+        Box::pin(async move {
+            Err(ProviderError::Unsupported(format!(
+                "PushSecret to provider {provider}"
+            )))
+        })
+    }
+
+    /// Deletes the remote secret (or only its property) of `request`, **only** when it carries
+    /// `request.owner`'s marker; anything else (missing, unmarked, pushed by another) is left
+    /// alone and is not an error.
+    fn delete_pushed<'a>(
+        &'a self,
+        request: &'a PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = request;
+        let provider = self.provider();
+        Box::pin(async move {
+            Err(ProviderError::Unsupported(format!(
+                "PushSecret to provider {provider}"
+            )))
+        })
+    }
+}
+
+/// ESO's ownership marker on what a PushSecret writes (`managed-by: external-secrets`).
+pub const MANAGED_BY: (&str, &str) = ("managed-by", "external-secrets");
+
+/// sealkit's marker naming the PushSecret (`<namespace>/<name>`) that wrote a remote value.
+pub const PUSHED_BY: &str = "sealkit.io/pushed-by";
+
+/// One value a PushSecret writes (or deletes).
+#[derive(Clone, Copy)]
+pub struct PushRequest<'a> {
+    /// The remote secret's name.
+    pub remote_key: &'a str,
+    /// A field of the remote JSON value to write instead of the whole value.
+    pub property: Option<&'a str>,
+    /// The value (empty for a delete).
+    pub value: &'a SecretBytes,
+    /// Every key of the source Secret when no `secretKey` was named (the kubernetes provider
+    /// copies them as they are).
+    pub all: Option<&'a SecretMap>,
+    /// `<namespace>/<name>` of the PushSecret.
+    pub owner: &'a str,
+}
+
+/// Checks the markers of an existing remote secret before a push: ESO's `managed-by` must be
+/// there, and a `sealkit.io/pushed-by` naming another PushSecret refuses the push.
+pub fn check_push_markers(
+    service: &'static str,
+    key: &str,
+    managed_by: Option<&str>,
+    pushed_by: Option<&str>,
+    owner: &str,
+) -> Result<(), ProviderError> {
+    if managed_by != Some(MANAGED_BY.1) {
+        return Err(ProviderError::Config(format!(
+            "{service} secret {key:?} is not managed by external-secrets: sealkit does not write over it"
+        )));
+    }
+    match pushed_by {
+        Some(other) if other != owner => Err(ProviderError::Config(format!(
+            "{service} secret {key:?} was pushed by PushSecret {other}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The JSON object map a push writes: the value itself (a JSON object) without a property, or
+/// `existing` with `property` set to the value (a UTF-8 string).
+pub fn pushed_object(
+    key: &str,
+    existing: Option<serde_json::Map<String, serde_json::Value>>,
+    request: &PushRequest<'_>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ProviderError> {
+    match request.property {
+        Some(property) => {
+            let text = std::str::from_utf8(request.value.expose()).map_err(|_| {
+                ProviderError::Config(format!(
+                    "the value pushed to property {property:?} of {key:?} is not UTF-8"
+                ))
+            })?;
+            let mut map = existing.unwrap_or_default();
+            map.insert(
+                property.to_owned(),
+                serde_json::Value::String(text.to_owned()),
+            );
+            Ok(map)
+        }
+        None => match serde_json::from_slice::<serde_json::Value>(request.value.expose()) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err(ProviderError::Config(format!(
+                "the value pushed to {key:?} is not a JSON object: name a remoteRef.property"
+            ))),
+        },
+    }
 }
 
 /// Settings of the controller that providers need.

@@ -34,6 +34,8 @@ use crate::externalsecrets::crd::{
     ExternalSecretFind, MetadataPolicy, RemoteRef, VaultKvVersion, VaultProvider,
 };
 
+mod push;
+
 const SERVICE: &str = "vault";
 
 /// A logged-in Vault client for one store.
@@ -295,12 +297,26 @@ impl VaultClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Option<Value>, ProviderError> {
+        self.call_with(method, path, query, None).await
+    }
+
+    /// [`VaultClient::call`] with a JSON body.
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, ProviderError> {
         let url = self.url(path)?;
         let mut req = self
             .http
             .request(method, url.clone())
             .query(query)
             .header("X-Vault-Token", self.token.expose_secret());
+        if let Some(body) = body {
+            req = req.json(body);
+        }
         if let Some(ns) = &self.namespace {
             req = req.header("X-Vault-Namespace", ns);
         }
@@ -479,6 +495,27 @@ impl VaultClient {
 impl SecretsClient for VaultClient {
     fn provider(&self) -> &'static str {
         SERVICE
+    }
+
+    fn push_secret<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.push(request).boxed()
+    }
+
+    fn pushed_exists<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        self.exists(request).boxed()
+    }
+
+    fn delete_pushed<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.delete(request).boxed()
     }
 
     fn get_secret<'a>(
