@@ -503,14 +503,14 @@ async fn vault_cert_auth_presents_the_client_certificate_over_tls() {
     .await;
     b.put_secret(
         NS,
-        "stranger",
+        "stranger-cert",
         &[("tls.crt", &other_crt), ("tls.key", &other_key)],
     )
     .await;
     use base64::Engine as _;
     let ca_bundle =
         base64::engine::general_purpose::STANDARD.encode(bao.ca_pem().expect("a TLS server"));
-    for (name, secret) in [("cert", "vault-client"), ("stranger", "stranger")] {
+    for (name, secret) in [("cert", "vault-client"), ("stranger", "stranger-cert")] {
         b.create::<SecretStore>(store(
             name,
             json!({"vault": {"server": bao.url(), "path": "secret", "caBundle": ca_bundle,
