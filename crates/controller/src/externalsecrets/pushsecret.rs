@@ -744,6 +744,6 @@ mod tests {
         .unwrap();
         let mut paths = spec.unsupported.paths().to_vec();
         paths.sort();
-        assert_eq!(paths, ["spec.data[0].metadata", "spec.dataTo"]);
+        assert_eq!(paths, ["spec.dataTo", "spec.data[0].metadata"]);
     }
 }
