@@ -281,6 +281,25 @@ async fn push_secret_writes_to_vault_aws_and_kubernetes_and_deletes_only_what_it
     );
     assert!(!message.contains("p-2"));
 
+    // IfNotExists leaves an existing remote secret alone (and does not record it as pushed).
+    let mut gentle = push_secret(
+        "gentle",
+        &[("SecretStore", "vault")],
+        json!([{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "foreign", "property": "owner"}}}]),
+    );
+    gentle["spec"]["updatePolicy"] = json!("IfNotExists");
+    b.create::<PushSecret>(gentle).await;
+    let message = wait_ready(&b, "gentle", "Synced").await;
+    assert_eq!(
+        message,
+        "PushSecret synced successfully. Existing secrets in providers unchanged."
+    );
+    let gentle = Api::<PushSecret>::namespaced(b.client(), NS)
+        .get("gentle")
+        .await
+        .unwrap();
+    assert!(gentle.status.unwrap().synced_push_secrets.is_empty());
+
     // Someone else takes over pushed-all in Vault: deleting "push" must leave it alone.
     blocking(|| {
         bao.api(
@@ -289,7 +308,7 @@ async fn push_secret_writes_to_vault_aws_and_kubernetes_and_deletes_only_what_it
             Some(&json!({"custom_metadata": {"managed-by": "external-secrets", "sealkit.io/pushed-by": "ops/other"}})),
         )
     });
-    for name in ["thief", "foreign", "push"] {
+    for name in ["thief", "foreign", "gentle", "push"] {
         Api::<PushSecret>::namespaced(b.client(), NS)
             .delete(name, &DeleteParams::default())
             .await

@@ -249,8 +249,119 @@ fn chain_line(e: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
-    use crate::externalsecrets::crd::AwsTag;
+    use crate::externalsecrets::crd::{AwsAuth, AwsJwtAuth, AwsTag, ServiceAccountSelector};
+    use crate::externalsecrets::providers::ProviderSettings;
+    use crate::externalsecrets::providers::testing::{MockApi, secret_store_access, serve};
+
+    /// An STS stand-in answering `AssumeRoleWithWebIdentity`; records each form body and
+    /// whether the request was signed.
+    async fn sts() -> (String, Arc<Mutex<Vec<(String, bool)>>>) {
+        let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(
+            move |headers: axum::http::HeaderMap, body: String| {
+                let log = log.clone();
+                async move {
+                    log.lock()
+                        .unwrap()
+                        .push((body, headers.contains_key("authorization")));
+                    (
+                        [("content-type", "text/xml")],
+                        r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIATESTIRSA</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/irsa/x</Arn><AssumedRoleId>AROA:x</AssumedRoleId></AssumedRoleUser></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>"#,
+                    )
+                }
+            },
+        );
+        let addr = serve(app).await;
+        (format!("http://{addr}"), seen)
+    }
+
+    fn irsa_spec(sa: &str) -> AwsProvider {
+        AwsProvider {
+            service: "SecretsManager".into(),
+            region: "us-east-1".into(),
+            auth: Some(AwsAuth {
+                secret_ref: None,
+                jwt: Some(AwsJwtAuth {
+                    service_account_ref: Some(ServiceAccountSelector {
+                        name: sa.into(),
+                        namespace: None,
+                        audiences: vec!["extra".into()],
+                    }),
+                }),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn irsa_requests_a_token_for_the_sts_audience_and_exchanges_it_unsigned_for_the_annotated_role()
+     {
+        let (url, sts_seen) = sts().await;
+        let (client, api_seen) = MockApi::default()
+            .annotated_service_account(
+                "apps",
+                "eso",
+                "minted-jwt",
+                &[(ROLE_ARN_ANNOTATION, "arn:aws:iam::123456789012:role/irsa")],
+            )
+            .annotated_service_account(
+                "apps",
+                "custom",
+                "custom-jwt",
+                &[
+                    (ROLE_ARN_ANNOTATION, "arn:aws:iam::123456789012:role/irsa"),
+                    (AUDIENCE_ANNOTATION, "my-audience"),
+                ],
+            )
+            .service_account("apps", "bare", "bare-jwt")
+            .client();
+        let mut access = secret_store_access(client, "apps");
+        access.settings = Arc::new(ProviderSettings {
+            aws_env: EnvSnapshot::from_vars([("AWS_ENDPOINT_URL_STS", url.as_str())]),
+            ..Default::default()
+        });
+        let creds = credentials(&irsa_spec("eso"), &access).await.unwrap();
+        assert_eq!(creds.access_key_id(), "ASIATESTIRSA");
+        credentials(&irsa_spec("custom"), &access).await.unwrap();
+        let err = credentials(&irsa_spec("bare"), &access).await.unwrap_err();
+        assert!(
+            err.to_string().contains(ROLE_ARN_ANNOTATION),
+            "{err}"
+        );
+
+        let requests: Vec<serde_json::Value> = api_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, p, _)| m == "POST" && p.ends_with("/token"))
+            .map(|(_, _, b)| b["spec"].clone())
+            .collect();
+        assert_eq!(requests.len(), 2, "no token is asked for without the role annotation");
+        assert_eq!(
+            requests[0]["audiences"],
+            serde_json::json!(["sts.amazonaws.com", "extra"])
+        );
+        assert_eq!(
+            requests[1]["audiences"],
+            serde_json::json!(["my-audience", "extra"])
+        );
+        let sts_seen = sts_seen.lock().unwrap();
+        assert_eq!(sts_seen.len(), 2);
+        let (form, signed) = &sts_seen[0];
+        assert!(!signed, "AssumeRoleWithWebIdentity is unsigned");
+        let form: std::collections::BTreeMap<String, String> =
+            url::form_urlencoded::parse(form.as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(form["Action"], "AssumeRoleWithWebIdentity");
+        assert_eq!(form["RoleArn"], "arn:aws:iam::123456789012:role/irsa");
+        assert_eq!(form["RoleSessionName"], WEB_IDENTITY_SESSION);
+        assert_eq!(form["WebIdentityToken"], "minted-jwt");
+    }
 
     #[test]
     fn additional_roles_come_before_the_role_which_alone_carries_external_id_and_tags() {
