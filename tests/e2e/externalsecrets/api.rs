@@ -924,10 +924,357 @@ async fn vault_over_tls_with_a_self_signed_ca_works_through_ca_provider() {
         .wait_ready(NS, "without", "False", "SecretSyncedError")
         .await;
     assert!(
-        message.contains("cannot reach vault at 127.0.0.1:"),
+        message.contains("cannot reach vault at 127.0.0.1:")
+            && message.contains("invalid peer certificate: UnknownIssuer"),
         "{message}"
     );
     assert!(b.secret_opt(NS, "without").await.is_none());
     b.stop().await;
     drop(bao);
+}
+
+/// A webhook endpoint over HTTPS with a self-signed certificate: `GET /v1/secrets/{key}`
+/// answers `{"data": "tls-<key>"}`.
+fn webhook_over_tls() -> sealkit_tests::http_server::TlsServer {
+    use axum::extract::Path;
+    let router = axum::Router::new().route(
+        "/v1/secrets/{key}",
+        axum::routing::get(|Path(key): Path<String>| async move {
+            axum::Json(json!({"data": format!("tls-{key}")}))
+        }),
+    );
+    sealkit_tests::http_server::serve_tls(router)
+}
+
+/// `Ready` (status, reason, message) of a SecretStore once it has one.
+async fn store_condition(client: &Client, name: &'static str) -> (String, String, String) {
+    eventually("store Ready", || {
+        let client = client.clone();
+        async move {
+            let s = Api::<SecretStore>::namespaced(client, NS)
+                .get(name)
+                .await
+                .map_err(|e| e.to_string())?;
+            s.status
+                .unwrap_or_default()
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready")
+                .map(|c| {
+                    (
+                        c.status,
+                        c.reason.unwrap_or_default(),
+                        c.message.unwrap_or_default(),
+                    )
+                })
+                .ok_or("no Ready yet".to_owned())
+        }
+    })
+    .await
+}
+
+// issue 16: the kubernetes provider's `server.caProvider` and the webhook's `caProvider` trust
+// a self-signed CA kept in a ConfigMap or a Secret of the store's namespace; without it the
+// TLS handshake fails, and a SecretStore cannot take its CA from another namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_and_webhook_stores_trust_a_self_signed_ca_from_ca_provider() {
+    const REMOTE_TOKEN: &str = "remote-admin-t0ken";
+    let remote = harness::start_with(harness::Options {
+        admin_token: Some(REMOTE_TOKEN.into()),
+        ..Default::default()
+    })
+    .await
+    .expect("start the remote cluster");
+    {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(remote.client(), "default");
+        let mut s = k8s_openapi::api::core::v1::Secret::default();
+        s.metadata.name = Some("db".into());
+        s.string_data = Some([("password".to_owned(), "remote-over-tls".to_owned())].into());
+        api.create(&PostParams::default(), &s).await.unwrap();
+    }
+    let hook = tokio::task::block_in_place(webhook_over_tls);
+
+    let b = Bridge::start().await;
+    let client = b.client();
+    b.put_secret(NS, "remote-token", &[("token", REMOTE_TOKEN)])
+        .await;
+    put_config_map(&client, NS, "cluster-ca", &[("ca.crt", remote.ca_pem())]).await;
+    b.put_secret(NS, "hook-ca", &[("ca.pem", &hook.ca_pem)])
+        .await;
+    create_namespace(&client, "other", &[]).await;
+    put_config_map(
+        &client,
+        "other",
+        "cluster-ca",
+        &[("ca.crt", remote.ca_pem())],
+    )
+    .await;
+
+    let kubernetes = |name: &str, ca: Option<Value>| {
+        let mut server = json!({"url": remote.https_url()});
+        if let Some(ca) = ca {
+            server["caProvider"] = ca;
+        }
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "SecretStore",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"provider": {"kubernetes": {
+                "server": server,
+                "auth": {"token": {"bearerToken": {"name": "remote-token", "key": "token"}}},
+                "remoteNamespace": "default",
+            }}},
+        })
+    };
+    let webhook = |name: &str, ca: Option<Value>| {
+        let mut hook_spec = json!({
+            "url": format!("{}/v1/secrets/{{{{ .remoteRef.key }}}}", hook.url()),
+            "result": {"jsonPath": "$.data"},
+        });
+        if let Some(ca) = ca {
+            hook_spec["caProvider"] = ca;
+        }
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "SecretStore",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"provider": {"webhook": hook_spec}},
+        })
+    };
+    let cm_ca = json!({"type": "ConfigMap", "name": "cluster-ca", "key": "ca.crt"});
+    create_raw::<SecretStore>(&client, kubernetes("k8s-ca", Some(cm_ca))).await;
+    create_raw::<SecretStore>(&client, kubernetes("k8s-no-ca", None)).await;
+    create_raw::<SecretStore>(
+        &client,
+        kubernetes(
+            "k8s-foreign-ca",
+            Some(json!({"type": "ConfigMap", "name": "cluster-ca", "key": "ca.crt", "namespace": "other"})),
+        ),
+    )
+    .await;
+    create_raw::<SecretStore>(
+        &client,
+        webhook(
+            "hook-ca",
+            Some(json!({"type": "Secret", "name": "hook-ca", "key": "ca.pem"})),
+        ),
+    )
+    .await;
+    create_raw::<SecretStore>(&client, webhook("hook-no-ca", None)).await;
+
+    let k8s_data = json!({"data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}]});
+    let hook_data = json!({"data": [{"secretKey": "value", "remoteRef": {"key": "app"}}]});
+    for (name, data) in [
+        ("k8s-ca", &k8s_data),
+        ("k8s-no-ca", &k8s_data),
+        ("k8s-foreign-ca", &k8s_data),
+        ("hook-ca", &hook_data),
+        ("hook-no-ca", &hook_data),
+    ] {
+        b.create::<ExternalSecret>(external_secret(name, name, data.clone()))
+            .await;
+    }
+    b.wait_data(NS, "k8s-ca", &[("password", "remote-over-tls")])
+        .await;
+    b.wait_data(NS, "hook-ca", &[("value", "tls-app")]).await;
+    b.wait_store_ready(false, NS, "k8s-ca", ("True", "Valid"))
+        .await;
+
+    // No CA: the handshake fails (the system roots do not know it) and nothing is written.
+    for name in ["k8s-no-ca", "hook-no-ca"] {
+        let message = b.wait_ready(NS, name, "False", "SecretSyncedError").await;
+        assert!(
+            message.contains("invalid peer certificate: UnknownIssuer"),
+            "{name}: {message}"
+        );
+        assert!(!message.contains(REMOTE_TOKEN), "{message}");
+        assert!(b.secret_opt(NS, name).await.is_none(), "{name}");
+    }
+    // A SecretStore's CA comes from its own namespace only.
+    let message = b
+        .wait_ready(NS, "k8s-foreign-ca", "False", "SecretSyncedError")
+        .await;
+    assert!(
+        message.contains(
+            "a SecretStore may only read credentials from its own namespace, not \"other\""
+        ),
+        "{message}"
+    );
+    assert!(b.secret_opt(NS, "k8s-foreign-ca").await.is_none());
+    let (status, _, message) = store_condition(&client, "k8s-foreign-ca").await;
+    assert_eq!(
+        (status.as_str(), message.as_str()),
+        (
+            "False",
+            "invalid store configuration: a SecretStore may only read credentials from its own namespace, not \"other\""
+        )
+    );
+    b.stop().await;
+    remote.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Under the shipped RBAC
+// ---------------------------------------------------------------------------------------------
+
+/// `deploy/external-secrets/<file>`.
+fn deploy_file(file: &str) -> String {
+    fs_err::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/external-secrets")
+            .join(file),
+    )
+    .expect("a file of deploy/external-secrets")
+}
+
+// issue 16: a ClusterExternalSecret, templateFrom from a ConfigMap and a Secret, and a Password
+// generator all work with nothing but the grants deploy/external-secrets ships (the harness
+// enforces RBAC on the bridge's ServiceAccount token); a selected namespace the bridge does
+// not serve gets nothing and is named in the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_external_secrets_templates_and_passwords_work_under_the_shipped_rbac() {
+    const SERVED: &str = "apps";
+    const BRIDGE_NS: &str = "sealkit-external-secrets";
+    let h = harness::start().await;
+    let admin = h.client();
+    let crds: Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = Api::all(admin.clone());
+    for crd in externalsecrets::crds() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("install the CRDs");
+    }
+    h.apply_yaml(&deploy_file("namespace.yaml"))
+        .expect("namespace.yaml");
+    create_namespace(&admin, SERVED, &[("tier", "app")]).await;
+    create_namespace(&admin, "unserved", &[("tier", "app")]).await;
+    for file in ["serviceaccount.yaml", "rbac.yaml", "tenant-apps.yaml"] {
+        h.apply_yaml(&deploy_file(file)).expect(file);
+    }
+    let bridge =
+        h.client_for_token(&h.service_account_token(BRIDGE_NS, "sealkit-external-secrets"));
+    // The bridge's identity cannot read a Secret outside the namespaces it serves.
+    let denied = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(bridge.clone(), "unserved")
+        .list(&Default::default())
+        .await;
+    assert!(
+        matches!(&denied, Err(kube::Error::Api(s)) if s.code == 403),
+        "{denied:?}"
+    );
+
+    let config = Config {
+        store_qps: 0.0,
+        providers: Arc::new(ProviderSettings {
+            served_namespaces: Some([SERVED.to_owned()].into()),
+            ..ProviderSettings::default()
+        }),
+        ..Config::default()
+    };
+    let (stop, rx) = watch::channel(false);
+    let recorder = Recorder::new(
+        bridge.clone(),
+        Reporter {
+            controller: "seal-controller".into(),
+            instance: None,
+        },
+    );
+    let task = tokio::spawn(externalsecrets::run(
+        bridge,
+        config,
+        Arc::new(EsMetrics::new()),
+        recorder,
+        Some(SERVED.to_owned()),
+        true,
+        rx,
+    ));
+
+    create_raw::<ClusterSecretStore>(&admin, cluster_fake_store("shared", &[("user", "app")]))
+        .await;
+    put_config_map(&admin, SERVED, "tpl", &[("greeting", "hello {{ .user }}")]).await;
+    {
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(admin.clone(), SERVED);
+        let mut s = k8s_openapi::api::core::v1::Secret::default();
+        s.metadata.name = Some("tpl-secret".into());
+        s.string_data =
+            Some([("login".to_owned(), "{{ .user }}:{{ .password }}".to_owned())].into());
+        api.create(&PostParams::default(), &s).await.unwrap();
+    }
+    create_raw::<Password>(
+        &admin,
+        json!({
+            "apiVersion": "generators.external-secrets.io/v1alpha1",
+            "kind": "Password",
+            "metadata": {"name": "pw", "namespace": SERVED},
+            "spec": {"length": 20, "digits": 5, "symbols": 0, "noUpper": true},
+        }),
+    )
+    .await;
+    create_raw::<ClusterExternalSecret>(
+        &admin,
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ClusterExternalSecret",
+            "metadata": {"name": "fleet"},
+            "spec": {
+                "externalSecretName": "app",
+                "namespaceSelectors": [{"matchLabels": {"tier": "app"}}],
+                "externalSecretSpec": {
+                    "refreshInterval": "0s",
+                    "secretStoreRef": {"name": "shared", "kind": "ClusterSecretStore"},
+                    "data": [{"secretKey": "user", "remoteRef": {"key": "user"}}],
+                    "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}],
+                    "target": {"template": {"templateFrom": [
+                        {"configMap": {"name": "tpl", "items": [{"key": "greeting"}]}},
+                        {"secret": {"name": "tpl-secret", "items": [{"key": "login"}]}},
+                    ]}},
+                },
+            },
+        }),
+    )
+    .await;
+
+    let data = eventually("the templated Secret", || {
+        let admin = admin.clone();
+        async move {
+            let s = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin, SERVED)
+                .get_opt("app")
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("no secret yet")?;
+            let data: std::collections::BTreeMap<String, String> = s
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+                .collect();
+            (data.len() == 2)
+                .then_some(data.clone())
+                .ok_or(format!("{:?}", data.keys()))
+        }
+    })
+    .await;
+    assert_eq!(data["greeting"], "hello app");
+    let (user, password) = data["login"].split_once(':').unwrap();
+    assert_eq!(user, "app");
+    assert_eq!(password.len(), 20);
+    assert_eq!(password.chars().filter(char::is_ascii_digit).count(), 5);
+    let status = eventually("clusterexternalsecret status", || {
+        let admin = admin.clone();
+        async move {
+            let s = ces_status(&admin, "fleet").await;
+            (s["provisionedNamespaces"] == json!([SERVED]))
+                .then_some(s.clone())
+                .ok_or_else(|| s.to_string())
+        }
+    })
+    .await;
+    assert_eq!(
+        status["failedNamespaces"],
+        json!([{"namespace": "unserved", "reason": "namespace is not served by this bridge (--external-secrets-namespaces)"}])
+    );
+    assert!(es_names(&admin, "unserved").await.is_empty());
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }
