@@ -328,10 +328,7 @@ mod tests {
         assert_eq!(creds.access_key_id(), "ASIATESTIRSA");
         credentials(&irsa_spec("custom"), &access).await.unwrap();
         let err = credentials(&irsa_spec("bare"), &access).await.unwrap_err();
-        assert!(
-            err.to_string().contains(ROLE_ARN_ANNOTATION),
-            "{err}"
-        );
+        assert!(err.to_string().contains(ROLE_ARN_ANNOTATION), "{err}");
 
         let requests: Vec<serde_json::Value> = api_seen
             .lock()
@@ -340,7 +337,11 @@ mod tests {
             .filter(|(m, p, _)| m == "POST" && p.ends_with("/token"))
             .map(|(_, _, b)| b["spec"].clone())
             .collect();
-        assert_eq!(requests.len(), 2, "no token is asked for without the role annotation");
+        assert_eq!(
+            requests.len(),
+            2,
+            "no token is asked for without the role annotation"
+        );
         assert_eq!(
             requests[0]["audiences"],
             serde_json::json!(["sts.amazonaws.com", "extra"])
