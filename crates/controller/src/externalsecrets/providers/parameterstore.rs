@@ -7,8 +7,9 @@
 //!   the JSON value, then a gjson path; `ParameterNotFound` is [`ProviderError::NotFound`].
 //!   `metadataPolicy: Fetch` reads the tags (`ListTagsForResource`) as a JSON map.
 //! - `find.name` (and `find.path`): `GetParametersByPath {Path: path or "/", Recursive,
-//!   WithDecryption}`, paged, the regex on the full name; `find.tags`: `DescribeParameters`
-//!   with `tag:<k>` (and `Path`) filters, then `GetParameter` for each. Names are the full
+//!   WithDecryption}`, paged, the regex on the full name (on `AccessDeniedException`, as ESO,
+//!   the `DescribeParameters` route below); `find.tags`: `DescribeParameters` with `tag:<k>`
+//!   (and `Path`) filters, then `GetParameter` for each. Names are the full
 //!   parameter names (`/app/db`), which the ExternalSecret's key conversion then rewrites.
 //!
 //! The endpoint is `https://ssm.<region>.amazonaws.com` unless the bridge's
@@ -119,44 +120,66 @@ impl ParameterStoreClient {
     async fn find(&self, find: &ExternalSecretFind) -> Result<SecretMap, ProviderError> {
         let matcher = name_matcher(find)?;
         let path = find.path.clone().filter(|p| !p.is_empty());
-        let mut out = SecretMap::new();
         if find.tags.is_empty() {
-            // GetParametersByPath returns the decrypted values with the names.
-            let mut token: Option<String> = None;
-            for _ in 0..MAX_PAGES {
-                let mut body = json!({
-                    "Path": path.clone().unwrap_or_else(|| "/".to_owned()),
-                    "Recursive": true,
-                    "WithDecryption": true,
-                    "MaxResults": 10,
-                });
-                if let Some(t) = &token {
-                    body["NextToken"] = json!(t);
-                }
-                let page = self.call("GetParametersByPath", &body).await?;
-                for p in page["Parameters"].as_array().into_iter().flatten() {
-                    let (Some(name), Some(value)) = (p["Name"].as_str(), p["Value"].as_str())
-                    else {
-                        continue;
-                    };
-                    if matcher.as_ref().is_some_and(|m| !m.is_match(name)) {
-                        continue;
-                    }
-                    out.insert(name.to_owned(), SecretBytes::new(value.as_bytes().to_vec()));
-                }
-                match page["NextToken"].as_str() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => return Ok(out),
-                }
+            // As ESO: a role that may not call GetParametersByPath may still describe and read.
+            match self.find_by_path(path.as_deref(), matcher.as_ref()).await {
+                Err(ProviderError::Denied { .. }) => {}
+                r => return r,
             }
-            return Err(too_many_pages());
         }
+        self.find_by_describe(find, path.as_deref(), matcher.as_ref())
+            .await
+    }
+
+    async fn find_by_path(
+        &self,
+        path: Option<&str>,
+        matcher: Option<&regex::Regex>,
+    ) -> Result<SecretMap, ProviderError> {
+        let mut out = SecretMap::new();
+        // GetParametersByPath returns the decrypted values with the names.
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut body = json!({
+                "Path": path.unwrap_or("/"),
+                "Recursive": true,
+                "WithDecryption": true,
+                "MaxResults": 10,
+            });
+            if let Some(t) = &token {
+                body["NextToken"] = json!(t);
+            }
+            let page = self.call("GetParametersByPath", &body).await?;
+            for p in page["Parameters"].as_array().into_iter().flatten() {
+                let (Some(name), Some(value)) = (p["Name"].as_str(), p["Value"].as_str()) else {
+                    continue;
+                };
+                if matcher.is_some_and(|m| !m.is_match(name)) {
+                    continue;
+                }
+                out.insert(name.to_owned(), SecretBytes::new(value.as_bytes().to_vec()));
+            }
+            match page["NextToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+        Err(too_many_pages())
+    }
+
+    async fn find_by_describe(
+        &self,
+        find: &ExternalSecretFind,
+        path: Option<&str>,
+        matcher: Option<&regex::Regex>,
+    ) -> Result<SecretMap, ProviderError> {
+        let mut out = SecretMap::new();
         let mut filters: Vec<Value> = find
             .tags
             .iter()
             .map(|(k, v)| json!({"Key": format!("tag:{k}"), "Option": "Equals", "Values": [v]}))
             .collect();
-        if let Some(p) = &path {
+        if let Some(p) = path {
             filters.push(json!({"Key": "Path", "Option": "Recursive", "Values": [p]}));
         }
         let mut names = Vec::new();
@@ -172,7 +195,7 @@ impl ParameterStoreClient {
                 let Some(name) = p["Name"].as_str() else {
                     continue;
                 };
-                if matcher.as_ref().is_some_and(|m| !m.is_match(name)) {
+                if matcher.is_some_and(|m| !m.is_match(name)) {
                     continue;
                 }
                 names.push(name.to_owned());
@@ -250,7 +273,107 @@ impl SecretsClient for ParameterStoreClient {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+    use crate::externalsecrets::crd::{AwsAuth, AwsAuthSecretRef, SecretKeySelector};
+    use crate::externalsecrets::providers::ProviderSettings;
+    use crate::externalsecrets::providers::testing::{MockApi, secret_store_access, serve};
+
+    #[tokio::test]
+    async fn find_falls_back_to_describe_parameters_when_get_by_path_is_denied() {
+        // An SSM stand-in for a role without ssm:GetParametersByPath.
+        let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let log = log.clone();
+                async move {
+                    let target = headers
+                        .get("x-amz-target")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    log.lock().unwrap().push((target.clone(), body.clone()));
+                    let (status, answer) = match target.as_str() {
+                        "AmazonSSM.GetParametersByPath" => (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            json!({"__type": "AccessDeniedException", "message": "not allowed"}),
+                        ),
+                        "AmazonSSM.DescribeParameters" => (
+                            axum::http::StatusCode::OK,
+                            json!({"Parameters": [{"Name": "/app/a"}, {"Name": "/app/b"}]}),
+                        ),
+                        "AmazonSSM.GetParameter" => (
+                            axum::http::StatusCode::OK,
+                            json!({"Parameter": {"Name": body["Name"], "Value": format!("v{}", body["Name"].as_str().unwrap_or_default())}}),
+                        ),
+                        _ => (axum::http::StatusCode::BAD_REQUEST, json!({})),
+                    };
+                    (status, axum::Json(answer))
+                }
+            },
+        );
+        let addr = serve(app).await;
+        let (client, _) = MockApi::default()
+            .secret("apps", "aws", &[("id", "AKIA"), ("secret", "s")])
+            .client();
+        let mut access = secret_store_access(client, "apps");
+        access.settings = Arc::new(ProviderSettings {
+            aws_env: sealkit_cloud::EnvSnapshot::from_vars([(
+                "AWS_ENDPOINT_URL_SSM",
+                format!("http://{addr}"),
+            )]),
+            ..Default::default()
+        });
+        let key = |k: &str| SecretKeySelector {
+            name: "aws".into(),
+            namespace: None,
+            key: Some(k.into()),
+        };
+        let spec = AwsProvider {
+            service: "ParameterStore".into(),
+            region: "eu-west-1".into(),
+            auth: Some(AwsAuth {
+                secret_ref: Some(AwsAuthSecretRef {
+                    access_key_id: key("id"),
+                    secret_access_key: key("secret"),
+                    session_token: None,
+                }),
+                jwt: None,
+            }),
+            ..Default::default()
+        };
+        let c = ParameterStoreClient::connect(&spec, &access).await.unwrap();
+        let found = c
+            .get_all_secrets(&ExternalSecretFind {
+                path: Some("/app".into()),
+                name: Some(crate::externalsecrets::crd::FindName {
+                    regexp: "b$".into(),
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.keys().collect::<Vec<_>>(), ["/app/b"]);
+        assert_eq!(found["/app/b"].expose(), b"v/app/b");
+        let seen = seen.lock().unwrap();
+        let targets: Vec<&str> = seen.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            targets,
+            [
+                "AmazonSSM.GetParametersByPath",
+                "AmazonSSM.DescribeParameters",
+                "AmazonSSM.GetParameter"
+            ]
+        );
+        assert_eq!(
+            seen[1].1["ParameterFilters"],
+            json!([{"Key": "Path", "Option": "Recursive", "Values": ["/app"]}])
+        );
+        assert_eq!(seen[2].1, json!({"Name": "/app/b", "WithDecryption": true}));
+    }
 
     #[test]
     fn missing_parameters_and_versions_are_not_found() {
