@@ -745,6 +745,45 @@ mod tests {
         assert!(api_seen.lock().unwrap().is_empty());
     }
 
+    #[tokio::test]
+    async fn a_userpass_username_cannot_steer_the_login_path() {
+        // The username goes into `auth/<path>/login/<username>`: `../` would log in elsewhere.
+        let (server, seen) = vault("unused").await;
+        let (client, _) = MockApi::default()
+            .secret("apps", "pw", &[("password", "x")])
+            .client();
+        for username in ["../../token/create", "a/b", "..", "x?y", ""] {
+            let spec = VaultProvider {
+                server: server.clone(),
+                auth: Some(VaultAuth {
+                    user_pass: Some(crate::externalsecrets::crd::VaultUserPassAuth {
+                        path: "userpass".into(),
+                        username: username.into(),
+                        secret_ref: Some(crate::externalsecrets::crd::SecretKeySelector {
+                            name: "pw".into(),
+                            namespace: None,
+                            key: Some("password".into()),
+                        }),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let err = VaultClient::connect(&spec, &secret_store_access(client.clone(), "apps"))
+                .await
+                .err()
+                .unwrap();
+            assert!(
+                err.to_string().contains("is not a user name"),
+                "{username}: {err}"
+            );
+        }
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "a login reached the server"
+        );
+    }
+
     #[test]
     fn paths_are_built_as_eso_builds_them() {
         use VaultKvVersion::{V1, V2};
