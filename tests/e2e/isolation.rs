@@ -1,0 +1,1040 @@
+//! Tenant isolation end to end (issue 13): every attack of the issue, replayed by a namespace
+//! user against the real binaries.
+//!
+//! Each test installs the shipped manifests into the RBAC-enforcing harness — `deploy/base` and
+//! `deploy/external-secrets` rendered by `kubectl kustomize` (through an overlay that serves the
+//! tenant's namespace, as the kustomization tells users to write one), or the chart rendered by
+//! the real Helm engine — and runs `seal-controller` twice, as the two Deployments run it: the
+//! sealing controller under the token of `kube-system/sealed-secrets-controller`, the bridge
+//! under the token of `sealkit-external-secrets/sealkit-external-secrets`, each with the
+//! arguments of its rendered Deployment. The tenant is the ServiceAccount `attacker/tenant`,
+//! whose Role lets it create SealedSecrets, ExternalSecrets, SecretStores and Secrets in
+//! `attacker` and nothing anywhere else. After every attack both processes are still running,
+//! the sealing controller answers `/healthz` and `/v1/cert.pem`, and it unseals a fresh
+//! SealedSecret.
+//!
+//! How each test was checked against the code before the fix (`f80d564`, the last commit before
+//! the issue-13 merges) is written beside it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt as _};
+use seal_controller::externalsecrets::crd::{ClusterSecretStore, ExternalSecret, SecretStore};
+use sealer::sealed::{Certificate, SealOptions, SealedSecret, SecretManifest};
+use sealkit_tests::binaries;
+use sealkit_tests::deploy;
+use sealkit_tests::harness::{self, Harness};
+use serde_json::{Value, json};
+
+/// The sealing controller's namespace in the shipped manifests: its keys live here.
+const KEY_NS: &str = "kube-system";
+/// The sealing controller's ServiceAccount, Deployment and Service.
+const SEALER: &str = "sealed-secrets-controller";
+/// The bridge's namespace, ServiceAccount and Deployment.
+const BRIDGE: &str = "sealkit-external-secrets";
+/// The tenant's namespace.
+const ATTACKER: &str = "attacker";
+/// Another tenant's namespace, served by the bridge too.
+const NEIGHBOUR: &str = "apps";
+const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
+
+/// How `deploy/` is rendered.
+#[derive(Debug, Clone, Copy)]
+enum Rendering {
+    /// `kubectl kustomize` of an overlay over `deploy/base` and `deploy/external-secrets`.
+    Kustomize,
+    /// The chart `deploy/helm/sealkit` through the real Helm engine (and the CRDs from
+    /// `deploy/crds`, which the chart leaves to the user).
+    Helm,
+}
+
+/// The tenant's rights: everything a namespace user needs for SealedSecrets and
+/// ExternalSecrets in `attacker`, read and create (not overwrite) its Secrets, read Events.
+/// Nothing outside `attacker` but what every authenticated user has (the sealing controller's
+/// service proxy). `template-editor` may edit SealedSecrets and ExternalSecrets but read no
+/// Secret (the user an error-message oracle would serve).
+const TENANT_RBAC: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: tenant, namespace: attacker}
+rules:
+- apiGroups: ["bitnami.com"]
+  resources: ["sealedsecrets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["externalsecrets", "secretstores"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "create"]
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: tenant, namespace: attacker}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: tenant}
+subjects:
+- {kind: ServiceAccount, name: tenant, namespace: attacker}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: template-editor, namespace: attacker}
+rules:
+- apiGroups: ["bitnami.com"]
+  resources: ["sealedsecrets"]
+  verbs: ["get", "list", "watch", "update", "patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["externalsecrets"]
+  verbs: ["get", "list", "watch", "update", "patch"]
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: template-editor, namespace: attacker}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: template-editor}
+subjects:
+- {kind: ServiceAccount, name: template-editor, namespace: attacker}
+"#;
+
+// ---------------------------------------------------------------------------------------------
+// The manifests
+
+/// The install, rendered as users render it.
+fn manifests(rendering: Rendering, dir: &Path) -> Vec<Value> {
+    match rendering {
+        Rendering::Kustomize => deploy::kustomize(&kustomize_overlay(dir).to_string_lossy()),
+        Rendering::Helm => {
+            let mut docs = deploy::kustomize("crds/sealed-secrets");
+            docs.extend(deploy::kustomize("crds/external-secrets"));
+            let values = json!({"externalSecrets": {
+                "enabled": true,
+                "namespaces": [NEIGHBOUR, ATTACKER],
+            }});
+            docs.extend(
+                deploy::helm_template(&values, "sealkit", KEY_NS)
+                    .expect("the chart renders")
+                    .manifests,
+            );
+            docs
+        }
+    }
+}
+
+/// Writes the overlay `deploy/external-secrets/kustomization.yaml` asks for: both directories,
+/// one RoleBinding to `sealkit-external-secrets-tenant` per served namespace, and the same
+/// namespaces in the bridge's `--external-secrets-namespaces`. Returns its directory.
+fn kustomize_overlay(dir: &Path) -> PathBuf {
+    let overlay = dir.join("overlay");
+    fs_err::create_dir_all(&overlay).expect("overlay directory");
+    let overlay = overlay.canonicalize().expect("overlay path");
+    let deploy_dir = deploy::deploy_dir().canonicalize().expect("deploy/");
+    // kustomize takes only relative paths to other kustomizations.
+    let up = "../".repeat(overlay.components().count() - 1);
+    let deploy_rel = format!(
+        "{up}{}",
+        deploy_dir
+            .to_string_lossy()
+            .trim_start_matches(std::path::MAIN_SEPARATOR)
+    );
+    let kustomization = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - {deploy_rel}/base
+  - {deploy_rel}/external-secrets
+  - tenant-attacker.yaml
+patches:
+  - target: {{kind: Deployment, name: {BRIDGE}}}
+    patch: |-
+      - op: replace
+        path: /spec/template/spec/containers/0/args/2
+        value: --external-secrets-namespaces={NEIGHBOUR},{ATTACKER}
+"
+    );
+    fs_err::write(overlay.join("kustomization.yaml"), kustomization).expect("kustomization");
+    let binding = fs_err::read_to_string(deploy_dir.join("external-secrets/tenant-apps.yaml"))
+        .expect("tenant-apps.yaml");
+    let binding = binding.replace(
+        &format!("namespace: {NEIGHBOUR}\n"),
+        &format!("namespace: {ATTACKER}\n"),
+    );
+    assert!(binding.contains(&format!("namespace: {ATTACKER}\n")));
+    fs_err::write(overlay.join("tenant-attacker.yaml"), binding).expect("binding");
+    overlay
+}
+
+/// The first container of the rendered Deployment `name`.
+fn container(docs: &[Value], name: &str) -> Value {
+    deploy::find(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0].clone()
+}
+
+/// The container's arguments, as the Deployment passes them.
+fn args_of(container: &Value) -> Vec<String> {
+    container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string argument").to_owned())
+        .collect()
+}
+
+/// A YAML stream of `docs` (JSON is YAML).
+fn stream<'a>(docs: impl IntoIterator<Item = &'a Value>) -> String {
+    docs.into_iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two processes
+
+/// One `seal-controller` process, as one Deployment runs it.
+struct Component {
+    what: &'static str,
+    child: tokio::process::Child,
+    api: SocketAddr,
+    metrics: SocketAddr,
+    logs: Arc<Mutex<Vec<u8>>>,
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl Component {
+    /// Starts `seal-controller` with `args` (the Deployment's, plus the listen addresses), in a
+    /// clean environment holding only what the pod would have: the namespace and name from the
+    /// downward API, and its credentials (here a kubeconfig with its ServiceAccount token).
+    async fn start(
+        what: &'static str,
+        mut args: Vec<String>,
+        namespace: &str,
+        kubeconfig: &Path,
+        home: &Path,
+    ) -> Self {
+        let (api_port, metrics_port) = (free_port(), free_port());
+        args.push(format!("--listen-addr=127.0.0.1:{api_port}"));
+        args.push(format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"));
+        let path = tokio::task::spawn_blocking(|| binaries::path("seal-controller"))
+            .await
+            .expect("locating seal-controller");
+        let mut child = tokio::process::Command::new(path)
+            .args(&args)
+            .env_clear()
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", home)
+            .env("POD_NAMESPACE", namespace)
+            .env("POD_NAME", format!("{what}-0").replace(' ', "-"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn seal-controller");
+        // Drain the logs while it runs: a process blocked on a full pipe stops reconciling.
+        let logs: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                let Some(mut pipe) = pipe else { return };
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = tokio::io::AsyncReadExt::read(&mut pipe, &mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    logs.lock().expect("logs").extend_from_slice(&buf[..n]);
+                }
+            });
+        };
+        drain(child.stdout.take().map(|p| Box::new(p) as _));
+        drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let mut this = Self {
+            what,
+            child,
+            api: SocketAddr::from(([127, 0, 0, 1], api_port)),
+            metrics: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+            logs,
+        };
+        this.wait_ready().await;
+        this
+    }
+
+    /// Waits until `/readyz` answers 200 (failing at once if the process exits).
+    async fn wait_ready(&mut self) {
+        let http = reqwest::Client::new();
+        let url = format!("http://{}/readyz", self.api);
+        for _ in 0..900 {
+            self.assert_running();
+            if http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the {} never became ready: {}", self.what, self.logs());
+    }
+
+    /// Fails the test, with the logs, if the process has exited.
+    fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("the {} exited ({status}): {}", self.what, self.logs());
+        }
+    }
+
+    fn logs(&self) -> String {
+        String::from_utf8_lossy(&self.logs.lock().expect("logs")).into_owned()
+    }
+
+    /// The largest resident set the process has had (`VmHWM`), in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("running");
+        let status = fs_err::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+
+    /// The value of one metric line (`name` with its labels, as exposed).
+    async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map_or(0.0, |v| v.trim().parse().expect("number"))
+    }
+
+    /// SIGTERM, as the kubelet stops a pod; the process must exit cleanly.
+    async fn stop(mut self) {
+        self.assert_running();
+        let pid = self.child.id().expect("pid").to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits within 30 s of SIGTERM")
+            .expect("wait");
+        assert!(status.success(), "the {} exited with {status}", self.what);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster
+
+/// The harness with the shipped manifests installed, both components running under their own
+/// tokens, and the tenant.
+struct Env {
+    h: Harness,
+    dir: tempfile::TempDir,
+    docs: Vec<Value>,
+    sealer: Component,
+    bridge: Component,
+    sealer_token: String,
+    bridge_token: String,
+    tenant_token: String,
+    tenant: Client,
+    tenant_kubeconfig: PathBuf,
+    cert_pem: String,
+    cert: Certificate,
+    fresh: u32,
+}
+
+impl Env {
+    async fn start(rendering: Rendering) -> Self {
+        Self::start_with(rendering, &[]).await
+    }
+
+    /// Installs `deploy/` as `rendering` renders it and starts both components; `sealer_extra`
+    /// goes after the sealing controller's Deployment arguments.
+    async fn start_with(rendering: Rendering, sealer_extra: &[&str]) -> Self {
+        let h = harness::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let admin_kubeconfig = dir.path().join("admin.kubeconfig");
+        h.write_kubeconfig_for_token(&admin_kubeconfig, &h.admin_token())
+            .expect("kubeconfig");
+        // kubectl's imperative `create` sends protobuf bodies (issue 13, item 5).
+        for args in [
+            &["create", "namespace", NEIGHBOUR][..],
+            &["create", "namespace", ATTACKER],
+            &["-n", ATTACKER, "create", "serviceaccount", "tenant"],
+            &["-n", ATTACKER, "create", "serviceaccount", "template-editor"],
+        ] {
+            kubectl(&admin_kubeconfig, args).await;
+        }
+        let docs = tokio::task::block_in_place(|| manifests(rendering, dir.path()));
+        let rbac = deploy::rbac_objects(&docs);
+        let crds = docs
+            .iter()
+            .filter(|d| d["kind"] == "CustomResourceDefinition");
+        h.apply_yaml(&stream(crds.chain(&rbac)))
+            .expect("the manifests' CRDs and RBAC");
+        h.apply_yaml(TENANT_RBAC).expect("the tenant's RBAC");
+
+        let sealer_token = h.service_account_token(KEY_NS, SEALER);
+        let bridge_token = h.service_account_token(BRIDGE, BRIDGE);
+        let tenant_token = h.service_account_token(ATTACKER, "tenant");
+        let kubeconfig = |name: &str, token: &str| {
+            let path = dir.path().join(format!("{name}.kubeconfig"));
+            h.write_kubeconfig_for_token(&path, token)
+                .expect("kubeconfig");
+            path
+        };
+        let sealer_kubeconfig = kubeconfig("sealer", &sealer_token);
+        let bridge_kubeconfig = kubeconfig("bridge", &bridge_token);
+        let tenant_kubeconfig = kubeconfig("tenant", &tenant_token);
+
+        // A 2048-bit key keeps key generation quick; everything else is the Deployment's.
+        let mut sealer_args = args_of(&container(&docs, SEALER));
+        sealer_args.push("--key-size=2048".into());
+        sealer_args.extend(sealer_extra.iter().map(|a| (*a).to_owned()));
+        let sealer = Component::start(
+            "sealing controller",
+            sealer_args,
+            KEY_NS,
+            &sealer_kubeconfig,
+            dir.path(),
+        )
+        .await;
+        h.register_service_proxy(KEY_NS, SEALER, "http", sealer.api);
+        let bridge = Component::start(
+            "bridge",
+            args_of(&container(&docs, BRIDGE)),
+            BRIDGE,
+            &bridge_kubeconfig,
+            dir.path(),
+        )
+        .await;
+        let cert_pem = reqwest::get(format!("http://{}/v1/cert.pem", sealer.api))
+            .await
+            .expect("GET /v1/cert.pem")
+            .text()
+            .await
+            .expect("certificate");
+        let cert = Certificate::from_pem(cert_pem.as_bytes()).expect("a certificate");
+        let tenant = h.client_for_token(&tenant_token);
+        Self {
+            h,
+            dir,
+            docs,
+            sealer,
+            bridge,
+            sealer_token,
+            bridge_token,
+            tenant_token,
+            tenant,
+            tenant_kubeconfig,
+            cert_pem,
+            cert,
+            fresh: 0,
+        }
+    }
+
+    /// Full access (a request without a token), for setting up and checking.
+    fn admin(&self) -> Client {
+        self.h.client()
+    }
+
+    fn as_bridge(&self) -> Client {
+        self.h.client_for_token(&self.bridge_token)
+    }
+
+    /// The URL of `path` on the sealing controller through the API server's service proxy.
+    fn proxied(&self, path: &str) -> String {
+        format!(
+            "{}/api/v1/namespaces/{KEY_NS}/services/http:{SEALER}:/proxy{path}",
+            self.h.url()
+        )
+    }
+
+    /// `items` sealed for `attacker/name` with the controller's certificate.
+    fn seal(&self, name: &str, items: &[(&str, &str)]) -> Value {
+        seal_for(&self.cert, ATTACKER, name, items)
+    }
+
+    /// The tenant creates a SealedSecret.
+    async fn tenant_creates_sealed(&self, sealed: &Value) {
+        let obj: SealedSecret = serde_json::from_value(sealed.clone()).expect("SealedSecret");
+        Api::<SealedSecret>::namespaced(self.tenant.clone(), ATTACKER)
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("the tenant creates a SealedSecret");
+    }
+
+    /// The tenant creates an object of `K` in `attacker`.
+    async fn tenant_creates<K>(&self, value: Value)
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let obj: K = serde_json::from_value(value).expect("a valid manifest");
+        Api::<K>::namespaced(self.tenant.clone(), ATTACKER)
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("the tenant creates it");
+    }
+
+    /// The data of Secret `ns/name` (read with full access), if it exists.
+    async fn data(&self, ns: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        Api::<Secret>::namespaced(self.admin(), ns)
+            .get_opt(name)
+            .await
+            .expect("get secret")
+            .map(|s| strings(&s))
+    }
+
+    /// Waits until Secret `ns/name` holds exactly `want`.
+    async fn wait_data(&self, ns: &str, name: &str, want: &[(&str, &str)]) {
+        let want = pairs(want);
+        eventually(&format!("secret {ns}/{name} = {want:?}"), || async {
+            (self.data(ns, name).await.as_ref() == Some(&want)).then_some(())
+        })
+        .await;
+    }
+
+    /// The `Synced` condition of SealedSecret `attacker/name` once it is `want` for the
+    /// object's current generation.
+    async fn synced(&self, name: &str, want: &str) -> sealer::sealed::Condition {
+        let api: Api<SealedSecret> = Api::namespaced(self.admin(), ATTACKER);
+        eventually(&format!("sealedsecret {name} Synced={want}"), || {
+            let api = api.clone();
+            async move {
+                let ss = api.get_opt(name).await.ok().flatten()?;
+                let status = ss.status.as_ref()?;
+                if status.observed_generation != ss.metadata.generation {
+                    return None;
+                }
+                status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == "Synced" && c.status == want)
+                    .cloned()
+            }
+        })
+        .await
+    }
+
+    /// `(status, reason, message)` of the `Ready` condition of ExternalSecret `attacker/name`
+    /// once it has `status` and `reason`.
+    async fn es_ready(&self, name: &str, status: &str, reason: &str) -> String {
+        let api: Api<ExternalSecret> = Api::namespaced(self.admin(), ATTACKER);
+        eventually(
+            &format!("externalsecret {name} Ready={status}/{reason}"),
+            || {
+                let api = api.clone();
+                async move {
+                    let es = api.get_opt(name).await.ok().flatten()?;
+                    es.status?
+                        .conditions
+                        .into_iter()
+                        .find(|c| {
+                            c.type_ == "Ready"
+                                && c.status == status
+                                && c.reason.as_deref() == Some(reason)
+                        })
+                        .map(|c| c.message.unwrap_or_default())
+                }
+            },
+        )
+        .await
+    }
+
+    /// The message of the `Ready` condition of SecretStore `attacker/name` once it has
+    /// `status` and `reason`.
+    async fn store_ready(&self, name: &str, status: &str, reason: &str) -> String {
+        let api: Api<SecretStore> = Api::namespaced(self.admin(), ATTACKER);
+        eventually(&format!("secretstore {name} Ready={status}/{reason}"), || {
+            let api = api.clone();
+            async move {
+                let store = api.get_opt(name).await.ok().flatten()?;
+                store
+                    .status?
+                    .conditions
+                    .into_iter()
+                    .find(|c| {
+                        c.type_ == "Ready"
+                            && c.status == status
+                            && c.reason.as_deref() == Some(reason)
+                    })
+                    .map(|c| c.message.unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// The notes of every Event about `kind` `attacker/name`.
+    async fn event_notes(&self, kind: &str, name: &str) -> Vec<String> {
+        Api::<k8s_openapi::api::events::v1::Event>::namespaced(self.admin(), ATTACKER)
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().is_some_and(|r| {
+                    r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name)
+                })
+            })
+            .filter_map(|e| e.note)
+            .collect()
+    }
+
+    /// After an attack: both processes still run, the sealing controller is healthy, serves its
+    /// certificate, and unseals a SealedSecret the tenant creates now.
+    async fn assert_still_unseals(&mut self) {
+        self.sealer.assert_running();
+        self.bridge.assert_running();
+        let http = reqwest::Client::new();
+        let health = http
+            .get(format!("http://{}/healthz", self.sealer.api))
+            .send()
+            .await
+            .expect("GET /healthz");
+        assert!(health.status().is_success(), "{}", health.status());
+        let cert = http
+            .get(format!("http://{}/v1/cert.pem", self.sealer.api))
+            .send()
+            .await
+            .expect("GET /v1/cert.pem")
+            .text()
+            .await
+            .expect("certificate");
+        assert_eq!(cert, self.cert_pem);
+        self.fresh += 1;
+        let name = format!("fresh-{}", self.fresh);
+        let value = secret_value("fresh");
+        self.tenant_creates_sealed(&self.seal(&name, &[("v", &value)]))
+            .await;
+        self.wait_data(ATTACKER, &name, &[("v", &value)]).await;
+        self.sealer.assert_running();
+        self.bridge.assert_running();
+    }
+
+    /// After an attack on the bridge: it still syncs an ExternalSecret for the tenant.
+    async fn assert_bridge_still_serves(&mut self) {
+        self.fresh += 1;
+        let name = format!("fresh-es-{}", self.fresh);
+        let value = secret_value("es");
+        self.tenant_creates::<SecretStore>(store(
+            &name,
+            json!({"fake": {"data": [{"key": "k", "value": value}]}}),
+        ))
+        .await;
+        self.tenant_creates::<ExternalSecret>(external_secret(
+            &name,
+            &name,
+            json!({"data": [{"secretKey": "k", "remoteRef": {"key": "k"}}]}),
+        ))
+        .await;
+        self.wait_data(ATTACKER, &name, &[("k", &value)]).await;
+        self.bridge.assert_running();
+    }
+
+    /// Stops both components as the kubelet would (each must exit cleanly).
+    async fn stop(self) {
+        self.bridge.stop().await;
+        self.sealer.stop().await;
+    }
+}
+
+/// Runs kubectl with `kubeconfig` and expects success.
+async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
+    let out = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .await
+        .expect("kubectl must be installed (scripts/deps/deploy.sh)");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `items` sealed for `ns/name` with `cert` (strict scope), as a JSON SealedSecret.
+fn seal_for(cert: &Certificate, ns: &str, name: &str, items: &[(&str, &str)]) -> Value {
+    let secret: SecretManifest = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns},
+        "stringData": pairs(items),
+    }))
+    .expect("secret");
+    let sealed = sealer::sealed::seal_secret(&secret, cert.public_key(), &SealOptions::default())
+        .expect("seal");
+    serde_json::to_value(&sealed).expect("json")
+}
+
+/// `sealed` with `template.data`.
+fn with_template(mut sealed: Value, data: &[(&str, &str)]) -> Value {
+    sealed["spec"]["template"]["data"] = json!(pairs(data));
+    sealed
+}
+
+fn pairs(items: &[(&str, &str)]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn strings(s: &Secret) -> BTreeMap<String, String> {
+    s.data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect()
+}
+
+/// A unique value per run, so a leak cannot be a coincidence.
+fn secret_value(tag: &str) -> String {
+    format!("{tag}-{:016x}", rand::random::<u64>())
+}
+
+fn store(name: &str, provider: Value) -> Value {
+    json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "SecretStore",
+        "metadata": {"name": name, "namespace": ATTACKER},
+        "spec": {"provider": provider},
+    })
+}
+
+fn external_secret(name: &str, store: &str, spec: Value) -> Value {
+    let mut es = json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": name, "namespace": ATTACKER},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"name": store, "kind": "SecretStore"},
+        },
+    });
+    for (k, v) in spec.as_object().expect("spec object") {
+        es["spec"][k] = v.clone();
+    }
+    es
+}
+
+/// Polls `f` until it returns `Some` (90 s at most: a bound against hangs, not a timing
+/// assertion).
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The HTTP status of a failed API call (panics on success or a transport error).
+fn status_code<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> u16 {
+    match result {
+        Err(kube::Error::Api(status)) => status.code,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Whether any value of any Secret of `ns` contains one of `needles`.
+async fn secrets_containing(client: &Client, ns: &str, needles: &[&str]) -> Vec<String> {
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list secrets")
+        .items
+        .iter()
+        .filter(|s| {
+            strings(s)
+                .values()
+                .any(|v| needles.iter().any(|n| v.contains(n)))
+        })
+        .map(|s| s.name_any())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Key theft through the kubernetes provider
+
+// issue 13, attack 1. On f80d564 the `no-auth` store read kube-system's Secrets with the
+// controller's own client (`providers/kubernetes.rs` fell back to it without `auth`) and the
+// ExternalSecret copied `tls.key` into `attacker` (as `externalsecrets::
+// a_kubernetes_store_without_auth_cannot_copy_the_sealing_key` showed on that commit); there
+// was also no bridge identity: the one process and ServiceAccount held the keys.
+async fn key_theft(rendering: Rendering) {
+    let mut env = Env::start(rendering).await;
+    let admin = env.admin();
+    let keys = Api::<Secret>::namespaced(admin.clone(), KEY_NS)
+        .list(&ListParams::default().labels(KEY_LABEL))
+        .await
+        .expect("key secrets");
+    assert_eq!(keys.items.len(), 1, "the sealing controller made its key");
+    let key_name = keys.items[0].name_any();
+    let key_pem = strings(&keys.items[0])["tls.key"].clone();
+    assert!(key_pem.contains("PRIVATE KEY"));
+    let key_body: String = key_pem.lines().nth(1).expect("PEM body").to_owned();
+
+    // Another tenant's Secret, and ServiceAccounts an attacker would like to borrow: `snoop`
+    // in its own namespace (may read only `attacker`'s Secrets), `reader` in `apps`.
+    let neighbour_value = secret_value("neighbour");
+    let mut neighbour = Secret::default();
+    neighbour.metadata.name = Some("db".into());
+    neighbour.string_data = Some(pairs(&[("password", &neighbour_value)]));
+    Api::<Secret>::namespaced(admin.clone(), NEIGHBOUR)
+        .create(&PostParams::default(), &neighbour)
+        .await
+        .expect("neighbour secret");
+    env.h
+        .apply_yaml(&format!(
+            r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: snoop, namespace: {ATTACKER}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: snoop, namespace: {ATTACKER}}}
+rules: [{{apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: snoop, namespace: {ATTACKER}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: snoop}}
+subjects: [{{kind: ServiceAccount, name: snoop, namespace: {ATTACKER}}}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: reader, namespace: {NEIGHBOUR}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: reader, namespace: {NEIGHBOUR}}}
+rules: [{{apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: reader, namespace: {NEIGHBOUR}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}}
+subjects: [{{kind: ServiceAccount, name: reader, namespace: {NEIGHBOUR}}}]
+"#
+        ))
+        .expect("service accounts");
+
+    // The tenant's own token, stored with kubectl's imperative create (a protobuf body,
+    // authorized by the tenant's RBAC), and an ordinary Secret of its own.
+    kubectl(
+        &env.tenant_kubeconfig,
+        &[
+            "-n",
+            ATTACKER,
+            "create",
+            "secret",
+            "generic",
+            "tenant-token",
+            &format!("--from-literal=token={}", env.tenant_token),
+        ],
+    )
+    .await;
+    let own_value = secret_value("own");
+    let mut own = Secret::default();
+    own.metadata.name = Some("source".into());
+    own.string_data = Some(pairs(&[("v", &own_value)]));
+    Api::<Secret>::namespaced(env.tenant.clone(), ATTACKER)
+        .create(&PostParams::default(), &own)
+        .await
+        .expect("the tenant creates a Secret");
+
+    let server = json!({
+        "url": env.h.https_url(),
+        "caBundle": base64::engine::general_purpose::STANDARD.encode(env.h.ca_pem()),
+    });
+    let steal_key = json!({"dataFrom": [
+        {"extract": {"key": key_name}},
+        {"find": {"name": {"regexp": ".*"}}},
+    ]});
+    // (store, provider, what the ExternalSecret asks for, store reason, message part)
+    let attacks = [
+        (
+            "no-auth",
+            json!({"kubernetes": {"remoteNamespace": KEY_NS}}),
+            steal_key.clone(),
+            "InvalidProviderConfig",
+            "kubernetes.auth is required",
+        ),
+        (
+            "no-auth-url",
+            json!({"kubernetes": {"server": server, "remoteNamespace": KEY_NS}}),
+            steal_key.clone(),
+            "InvalidProviderConfig",
+            "kubernetes.auth is required",
+        ),
+        (
+            "sealer-account",
+            json!({"kubernetes": {"server": server, "remoteNamespace": KEY_NS,
+                "auth": {"serviceAccount": {"name": SEALER, "namespace": KEY_NS}}}}),
+            steal_key.clone(),
+            "InvalidProviderConfig",
+            "only read credentials from its own namespace",
+        ),
+        (
+            "neighbour-account",
+            json!({"kubernetes": {"server": server, "remoteNamespace": NEIGHBOUR,
+                "auth": {"serviceAccount": {"name": "reader", "namespace": NEIGHBOUR}}}}),
+            json!({"dataFrom": [{"extract": {"key": "db"}}, {"find": {"name": {"regexp": ".*"}}}]}),
+            "InvalidProviderConfig",
+            "only read credentials from its own namespace",
+        ),
+        (
+            "own-account",
+            json!({"kubernetes": {"server": server, "remoteNamespace": KEY_NS,
+                "auth": {"serviceAccount": {"name": "snoop"}}}}),
+            steal_key.clone(),
+            "ValidationFailed",
+            "kubernetes denied access",
+        ),
+        (
+            "own-token",
+            json!({"kubernetes": {"server": server, "remoteNamespace": KEY_NS,
+                "auth": {"token": {"bearerToken": {"name": "tenant-token", "key": "token"}}}}}),
+            steal_key.clone(),
+            "ValidationFailed",
+            "kubernetes denied access",
+        ),
+    ];
+    for (name, provider, spec, _, _) in &attacks {
+        env.tenant_creates::<SecretStore>(store(name, provider.clone()))
+            .await;
+        env.tenant_creates::<ExternalSecret>(external_secret(name, name, spec.clone()))
+            .await;
+    }
+    // The control: the same ServiceAccount path reads what `snoop` may read, so the refusals
+    // above are the rules at work, not a broken path.
+    env.tenant_creates::<SecretStore>(store(
+        "own-namespace",
+        json!({"kubernetes": {"server": server, "remoteNamespace": ATTACKER,
+            "auth": {"serviceAccount": {"name": "snoop"}}}}),
+    ))
+    .await;
+    env.tenant_creates::<ExternalSecret>(external_secret(
+        "own-namespace",
+        "own-namespace",
+        json!({"data": [{"secretKey": "v", "remoteRef": {"key": "source", "property": "v"}}]}),
+    ))
+    .await;
+    env.wait_data(ATTACKER, "own-namespace", &[("v", &own_value)])
+        .await;
+
+    for (name, _, _, reason, part) in &attacks {
+        let message = env.store_ready(name, "False", reason).await;
+        assert!(message.contains(part), "store {name}: {message}");
+        let message = env.es_ready(name, "False", "SecretSyncedError").await;
+        assert!(message.contains(part), "externalsecret {name}: {message}");
+        assert_eq!(env.data(ATTACKER, name).await, None, "{name}");
+    }
+    let leaked = secrets_containing(
+        &admin,
+        ATTACKER,
+        &["PRIVATE KEY", &key_body, &neighbour_value],
+    )
+    .await;
+    assert!(leaked.is_empty(), "copied into attacker: {leaked:?}");
+
+    // The bridge's own identity cannot reach the keys either: 403 from the API server.
+    let bridge = env.as_bridge();
+    let key_secrets: Api<Secret> = Api::namespaced(bridge.clone(), KEY_NS);
+    assert_eq!(status_code(key_secrets.get(&key_name).await), 403);
+    assert_eq!(
+        status_code(key_secrets.list(&ListParams::default()).await),
+        403
+    );
+    assert_eq!(
+        status_code(Api::<Secret>::all(bridge.clone()).list(&ListParams::default()).await),
+        403
+    );
+    let token_request = json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {},
+    });
+    let token_url = format!(
+        "{}/api/v1/namespaces/{KEY_NS}/serviceaccounts/{SEALER}/token",
+        env.h.url()
+    );
+    let answer = reqwest::Client::new()
+        .post(&token_url)
+        .bearer_auth(&env.bridge_token)
+        .json(&token_request)
+        .send()
+        .await
+        .expect("TokenRequest");
+    assert_eq!(answer.status().as_u16(), 403);
+    // Nor the tenant's.
+    let tenant_keys: Api<Secret> = Api::namespaced(env.tenant.clone(), KEY_NS);
+    assert_eq!(status_code(tenant_keys.get(&key_name).await), 403);
+    assert_eq!(
+        status_code(
+            Api::<Secret>::namespaced(env.tenant.clone(), NEIGHBOUR)
+                .get("db")
+                .await
+        ),
+        403
+    );
+
+    env.assert_still_unseals().await;
+    env.assert_bridge_still_serves().await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_cannot_take_the_sealing_key_through_a_kubernetes_store_under_the_kustomize_manifests()
+ {
+    key_theft(Rendering::Kustomize).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_cannot_take_the_sealing_key_through_a_kubernetes_store_under_the_helm_chart() {
+    key_theft(Rendering::Helm).await;
+}
