@@ -208,6 +208,17 @@ struct Component {
     api: SocketAddr,
     metrics: SocketAddr,
     logs: Arc<Mutex<Vec<u8>>>,
+    /// How it was started, for [`Component::restart`].
+    launch: Launch,
+}
+
+/// What a process needs to start (again).
+#[derive(Clone)]
+struct Launch {
+    args: Vec<String>,
+    namespace: String,
+    kubeconfig: PathBuf,
+    home: PathBuf,
 }
 
 /// A free port on 127.0.0.1.
@@ -223,14 +234,14 @@ impl Component {
     /// Starts `seal-controller` with `args` (the Deployment's, plus the listen addresses), in a
     /// clean environment holding only what the pod would have: the namespace and name from the
     /// downward API, and its credentials (here a kubeconfig with its ServiceAccount token).
-    async fn start(
-        what: &'static str,
-        mut args: Vec<String>,
-        namespace: &str,
-        kubeconfig: &Path,
-        home: &Path,
-    ) -> Self {
-        let (api_port, metrics_port) = (free_port(), free_port());
+    async fn start(what: &'static str, launch: Launch) -> Self {
+        Self::start_on(what, launch, (free_port(), free_port())).await
+    }
+
+    /// Starts it listening on `ports` (API, metrics).
+    async fn start_on(what: &'static str, launch: Launch, ports: (u16, u16)) -> Self {
+        let (api_port, metrics_port) = ports;
+        let mut args = launch.args.clone();
         args.push(format!("--listen-addr=127.0.0.1:{api_port}"));
         args.push(format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"));
         let path = tokio::task::spawn_blocking(|| binaries::path("seal-controller"))
@@ -239,9 +250,9 @@ impl Component {
         let mut child = tokio::process::Command::new(path)
             .args(&args)
             .env_clear()
-            .env("KUBECONFIG", kubeconfig)
-            .env("HOME", home)
-            .env("POD_NAMESPACE", namespace)
+            .env("KUBECONFIG", &launch.kubeconfig)
+            .env("HOME", &launch.home)
+            .env("POD_NAMESPACE", &launch.namespace)
             .env("POD_NAME", format!("{what}-0").replace(' ', "-"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -272,6 +283,7 @@ impl Component {
             api: SocketAddr::from(([127, 0, 0, 1], api_port)),
             metrics: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
             logs,
+            launch,
         };
         this.wait_ready().await;
         this
@@ -329,6 +341,14 @@ impl Component {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
             .map_or(0.0, |v| v.trim().parse().expect("number"))
+    }
+
+    /// Stops it (SIGTERM) and starts it again on the same ports, as a pod restarts.
+    async fn restart(self) -> Self {
+        let (what, launch) = (self.what, self.launch.clone());
+        let ports = (self.api.port(), self.metrics.port());
+        self.stop().await;
+        Self::start_on(what, launch, ports).await
     }
 
     /// SIGTERM, as the kubelet stops a pod; the process must exit cleanly.
@@ -419,19 +439,23 @@ impl Env {
         sealer_args.extend(sealer_extra.iter().map(|a| (*a).to_owned()));
         let sealer = Component::start(
             "sealing controller",
-            sealer_args,
-            KEY_NS,
-            &sealer_kubeconfig,
-            dir.path(),
+            Launch {
+                args: sealer_args,
+                namespace: KEY_NS.into(),
+                kubeconfig: sealer_kubeconfig,
+                home: dir.path().into(),
+            },
         )
         .await;
         h.register_service_proxy(KEY_NS, SEALER, "http", sealer.api);
         let bridge = Component::start(
             "bridge",
-            args_of(&container(&docs, BRIDGE)),
-            BRIDGE,
-            &bridge_kubeconfig,
-            dir.path(),
+            Launch {
+                args: args_of(&container(&docs, BRIDGE)),
+                namespace: BRIDGE.into(),
+                kubeconfig: bridge_kubeconfig,
+                home: dir.path().into(),
+            },
         )
         .await;
         let cert_pem = reqwest::get(format!("http://{}/v1/cert.pem", sealer.api))
@@ -1037,4 +1061,377 @@ async fn a_tenant_cannot_take_the_sealing_key_through_a_kubernetes_store_under_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_cannot_take_the_sealing_key_through_a_kubernetes_store_under_the_helm_chart() {
     key_theft(Rendering::Helm).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Vault's Kubernetes auth
+
+/// A server that records every request it gets (method, path, headers, body) and answers as a
+/// Vault that accepts any login.
+struct Recorder {
+    url: String,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    async fn start() -> Self {
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap,
+                  body: axum::body::Bytes| {
+                let log = log.clone();
+                async move {
+                    let mut text = format!("{method} {uri}\n");
+                    for (name, value) in &headers {
+                        text += &format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes()));
+                    }
+                    text += &String::from_utf8_lossy(&body);
+                    log.lock().expect("log").push(text);
+                    axum::Json(json!({
+                        "auth": {"client_token": "s.recorded"},
+                        "data": {"data": {"k": "recorded"}},
+                    }))
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, seen }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().expect("log").clone()
+    }
+}
+
+/// The claims of every JWT-shaped word (`header.claims.signature`, base64url) in `text`.
+fn jwt_claims(text: &str) -> Vec<Value> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .filter(|w| w.starts_with("eyJ") && w.matches('.').count() == 2)
+        .filter_map(|w| {
+            let claims = w.split('.').nth(1)?;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(claims)
+                .ok()?;
+            serde_json::from_slice(&bytes).ok()
+        })
+        .collect()
+}
+
+// issue 13, attack 2. On f80d564, `auth.kubernetes` without `secretRef` made the process read
+// its own ServiceAccount token from /var/run/secrets/kubernetes.io/serviceaccount/token and POST
+// it to `<server>/v1/auth/kubernetes/login` (providers/vault.rs, `service_account_token_file`);
+// in a pod that file is the identity that reads every Secret. (Here the binaries authenticate
+// through a kubeconfig and that file does not exist, so the old code failed before sending;
+// the recorder checks what is sent, and the TokenRequest path shows whose token that is.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_kubernetes_auth_never_carries_a_controller_or_bridge_token_to_a_tenant_server() {
+    let mut env = Env::start(Rendering::Kustomize).await;
+    let recorder = Recorder::start().await;
+    env.h
+        .apply_yaml(&format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: vault-user, namespace: {ATTACKER}}}\n"
+        ))
+        .expect("service account");
+    let vault = |auth: Value| json!({"vault": {"server": recorder.url, "path": "secret", "auth": auth}});
+    let refused = [
+        (
+            "no-reference",
+            vault(json!({"kubernetes": {"role": "x"}})),
+            "needs serviceAccountRef or secretRef",
+        ),
+        (
+            "no-reference-mount",
+            vault(json!({"kubernetes": {"role": "x", "mountPath": "k8s"}})),
+            "needs serviceAccountRef or secretRef",
+        ),
+        (
+            "sealer-account",
+            vault(json!({"kubernetes": {"role": "x",
+                "serviceAccountRef": {"name": SEALER, "namespace": KEY_NS}}})),
+            "only read credentials from its own namespace",
+        ),
+        (
+            "bridge-account",
+            vault(json!({"kubernetes": {"role": "x",
+                "serviceAccountRef": {"name": BRIDGE, "namespace": BRIDGE}}})),
+            "only read credentials from its own namespace",
+        ),
+    ];
+    let read = json!({"data": [{"secretKey": "k", "remoteRef": {"key": "app", "property": "k"}}]});
+    for (name, provider, _) in &refused {
+        env.tenant_creates::<SecretStore>(store(name, provider.clone()))
+            .await;
+        env.tenant_creates::<ExternalSecret>(external_secret(name, name, read.clone()))
+            .await;
+    }
+    // A ServiceAccount of the tenant's own namespace: its token (and only its) is sent.
+    env.tenant_creates::<SecretStore>(store(
+        "own-account",
+        vault(json!({"kubernetes": {"role": "x",
+            "serviceAccountRef": {"name": "vault-user", "audiences": ["vault"]}}})),
+    ))
+    .await;
+    env.tenant_creates::<ExternalSecret>(external_secret("own-account", "own-account", read))
+        .await;
+    for (name, _, part) in &refused {
+        let message = env.store_ready(name, "False", "InvalidProviderConfig").await;
+        assert!(message.contains(part), "store {name}: {message}");
+        let message = env.es_ready(name, "False", "SecretSyncedError").await;
+        assert!(message.contains(part), "externalsecret {name}: {message}");
+    }
+    env.wait_data(ATTACKER, "own-account", &[("k", "recorded")])
+        .await;
+
+    let requests = recorder.requests();
+    assert!(
+        requests.iter().any(|r| r.starts_with("POST /v1/auth/kubernetes/login")),
+        "{requests:?}"
+    );
+    for request in &requests {
+        assert!(!request.contains(&env.sealer_token), "{request}");
+        assert!(!request.contains(&env.bridge_token), "{request}");
+        for claims in jwt_claims(request) {
+            assert_eq!(
+                claims["sub"], "system:serviceaccount:attacker:vault-user",
+                "{request}"
+            );
+            assert_eq!(claims["aud"], json!(["vault"]), "{request}");
+        }
+    }
+    env.assert_bridge_still_serves().await;
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+// The TokenRequest path against a real Vault API: OpenBao reviews the token the bridge
+// requested for the store's ServiceAccount with the harness's TokenReview, and lets it read.
+// (Before the fix, `serviceAccountRef` was refused as unsupported.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_kubernetes_auth_logs_in_to_openbao_as_the_service_account_the_store_names() {
+    let mut env = Env::start(Rendering::Helm).await;
+    env.h
+        .apply_yaml(&format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: bao-reviewer}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator}}\nsubjects:\n- {{kind: ServiceAccount, name: bao, namespace: {KEY_NS}}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: vault-user, namespace: {ATTACKER}}}\n"
+        ))
+        .expect("reviewer and service account");
+    let reviewer = env.h.service_account_token(KEY_NS, "bao");
+    let (url, ca) = (env.h.https_url().to_owned(), env.h.ca_pem().to_owned());
+    let password = secret_value("vault");
+    let value = password.clone();
+    let bao = tokio::task::spawn_blocking(move || {
+        use sealkit_tests::servers::OpenBao;
+        let bao = OpenBao::start();
+        bao.kv_put("secret", "app/db", &json!({"password": value}));
+        bao.api(
+            reqwest::Method::POST,
+            "sys/auth/kubernetes",
+            Some(&json!({"type": "kubernetes"})),
+        );
+        bao.api(
+            reqwest::Method::POST,
+            "auth/kubernetes/config",
+            Some(&json!({
+                "kubernetes_host": url,
+                "kubernetes_ca_cert": ca,
+                "token_reviewer_jwt": reviewer,
+                "disable_local_ca_jwt": true,
+            })),
+        );
+        bao.api(
+            reqwest::Method::PUT,
+            "sys/policies/acl/reader",
+            Some(&json!({"policy": "path \"secret/*\" { capabilities = [\"read\"] }"})),
+        );
+        bao.api(
+            reqwest::Method::POST,
+            "auth/kubernetes/role/reader",
+            Some(&json!({
+                "bound_service_account_names": ["vault-user"],
+                "bound_service_account_namespaces": [ATTACKER],
+                "audience": "vault",
+                "token_policies": ["reader"],
+            })),
+        );
+        bao
+    })
+    .await
+    .expect("OpenBao");
+    env.tenant_creates::<SecretStore>(store(
+        "bao",
+        json!({"vault": {"server": bao.url(), "path": "secret", "version": "v2",
+            "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "reader",
+                "serviceAccountRef": {"name": "vault-user", "audiences": ["vault"]}}}}}),
+    ))
+    .await;
+    env.tenant_creates::<ExternalSecret>(external_secret(
+        "db",
+        "bao",
+        json!({"data": [{"secretKey": "password", "remoteRef": {"key": "app/db", "property": "password"}}]}),
+    ))
+    .await;
+    env.wait_data(ATTACKER, "db", &[("password", &password)])
+        .await;
+    env.store_ready("bao", "True", "Valid").await;
+    env.assert_still_unseals().await;
+    env.stop().await;
+    drop(bao);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Templates that used to crash-loop the controller
+
+/// Templates that ran the process out of memory or stack before the fix, and what each does
+/// now: `Ok(value)` renders, `Err(part)` fails with a message containing `part`.
+fn hostile_templates() -> Vec<(&'static str, String, Result<&'static str, &'static str>)> {
+    vec![
+        // Go's own limit: a width past 10^6 loses the verb (it aborted the process).
+        (
+            "go-width",
+            r#"{{ printf "%999999999999d" 1 }}"#.to_owned(),
+            Ok("%!(NOVERB)%!(EXTRA int=1)"),
+        ),
+        // A width Go accepts, past the output budget.
+        (
+            "wide",
+            r#"{{ printf "%10000000d" 1 }}"#.to_owned(),
+            Err("printf exceeds the output budget"),
+        ),
+        // It built a list of 10^11 integers.
+        (
+            "range",
+            "{{ range 100000000000 }}{{ end }}".to_owned(),
+            Err("range exceeds the step budget"),
+        ),
+        // It overflowed the stack.
+        (
+            "nested",
+            "{{ if 1 }}".repeat(5_000) + "{{ end }}".repeat(5_000).as_str(),
+            Err(" exceeds the depth budget"),
+        ),
+    ]
+}
+
+/// Each hostile SealedSecret of [`hostile_templates`] in `attacker` ended as expected: the one
+/// Go renders is unsealed, the others are `Synced=False` with the budget in the message and an
+/// Event, and have no Secret.
+async fn check_hostile_sealed_secrets(env: &Env, password: &str) {
+    for (name, _, outcome) in hostile_templates() {
+        match outcome {
+            Ok(value) => {
+                env.synced(name, "True").await;
+                env.wait_data(ATTACKER, name, &[("password", password), ("x", value)])
+                    .await;
+            }
+            Err(part) => {
+                let cond = env.synced(name, "False").await;
+                let message = cond.message.unwrap_or_default();
+                assert!(message.contains(part), "{name}: {message}");
+                assert!(!message.contains(password), "{name}: {message}");
+                assert_eq!(env.data(ATTACKER, name).await, None, "{name}");
+                let notes = env.event_notes("SealedSecret", name).await;
+                assert!(notes.iter().any(|n| n.contains(part)), "{name}: {notes:?}");
+            }
+        }
+    }
+}
+
+// issue 13, attack 3 (SealedSecrets). On f80d564 `go-width` aborted the process on an
+// allocation failure, `range` built 10^11 integers and `nested` overflowed the stack: the
+// controller died, and died again on each restart when it reconciled the same object (shown
+// for each template by `sealer`'s `template::hostile` tests and the controller's
+// `sealedsecrets::hostile_templates` test, which fail on that commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_sealed_secret_templates_fail_alone_and_unsealing_survives_restarts() {
+    let mut env = Env::start(Rendering::Kustomize).await;
+    let password = secret_value("pw");
+    env.tenant_creates_sealed(&with_template(
+        env.seal("good", &[("password", &password)]),
+        &[("dsn", "db:{{ .password }}")],
+    ))
+    .await;
+    let dsn = format!("db:{password}");
+    env.wait_data(ATTACKER, "good", &[("password", &password), ("dsn", &dsn)])
+        .await;
+    let good_version = Api::<Secret>::namespaced(env.admin(), ATTACKER)
+        .get("good")
+        .await
+        .expect("good")
+        .resource_version();
+
+    for (name, template, _) in hostile_templates() {
+        env.tenant_creates_sealed(&with_template(
+            env.seal(name, &[("password", &password)]),
+            &[("x", &template)],
+        ))
+        .await;
+    }
+    check_hostile_sealed_secrets(&env, &password).await;
+    env.assert_still_unseals().await;
+    // A restart reconciles every object again, the hostile ones included.
+    env.sealer = env.sealer.restart().await;
+    env.assert_still_unseals().await;
+    check_hostile_sealed_secrets(&env, &password).await;
+    env.synced("good", "True").await;
+    let good = Api::<Secret>::namespaced(env.admin(), ATTACKER)
+        .get("good")
+        .await
+        .expect("good");
+    assert_eq!(
+        good.resource_version(),
+        good_version,
+        "the good object's Secret was left alone"
+    );
+    env.stop().await;
+}
+
+// issue 13, attack 3 (ExternalSecrets): `{{ range 100000000000 }}` in a target template built
+// the whole list on f80d564 (the bridge ran in the sealing process, so unsealing died with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_external_secret_templates_fail_alone_and_the_bridge_keeps_syncing() {
+    let mut env = Env::start(Rendering::Helm).await;
+    let password = secret_value("pw");
+    env.tenant_creates::<SecretStore>(store(
+        "fake",
+        json!({"fake": {"data": [{"key": "password", "value": password}]}}),
+    ))
+    .await;
+    let with = |template: &str| {
+        json!({
+            "data": [{"secretKey": "password", "remoteRef": {"key": "password"}}],
+            "target": {"template": {"data": {"x": template}}},
+        })
+    };
+    env.tenant_creates::<ExternalSecret>(external_secret(
+        "good",
+        "fake",
+        with("db:{{ .password }}"),
+    ))
+    .await;
+    for (name, template, _) in hostile_templates() {
+        env.tenant_creates::<ExternalSecret>(external_secret(name, "fake", with(&template)))
+            .await;
+    }
+    env.wait_data(ATTACKER, "good", &[("x", &format!("db:{password}"))])
+        .await;
+    for (name, _, outcome) in hostile_templates() {
+        match outcome {
+            Ok(value) => env.wait_data(ATTACKER, name, &[("x", value)]).await,
+            Err(part) => {
+                let message = env.es_ready(name, "False", "SecretSyncedError").await;
+                assert!(message.contains(part), "{name}: {message}");
+                assert!(!message.contains(&password), "{name}: {message}");
+                assert_eq!(env.data(ATTACKER, name).await, None, "{name}");
+            }
+        }
+    }
+    env.assert_bridge_still_serves().await;
+    env.assert_still_unseals().await;
+    env.stop().await;
 }
