@@ -375,8 +375,8 @@ impl Component {
 /// tokens, and the tenant.
 struct Env {
     h: Harness,
-    dir: tempfile::TempDir,
-    docs: Vec<Value>,
+    /// Kubeconfigs and the kustomize overlay; removed when the test ends.
+    _dir: tempfile::TempDir,
     sealer: Component,
     bridge: Component,
     sealer_token: String,
@@ -468,8 +468,7 @@ impl Env {
         let tenant = h.client_for_token(&tenant_token);
         Self {
             h,
-            dir,
-            docs,
+            _dir: dir,
             sealer,
             bridge,
             sealer_token,
@@ -634,6 +633,17 @@ impl Env {
             })
             .filter_map(|e| e.note)
             .collect()
+    }
+
+    /// Takes the certificate the sealing controller serves now (after a newer key was added).
+    async fn refresh_cert(&mut self) {
+        self.cert_pem = reqwest::get(format!("http://{}/v1/cert.pem", self.sealer.api))
+            .await
+            .expect("GET /v1/cert.pem")
+            .text()
+            .await
+            .expect("certificate");
+        self.cert = Certificate::from_pem(self.cert_pem.as_bytes()).expect("a certificate");
     }
 
     /// After an attack: both processes still run, the sealing controller is healthy, serves its
@@ -1432,6 +1442,592 @@ async fn hostile_external_secret_templates_fail_alone_and_the_bridge_keeps_synci
         }
     }
     env.assert_bridge_still_serves().await;
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The smaller holes
+
+/// A webhook server answering 1 GiB: `/chunked/…` streams it without a length, `/declared/…`
+/// announces it in `Content-Length`; `/redirect/…` sends the caller to the cloud metadata
+/// address.
+async fn hostile_webhook() -> SocketAddr {
+    use axum::body::Body;
+    use axum::http::{StatusCode, header};
+    const GIB: usize = 1 << 30;
+    const CHUNK: usize = 1 << 20;
+    let gigabyte = || {
+        Body::from_stream(futures::stream::iter(
+            (0..GIB / CHUNK).map(|_| Ok::<_, std::io::Error>(vec![b'a'; CHUNK])),
+        ))
+    };
+    let app = axum::Router::new()
+        .route(
+            "/chunked/{*key}",
+            axum::routing::get(move || async move { gigabyte() }),
+        )
+        .route(
+            "/declared/{*key}",
+            axum::routing::get(move || async move {
+                ([(header::CONTENT_LENGTH, GIB.to_string())], gigabyte())
+            }),
+        )
+        .route(
+            "/redirect/{*key}",
+            axum::routing::get(|| async {
+                (
+                    StatusCode::FOUND,
+                    [(
+                        header::LOCATION,
+                        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+                    )],
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// An ExternalSecret reading key `k` through store `store`.
+fn read_k(name: &str, store: &str) -> Value {
+    external_secret(
+        name,
+        store,
+        json!({"data": [{"secretKey": "k", "remoteRef": {"key": "k"}}]}),
+    )
+}
+
+// issue 13, item 4: provider answers were read whole (`.bytes()`). On f80d564 the bridge, then
+// inside the sealing controller, held the whole gigabyte (twice while growing the buffer): its
+// peak resident set passed 1 GiB, or the process was killed for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_answering_a_gigabyte_is_cut_off_at_the_cap_and_the_bridge_stays_small() {
+    let mut env = Env::start(Rendering::Kustomize).await;
+    let addr = hostile_webhook().await;
+    for how in ["chunked", "declared"] {
+        env.tenant_creates::<SecretStore>(store(
+            how,
+            json!({"webhook": {"url": format!("http://{addr}/{how}/{{{{ .remoteRef.key }}}}")}}),
+        ))
+        .await;
+        env.tenant_creates::<ExternalSecret>(read_k(how, how)).await;
+    }
+    for how in ["chunked", "declared"] {
+        let message = env.es_ready(how, "False", "SecretSyncedError").await;
+        assert!(
+            message.contains("the answer of webhook exceeds the limit of 4194304 bytes"),
+            "{how}: {message}"
+        );
+        assert_eq!(env.data(ATTACKER, how).await, None);
+    }
+    let peak_mib = env.bridge.peak_rss_kib() / 1024;
+    assert!(
+        peak_mib < 512,
+        "the bridge's peak resident set reached {peak_mib} MiB"
+    );
+    env.assert_bridge_still_serves().await;
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+// issue 13, item 4: provider URLs could reach the cloud metadata endpoints. On f80d564 each
+// of these stores connected (or tried to: the message was `cannot reach webhook at …` or a
+// timeout, never a refusal). A host *name* that resolves to a link-local address is refused
+// the same way, after resolution (`egress::tests::a_host_name_resolving_to_a_link_local_address
+// _is_refused_before_connecting`, with a resolver the test controls: no portable test can make
+// a name resolve to 169.254.169.254 without changing the machine's resolver).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_local_provider_urls_are_refused_in_every_spelling_and_after_a_redirect() {
+    let mut env = Env::start(Rendering::Helm).await;
+    let addr = hostile_webhook().await;
+    let path = "latest/meta-data/iam/security-credentials/{{ .remoteRef.key }}";
+    let webhooks = [
+        ("dotted", format!("http://169.254.169.254/{path}")),
+        ("decimal", format!("http://2852039166/{path}")),
+        ("hex", format!("http://0xa9.0xfe.0xa9.0xfe/{path}")),
+        ("mapped", format!("http://[::ffff:169.254.169.254]/{path}")),
+        ("ecs", format!("http://169.254.170.2/v2/credentials/{{{{ .remoteRef.key }}}}")),
+        ("aws-v6", format!("http://[fd00:ec2::254]/{path}")),
+        ("link-v6", format!("http://[fe80::1]/{path}")),
+        ("redirect", format!("http://{addr}/redirect/{{{{ .remoteRef.key }}}}")),
+    ];
+    let mut stores: Vec<(&str, Value)> = webhooks
+        .iter()
+        .map(|(name, url)| (*name, json!({"webhook": {"url": url}})))
+        .collect();
+    env.h
+        .apply_yaml(&format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: snoop, namespace: {ATTACKER}}}\n"
+        ))
+        .expect("service account");
+    stores.push((
+        "vault",
+        json!({"vault": {"server": "http://169.254.169.254:8200", "path": "secret",
+            "auth": {"kubernetes": {"role": "x", "serviceAccountRef": {"name": "snoop"}}}}}),
+    ));
+    stores.push((
+        "kubernetes",
+        json!({"kubernetes": {"server": {"url": "https://169.254.169.254"},
+            "remoteNamespace": ATTACKER, "auth": {"serviceAccount": {"name": "snoop"}}}}),
+    ));
+    for (name, provider) in &stores {
+        env.tenant_creates::<SecretStore>(store(name, provider.clone()))
+            .await;
+        env.tenant_creates::<ExternalSecret>(read_k(name, name)).await;
+    }
+    for (name, _) in &stores {
+        let message = env.es_ready(name, "False", "SecretSyncedError").await;
+        assert!(
+            message.contains("leads to a link-local address"),
+            "{name}: {message}"
+        );
+        assert_eq!(env.data(ATTACKER, name).await, None);
+    }
+    env.assert_bridge_still_serves().await;
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+// issue 13, item 4: `conditions: [{}]` admitted every namespace on f80d564 (an empty condition
+// matched); ESO admits none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_store_condition_admits_a_tenant_only_by_selector_name_or_regex() {
+    let mut env = Env::start(Rendering::Kustomize).await;
+    let value = secret_value("platform");
+    let cluster_stores: Api<ClusterSecretStore> = Api::all(env.admin());
+    for (name, conditions) in [
+        ("empty", json!([{}])),
+        ("empty-lists", json!([{"namespaces": [], "namespaceRegexes": []}])),
+        ("other-name", json!([{"namespaces": [NEIGHBOUR]}])),
+        ("anchored", json!([{"namespaceRegexes": ["^apps$"]}])),
+        ("other-label", json!([{"namespaceSelector": {"matchLabels": {"team": "platform"}}}])),
+        ("none", Value::Null),
+    ] {
+        let mut spec = json!({"provider": {"fake": {"data": [{"key": "k", "value": value}]}}});
+        if !conditions.is_null() {
+            spec["conditions"] = conditions;
+        }
+        let css: ClusterSecretStore = serde_json::from_value(json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ClusterSecretStore",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .expect("cluster store");
+        cluster_stores
+            .create(&PostParams::default(), &css)
+            .await
+            .expect("create cluster store");
+        let mut es = read_k(name, name);
+        es["spec"]["secretStoreRef"]["kind"] = json!("ClusterSecretStore");
+        env.tenant_creates::<ExternalSecret>(es).await;
+    }
+    // Without conditions a cluster store serves every namespace (as in ESO): the control.
+    env.wait_data(ATTACKER, "none", &[("k", &value)]).await;
+    for name in ["empty", "empty-lists", "other-name", "anchored", "other-label"] {
+        let message = env.es_ready(name, "False", "SecretSyncedError").await;
+        assert!(
+            message.contains(&format!(
+                "using cluster store \"{name}\" is not allowed from namespace \"{ATTACKER}\""
+            )),
+            "{name}: {message}"
+        );
+        assert_eq!(env.data(ATTACKER, name).await, None, "{name}");
+    }
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+/// Fails if `text` carries `value`, its base64, or its length.
+fn assert_says_nothing_about(text: &str, value: &str, what: &str) {
+    assert!(!text.contains(value), "{what} carries the value: {text}");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+    assert!(!text.contains(&b64), "{what} carries the value's base64: {text}");
+    let length = value.len().to_string();
+    assert!(!text.contains(&length), "{what} carries the value's length: {text}");
+    assert!(!text.contains("length"), "{what} speaks of a length: {text}");
+}
+
+// issue 13, item 4: template errors were an oracle for whoever may edit a template but not read
+// the values: on f80d564 `index .password 99` failed with `index out of range: 99 with length
+// 53` and `fromJson`/`b64dec` errors named the byte position inside the value (`template::
+// hostile::errors_carry_no_length_position_or_content_of_a_value` fails there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_errors_tell_an_editor_nothing_about_values_it_cannot_read() {
+    let mut env = Env::start(Rendering::Helm).await;
+    let editor = env
+        .h
+        .client_for_token(&env.h.service_account_token(ATTACKER, "template-editor"));
+    // 53 characters: a length no message has any other reason to print; the `!` makes it
+    // neither JSON nor base64.
+    let password = format!("{}!", &"s3cr3t-".repeat(8)[..52]);
+    assert_eq!(password.len(), 53);
+    // The platform seals the password and runs an ExternalSecret from a store the editor
+    // cannot read; the editor may edit both, and read no Secret.
+    let admin = env.admin();
+    let sealed: SealedSecret = serde_json::from_value(env.seal("db", &[("password", &password)]))
+        .expect("SealedSecret");
+    Api::<SealedSecret>::namespaced(admin.clone(), ATTACKER)
+        .create(&PostParams::default(), &sealed)
+        .await
+        .expect("create");
+    let platform_store: SecretStore = serde_json::from_value(store(
+        "platform",
+        json!({"fake": {"data": [{"key": "password", "value": password}]}}),
+    ))
+    .expect("store");
+    Api::<SecretStore>::namespaced(admin.clone(), ATTACKER)
+        .create(&PostParams::default(), &platform_store)
+        .await
+        .expect("create store");
+    let es: ExternalSecret = serde_json::from_value(external_secret(
+        "db-es",
+        "platform",
+        json!({"data": [{"secretKey": "password", "remoteRef": {"key": "password"}}]}),
+    ))
+    .expect("es");
+    Api::<ExternalSecret>::namespaced(admin.clone(), ATTACKER)
+        .create(&PostParams::default(), &es)
+        .await
+        .expect("create es");
+    env.wait_data(ATTACKER, "db", &[("password", &password)])
+        .await;
+    env.wait_data(ATTACKER, "db-es", &[("password", &password)])
+        .await;
+    assert_eq!(
+        status_code(
+            Api::<Secret>::namespaced(editor.clone(), ATTACKER)
+                .get("db")
+                .await
+        ),
+        403
+    );
+
+    for template in [
+        "{{ index .password 99 }}",
+        "{{ .password | fromJson }}",
+        "{{ .password | b64dec }}",
+        "{{ .password | fromYaml | toJson }}{{ index .password 60 }}",
+    ] {
+        let patch = json!({"spec": {"template": {"data": {"x": template}}}});
+        Api::<SealedSecret>::namespaced(editor.clone(), ATTACKER)
+            .patch("db", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("the editor edits the SealedSecret's template");
+        let cond = env.synced("db", "False").await;
+        let message = cond.message.unwrap_or_default();
+        assert!(message.contains("template"), "{message}");
+        assert_says_nothing_about(&message, &password, "the SealedSecret's status");
+        let patch = json!({"spec": {"target": {"template": {"data": {"x": template}}}}});
+        Api::<ExternalSecret>::namespaced(editor.clone(), ATTACKER)
+            .patch("db-es", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("the editor edits the ExternalSecret's template");
+        let message = eventually(&format!("db-es fails on {template}"), || async {
+            let es = Api::<ExternalSecret>::namespaced(env.admin(), ATTACKER)
+                .get("db-es")
+                .await
+                .ok()?;
+            let ready = es
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready" && c.status == "False")?;
+            let message = ready.message.unwrap_or_default();
+            message.contains("template").then_some(message)
+        })
+        .await;
+        assert_says_nothing_about(&message, &password, "the ExternalSecret's status");
+    }
+    let mut notes = env.event_notes("SealedSecret", "db").await;
+    notes.extend(env.event_notes("ExternalSecret", "db-es").await);
+    assert!(notes.iter().any(|n| n.contains("template")), "{notes:?}");
+    for note in &notes {
+        assert_says_nothing_about(note, &password, "an Event");
+    }
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+// issue 13, item 4: on f80d564 an unowned Secret carrying a `sealkit.dev/unsealed-digest`
+// annotation was taken to be the controller's own (`desired::ownership`), and overwritten by any
+// SealedSecret of the same name; annotations are copied by tools (and the digest was an unkeyed
+// hash over guessable inputs). The tenant may create Secrets, not overwrite them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_digest_does_not_let_a_tenant_take_over_a_secret_it_may_not_write() {
+    let mut env = Env::start(Rendering::Kustomize).await;
+    env.tenant_creates_sealed(&env.seal("mine", &[("password", "mine")]))
+        .await;
+    env.wait_data(ATTACKER, "mine", &[("password", "mine")]).await;
+    let mine = Api::<Secret>::namespaced(env.admin(), ATTACKER)
+        .get("mine")
+        .await
+        .expect("mine");
+    let annotations = mine.annotations().clone();
+    let digest = &annotations["sealkit.dev/unsealed-digest"];
+    assert!(digest.starts_with("hmac-sha256:"), "{digest}");
+
+    // The platform's Secret, copied in by a replication tool with the annotations it found.
+    let platform: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "platform-db", "namespace": ATTACKER, "annotations": annotations},
+        "stringData": {"password": "platform-owned"},
+    }))
+    .expect("secret");
+    Api::<Secret>::namespaced(env.admin(), ATTACKER)
+        .create(&PostParams::default(), &platform)
+        .await
+        .expect("platform secret");
+    let tenant_secrets: Api<Secret> = Api::namespaced(env.tenant.clone(), ATTACKER);
+    let mut overwrite = tenant_secrets.get("platform-db").await.expect("readable");
+    overwrite.string_data = Some(pairs(&[("password", "tenant-chosen")]));
+    assert_eq!(
+        status_code(
+            tenant_secrets
+                .replace("platform-db", &PostParams::default(), &overwrite)
+                .await
+        ),
+        403
+    );
+
+    env.tenant_creates_sealed(&env.seal("platform-db", &[("password", "tenant-chosen")]))
+        .await;
+    let cond = env.synced("platform-db", "False").await;
+    assert_eq!(cond.reason.as_deref(), Some("ErrUpdateFailed"));
+    assert!(
+        cond.message
+            .as_deref()
+            .is_some_and(|m| m.contains("not managed by SealedSecret")),
+        "{cond:?}"
+    );
+    let after = Api::<Secret>::namespaced(env.admin(), ATTACKER)
+        .get("platform-db")
+        .await
+        .expect("platform secret");
+    assert_eq!(strings(&after), pairs(&[("password", "platform-owned")]));
+    assert!(after.owner_references().is_empty());
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+/// POSTs `body` to `path` on the sealing controller through the service proxy as the tenant,
+/// with `headers`; returns the status.
+async fn tenant_posts(env: &Env, path: &str, body: &Value, headers: &[(&str, &str)]) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(env.proxied(path))
+        .bearer_auth(&env.tenant_token)
+        .json(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .send()
+        .await
+        .expect("request through the service proxy")
+        .status()
+        .as_u16()
+}
+
+// issue 13, item 4: the verify/rotate limiter was keyed on `X-Forwarded-For` whoever sent it.
+// On f80d564 every request below had a bucket of its own and all 30 answered 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoofed_x_forwarded_for_headers_do_not_lift_the_verify_rate_limit() {
+    let mut env = Env::start(Rendering::Helm).await;
+    let body = env.seal("probe", &[("v", "x")]);
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let spoofed = format!("10.1.{}.{}", i / 250, i % 250 + 1);
+        statuses.push(tenant_posts(&env, "/v1/verify", &body, &[("X-Forwarded-For", &spoofed)]).await);
+    }
+    // The deployed limit is 2 per second with a burst of 2 (Bitnami's defaults): 30 requests in
+    // a row could all pass only if they took 14 s.
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    assert_eq!(statuses[0], 200, "{statuses:?}");
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(limited > 0, "{statuses:?}");
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+// issue 13, item 4: on f80d564 verify and rotate decrypted any number of items per request
+// (each one RSA operation per key held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_and_rotate_refuse_more_items_than_allowed_before_decrypting() {
+    let mut env = Env::start_with(
+        Rendering::Kustomize,
+        &["--rate-limit=1000", "--rate-limit-burst=1000"],
+    )
+    .await;
+    let items = |n: usize| -> Vec<(String, String)> {
+        (0..n).map(|i| (format!("k{i}"), format!("v{i}"))).collect()
+    };
+    let sealed = |n: usize| {
+        let items = items(n);
+        let refs: Vec<(&str, &str)> = items.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.seal("many", &refs)
+    };
+    let (too_many, allowed) = (sealed(65), sealed(64));
+    let rsa = "sealkit_rsa_private_operations_total";
+    let before = env.sealer.metric(rsa).await;
+    assert_eq!(tenant_posts(&env, "/v1/verify", &too_many, &[]).await, 413);
+    assert_eq!(tenant_posts(&env, "/v1/rotate", &too_many, &[]).await, 413);
+    assert_eq!(env.sealer.metric(rsa).await, before, "nothing was decrypted");
+    assert_eq!(tenant_posts(&env, "/v1/verify", &allowed, &[]).await, 200);
+    assert!(env.sealer.metric(rsa).await >= before + 64.0);
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+// issue 13, item 4: verify and rotate took their decryption slots from the reconciler's. With
+// one slot each, the flood below holds the API's slot for thousands of RSA operations; the
+// fresh SealedSecret is unsealed in the reconciler's own slot while most of the flood is still
+// waiting. On f80d564 (one shared slot with `--decrypt-concurrency=1`, queued in order) the
+// reconcile waited behind every request already queued: all but at most one had been answered
+// when its Secret appeared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_verify_requests_does_not_hold_up_unsealing() {
+    const FLOOD: usize = 48;
+    let mut env = Env::start_with(
+        Rendering::Helm,
+        &[
+            "--rate-limit=100000",
+            "--rate-limit-burst=100000",
+            "--decrypt-concurrency=1",
+            "--api-decrypt-concurrency=1",
+        ],
+    )
+    .await;
+    let items: Vec<(String, String)> = (0..64).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+    let refs: Vec<(&str, &str)> = items.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let body = Arc::new(env.seal("flood", &refs));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = format!("http://{}/v1/verify", env.sealer.api);
+    let http = reqwest::Client::new();
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            let (http, url, body, answered) =
+                (http.clone(), url.clone(), body.clone(), answered.clone());
+            tokio::spawn(async move {
+                let status = http
+                    .post(&url)
+                    .json(&*body)
+                    .send()
+                    .await
+                    .expect("verify")
+                    .status();
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                status.as_u16()
+            })
+        })
+        .collect();
+    let rsa = "sealkit_rsa_private_operations_total";
+    eventually("the flood decrypts", || async {
+        (env.sealer.metric(rsa).await > 0.0).then_some(())
+    })
+    .await;
+    let value = secret_value("during-flood");
+    env.tenant_creates_sealed(&env.seal("during-flood", &[("v", &value)]))
+        .await;
+    env.wait_data(ATTACKER, "during-flood", &[("v", &value)])
+        .await;
+    let answered_then = answered.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        answered_then < FLOOD / 2,
+        "{answered_then} of {FLOOD} verify requests were answered before the SealedSecret was unsealed"
+    );
+    for request in flood {
+        assert_eq!(request.await.expect("verify task"), 200);
+    }
+    env.assert_still_unseals().await;
+    env.stop().await;
+}
+
+// issue 13, item 4: `--watch-for-secrets` was accepted and ignored on f80d564 (keys were always
+// watched). Now it is Bitnami's flag: on (sealkit's default), a key added to the key namespace
+// is used without a restart; off, the keys are read once at start, which cannot work with
+// leader election (replicas would never learn the leader's new keys) and is refused with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_for_secrets_follows_new_keys_and_off_reads_them_once_at_start() {
+    let mut env = Env::start(Rendering::Kustomize).await;
+    let add_key = |env: &Env, name: &str| {
+        let key = sealer::sealed::PrivateKey::generate(2048).expect("key");
+        let cert = Certificate::self_signed(&key, time::Duration::days(3650), "").expect("cert");
+        let meta = seal_controller::keyring::store::KeySecretMeta {
+            prefix: name.into(),
+            namespace: KEY_NS.into(),
+            ..Default::default()
+        };
+        let secret = seal_controller::keyring::store::key_secret(&key, &cert, &meta);
+        let api = Api::<Secret>::namespaced(env.admin(), KEY_NS);
+        async move {
+            api.create(&PostParams::default(), &secret)
+                .await
+                .expect("create key secret");
+            cert
+        }
+    };
+    // Watched: a key restored from a backup opens its SealedSecrets at once.
+    let restored = add_key(&env, "sealed-secrets-keyrestored").await;
+    env.tenant_creates_sealed(&seal_for(&restored, ATTACKER, "restored", &[("v", "r")]))
+        .await;
+    env.wait_data(ATTACKER, "restored", &[("v", "r")]).await;
+    env.refresh_cert().await;
+
+    // Off, with the Deployment's --leader-elect: a usage error.
+    let mut args = env.sealer.launch.args.clone();
+    args.push("--watch-for-secrets=false".into());
+    let out = tokio::process::Command::new(binaries::path("seal-controller"))
+        .args(&args)
+        .env_clear()
+        .env("KUBECONFIG", &env.sealer.launch.kubeconfig)
+        .output()
+        .await
+        .expect("seal-controller");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--watch-for-secrets"),
+        "{out:?}"
+    );
+
+    // Off, as the only replica: keys are read once.
+    let launch = env.sealer.launch.clone();
+    let ports = (env.sealer.api.port(), env.sealer.metrics.port());
+    let watched = std::mem::replace(
+        &mut env.sealer,
+        Component::start_on(
+            "sealing controller",
+            Launch {
+                args: launch
+                    .args
+                    .iter()
+                    .filter(|a| !a.starts_with("--leader-elect"))
+                    .cloned()
+                    .chain(["--watch-for-secrets=false".to_owned()])
+                    .collect(),
+                ..launch.clone()
+            },
+            (free_port(), free_port()),
+        )
+        .await,
+    );
+    watched.stop().await;
+    let later = add_key(&env, "sealed-secrets-keylater").await;
+    env.tenant_creates_sealed(&seal_for(&later, ATTACKER, "later", &[("v", "l")]))
+        .await;
+    let cond = env.synced("later", "False").await;
+    assert_eq!(cond.reason.as_deref(), Some("ErrUnsealFailed"), "{cond:?}");
+    // A restart reads the keys again.
+    let unwatched = std::mem::replace(
+        &mut env.sealer,
+        Component::start_on("sealing controller", launch, ports).await,
+    );
+    unwatched.stop().await;
+    env.wait_data(ATTACKER, "later", &[("v", "l")]).await;
+    env.refresh_cert().await;
     env.assert_still_unseals().await;
     env.stop().await;
 }
