@@ -204,7 +204,7 @@ fn stream<'a>(docs: impl IntoIterator<Item = &'a Value>) -> String {
 /// One `seal-controller` process, as one Deployment runs it.
 struct Component {
     what: &'static str,
-    child: tokio::process::Child,
+    child: Mutex<tokio::process::Child>,
     api: SocketAddr,
     metrics: SocketAddr,
     logs: Arc<Mutex<Vec<u8>>>,
@@ -219,6 +219,30 @@ struct Launch {
     namespace: String,
     kubeconfig: PathBuf,
     home: PathBuf,
+    /// A file holding the process's ServiceAccount token, to be placed where a pod has it
+    /// ([`IN_POD_TOKEN`]) when the machine allows it ([`pod_files_supported`]).
+    pod_token: Option<PathBuf>,
+}
+
+/// Where the kubelet mounts a pod's ServiceAccount token.
+const IN_POD_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// Shell steps run in a private mount namespace before the process: a fresh `/var/run`
+/// holding the token (`$0`) at [`IN_POD_TOKEN`], then the process (`$@`).
+const POD_FILES: &str = "mount -t tmpfs tmpfs /var/run && mkdir -p /var/run/secrets/kubernetes.io/serviceaccount && cp \"$0\" /var/run/secrets/kubernetes.io/serviceaccount/token && exec \"$@\"";
+
+/// Whether this machine lets an unprivileged test mount a file system in a private user and
+/// mount namespace (`unshare -rm`): then a process can find its token where a pod has it.
+fn pod_files_supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        std::process::Command::new("unshare")
+            .args(["-rm", "sh", "-c", "mount -t tmpfs tmpfs /var/run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 /// A free port on 127.0.0.1.
@@ -247,9 +271,24 @@ impl Component {
         let path = tokio::task::spawn_blocking(|| binaries::path("seal-controller"))
             .await
             .expect("locating seal-controller");
-        let mut child = tokio::process::Command::new(path)
-            .args(&args)
-            .env_clear()
+        let mut command = match &launch.pod_token {
+            Some(token) if pod_files_supported() => {
+                let mut c = tokio::process::Command::new("unshare");
+                c.args(["-rm", "sh", "-c", POD_FILES])
+                    .arg(token)
+                    .arg(path)
+                    .args(&args)
+                    .env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+                c
+            }
+            _ => {
+                let mut c = tokio::process::Command::new(path);
+                c.args(&args).env_clear();
+                c
+            }
+        };
+        let mut child = command
             .env("KUBECONFIG", &launch.kubeconfig)
             .env("HOME", &launch.home)
             .env("POD_NAMESPACE", &launch.namespace)
@@ -277,9 +316,9 @@ impl Component {
         };
         drain(child.stdout.take().map(|p| Box::new(p) as _));
         drain(child.stderr.take().map(|p| Box::new(p) as _));
-        let mut this = Self {
+        let this = Self {
             what,
-            child,
+            child: Mutex::new(child),
             api: SocketAddr::from(([127, 0, 0, 1], api_port)),
             metrics: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
             logs,
@@ -290,7 +329,7 @@ impl Component {
     }
 
     /// Waits until `/readyz` answers 200 (failing at once if the process exits).
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&self) {
         let http = reqwest::Client::new();
         let url = format!("http://{}/readyz", self.api);
         for _ in 0..900 {
@@ -309,8 +348,9 @@ impl Component {
     }
 
     /// Fails the test, with the logs, if the process has exited.
-    fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
+    fn assert_running(&self) {
+        let exited = self.child.lock().expect("child").try_wait();
+        if let Ok(Some(status)) = exited {
             panic!("the {} exited ({status}): {}", self.what, self.logs());
         }
     }
@@ -321,7 +361,7 @@ impl Component {
 
     /// The largest resident set the process has had (`VmHWM`), in KiB.
     fn peak_rss_kib(&self) -> u64 {
-        let pid = self.child.id().expect("running");
+        let pid = self.child.lock().expect("child").id().expect("running");
         let status = fs_err::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
         status
             .lines()
@@ -352,15 +392,16 @@ impl Component {
     }
 
     /// SIGTERM, as the kubelet stops a pod; the process must exit cleanly.
-    async fn stop(mut self) {
+    async fn stop(self) {
         self.assert_running();
-        let pid = self.child.id().expect("pid").to_string();
+        let mut child = self.child.into_inner().expect("child");
+        let pid = child.id().expect("pid").to_string();
         let killed = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill");
         assert!(killed.success());
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
             .await
             .expect("exits within 30 s of SIGTERM")
             .expect("wait");
@@ -397,6 +438,16 @@ impl Env {
     /// Installs `deploy/` as `rendering` renders it and starts both components; `sealer_extra`
     /// goes after the sealing controller's Deployment arguments.
     async fn start_with(rendering: Rendering, sealer_extra: &[&str]) -> Self {
+        Self::start_with_options(rendering, sealer_extra, false).await
+    }
+
+    /// [`Env::start_with`]; with `bridge_token_in_pod`, the bridge also finds its token where
+    /// a pod has it, when the machine allows ([`pod_files_supported`]).
+    async fn start_with_options(
+        rendering: Rendering,
+        sealer_extra: &[&str],
+        bridge_token_in_pod: bool,
+    ) -> Self {
         let h = harness::start().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let admin_kubeconfig = dir.path().join("admin.kubeconfig");
@@ -407,7 +458,13 @@ impl Env {
             &["create", "namespace", NEIGHBOUR][..],
             &["create", "namespace", ATTACKER],
             &["-n", ATTACKER, "create", "serviceaccount", "tenant"],
-            &["-n", ATTACKER, "create", "serviceaccount", "template-editor"],
+            &[
+                "-n",
+                ATTACKER,
+                "create",
+                "serviceaccount",
+                "template-editor",
+            ],
         ] {
             kubectl(&admin_kubeconfig, args).await;
         }
@@ -432,6 +489,11 @@ impl Env {
         let sealer_kubeconfig = kubeconfig("sealer", &sealer_token);
         let bridge_kubeconfig = kubeconfig("bridge", &bridge_token);
         let tenant_kubeconfig = kubeconfig("tenant", &tenant_token);
+        let pod_token_file = bridge_token_in_pod.then(|| {
+            let path = dir.path().join("bridge.token");
+            fs_err::write(&path, &bridge_token).expect("token file");
+            path
+        });
 
         // A 2048-bit key keeps key generation quick; everything else is the Deployment's.
         let mut sealer_args = args_of(&container(&docs, SEALER));
@@ -444,6 +506,7 @@ impl Env {
                 namespace: KEY_NS.into(),
                 kubeconfig: sealer_kubeconfig,
                 home: dir.path().into(),
+                pod_token: None,
             },
         )
         .await;
@@ -455,6 +518,7 @@ impl Env {
                 namespace: BRIDGE.into(),
                 kubeconfig: bridge_kubeconfig,
                 home: dir.path().into(),
+                pod_token: pod_token_file,
             },
         )
         .await;
@@ -480,6 +544,21 @@ impl Env {
             cert,
             fresh: 0,
         }
+    }
+
+    /// Polls `f` until it returns `Some`, failing at once (with its logs) if either process
+    /// exits meanwhile.
+    async fn eventually<T, F, Fut>(&self, what: &str, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        eventually(what, || {
+            self.sealer.assert_running();
+            self.bridge.assert_running();
+            f()
+        })
+        .await
     }
 
     /// Full access (a request without a token), for setting up and checking.
@@ -542,7 +621,7 @@ impl Env {
     /// Waits until Secret `ns/name` holds exactly `want`.
     async fn wait_data(&self, ns: &str, name: &str, want: &[(&str, &str)]) {
         let want = pairs(want);
-        eventually(&format!("secret {ns}/{name} = {want:?}"), || async {
+        self.eventually(&format!("secret {ns}/{name} = {want:?}"), || async {
             (self.data(ns, name).await.as_ref() == Some(&want)).then_some(())
         })
         .await;
@@ -552,7 +631,7 @@ impl Env {
     /// object's current generation.
     async fn synced(&self, name: &str, want: &str) -> sealer::sealed::Condition {
         let api: Api<SealedSecret> = Api::namespaced(self.admin(), ATTACKER);
-        eventually(&format!("sealedsecret {name} Synced={want}"), || {
+        self.eventually(&format!("sealedsecret {name} Synced={want}"), || {
             let api = api.clone();
             async move {
                 let ss = api.get_opt(name).await.ok().flatten()?;
@@ -574,7 +653,7 @@ impl Env {
     /// once it has `status` and `reason`.
     async fn es_ready(&self, name: &str, status: &str, reason: &str) -> String {
         let api: Api<ExternalSecret> = Api::namespaced(self.admin(), ATTACKER);
-        eventually(
+        self.eventually(
             &format!("externalsecret {name} Ready={status}/{reason}"),
             || {
                 let api = api.clone();
@@ -599,22 +678,25 @@ impl Env {
     /// `status` and `reason`.
     async fn store_ready(&self, name: &str, status: &str, reason: &str) -> String {
         let api: Api<SecretStore> = Api::namespaced(self.admin(), ATTACKER);
-        eventually(&format!("secretstore {name} Ready={status}/{reason}"), || {
-            let api = api.clone();
-            async move {
-                let store = api.get_opt(name).await.ok().flatten()?;
-                store
-                    .status?
-                    .conditions
-                    .into_iter()
-                    .find(|c| {
-                        c.type_ == "Ready"
-                            && c.status == status
-                            && c.reason.as_deref() == Some(reason)
-                    })
-                    .map(|c| c.message.unwrap_or_default())
-            }
-        })
+        self.eventually(
+            &format!("secretstore {name} Ready={status}/{reason}"),
+            || {
+                let api = api.clone();
+                async move {
+                    let store = api.get_opt(name).await.ok().flatten()?;
+                    store
+                        .status?
+                        .conditions
+                        .into_iter()
+                        .find(|c| {
+                            c.type_ == "Ready"
+                                && c.status == status
+                                && c.reason.as_deref() == Some(reason)
+                        })
+                        .map(|c| c.message.unwrap_or_default())
+                }
+            },
+        )
         .await
     }
 
@@ -1027,7 +1109,11 @@ subjects: [{{kind: ServiceAccount, name: reader, namespace: {NEIGHBOUR}}}]
         403
     );
     assert_eq!(
-        status_code(Api::<Secret>::all(bridge.clone()).list(&ListParams::default()).await),
+        status_code(
+            Api::<Secret>::all(bridge.clone())
+                .list(&ListParams::default())
+                .await
+        ),
         403
     );
     let token_request = json!({
@@ -1137,19 +1223,41 @@ fn jwt_claims(text: &str) -> Vec<Value> {
 // issue 13, attack 2. On f80d564, `auth.kubernetes` without `secretRef` made the process read
 // its own ServiceAccount token from /var/run/secrets/kubernetes.io/serviceaccount/token and POST
 // it to `<server>/v1/auth/kubernetes/login` (providers/vault.rs, `service_account_token_file`);
-// in a pod that file is the identity that reads every Secret. (Here the binaries authenticate
-// through a kubeconfig and that file does not exist, so the old code failed before sending;
-// the recorder checks what is sent, and the TokenRequest path shows whose token that is.)
+// in a pod that file is the identity that reads every Secret. The bridge here finds its token
+// at that path, as in a pod, where the machine allows a private mount namespace (`unshare
+// -rm`; elsewhere the file is missing and only the kubeconfig's token can leak). Checked: with
+// f80d564's binary started that way, the recorder got six `POST /v1/auth/{kubernetes,k8s}/login`
+// carrying the token from that file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_kubernetes_auth_never_carries_a_controller_or_bridge_token_to_a_tenant_server() {
-    let mut env = Env::start(Rendering::Kustomize).await;
+    let mut env = Env::start_with_options(Rendering::Kustomize, &[], true).await;
+    if pod_files_supported() {
+        let pid = env
+            .bridge
+            .child
+            .lock()
+            .expect("child")
+            .id()
+            .expect("running");
+        // `/var/run` is usually a symbolic link to `/run`, which would resolve from this
+        // process's root: follow it here first.
+        let var_run = fs_err::canonicalize("/var/run").expect("/var/run");
+        let token = IN_POD_TOKEN
+            .strip_prefix("/var/run")
+            .expect("under /var/run");
+        let in_pod =
+            fs_err::read_to_string(format!("/proc/{pid}/root{}{token}", var_run.display()))
+                .expect("the bridge's token file, seen from its mount namespace");
+        assert_eq!(in_pod, env.bridge_token);
+    }
     let recorder = Recorder::start().await;
     env.h
         .apply_yaml(&format!(
             "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: vault-user, namespace: {ATTACKER}}}\n"
         ))
         .expect("service account");
-    let vault = |auth: Value| json!({"vault": {"server": recorder.url, "path": "secret", "auth": auth}});
+    let vault =
+        |auth: Value| json!({"vault": {"server": recorder.url, "path": "secret", "auth": auth}});
     let refused = [
         (
             "no-reference",
@@ -1191,7 +1299,9 @@ async fn vault_kubernetes_auth_never_carries_a_controller_or_bridge_token_to_a_t
     env.tenant_creates::<ExternalSecret>(external_secret("own-account", "own-account", read))
         .await;
     for (name, _, part) in &refused {
-        let message = env.store_ready(name, "False", "InvalidProviderConfig").await;
+        let message = env
+            .store_ready(name, "False", "InvalidProviderConfig")
+            .await;
         assert!(message.contains(part), "store {name}: {message}");
         let message = env.es_ready(name, "False", "SecretSyncedError").await;
         assert!(message.contains(part), "externalsecret {name}: {message}");
@@ -1201,7 +1311,9 @@ async fn vault_kubernetes_auth_never_carries_a_controller_or_bridge_token_to_a_t
 
     let requests = recorder.requests();
     assert!(
-        requests.iter().any(|r| r.starts_with("POST /v1/auth/kubernetes/login")),
+        requests
+            .iter()
+            .any(|r| r.starts_with("POST /v1/auth/kubernetes/login")),
         "{requests:?}"
     );
     for request in &requests {
@@ -1551,10 +1663,16 @@ async fn link_local_provider_urls_are_refused_in_every_spelling_and_after_a_redi
         ("decimal", format!("http://2852039166/{path}")),
         ("hex", format!("http://0xa9.0xfe.0xa9.0xfe/{path}")),
         ("mapped", format!("http://[::ffff:169.254.169.254]/{path}")),
-        ("ecs", format!("http://169.254.170.2/v2/credentials/{{{{ .remoteRef.key }}}}")),
+        (
+            "ecs",
+            format!("http://169.254.170.2/v2/credentials/{{{{ .remoteRef.key }}}}"),
+        ),
         ("aws-v6", format!("http://[fd00:ec2::254]/{path}")),
         ("link-v6", format!("http://[fe80::1]/{path}")),
-        ("redirect", format!("http://{addr}/redirect/{{{{ .remoteRef.key }}}}")),
+        (
+            "redirect",
+            format!("http://{addr}/redirect/{{{{ .remoteRef.key }}}}"),
+        ),
     ];
     let mut stores: Vec<(&str, Value)> = webhooks
         .iter()
@@ -1578,7 +1696,8 @@ async fn link_local_provider_urls_are_refused_in_every_spelling_and_after_a_redi
     for (name, provider) in &stores {
         env.tenant_creates::<SecretStore>(store(name, provider.clone()))
             .await;
-        env.tenant_creates::<ExternalSecret>(read_k(name, name)).await;
+        env.tenant_creates::<ExternalSecret>(read_k(name, name))
+            .await;
     }
     for (name, _) in &stores {
         let message = env.es_ready(name, "False", "SecretSyncedError").await;
@@ -1602,10 +1721,16 @@ async fn a_cluster_store_condition_admits_a_tenant_only_by_selector_name_or_rege
     let cluster_stores: Api<ClusterSecretStore> = Api::all(env.admin());
     for (name, conditions) in [
         ("empty", json!([{}])),
-        ("empty-lists", json!([{"namespaces": [], "namespaceRegexes": []}])),
+        (
+            "empty-lists",
+            json!([{"namespaces": [], "namespaceRegexes": []}]),
+        ),
         ("other-name", json!([{"namespaces": [NEIGHBOUR]}])),
         ("anchored", json!([{"namespaceRegexes": ["^apps$"]}])),
-        ("other-label", json!([{"namespaceSelector": {"matchLabels": {"team": "platform"}}}])),
+        (
+            "other-label",
+            json!([{"namespaceSelector": {"matchLabels": {"team": "platform"}}}]),
+        ),
         ("none", Value::Null),
     ] {
         let mut spec = json!({"provider": {"fake": {"data": [{"key": "k", "value": value}]}}});
@@ -1629,7 +1754,13 @@ async fn a_cluster_store_condition_admits_a_tenant_only_by_selector_name_or_rege
     }
     // Without conditions a cluster store serves every namespace (as in ESO): the control.
     env.wait_data(ATTACKER, "none", &[("k", &value)]).await;
-    for name in ["empty", "empty-lists", "other-name", "anchored", "other-label"] {
+    for name in [
+        "empty",
+        "empty-lists",
+        "other-name",
+        "anchored",
+        "other-label",
+    ] {
         let message = env.es_ready(name, "False", "SecretSyncedError").await;
         assert!(
             message.contains(&format!(
@@ -1647,10 +1778,19 @@ async fn a_cluster_store_condition_admits_a_tenant_only_by_selector_name_or_rege
 fn assert_says_nothing_about(text: &str, value: &str, what: &str) {
     assert!(!text.contains(value), "{what} carries the value: {text}");
     let b64 = base64::engine::general_purpose::STANDARD.encode(value);
-    assert!(!text.contains(&b64), "{what} carries the value's base64: {text}");
+    assert!(
+        !text.contains(&b64),
+        "{what} carries the value's base64: {text}"
+    );
     let length = value.len().to_string();
-    assert!(!text.contains(&length), "{what} carries the value's length: {text}");
-    assert!(!text.contains("length"), "{what} speaks of a length: {text}");
+    assert!(
+        !text.contains(&length),
+        "{what} carries the value's length: {text}"
+    );
+    assert!(
+        !text.contains("length"),
+        "{what} speaks of a length: {text}"
+    );
 }
 
 // issue 13, item 4: template errors were an oracle for whoever may edit a template but not read
@@ -1670,8 +1810,8 @@ async fn template_errors_tell_an_editor_nothing_about_values_it_cannot_read() {
     // The platform seals the password and runs an ExternalSecret from a store the editor
     // cannot read; the editor may edit both, and read no Secret.
     let admin = env.admin();
-    let sealed: SealedSecret = serde_json::from_value(env.seal("db", &[("password", &password)]))
-        .expect("SealedSecret");
+    let sealed: SealedSecret =
+        serde_json::from_value(env.seal("db", &[("password", &password)])).expect("SealedSecret");
     Api::<SealedSecret>::namespaced(admin.clone(), ATTACKER)
         .create(&PostParams::default(), &sealed)
         .await
@@ -1728,20 +1868,21 @@ async fn template_errors_tell_an_editor_nothing_about_values_it_cannot_read() {
             .patch("db-es", &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .expect("the editor edits the ExternalSecret's template");
-        let message = eventually(&format!("db-es fails on {template}"), || async {
-            let es = Api::<ExternalSecret>::namespaced(env.admin(), ATTACKER)
-                .get("db-es")
-                .await
-                .ok()?;
-            let ready = es
-                .status?
-                .conditions
-                .into_iter()
-                .find(|c| c.type_ == "Ready" && c.status == "False")?;
-            let message = ready.message.unwrap_or_default();
-            message.contains("template").then_some(message)
-        })
-        .await;
+        let message = env
+            .eventually(&format!("db-es fails on {template}"), || async {
+                let es = Api::<ExternalSecret>::namespaced(env.admin(), ATTACKER)
+                    .get("db-es")
+                    .await
+                    .ok()?;
+                let ready = es
+                    .status?
+                    .conditions
+                    .into_iter()
+                    .find(|c| c.type_ == "Ready" && c.status == "False")?;
+                let message = ready.message.unwrap_or_default();
+                message.contains("template").then_some(message)
+            })
+            .await;
         assert_says_nothing_about(&message, &password, "the ExternalSecret's status");
     }
     let mut notes = env.event_notes("SealedSecret", "db").await;
@@ -1763,7 +1904,8 @@ async fn a_copied_digest_does_not_let_a_tenant_take_over_a_secret_it_may_not_wri
     let mut env = Env::start(Rendering::Kustomize).await;
     env.tenant_creates_sealed(&env.seal("mine", &[("password", "mine")]))
         .await;
-    env.wait_data(ATTACKER, "mine", &[("password", "mine")]).await;
+    env.wait_data(ATTACKER, "mine", &[("password", "mine")])
+        .await;
     let mine = Api::<Secret>::namespaced(env.admin(), ATTACKER)
         .get("mine")
         .await
@@ -1841,11 +1983,15 @@ async fn spoofed_x_forwarded_for_headers_do_not_lift_the_verify_rate_limit() {
     let mut statuses = Vec::new();
     for i in 0..30 {
         let spoofed = format!("10.1.{}.{}", i / 250, i % 250 + 1);
-        statuses.push(tenant_posts(&env, "/v1/verify", &body, &[("X-Forwarded-For", &spoofed)]).await);
+        statuses
+            .push(tenant_posts(&env, "/v1/verify", &body, &[("X-Forwarded-For", &spoofed)]).await);
     }
     // The deployed limit is 2 per second with a burst of 2 (Bitnami's defaults): 30 requests in
     // a row could all pass only if they took 14 s.
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
     assert_eq!(statuses[0], 200, "{statuses:?}");
     let limited = statuses.iter().filter(|s| **s == 429).count();
     assert!(limited > 0, "{statuses:?}");
@@ -1867,7 +2013,10 @@ async fn verify_and_rotate_refuse_more_items_than_allowed_before_decrypting() {
     };
     let sealed = |n: usize| {
         let items = items(n);
-        let refs: Vec<(&str, &str)> = items.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let refs: Vec<(&str, &str)> = items
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         env.seal("many", &refs)
     };
     let (too_many, allowed) = (sealed(65), sealed(64));
@@ -1875,7 +2024,11 @@ async fn verify_and_rotate_refuse_more_items_than_allowed_before_decrypting() {
     let before = env.sealer.metric(rsa).await;
     assert_eq!(tenant_posts(&env, "/v1/verify", &too_many, &[]).await, 413);
     assert_eq!(tenant_posts(&env, "/v1/rotate", &too_many, &[]).await, 413);
-    assert_eq!(env.sealer.metric(rsa).await, before, "nothing was decrypted");
+    assert_eq!(
+        env.sealer.metric(rsa).await,
+        before,
+        "nothing was decrypted"
+    );
     assert_eq!(tenant_posts(&env, "/v1/verify", &allowed, &[]).await, 200);
     assert!(env.sealer.metric(rsa).await >= before + 64.0);
     env.assert_still_unseals().await;
@@ -1901,8 +2054,13 @@ async fn a_flood_of_verify_requests_does_not_hold_up_unsealing() {
         ],
     )
     .await;
-    let items: Vec<(String, String)> = (0..64).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
-    let refs: Vec<(&str, &str)> = items.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let items: Vec<(String, String)> = (0..64)
+        .map(|i| (format!("k{i}"), format!("v{i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = items
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let body = Arc::new(env.seal("flood", &refs));
     let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let url = format!("http://{}/v1/verify", env.sealer.api);
@@ -1925,7 +2083,7 @@ async fn a_flood_of_verify_requests_does_not_hold_up_unsealing() {
         })
         .collect();
     let rsa = "sealkit_rsa_private_operations_total";
-    eventually("the flood decrypts", || async {
+    env.eventually("the flood decrypts", || async {
         (env.sealer.metric(rsa).await > 0.0).then_some(())
     })
     .await;
