@@ -1665,7 +1665,7 @@ async fn link_local_provider_urls_are_refused_in_every_spelling_and_after_a_redi
         ("mapped", format!("http://[::ffff:169.254.169.254]/{path}")),
         (
             "ecs",
-            format!("http://169.254.170.2/v2/credentials/{{{{ .remoteRef.key }}}}"),
+            "http://169.254.170.2/v2/credentials/{{ .remoteRef.key }}".to_owned(),
         ),
         ("aws-v6", format!("http://[fd00:ec2::254]/{path}")),
         ("link-v6", format!("http://[fe80::1]/{path}")),
