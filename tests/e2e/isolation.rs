@@ -779,11 +779,33 @@ impl Env {
         self.bridge.assert_running();
     }
 
-    /// Stops both components as the kubelet would (each must exit cleanly).
+    /// Stops both components as the kubelet would (each must exit cleanly). Neither may have
+    /// been refused anything it asked under its own identity: the manifests grant what the
+    /// code calls.
     async fn stop(self) {
+        for (component, namespace, name) in
+            [(&self.sealer, KEY_NS, SEALER), (&self.bridge, BRIDGE, BRIDGE)]
+        {
+            let logs = component.logs();
+            assert!(
+                !refused_as(&logs, &format!("system:serviceaccount:{namespace}:{name}")),
+                "the {} was refused a call under its own identity: {logs}",
+                component.what
+            );
+        }
         self.bridge.stop().await;
         self.sealer.stop().await;
     }
+}
+
+/// Whether `logs` report a 403 for `user` (kube-apiserver's `User "<user>" cannot …`, with the
+/// quotes escaped once or twice by the log formats).
+fn refused_as(logs: &str, user: &str) -> bool {
+    logs.match_indices(user).any(|(at, _)| {
+        logs[at + user.len()..]
+            .trim_start_matches(['\\', '"'])
+            .starts_with(" cannot ")
+    })
 }
 
 /// Runs kubectl with `kubeconfig` and expects success.
