@@ -783,9 +783,10 @@ impl Env {
     /// been refused anything it asked under its own identity: the manifests grant what the
     /// code calls.
     async fn stop(self) {
-        for (component, namespace, name) in
-            [(&self.sealer, KEY_NS, SEALER), (&self.bridge, BRIDGE, BRIDGE)]
-        {
+        for (component, namespace, name) in [
+            (&self.sealer, KEY_NS, SEALER),
+            (&self.bridge, BRIDGE, BRIDGE),
+        ] {
             let logs = component.logs();
             assert!(
                 !refused_as(&logs, &format!("system:serviceaccount:{namespace}:{name}")),
