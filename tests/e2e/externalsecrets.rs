@@ -1957,3 +1957,6 @@ async fn vault_namespace_header_reads_from_an_openbao_namespace() {
     b.wait_data(NS, "at-root", &[("who", "root")]).await;
     b.stop().await;
 }
+
+// ESO API breadth (issue 16): templateFrom, ClusterExternalSecret, generators, kept fields.
+mod api;

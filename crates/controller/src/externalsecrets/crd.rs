@@ -6,8 +6,10 @@
 //! Field names and enum values are ESO's. Unlike ESO's generated CRDs, no optional field has a
 //! server-side default: defaults are applied in code, so what a user applies is what the API
 //! server stores and GitOps tools see no drift (external-secrets#6398, #6797).
-//! A store's `provider` keeps fields of providers sealkit does not implement (they are reported
-//! in the store's status instead of being pruned away).
+//! Every field ESO's CRDs accept is kept (a test compares the schemas with ESO v2.9.0's): a
+//! field sealkit does not implement is declared as [`Unsupported`] or kept under
+//! `x-kubernetes-preserve-unknown-fields`, and [`super::fields`] records it so the object's
+//! `Ready` condition names it instead of it being pruned away or ignored.
 
 use std::collections::BTreeMap;
 
@@ -15,10 +17,13 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::fields::{Unsupported, UnsupportedFields, track_unsupported_fields};
+
 /// `ExternalSecret.spec`.
 // Several `printcolumn(...)` entries look like duplicated attributes to clippy.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(remote = "Self")]
 #[kube(
     group = "external-secrets.io",
     version = "v1",
@@ -72,9 +77,41 @@ pub struct ExternalSecretSpec {
     /// One Secret key per remote value.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<ExternalSecretData>,
-    /// Many keys at once: every property of one remote secret, or every secret found.
+    /// Many keys at once: every property of one remote secret, every secret found, or the
+    /// output of a generator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_from: Vec<ExternalSecretDataFromRemoteRef>,
+    /// Time windows that allow or deny refreshes: not supported by sealkit (kept, and named in
+    /// the `Ready` condition).
+    #[serde(default, skip_serializing)]
+    pub sync_windows: Option<Unsupported<SyncWindows>>,
+    /// Fields present that sealkit does not model (named in the `Ready` condition).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: UnsupportedFields,
+}
+track_unsupported_fields!(ExternalSecretSpec, "spec");
+
+/// `spec.syncWindows` (ESO 2.x): kept for the schema, not supported.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct SyncWindows {
+    /// `allow` or `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The windows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<SyncWindow>,
+}
+
+/// One `syncWindows.windows[]` entry.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct SyncWindow {
+    /// Cron schedule (UTC) of the window's start.
+    #[serde(default)]
+    pub schedule: String,
+    /// Go duration of the window.
+    #[serde(default)]
+    pub duration: String,
 }
 
 /// `secretStoreRef` / `sourceRef.storeRef`.
@@ -138,6 +175,22 @@ pub struct ExternalSecretTarget {
     /// Write the Secret as `immutable: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub immutable: Option<bool>,
+    /// A generic target (another kind than Secret): not supported by sealkit (kept, and named
+    /// in the `Ready` condition).
+    #[serde(default, skip_serializing)]
+    pub manifest: Option<Unsupported<TargetManifest>>,
+}
+
+/// `target.manifest`: kept for the schema, not supported.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetManifest {
+    /// API version of the target kind.
+    #[serde(default)]
+    pub api_version: String,
+    /// The target kind.
+    #[serde(default)]
+    pub kind: String,
 }
 
 /// `target.creationPolicy`.
@@ -187,10 +240,65 @@ pub struct ExternalSecretTemplate {
     /// Secret key → template text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
-    /// Templates read from ConfigMaps/Secrets: not supported by sealkit (an error names it).
+    /// More templates, applied in order before `data`: kept in ConfigMaps or Secrets of the
+    /// ExternalSecret's namespace, or written inline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("items" = {"type": "object", "x-kubernetes-preserve-unknown-fields": true}))]
-    pub template_from: Vec<serde_json::Value>,
+    pub template_from: Vec<TemplateFrom>,
+}
+
+/// One `template.templateFrom[]` entry: a `configMap`, a `secret` or a `literal`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateFrom {
+    /// Templates kept in a ConfigMap of the ExternalSecret's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<TemplateRef>,
+    /// Templates kept in a Secret of the ExternalSecret's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<TemplateRef>,
+    /// `Data` (unset), `Annotations` or `Labels` (any case): where the output goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// One template rendering a YAML map of keys to values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub literal: Option<String>,
+    /// How each rendered value is decoded (`None` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_decoding_strategy: Option<DecodingStrategy>,
+}
+
+/// `templateFrom[].configMap` / `templateFrom[].secret`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct TemplateRef {
+    /// Name of the ConfigMap or Secret.
+    #[serde(default)]
+    pub name: String,
+    /// The keys to use.
+    #[serde(default)]
+    pub items: Vec<TemplateRefItem>,
+}
+
+/// One `templateFrom[].configMap.items[]` entry.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRefItem {
+    /// Key of the ConfigMap or Secret.
+    #[serde(default)]
+    pub key: String,
+    /// `Values` (unset: the key names the output, its value is the template) or
+    /// `KeysAndValues` (the value renders a YAML map of outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_as: Option<TemplateScope>,
+}
+
+/// `templateAs`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum TemplateScope {
+    /// The key names the output; its value is the template.
+    #[default]
+    Values,
+    /// The value is a template rendering a YAML map of outputs.
+    KeysAndValues,
 }
 
 /// `template.metadata`.
@@ -238,10 +346,25 @@ pub struct StoreSourceRef {
     /// The store to read this entry from.
     #[serde(default, rename = "storeRef", skip_serializing_if = "Option::is_none")]
     pub store_ref: Option<SecretStoreRef>,
-    /// Generators are not supported by sealkit (an error names it).
+    /// A generator whose output becomes the values (`dataFrom[]` only; sealkit implements
+    /// the `Password` generator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
-    pub generator_ref: Option<serde_json::Value>,
+    pub generator_ref: Option<GeneratorRef>,
+}
+
+/// `sourceRef.generatorRef`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratorRef {
+    /// `generators.external-secrets.io/v1alpha1` (also when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// The generator kind (`Password`).
+    #[serde(default)]
+    pub kind: String,
+    /// Name of the generator, in the ExternalSecret's namespace.
+    #[serde(default)]
+    pub name: String,
 }
 
 /// `remoteRef` / `dataFrom[].extract`.
@@ -447,6 +570,7 @@ pub struct Condition {
 // Several `printcolumn(...)` entries look like duplicated attributes to clippy.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(remote = "Self")]
 #[kube(
     group = "external-secrets.io",
     version = "v1",
@@ -496,7 +620,12 @@ pub struct SecretStoreSpec {
     /// else any condition admitting).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ClusterSecretStoreCondition>,
+    /// Fields present that sealkit does not model (named in the `Ready` condition).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: UnsupportedFields,
 }
+track_unsupported_fields!(SecretStoreSpec, "spec");
 
 fn int_or_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "x-kubernetes-int-or-string": true })
@@ -535,9 +664,9 @@ fn int_or_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     )
 )]
+#[serde(transparent)]
 pub struct ClusterSecretStoreSpec {
     /// The store's fields.
-    #[serde(flatten)]
     pub store: SecretStoreSpec,
 }
 
@@ -648,9 +777,11 @@ pub struct ServiceAccountSelector {
     pub audiences: Vec<String>,
 }
 
-/// `provider.vault`.
+/// `provider.vault`. ESO's fields sealkit does not implement yet (`tls`, `checkAndSet`,
+/// `readYourWrites`, `forwardInconsistent`) are kept and named in the store's `Ready` condition.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct VaultProvider {
     /// `https://vault.example.com:8200`.
     pub server: String,
@@ -778,6 +909,7 @@ pub struct AwsAuth {
     pub secret_ref: Option<AwsAuthSecretRef>,
     /// IRSA: not supported by sealkit (an error names it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
     pub jwt: Option<serde_json::Value>,
 }
 
@@ -785,10 +917,10 @@ pub struct AwsAuth {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct AwsAuthSecretRef {
     /// Access key ID.
-    #[serde(rename = "accessKeyIDSecretRef")]
+    #[serde(default, rename = "accessKeyIDSecretRef")]
     pub access_key_id: SecretKeySelector,
     /// Secret access key.
-    #[serde(rename = "secretAccessKeySecretRef")]
+    #[serde(default, rename = "secretAccessKeySecretRef")]
     pub secret_access_key: SecretKeySelector,
     /// Session token of temporary credentials.
     #[serde(
@@ -923,6 +1055,30 @@ pub struct WebhookProvider {
     /// The CA bundle from a Secret or ConfigMap (`caBundle` wins when both are set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_provider: Option<CaProvider>,
+    /// NTLM authentication: not supported by sealkit (kept, and named in the store's `Ready`
+    /// condition).
+    #[serde(default, skip_serializing)]
+    pub auth: Option<Unsupported<WebhookAuth>>,
+}
+
+/// `webhook.auth`: kept for the schema, not supported.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct WebhookAuth {
+    /// NTLM credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ntlm: Option<WebhookNtlm>,
+}
+
+/// `webhook.auth.ntlm`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookNtlm {
+    /// The user name.
+    #[serde(default)]
+    pub username_secret: SecretKeySelector,
+    /// The password.
+    #[serde(default)]
+    pub password_secret: SecretKeySelector,
 }
 
 /// `webhook.result`.
