@@ -1417,15 +1417,16 @@ async fn a_secret_carrying_a_copied_digest_is_not_taken_over_and_digests_are_key
     ctl.stop().await;
 }
 
-// issue 13 (separate identities): the bridge alone reads no key Secret and serves no /v1/*.
+// issue 13 (separate identities): the bridge alone reads no key Secret and serves no /v1/*
+// and no sealing page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_sealed_secret_side_off_no_key_is_read_and_no_sealing_route_is_served() {
     let c = Cluster::start(&["team-a"]).await;
     store_key(&c, "sealed-secrets-keyoff00").await;
     c.h.clear_requests();
     let ctl = Controller::start(&c, &["--sealed-secrets=false", "--external-secrets=true"]).await;
-    for path in ["/v1/cert.pem", "/v1/verify", "/v1/rotate"] {
-        let status = if path == "/v1/cert.pem" {
+    for path in ["/v1/cert.pem", "/v1/verify", "/v1/rotate", "/"] {
+        let status = if path == "/v1/cert.pem" || path == "/" {
             ctl.http
                 .get(format!("http://{}{path}", ctl.api))
                 .send()

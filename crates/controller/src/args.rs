@@ -204,7 +204,7 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub external_secrets_namespaces: Vec<String>,
-    /// Let provider URLs reach link-local addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254: cloud metadata and credential endpoints)
+    /// Let provider URLs reach link-local addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, fd00:ec2::23: cloud metadata and credential endpoints)
     #[arg(long, env = "SEALED_SECRETS_EXTERNAL_SECRETS_ALLOW_LINK_LOCAL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub external_secrets_allow_link_local: bool,
     /// ExternalSecrets reconciled at once

@@ -148,7 +148,11 @@ pub async fn run(
     };
     let api_server = http::serve(
         listeners.api,
-        http::web::with_page(http::api_router(state.clone()), args.web),
+        // The bridge alone (`--sealed-secrets=false`) has no certificate to seal with: no page.
+        http::web::with_page(
+            http::api_router(state.clone()),
+            args.web && state.sealing.is_some(),
+        ),
         stopped(&shutdown),
     );
     let metrics_server = http::serve(

@@ -861,7 +861,8 @@ impl Drop for TlsOpenBao {
 }
 
 // issue 16: a Vault store with a self-signed CA works through caProvider (a ConfigMap or a
-// Secret of the store's namespace); without it the store fails on TLS.
+// Secret of the store's namespace; for a ClusterSecretStore, of the namespace it must name);
+// without it the store fails on TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_over_tls_with_a_self_signed_ca_works_through_ca_provider() {
     let bao = tokio::task::block_in_place(TlsOpenBao::start);
@@ -929,6 +930,60 @@ async fn vault_over_tls_with_a_self_signed_ca_works_through_ca_provider() {
         "{message}"
     );
     assert!(b.secret_opt(NS, "without").await.is_none());
+
+    // A ClusterSecretStore names the namespace of its CA (ESO's rule); without it the store is
+    // refused before any call.
+    let cluster_store = |name: &str, ca: Value| {
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ClusterSecretStore",
+            "metadata": {"name": name},
+            "spec": {"provider": {"vault": {
+                "server": bao.url(), "path": "secret", "version": "v2",
+                "caProvider": ca,
+                "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token", "namespace": NS}},
+            }}},
+        })
+    };
+    create_raw::<ClusterSecretStore>(
+        &client,
+        cluster_store(
+            "cluster-ca",
+            json!({"type": "ConfigMap", "name": "vault-ca", "key": "ca.crt", "namespace": NS}),
+        ),
+    )
+    .await;
+    create_raw::<ClusterSecretStore>(
+        &client,
+        cluster_store(
+            "cluster-ca-no-namespace",
+            json!({"type": "ConfigMap", "name": "vault-ca", "key": "ca.crt"}),
+        ),
+    )
+    .await;
+    for name in ["cluster-ca", "cluster-ca-no-namespace"] {
+        let mut es = external_secret(name, name, data.clone());
+        es["spec"]["secretStoreRef"]["kind"] = json!("ClusterSecretStore");
+        b.create::<ExternalSecret>(es).await;
+    }
+    b.wait_data(NS, "cluster-ca", &[("password", "over-tls")])
+        .await;
+    b.wait_store_ready(true, "", "cluster-ca", ("True", "Valid"))
+        .await;
+    let message = b
+        .wait_ready(NS, "cluster-ca-no-namespace", "False", "SecretSyncedError")
+        .await;
+    assert!(
+        message.contains("caProvider.namespace is required on a ClusterSecretStore"),
+        "{message}"
+    );
+    b.wait_store_ready(
+        true,
+        "",
+        "cluster-ca-no-namespace",
+        ("False", "InvalidProviderConfig"),
+    )
+    .await;
     b.stop().await;
     drop(bao);
 }
