@@ -890,6 +890,49 @@ mod tests {
     }
 
     #[test]
+    fn a_push_needs_esos_marker_and_no_other_pushsecrets_mark() {
+        let check = |managed, pushed| check_push_markers("vault", "k", managed, pushed, "apps/a");
+        assert!(check(Some("external-secrets"), None).is_ok());
+        assert!(check(Some("external-secrets"), Some("apps/a")).is_ok());
+        let err = check(None, None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not managed by external-secrets"),
+            "{err}"
+        );
+        let err = check(Some("external-secrets"), Some("other/b")).unwrap_err();
+        assert!(
+            err.to_string().contains("was pushed by PushSecret other/b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_property_push_merges_and_a_whole_push_needs_a_json_object() {
+        let value = SecretBytes::new(b"s3cret".to_vec());
+        let request = PushRequest {
+            remote_key: "app/db",
+            property: Some("password"),
+            value: &value,
+            all: None,
+            owner: "apps/a",
+        };
+        let existing = serde_json::json!({"user": "u"}).as_object().cloned();
+        let map = pushed_object("app/db", existing, &request).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(map),
+            serde_json::json!({"user": "u", "password": "s3cret"})
+        );
+        let whole = PushRequest {
+            property: None,
+            ..request
+        };
+        let err = pushed_object("app/db", None, &whole).unwrap_err();
+        assert!(err.to_string().contains("not a JSON object"), "{err}");
+        assert!(!err.to_string().contains("s3cret"));
+    }
+
+    #[test]
     fn object_maps_keep_strings_raw_and_encode_the_rest() {
         let m = json_object_map("k", br#"{"s":"x","n":1,"o":{"a":true}}"#).unwrap();
         assert_eq!(m["s"].expose(), b"x");
