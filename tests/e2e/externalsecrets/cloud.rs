@@ -570,6 +570,8 @@ struct AzureMock {
     seen: Mutex<Vec<String>>,
     /// The DER of the certificate `cert/tls` serves.
     cert_der: Vec<u8>,
+    /// The client certificate's RSA public key (PKCS#1) and its x5t.
+    client_cert: std::sync::OnceLock<(Vec<u8>, String)>,
 }
 
 fn kv_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -597,6 +599,12 @@ async fn azure_api(
             == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
         .then(|| jwt_claims(get("client_assertion").unwrap_or_default()));
         let token = if common && get("client_id") == Some(AZURE_CLIENT) && get("client_secret") == Some("sp-secret") {
+            Some(AZURE_SP_TOKEN)
+        } else if common
+            && get("client_id") == Some(AZURE_CLIENT)
+            && assertion.is_some()
+            && mock.certificate_assertion_ok(&base, get("client_assertion").unwrap_or_default())
+        {
             Some(AZURE_SP_TOKEN)
         } else if common
             && get("client_id") == Some(AZURE_WI_CLIENT)
@@ -696,6 +704,7 @@ fn azure_server() -> (Arc<AzureMock>, sealkit_tests::http_server::TlsServer) {
         secrets: Mutex::default(),
         seen: Mutex::default(),
         cert_der: cert.cert.der().to_vec(),
+        client_cert: std::sync::OnceLock::new(),
     });
     let server = serve_tls(Router::new().fallback(azure_api).with_state(mock.clone()));
     mock.base.set(server.url()).unwrap();
@@ -703,6 +712,58 @@ fn azure_server() -> (Arc<AzureMock>, sealkit_tests::http_server::TlsServer) {
 }
 
 impl AzureMock {
+    /// A certificate assertion: RS256 by the client certificate's key, its x5t, the token
+    /// endpoint as `aud`, the client as `iss` and `sub`.
+    fn certificate_assertion_ok(&self, base: &str, jwt: &str) -> bool {
+        let Some((public, x5t)) = self.client_cert.get() else {
+            return false;
+        };
+        let parts: Vec<&str> = jwt.split('.').collect();
+        if parts.len() != 3 {
+            return false;
+        }
+        let sig = sealer::encoding::decode_url_safe(parts[2]).unwrap_or_default();
+        let signed = aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            public,
+        )
+        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+        .is_ok();
+        let header: Value = sealer::encoding::decode_url_safe(parts[0])
+            .ok()
+            .and_then(|h| serde_json::from_slice(&h).ok())
+            .unwrap_or_default();
+        let claims = jwt_claims(jwt);
+        signed
+            && header["alg"] == "RS256"
+            && header["x5t"] == x5t.as_str()
+            && claims["aud"] == format!("{base}/{AZURE_TENANT}/oauth2/v2.0/token")
+            && claims["iss"] == AZURE_CLIENT
+            && claims["sub"] == AZURE_CLIENT
+    }
+
+    /// A client certificate and its key as one PEM text, registered as the client's.
+    fn client_certificate_pem(&self) -> String {
+        use aws_lc_rs::encoding::AsDer as _;
+        use aws_lc_rs::signature::KeyPair as _;
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", pair.as_der().unwrap().as_ref().to_vec()));
+        let key = rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["eso-client".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            cert.der().as_ref(),
+        );
+        let x5t = sealer::encoding::encode_url_nopad(digest.as_ref());
+        self.client_cert
+            .set((pair.public_key().as_ref().to_vec(), x5t))
+            .unwrap();
+        format!("{}{key_pem}", cert.pem())
+    }
+
     fn put(&self, name: &str, tags: &[(&str, &str)], versions: &[(&str, &str)]) {
         self.secrets.lock().unwrap().insert(
             name.to_owned(),
@@ -840,6 +901,26 @@ async fn azure_key_vault_service_principal_reads_secrets_keys_certificates_tags_
         ],
     )
     .await;
+
+    // A client certificate (PEM with its key) instead of a secret: a signed assertion.
+    let client_pem = mock.client_certificate_pem();
+    b.put_secret(NS, "azure-cert", &[("client-id", AZURE_CLIENT), ("tls.pem", &client_pem)])
+        .await;
+    b.create::<SecretStore>(store(
+        "azure-cert",
+        json!({"azurekv": {
+            "vaultUrl": server.url(), "tenantId": AZURE_TENANT,
+            "authSecretRef": {"clientId": {"name": "azure-cert", "key": "client-id"}, "clientCertificate": {"name": "azure-cert", "key": "tls.pem"}},
+        }}),
+    ))
+    .await;
+    b.create::<ExternalSecret>(external_secret(
+        "by-cert",
+        "azure-cert",
+        json!({"data": [{"secretKey": "v", "remoteRef": {"key": "app-one"}}]}),
+    ))
+    .await;
+    b.wait_data(NS, "by-cert", &[("v", "one")]).await;
 
     // A wrong client secret: denied, and the secret is not shown.
     b.create::<SecretStore>(store("azure-bad", sp("azure-bad"))).await;

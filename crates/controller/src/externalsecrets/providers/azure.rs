@@ -201,11 +201,28 @@ impl AzureClient {
             .unwrap_or_else(|| cloud.authority.to_owned());
         let scope = format!("{}/.default", cloud.vault_resource);
         let http = match &settings.ca_pem {
-            Some(pem) => access.settings.egress.client(Some(pem), None)?,
+            Some(pem) => access.settings.egress.client(Some(pem.as_slice()), None)?,
             None => access.http.clone(),
         };
         let (identity, token_http) = identity(spec, access, &http).await?;
-        let token = sealkit_cloud::azure::access_token(&identity, &scope, Some(&authority), &token_http)
+        if let AzureIdentity::ClientSecret { tenant_id, .. }
+        | AzureIdentity::ClientCertificate { tenant_id, .. }
+        | AzureIdentity::ClientAssertion { tenant_id, .. }
+        | AzureIdentity::WorkloadIdentity { tenant_id, .. } = &identity
+        {
+            // The tenant is a path segment of the token URL.
+            if tenant_id.is_empty()
+                || !tenant_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+                || tenant_id.starts_with('.')
+            {
+                return Err(ProviderError::Config(format!(
+                    "tenant ID {tenant_id:?} is not a tenant ID or domain name"
+                )));
+            }
+        }
+        let token = sealkit_cloud::azure::access_token(&identity, &scope, Some(authority.as_str()), &token_http)
             .await
             .map_err(|e| ProviderError::Denied {
                 service: ENTRA,
