@@ -1254,8 +1254,11 @@ async fn cluster_secret_store_conditions_admit_only_matching_namespaces() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsupported_providers_are_kept_and_reported_and_a_foreign_owner_is_not_overwritten() {
     let b = Bridge::start().await;
-    b.create::<SecretStore>(store("gcp", json!({"akeyless": {"akeylessGWApiURL": "https://akeyless.example"}})))
-        .await;
+    b.create::<SecretStore>(store(
+        "gcp",
+        json!({"akeyless": {"akeylessGWApiURL": "https://akeyless.example"}}),
+    ))
+    .await;
     b.wait_store_ready(false, NS, "gcp", ("False", "InvalidProviderConfig"))
         .await;
     let stored = Api::<SecretStore>::namespaced(b.client(), NS)

@@ -133,7 +133,9 @@ async fn put_config_map(client: &Client, ns: &str, name: &str, data: &[(&str, &s
     );
     match api.get_opt(name).await.expect("get configmap") {
         None => {
-            api.create(&PostParams::default(), &cm).await.expect("create configmap");
+            api.create(&PostParams::default(), &cm)
+                .await
+                .expect("create configmap");
         }
         Some(old) => {
             cm.metadata.resource_version = old.metadata.resource_version;
@@ -412,7 +414,9 @@ async fn cluster_external_secret_stamps_external_secrets_into_selected_served_na
         async move {
             let s = ces_status(&client, "fleet").await;
             (s["provisionedNamespaces"] == json!(["team-a", "team-b", "team-c"])
-                && s["failedNamespaces"].as_array().is_some_and(|f| f.len() == 2))
+                && s["failedNamespaces"]
+                    .as_array()
+                    .is_some_and(|f| f.len() == 2))
             .then_some(s.clone())
             .ok_or_else(|| s.to_string())
         }
@@ -496,7 +500,10 @@ async fn cluster_external_secret_stamps_external_secrets_into_selected_served_na
             let client = client.clone();
             async move {
                 let names = es_names(&client, ns).await;
-                names.is_empty().then_some(()).ok_or(format!("{ns}: {names:?}"))
+                names
+                    .is_empty()
+                    .then_some(())
+                    .ok_or(format!("{ns}: {names:?}"))
             }
         })
         .await;
@@ -568,11 +575,7 @@ async fn password_generator_fills_secrets_rotates_per_refresh_and_created_once_k
     for p in first.values() {
         assert_eq!(p.chars().count(), 32, "{p}");
         assert_eq!(p.chars().filter(char::is_ascii_digit).count(), 6, "{p}");
-        assert_eq!(
-            p.chars().filter(|c| "-_.".contains(*c)).count(),
-            4,
-            "{p}"
-        );
+        assert_eq!(p.chars().filter(|c| "-_.".contains(*c)).count(), 4, "{p}");
     }
     assert_ne!(first["db-admin"], first["db-password"]);
     // Periodic: a new password at a later refresh, as ESO does.
@@ -691,27 +694,39 @@ async fn esos_fields_are_kept_and_every_unsupported_one_is_named_in_ready() {
     create_raw::<ExternalSecret>(&client, es).await;
 
     // Kept as written.
-    let stored = get_raw::<SecretStore>(&client, Some(NS), "vault").await.unwrap();
+    let stored = get_raw::<SecretStore>(&client, Some(NS), "vault")
+        .await
+        .unwrap();
     let v = &stored["spec"]["provider"]["vault"];
     assert_eq!(v["readYourWrites"], true);
     assert_eq!(v["forwardInconsistent"], true);
     assert_eq!(v["checkAndSet"]["required"], true);
     assert_eq!(v["tls"]["keySecretRef"]["key"], "tls.key");
     assert_eq!(v["caProvider"]["name"], "vault-ca");
-    let stored = get_raw::<SecretStore>(&client, Some(NS), "hook").await.unwrap();
+    let stored = get_raw::<SecretStore>(&client, Some(NS), "hook")
+        .await
+        .unwrap();
     assert_eq!(
         stored["spec"]["provider"]["webhook"]["auth"]["ntlm"]["usernameSecret"]["key"],
         "user"
     );
-    let stored = get_raw::<ExternalSecret>(&client, Some(NS), "windows").await.unwrap();
-    assert_eq!(stored["spec"]["syncWindows"]["windows"][0]["duration"], "8h");
+    let stored = get_raw::<ExternalSecret>(&client, Some(NS), "windows")
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["spec"]["syncWindows"]["windows"][0]["duration"],
+        "8h"
+    );
     assert_eq!(stored["spec"]["target"]["manifest"]["kind"], "ConfigMap");
 
     // Named in Ready.
     let store_message = |name: &'static str| {
         let client = client.clone();
         async move {
-            let s = Api::<SecretStore>::namespaced(client, NS).get(name).await.unwrap();
+            let s = Api::<SecretStore>::namespaced(client, NS)
+                .get(name)
+                .await
+                .unwrap();
             let c = s.status.unwrap_or_default().conditions;
             c.into_iter()
                 .find(|c| c.type_ == "Ready" && c.status == "False")
@@ -730,7 +745,9 @@ async fn esos_fields_are_kept_and_every_unsupported_one_is_named_in_ready() {
         message,
         "fields not supported by sealkit: spec.provider.webhook.auth"
     );
-    let message = b.wait_ready(NS, "windows", "False", "SecretSyncedError").await;
+    let message = b
+        .wait_ready(NS, "windows", "False", "SecretSyncedError")
+        .await;
     assert_eq!(
         message,
         "ExternalSecret has fields sealkit does not support: spec.syncWindows and spec.target.manifest"
@@ -851,10 +868,15 @@ async fn vault_over_tls_with_a_self_signed_ca_works_through_ca_provider() {
     tokio::task::block_in_place(|| bao.kv_put("app/db", json!({"password": "over-tls"})));
     let b = Bridge::start().await;
     let client = b.client();
-    b.put_secret(NS, "vault-token", &[("token", sealkit_tests::servers::OpenBao::ROOT_TOKEN)])
-        .await;
+    b.put_secret(
+        NS,
+        "vault-token",
+        &[("token", sealkit_tests::servers::OpenBao::ROOT_TOKEN)],
+    )
+    .await;
     put_config_map(&client, NS, "vault-ca", &[("ca.crt", &bao.ca())]).await;
-    b.put_secret(NS, "vault-ca-secret", &[("ca.crt", &bao.ca())]).await;
+    b.put_secret(NS, "vault-ca-secret", &[("ca.crt", &bao.ca())])
+        .await;
     let store = |name: &str, ca: Option<Value>| {
         let mut vault = json!({
             "server": bao.url(), "path": "secret", "version": "v2",
@@ -872,12 +894,18 @@ async fn vault_over_tls_with_a_self_signed_ca_works_through_ca_provider() {
     };
     create_raw::<SecretStore>(
         &client,
-        store("with-configmap", Some(json!({"type": "ConfigMap", "name": "vault-ca", "key": "ca.crt"}))),
+        store(
+            "with-configmap",
+            Some(json!({"type": "ConfigMap", "name": "vault-ca", "key": "ca.crt"})),
+        ),
     )
     .await;
     create_raw::<SecretStore>(
         &client,
-        store("with-secret", Some(json!({"type": "Secret", "name": "vault-ca-secret", "key": "ca.crt"}))),
+        store(
+            "with-secret",
+            Some(json!({"type": "Secret", "name": "vault-ca-secret", "key": "ca.crt"})),
+        ),
     )
     .await;
     create_raw::<SecretStore>(&client, store("without", None)).await;
@@ -886,13 +914,19 @@ async fn vault_over_tls_with_a_self_signed_ca_works_through_ca_provider() {
         b.create::<ExternalSecret>(external_secret(name, name, data.clone()))
             .await;
     }
-    b.wait_data(NS, "with-configmap", &[("password", "over-tls")]).await;
-    b.wait_data(NS, "with-secret", &[("password", "over-tls")]).await;
-    b.wait_store_ready(false, NS, "with-configmap", ("True", "Valid")).await;
+    b.wait_data(NS, "with-configmap", &[("password", "over-tls")])
+        .await;
+    b.wait_data(NS, "with-secret", &[("password", "over-tls")])
+        .await;
+    b.wait_store_ready(false, NS, "with-configmap", ("True", "Valid"))
+        .await;
     let message = b
         .wait_ready(NS, "without", "False", "SecretSyncedError")
         .await;
-    assert!(message.contains("cannot reach vault at 127.0.0.1:"), "{message}");
+    assert!(
+        message.contains("cannot reach vault at 127.0.0.1:"),
+        "{message}"
+    );
     assert!(b.secret_opt(NS, "without").await.is_none());
     b.stop().await;
     drop(bao);

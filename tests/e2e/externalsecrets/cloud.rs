@@ -211,11 +211,17 @@ async fn gcp_api(
             Json(json!({"accessToken": GCP_IMPERSONATED_TOKEN, "expireTime": "2030-01-01T00:00:00Z"}))
                 .into_response()
         } else {
-            google_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", "The caller does not have permission")
+            google_error(
+                StatusCode::FORBIDDEN,
+                "PERMISSION_DENIED",
+                "The caller does not have permission",
+            )
         };
     }
     let token = bearer(&headers);
-    if !(token == GCP_IMPERSONATED_TOKEN || token == GCP_AMBIENT_TOKEN || mock.self_signed_ok(token))
+    if !(token == GCP_IMPERSONATED_TOKEN
+        || token == GCP_AMBIENT_TOKEN
+        || mock.self_signed_ok(token))
     {
         return google_error(
             StatusCode::UNAUTHORIZED,
@@ -227,7 +233,11 @@ async fn gcp_api(
         return google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such method");
     }
     let Some(rest) = path.strip_prefix(&format!("/v1/projects/{GCP_PROJECT}/secrets")) else {
-        return google_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", "Permission denied on resource project.");
+        return google_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "Permission denied on resource project.",
+        );
     };
     let secrets = mock.secrets.lock().unwrap().clone();
     let full = |id: &str| format!("projects/{GCP_PROJECT_NUMBER}/secrets/{id}");
@@ -249,7 +259,10 @@ async fn gcp_api(
                 })
             })
             .collect();
-        let start: usize = query.get("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+        let start: usize = query
+            .get("pageToken")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
         let page: Vec<Value> = matching
             .iter()
             .skip(start)
@@ -276,7 +289,10 @@ async fn gcp_api(
             .into_response();
     }
     if tail == "versions" {
-        assert_eq!(query.get("filter").map(String::as_str), Some("state:ENABLED"));
+        assert_eq!(
+            query.get("filter").map(String::as_str),
+            Some("state:ENABLED")
+        );
         let versions: Vec<Value> = secret
             .versions
             .iter()
@@ -301,14 +317,20 @@ async fn gcp_api(
         return google_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
-            &format!("Secret Version [{}/versions/{version}] not found.", full(id)),
+            &format!(
+                "Secret Version [{}/versions/{version}] not found.",
+                full(id)
+            ),
         );
     };
     if !enabled {
         return google_error(
             StatusCode::BAD_REQUEST,
             "FAILED_PRECONDITION",
-            &format!("Secret Version [{}/versions/{number}] is in DISABLED state.", full(id)),
+            &format!(
+                "Secret Version [{}/versions/{number}] is in DISABLED state.",
+                full(id)
+            ),
         );
     }
     Json(json!({
@@ -358,14 +380,28 @@ fn gcp_settings(endpoint: &str, ambient: &[(&str, &str)]) -> GcpSettings {
 async fn gcp_secret_manager_with_a_key_reads_versions_properties_labels_and_finds_by_name_and_label()
  {
     let (mock, endpoint, key) = gcp_server();
-    mock.put("db-creds", &[("team", "a")], r#"{"user":"app","password":"v1-pw"}"#);
-    mock.put("db-creds", &[("team", "a")], r#"{"user":"app","password":"v2-pw"}"#);
+    mock.put(
+        "db-creds",
+        &[("team", "a")],
+        r#"{"user":"app","password":"v1-pw"}"#,
+    );
+    mock.put(
+        "db-creds",
+        &[("team", "a")],
+        r#"{"user":"app","password":"v2-pw"}"#,
+    );
     mock.put("app-one", &[("team", "b")], "one");
     mock.put("app-two", &[("team", "b")], "two");
     mock.put("app-three", &[("team", "c")], "three");
     mock.put("rotating", &[], "old");
     mock.put("rotating", &[], "new");
-    mock.secrets.lock().unwrap().get_mut("rotating").unwrap().versions[1].0 = false;
+    mock.secrets
+        .lock()
+        .unwrap()
+        .get_mut("rotating")
+        .unwrap()
+        .versions[1]
+        .0 = false;
     mock.secrets
         .lock()
         .unwrap()
@@ -394,7 +430,8 @@ async fn gcp_secret_manager_with_a_key_reads_versions_properties_labels_and_find
         json!({"gcpsm": {"projectID": GCP_PROJECT, "secretVersionSelectionPolicy": "LatestOrFetch", "auth": auth}}),
     ))
     .await;
-    b.wait_store_ready(false, NS, "gcp", ("True", "Valid")).await;
+    b.wait_store_ready(false, NS, "gcp", ("True", "Valid"))
+        .await;
     b.create::<ExternalSecret>(external_secret(
         "db",
         "gcp",
@@ -429,15 +466,34 @@ async fn gcp_secret_manager_with_a_key_reads_versions_properties_labels_and_find
     .await;
     {
         let seen = mock.seen.lock().unwrap();
-        assert!(seen.iter().any(|s| s == &format!("GET /v1/projects/{GCP_PROJECT}/secrets/db-creds/versions/latest:access")), "{seen:?}");
-        assert!(seen.iter().any(|s| s.starts_with(&format!("GET /v1/projects/{GCP_PROJECT}/secrets?")) && s.contains("filter=labels.team%3Db")), "{seen:?}");
+        assert!(
+            seen.iter().any(|s| s
+                == &format!(
+                    "GET /v1/projects/{GCP_PROJECT}/secrets/db-creds/versions/latest:access"
+                )),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter().any(
+                |s| s.starts_with(&format!("GET /v1/projects/{GCP_PROJECT}/secrets?"))
+                    && s.contains("filter=labels.team%3Db")
+            ),
+            "{seen:?}"
+        );
         // Three secrets named app-*: the listing is paged (two per page).
         assert!(seen.iter().any(|s| s.contains("pageToken=2")), "{seen:?}");
-        assert!(!seen.iter().any(|s| s.contains("/token")), "no token endpoint is called: {seen:?}");
+        assert!(
+            !seen.iter().any(|s| s.contains("/token")),
+            "no token endpoint is called: {seen:?}"
+        );
     }
 
     // A new version is followed.
-    mock.put("db-creds", &[("team", "a")], r#"{"user":"app","password":"v3-pw"}"#);
+    mock.put(
+        "db-creds",
+        &[("team", "a")],
+        r#"{"user":"app","password":"v3-pw"}"#,
+    );
     b.wait_data(
         NS,
         "db",
@@ -480,8 +536,13 @@ async fn gcp_secret_manager_with_a_key_reads_versions_properties_labels_and_find
         json!({"data": [{"secretKey": "v", "remoteRef": {"key": "../../other-project/secrets/x"}}]}),
     ))
     .await;
-    let message = b.wait_ready(NS, "escape", "False", "SecretSyncedError").await;
-    assert!(message.contains("is not a valid resource name segment"), "{message}");
+    let message = b
+        .wait_ready(NS, "escape", "False", "SecretSyncedError")
+        .await;
+    assert!(
+        message.contains("is not a valid resource name segment"),
+        "{message}"
+    );
     b.stop().await;
 }
 
@@ -490,7 +551,10 @@ async fn gcp_workload_identity_trades_a_service_account_token_and_only_cluster_s
  {
     let (mock, endpoint, _) = gcp_server();
     mock.put("api-key", &[], "wi-value");
-    let settings = gcp_settings(&endpoint, &[("GOOGLE_OAUTH_ACCESS_TOKEN", GCP_AMBIENT_TOKEN)]);
+    let settings = gcp_settings(
+        &endpoint,
+        &[("GOOGLE_OAUTH_ACCESS_TOKEN", GCP_AMBIENT_TOKEN)],
+    );
     let b = Bridge::start_with(|c| {
         c.providers = Arc::new(ProviderSettings {
             gcp: settings,
@@ -498,8 +562,12 @@ async fn gcp_workload_identity_trades_a_service_account_token_and_only_cluster_s
         });
     })
     .await;
-    create_service_account(&b, "gke-sa", &[("iam.gke.io/gcp-service-account", GCP_SA_EMAIL)])
-        .await;
+    create_service_account(
+        &b,
+        "gke-sa",
+        &[("iam.gke.io/gcp-service-account", GCP_SA_EMAIL)],
+    )
+    .await;
     b.create::<SecretStore>(store(
         "gke",
         json!({"gcpsm": {"projectID": GCP_PROJECT, "auth": {"workloadIdentity": {
@@ -517,8 +585,12 @@ async fn gcp_workload_identity_trades_a_service_account_token_and_only_cluster_s
     b.wait_data(NS, "wi", &[("k", "wi-value")]).await;
     {
         let seen = mock.seen.lock().unwrap();
-        let exchange = seen.iter().position(|s| s == "POST /v1/identitybindingtoken");
-        let impersonate = seen.iter().position(|s| s.ends_with(":generateAccessToken"));
+        let exchange = seen
+            .iter()
+            .position(|s| s == "POST /v1/identitybindingtoken");
+        let impersonate = seen
+            .iter()
+            .position(|s| s.ends_with(":generateAccessToken"));
         assert!(exchange.is_some() && impersonate > exchange, "{seen:?}");
     }
 
@@ -575,7 +647,11 @@ struct AzureMock {
 }
 
 fn kv_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 /// Entra ID's v2.0 token endpoint and the Key Vault REST API.
@@ -598,7 +674,10 @@ async fn azure_api(
         let assertion = (get("client_assertion_type")
             == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
         .then(|| jwt_claims(get("client_assertion").unwrap_or_default()));
-        let token = if common && get("client_id") == Some(AZURE_CLIENT) && get("client_secret") == Some("sp-secret") {
+        let token = if common
+            && get("client_id") == Some(AZURE_CLIENT)
+            && get("client_secret") == Some("sp-secret")
+        {
             Some(AZURE_SP_TOKEN)
         } else if common
             && get("client_id") == Some(AZURE_CLIENT)
@@ -628,10 +707,18 @@ async fn azure_api(
         };
     }
     if query.get("api-version").map(String::as_str) != Some("7.4") {
-        return kv_error(StatusCode::BAD_REQUEST, "BadParameter", "api-version missing");
+        return kv_error(
+            StatusCode::BAD_REQUEST,
+            "BadParameter",
+            "api-version missing",
+        );
     }
     if ![AZURE_SP_TOKEN, AZURE_WI_TOKEN].contains(&bearer(&headers)) {
-        return kv_error(StatusCode::UNAUTHORIZED, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.");
+        return kv_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "AKV10000: Request is missing a Bearer or PoP token.",
+        );
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let secrets = mock.secrets.lock().unwrap().clone();
@@ -671,7 +758,12 @@ async fn azure_api(
 
 type AzureSecrets = BTreeMap<String, (bool, BTreeMap<String, String>, Vec<(String, String)>)>;
 
-fn secret_answer(base: &str, secrets: &AzureSecrets, name: &str, version: Option<&str>) -> Response {
+fn secret_answer(
+    base: &str,
+    secrets: &AzureSecrets,
+    name: &str,
+    version: Option<&str>,
+) -> Response {
     let missing = || {
         kv_error(
             StatusCode::NOT_FOUND,
@@ -747,8 +839,12 @@ impl AzureMock {
         use aws_lc_rs::encoding::AsDer as _;
         use aws_lc_rs::signature::KeyPair as _;
         let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-        let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", pair.as_der().unwrap().as_ref().to_vec()));
-        let key = rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+        let key_pem = pem::encode(&pem::Pem::new(
+            "PRIVATE KEY",
+            pair.as_der().unwrap().as_ref().to_vec(),
+        ));
+        let key =
+            rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
         let cert = rcgen::CertificateParams::new(vec!["eso-client".into()])
             .unwrap()
             .self_signed(&key)
@@ -812,18 +908,31 @@ async fn azure_key_vault_service_principal_reads_secrets_keys_certificates_tags_
         });
     })
     .await;
-    b.put_secret(NS, "azure-sp", &[("client-id", AZURE_CLIENT), ("client-secret", "sp-secret")])
-        .await;
-    b.put_secret(NS, "azure-bad", &[("client-id", AZURE_CLIENT), ("client-secret", "not-the-secret")])
-        .await;
+    b.put_secret(
+        NS,
+        "azure-sp",
+        &[("client-id", AZURE_CLIENT), ("client-secret", "sp-secret")],
+    )
+    .await;
+    b.put_secret(
+        NS,
+        "azure-bad",
+        &[
+            ("client-id", AZURE_CLIENT),
+            ("client-secret", "not-the-secret"),
+        ],
+    )
+    .await;
     let sp = |secret: &str| {
         json!({"azurekv": {
             "vaultUrl": server.url(), "tenantId": AZURE_TENANT, "authType": "ServicePrincipal",
             "authSecretRef": {"clientId": {"name": secret, "key": "client-id"}, "clientSecret": {"name": secret, "key": "client-secret"}},
         }})
     };
-    b.create::<SecretStore>(store("azure", sp("azure-sp"))).await;
-    b.wait_store_ready(false, NS, "azure", ("True", "Valid")).await;
+    b.create::<SecretStore>(store("azure", sp("azure-sp")))
+        .await;
+    b.wait_store_ready(false, NS, "azure", ("True", "Valid"))
+        .await;
     b.create::<ExternalSecret>(external_secret(
         "kv",
         "azure",
@@ -876,16 +985,30 @@ async fn azure_key_vault_service_principal_reads_secrets_keys_certificates_tags_
     assert_eq!(cert.data.unwrap()["tls.der"].0, mock.cert_der);
     {
         let seen = mock.seen.lock().unwrap();
-        assert!(seen.iter().any(|s| s == &format!("POST /{AZURE_TENANT}/oauth2/v2.0/token")), "{seen:?}");
-        assert!(seen.iter().any(|s| s == &format!("GET /secrets/db-creds/{AZURE_VERSION_1}")), "{seen:?}");
+        assert!(
+            seen.iter()
+                .any(|s| s == &format!("POST /{AZURE_TENANT}/oauth2/v2.0/token")),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|s| s == &format!("GET /secrets/db-creds/{AZURE_VERSION_1}")),
+            "{seen:?}"
+        );
         // Four secrets, two per page: the nextLink was followed.
-        assert!(seen.iter().filter(|s| *s == "GET /secrets").count() >= 2, "{seen:?}");
+        assert!(
+            seen.iter().filter(|s| *s == "GET /secrets").count() >= 2,
+            "{seen:?}"
+        );
     }
     // A value change is followed.
     mock.put(
         "db-creds",
         &[("team", "a")],
-        &[(AZURE_VERSION_1, r#"{"password":"old"}"#), (AZURE_VERSION_2, r#"{"password":"newer"}"#)],
+        &[
+            (AZURE_VERSION_1, r#"{"password":"old"}"#),
+            (AZURE_VERSION_2, r#"{"password":"newer"}"#),
+        ],
     );
     b.wait_data(
         NS,
@@ -904,8 +1027,12 @@ async fn azure_key_vault_service_principal_reads_secrets_keys_certificates_tags_
 
     // A client certificate (PEM with its key) instead of a secret: a signed assertion.
     let client_pem = mock.client_certificate_pem();
-    b.put_secret(NS, "azure-cert", &[("client-id", AZURE_CLIENT), ("tls.pem", &client_pem)])
-        .await;
+    b.put_secret(
+        NS,
+        "azure-cert",
+        &[("client-id", AZURE_CLIENT), ("tls.pem", &client_pem)],
+    )
+    .await;
     b.create::<SecretStore>(store(
         "azure-cert",
         json!({"azurekv": {
@@ -923,7 +1050,8 @@ async fn azure_key_vault_service_principal_reads_secrets_keys_certificates_tags_
     b.wait_data(NS, "by-cert", &[("v", "one")]).await;
 
     // A wrong client secret: denied, and the secret is not shown.
-    b.create::<SecretStore>(store("azure-bad", sp("azure-bad"))).await;
+    b.create::<SecretStore>(store("azure-bad", sp("azure-bad")))
+        .await;
     b.wait_store_ready(false, NS, "azure-bad", ("False", "ValidationFailed"))
         .await;
     let message = store_message(&b, "azure-bad").await;
@@ -944,8 +1072,12 @@ async fn azure_workload_identity_uses_a_service_account_token_as_the_client_asse
         });
     })
     .await;
-    create_service_account(&b, "azure-sa", &[("azure.workload.identity/client-id", AZURE_WI_CLIENT)])
-        .await;
+    create_service_account(
+        &b,
+        "azure-sa",
+        &[("azure.workload.identity/client-id", AZURE_WI_CLIENT)],
+    )
+    .await;
     b.create::<SecretStore>(store(
         "azure-wi",
         json!({"azurekv": {

@@ -49,6 +49,8 @@ pub const ANNOTATION_FORCE_SYNC: &str = "external-secrets.io/force-sync";
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 
 /// `ClusterExternalSecret.spec`.
+// Several `printcolumn(...)` entries look like duplicated attributes to clippy.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(remote = "Self")]
 #[kube(

@@ -1062,7 +1062,11 @@ pub struct GcpWorkloadIdentity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<String>,
     /// The cluster's project (else the metadata server's `project-id`).
-    #[serde(default, rename = "clusterProjectID", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "clusterProjectID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_project_id: Option<String>,
 }
 
@@ -1093,7 +1097,11 @@ pub struct AzureKvProvider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_id: Option<String>,
     /// ESO's choice of Go SDK; sealkit always speaks the v2.0 token endpoint.
-    #[serde(default, rename = "useAzureSDK", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "useAzureSDK",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub use_azure_sdk: Option<bool>,
 }
 

@@ -44,8 +44,7 @@ use super::{
     name_matcher, select_gjson,
 };
 use crate::externalsecrets::crd::{
-    AzureAuthType, AzureEnvironment, AzureKvProvider, ExternalSecretFind, MetadataPolicy,
-    RemoteRef,
+    AzureAuthType, AzureEnvironment, AzureKvProvider, ExternalSecretFind, MetadataPolicy, RemoteRef,
 };
 
 const SERVICE: &str = "azure keyvault";
@@ -166,8 +165,7 @@ fn parse_key(key: &str) -> Result<(Object, &str), ProviderError> {
 }
 
 fn check_name(what: &str, s: &str) -> Result<(), ProviderError> {
-    if s.is_empty() || s.len() > 127 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
+    if s.is_empty() || s.len() > 127 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(ProviderError::Config(format!(
             "{what} {s:?} is not a Key Vault object name (letters, digits and -)"
         )));
@@ -222,12 +220,17 @@ impl AzureClient {
                 )));
             }
         }
-        let token = sealkit_cloud::azure::access_token(&identity, &scope, Some(authority.as_str()), &token_http)
-            .await
-            .map_err(|e| ProviderError::Denied {
-                service: ENTRA,
-                message: crate::reconciler::chain(&e),
-            })?;
+        let token = sealkit_cloud::azure::access_token(
+            &identity,
+            &scope,
+            Some(authority.as_str()),
+            &token_http,
+        )
+        .await
+        .map_err(|e| ProviderError::Denied {
+            service: ENTRA,
+            message: crate::reconciler::chain(&e),
+        })?;
         Ok(Self { http, vault, token })
     }
 
@@ -235,7 +238,8 @@ impl AzureClient {
     async fn get(&self, path: &str) -> Result<Option<Value>, ProviderError> {
         let mut url = self.vault.clone();
         url.set_path(path);
-        url.query_pairs_mut().append_pair("api-version", API_VERSION);
+        url.query_pairs_mut()
+            .append_pair("api-version", API_VERSION);
         self.get_url(url).await
     }
 
@@ -301,7 +305,9 @@ impl AzureClient {
                 if remote.metadata_policy == Some(MetadataPolicy::Fetch) {
                     let tags = answer["tags"].as_object().cloned().unwrap_or_default();
                     return match property {
-                        None => Ok(SecretBytes::new(Value::Object(tags).to_string().into_bytes())),
+                        None => Ok(SecretBytes::new(
+                            Value::Object(tags).to_string().into_bytes(),
+                        )),
                         Some(p) => tags.get(p).map(json_value_bytes).ok_or_else(|| {
                             ProviderError::MissingProperty {
                                 key: remote.key.clone(),
@@ -491,7 +497,11 @@ async fn identity(
     match spec.auth_type.unwrap_or_default() {
         AzureAuthType::ServicePrincipal => {
             let tenant_id = match auth.and_then(|a| a.tenant_id.as_ref()) {
-                Some(sel) => access.read_text(sel, None).await?.expose_secret().to_owned(),
+                Some(sel) => access
+                    .read_text(sel, None)
+                    .await?
+                    .expose_secret()
+                    .to_owned(),
                 None => nonempty(spec.tenant_id.as_deref())
                     .ok_or_else(|| {
                         ProviderError::Config("missing tenantID in store config".into())
@@ -504,7 +514,11 @@ async fn identity(
                     "missing clientID in store config (authSecretRef.clientId)".into(),
                 ));
             };
-            let client_id = access.read_text(client_sel, None).await?.expose_secret().to_owned();
+            let client_id = access
+                .read_text(client_sel, None)
+                .await?
+                .expose_secret()
+                .to_owned();
             let identity = match (&auth.client_secret, &auth.client_certificate) {
                 (Some(_), Some(_)) => {
                     return Err(ProviderError::Config(
@@ -567,13 +581,20 @@ async fn identity(
             };
             let (namespace, annotations) = service_account_annotations(access, sa).await?;
             let annotated = |k: &str| nonempty(annotations.get(k).map(String::as_str));
-            let client_id = match (auth.and_then(|a| a.client_id.as_ref()), annotated(CLIENT_ID_ANNOTATION)) {
+            let client_id = match (
+                auth.and_then(|a| a.client_id.as_ref()),
+                annotated(CLIENT_ID_ANNOTATION),
+            ) {
                 (Some(_), Some(_)) => {
                     return Err(ProviderError::Config(
                         "multiple clientID found. Check secretRef and serviceAccountRef".into(),
                     ));
                 }
-                (Some(sel), None) => access.read_text(sel, None).await?.expose_secret().to_owned(),
+                (Some(sel), None) => access
+                    .read_text(sel, None)
+                    .await?
+                    .expose_secret()
+                    .to_owned(),
                 (None, Some(id)) => id.to_owned(),
                 (None, None) => {
                     return Err(ProviderError::Config(format!(
@@ -583,7 +604,13 @@ async fn identity(
                 }
             };
             let earlier = match auth.and_then(|a| a.tenant_id.as_ref()) {
-                Some(sel) => Some(access.read_text(sel, None).await?.expose_secret().to_owned()),
+                Some(sel) => Some(
+                    access
+                        .read_text(sel, None)
+                        .await?
+                        .expose_secret()
+                        .to_owned(),
+                ),
                 None => nonempty(spec.tenant_id.as_deref()).map(str::to_owned),
             };
             let tenant_id = match (earlier, annotated(TENANT_ID_ANNOTATION)) {
@@ -673,7 +700,10 @@ mod tests {
 
     #[tokio::test]
     async fn managed_identity_and_ambient_workload_identity_are_refused_on_a_secret_store() {
-        for auth_type in [AzureAuthType::ManagedIdentity, AzureAuthType::WorkloadIdentity] {
+        for auth_type in [
+            AzureAuthType::ManagedIdentity,
+            AzureAuthType::WorkloadIdentity,
+        ] {
             let (client, seen) = MockApi::default().client();
             let spec = AzureKvProvider {
                 vault_url: "https://v.vault.azure.net".into(),

@@ -107,7 +107,10 @@ pub struct GcpClient {
 
 impl GcpClient {
     /// Gets an access token for the store's identity.
-    pub async fn connect(spec: &GcpsmProvider, access: &StoreAccess) -> Result<Self, ProviderError> {
+    pub async fn connect(
+        spec: &GcpsmProvider,
+        access: &StoreAccess,
+    ) -> Result<Self, ProviderError> {
         let settings = &access.settings.gcp;
         let fetch_latest_enabled = match spec.secret_version_selection_policy.as_deref() {
             None | Some("" | "LatestOrFail") => false,
@@ -435,12 +438,15 @@ fn payload(secret: &str, answer: &Value) -> Result<SecretBytes, ProviderError> {
 }
 
 /// A property of a JSON payload: an exact top-level key first, then a gjson path.
-fn property_of(key: &str, value: &SecretBytes, property: &str) -> Result<SecretBytes, ProviderError> {
-    let text =
-        std::str::from_utf8(value.expose()).map_err(|_| ProviderError::MissingProperty {
-            key: key.to_owned(),
-            property: property.to_owned(),
-        })?;
+fn property_of(
+    key: &str,
+    value: &SecretBytes,
+    property: &str,
+) -> Result<SecretBytes, ProviderError> {
+    let text = std::str::from_utf8(value.expose()).map_err(|_| ProviderError::MissingProperty {
+        key: key.to_owned(),
+        property: property.to_owned(),
+    })?;
     let parsed: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     if let Some(v) = parsed.as_object().and_then(|m| m.get(property)) {
         return Ok(json_value_bytes(v));
@@ -513,7 +519,12 @@ async fn workload_identity_token(
     let cluster_location = match nonempty(wi.cluster_location.as_deref()) {
         Some(l) => l.to_owned(),
         None => {
-            metadata_value(access, &mut metadata, "instance/attributes/cluster-location").await?
+            metadata_value(
+                access,
+                &mut metadata,
+                "instance/attributes/cluster-location",
+            )
+            .await?
         }
     };
     let cluster_name = match nonempty(wi.cluster_name.as_deref()) {
@@ -705,7 +716,10 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(err, ProviderError::Unsupported(_)), "{err}");
-        assert!(err.to_string().contains("only ClusterSecretStores"), "{err}");
+        assert!(
+            err.to_string().contains("only ClusterSecretStores"),
+            "{err}"
+        );
         assert!(seen.lock().unwrap().is_empty());
     }
 
@@ -747,7 +761,10 @@ mod tests {
         for good in ["db-password", "latest", "12", "my_secret.v2"] {
             assert!(check_segment("remoteRef.key", good).is_ok(), "{good}");
         }
-        let tags = BTreeMap::from([("env".to_owned(), "prod".to_owned()), ("team".to_owned(), "a".to_owned())]);
+        let tags = BTreeMap::from([
+            ("env".to_owned(), "prod".to_owned()),
+            ("team".to_owned(), "a".to_owned()),
+        ]);
         assert_eq!(label_filter(&tags), "labels.env=prod labels.team=a");
     }
 
@@ -759,7 +776,11 @@ mod tests {
             ProviderError::Denied { message, .. } if message == "PERMISSION_DENIED: Permission denied"
         ));
         assert!(matches!(
-            google_error(SERVICE, 400, &json!({"error": {"status": "FAILED_PRECONDITION", "message": "Secret Version [x] is in DISABLED state."}})),
+            google_error(
+                SERVICE,
+                400,
+                &json!({"error": {"status": "FAILED_PRECONDITION", "message": "Secret Version [x] is in DISABLED state."}})
+            ),
             ProviderError::Upstream { status: 400, .. }
         ));
     }
