@@ -635,10 +635,13 @@ const AZURE_WI_TOKEN: &str = "eyJ0eXAi.wi.token";
 const AZURE_VERSION_1: &str = "0f0e0d0c0b0a09080706050403020100";
 const AZURE_VERSION_2: &str = "5b4bd2a0a61243e19b2f0d1b9dd1a5f6";
 
+/// name → (enabled, tags, versions oldest first as (id, value)).
+type AzureSecrets = BTreeMap<String, (bool, BTreeMap<String, String>, Vec<(String, String)>)>;
+
 struct AzureMock {
     base: std::sync::OnceLock<String>,
     /// name → (enabled, tags, versions oldest first as (id, value)).
-    secrets: Mutex<BTreeMap<String, (bool, BTreeMap<String, String>, Vec<(String, String)>)>>,
+    secrets: Mutex<AzureSecrets>,
     seen: Mutex<Vec<String>>,
     /// The DER of the certificate `cert/tls` serves.
     cert_der: Vec<u8>,
@@ -674,16 +677,12 @@ async fn azure_api(
         let assertion = (get("client_assertion_type")
             == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
         .then(|| jwt_claims(get("client_assertion").unwrap_or_default()));
-        let token = if common
-            && get("client_id") == Some(AZURE_CLIENT)
-            && get("client_secret") == Some("sp-secret")
-        {
-            Some(AZURE_SP_TOKEN)
-        } else if common
-            && get("client_id") == Some(AZURE_CLIENT)
-            && assertion.is_some()
-            && mock.certificate_assertion_ok(&base, get("client_assertion").unwrap_or_default())
-        {
+        // A service principal with its secret or a certificate-signed assertion.
+        let service_principal = get("client_secret") == Some("sp-secret")
+            || (assertion.is_some()
+                && mock
+                    .certificate_assertion_ok(&base, get("client_assertion").unwrap_or_default()));
+        let token = if common && get("client_id") == Some(AZURE_CLIENT) && service_principal {
             Some(AZURE_SP_TOKEN)
         } else if common
             && get("client_id") == Some(AZURE_WI_CLIENT)
@@ -755,8 +754,6 @@ async fn azure_api(
         _ => kv_error(StatusCode::NOT_FOUND, "NotFound", "not found"),
     }
 }
-
-type AzureSecrets = BTreeMap<String, (bool, BTreeMap<String, String>, Vec<(String, String)>)>;
 
 fn secret_answer(
     base: &str,
