@@ -924,10 +924,192 @@ async fn vault_over_tls_with_a_self_signed_ca_works_through_ca_provider() {
         .wait_ready(NS, "without", "False", "SecretSyncedError")
         .await;
     assert!(
-        message.contains("cannot reach vault at 127.0.0.1:"),
+        message.contains("cannot reach vault at 127.0.0.1:")
+            && message.contains("invalid peer certificate: UnknownIssuer"),
         "{message}"
     );
     assert!(b.secret_opt(NS, "without").await.is_none());
     b.stop().await;
     drop(bao);
+}
+
+/// A webhook endpoint over HTTPS with a self-signed certificate: `GET /v1/secrets/{key}`
+/// answers `{"data": "tls-<key>"}`.
+fn webhook_over_tls() -> sealkit_tests::http_server::TlsServer {
+    use axum::extract::Path;
+    let router = axum::Router::new().route(
+        "/v1/secrets/{key}",
+        axum::routing::get(|Path(key): Path<String>| async move {
+            axum::Json(json!({"data": format!("tls-{key}")}))
+        }),
+    );
+    sealkit_tests::http_server::serve_tls(router)
+}
+
+/// `Ready` (status, reason, message) of a SecretStore once it has one.
+async fn store_condition(client: &Client, name: &'static str) -> (String, String, String) {
+    eventually("store Ready", || {
+        let client = client.clone();
+        async move {
+            let s = Api::<SecretStore>::namespaced(client, NS)
+                .get(name)
+                .await
+                .map_err(|e| e.to_string())?;
+            s.status
+                .unwrap_or_default()
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready")
+                .map(|c| {
+                    (
+                        c.status,
+                        c.reason.unwrap_or_default(),
+                        c.message.unwrap_or_default(),
+                    )
+                })
+                .ok_or("no Ready yet".to_owned())
+        }
+    })
+    .await
+}
+
+// issue 16: the kubernetes provider's `server.caProvider` and the webhook's `caProvider` trust
+// a self-signed CA kept in a ConfigMap or a Secret of the store's namespace; without it the
+// TLS handshake fails, and a SecretStore cannot take its CA from another namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_and_webhook_stores_trust_a_self_signed_ca_from_ca_provider() {
+    const REMOTE_TOKEN: &str = "remote-admin-t0ken";
+    let remote = harness::start_with(harness::Options {
+        admin_token: Some(REMOTE_TOKEN.into()),
+        ..Default::default()
+    })
+    .await
+    .expect("start the remote cluster");
+    {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(remote.client(), "default");
+        let mut s = k8s_openapi::api::core::v1::Secret::default();
+        s.metadata.name = Some("db".into());
+        s.string_data = Some([("password".to_owned(), "remote-over-tls".to_owned())].into());
+        api.create(&PostParams::default(), &s).await.unwrap();
+    }
+    let hook = tokio::task::block_in_place(webhook_over_tls);
+
+    let b = Bridge::start().await;
+    let client = b.client();
+    b.put_secret(NS, "remote-token", &[("token", REMOTE_TOKEN)])
+        .await;
+    put_config_map(&client, NS, "cluster-ca", &[("ca.crt", remote.ca_pem())]).await;
+    b.put_secret(NS, "hook-ca", &[("ca.pem", &hook.ca_pem)])
+        .await;
+    create_namespace(&client, "other", &[]).await;
+    put_config_map(
+        &client,
+        "other",
+        "cluster-ca",
+        &[("ca.crt", remote.ca_pem())],
+    )
+    .await;
+
+    let kubernetes = |name: &str, ca: Option<Value>| {
+        let mut server = json!({"url": remote.https_url()});
+        if let Some(ca) = ca {
+            server["caProvider"] = ca;
+        }
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "SecretStore",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"provider": {"kubernetes": {
+                "server": server,
+                "auth": {"token": {"bearerToken": {"name": "remote-token", "key": "token"}}},
+                "remoteNamespace": "default",
+            }}},
+        })
+    };
+    let webhook = |name: &str, ca: Option<Value>| {
+        let mut hook_spec = json!({
+            "url": format!("{}/v1/secrets/{{{{ .remoteRef.key }}}}", hook.url()),
+            "result": {"jsonPath": "$.data"},
+        });
+        if let Some(ca) = ca {
+            hook_spec["caProvider"] = ca;
+        }
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "SecretStore",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"provider": {"webhook": hook_spec}},
+        })
+    };
+    let cm_ca = json!({"type": "ConfigMap", "name": "cluster-ca", "key": "ca.crt"});
+    create_raw::<SecretStore>(&client, kubernetes("k8s-ca", Some(cm_ca))).await;
+    create_raw::<SecretStore>(&client, kubernetes("k8s-no-ca", None)).await;
+    create_raw::<SecretStore>(
+        &client,
+        kubernetes(
+            "k8s-foreign-ca",
+            Some(json!({"type": "ConfigMap", "name": "cluster-ca", "key": "ca.crt", "namespace": "other"})),
+        ),
+    )
+    .await;
+    create_raw::<SecretStore>(
+        &client,
+        webhook(
+            "hook-ca",
+            Some(json!({"type": "Secret", "name": "hook-ca", "key": "ca.pem"})),
+        ),
+    )
+    .await;
+    create_raw::<SecretStore>(&client, webhook("hook-no-ca", None)).await;
+
+    let k8s_data = json!({"data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}]});
+    let hook_data = json!({"data": [{"secretKey": "value", "remoteRef": {"key": "app"}}]});
+    for (name, data) in [
+        ("k8s-ca", &k8s_data),
+        ("k8s-no-ca", &k8s_data),
+        ("k8s-foreign-ca", &k8s_data),
+        ("hook-ca", &hook_data),
+        ("hook-no-ca", &hook_data),
+    ] {
+        b.create::<ExternalSecret>(external_secret(name, name, data.clone()))
+            .await;
+    }
+    b.wait_data(NS, "k8s-ca", &[("password", "remote-over-tls")])
+        .await;
+    b.wait_data(NS, "hook-ca", &[("value", "tls-app")]).await;
+    b.wait_store_ready(false, NS, "k8s-ca", ("True", "Valid"))
+        .await;
+
+    // No CA: the handshake fails (the system roots do not know it) and nothing is written.
+    for name in ["k8s-no-ca", "hook-no-ca"] {
+        let message = b.wait_ready(NS, name, "False", "SecretSyncedError").await;
+        assert!(
+            message.contains("invalid peer certificate: UnknownIssuer"),
+            "{name}: {message}"
+        );
+        assert!(!message.contains(REMOTE_TOKEN), "{message}");
+        assert!(b.secret_opt(NS, name).await.is_none(), "{name}");
+    }
+    // A SecretStore's CA comes from its own namespace only.
+    let message = b
+        .wait_ready(NS, "k8s-foreign-ca", "False", "SecretSyncedError")
+        .await;
+    assert!(
+        message.contains(
+            "a SecretStore may only read credentials from its own namespace, not \"other\""
+        ),
+        "{message}"
+    );
+    assert!(b.secret_opt(NS, "k8s-foreign-ca").await.is_none());
+    let (status, _, message) = store_condition(&client, "k8s-foreign-ca").await;
+    assert_eq!(
+        (status.as_str(), message.as_str()),
+        (
+            "False",
+            "invalid store configuration: a SecretStore may only read credentials from its own namespace, not \"other\""
+        )
+    );
+    b.stop().await;
+    remote.stop().await;
 }
