@@ -172,6 +172,22 @@ async fn gcp_api(
         uri.query().map(|q| format!("?{q}")).unwrap_or_default()
     ));
     let query = query_map(&uri);
+    if let Some(item) = path.strip_prefix("/computeMetadata/v1/") {
+        // The GKE metadata server: only with `Metadata-Flavor: Google`.
+        if headers.get("metadata-flavor").and_then(|h| h.to_str().ok()) != Some("Google") {
+            return (
+                StatusCode::FORBIDDEN,
+                "Missing Metadata-Flavor:Google header.",
+            )
+                .into_response();
+        }
+        return match item {
+            "project/project-id" => GCP_PROJECT.into_response(),
+            "instance/attributes/cluster-location" => "europe-west1".into_response(),
+            "instance/attributes/cluster-name" => "prod".into_response(),
+            _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+        };
+    }
     if method == Method::POST && path == "/v1/identitybindingtoken" {
         // ESO's workload_identity.go: a JSON body, the TokenRequest token as subject.
         let json_body = headers
@@ -371,7 +387,7 @@ fn gcp_settings(endpoint: &str, ambient: &[(&str, &str)]) -> GcpSettings {
         secret_manager_endpoint: Some(endpoint.to_owned()),
         secure_token_endpoint: Some(endpoint.to_owned()),
         iam_credentials_endpoint: Some(endpoint.to_owned()),
-        metadata_host: None,
+        metadata_host: Some(endpoint.trim_start_matches("http://").to_owned()),
         ambient: EnvSnapshot::from_vars(ambient.iter().copied()),
     }
 }
@@ -592,6 +608,30 @@ async fn gcp_workload_identity_trades_a_service_account_token_and_only_cluster_s
             .iter()
             .position(|s| s.ends_with(":generateAccessToken"));
         assert!(exchange.is_some() && impersonate > exchange, "{seen:?}");
+    }
+
+    // Cluster location and name left out: the metadata server's.
+    b.create::<SecretStore>(store(
+        "gke-meta",
+        json!({"gcpsm": {"projectID": GCP_PROJECT, "auth": {"workloadIdentity": {
+            "serviceAccountRef": {"name": "gke-sa"},
+        }}}}),
+    ))
+    .await;
+    b.create::<ExternalSecret>(external_secret(
+        "wi-meta",
+        "gke-meta",
+        json!({"data": [{"secretKey": "k", "remoteRef": {"key": "api-key"}}]}),
+    ))
+    .await;
+    b.wait_data(NS, "wi-meta", &[("k", "wi-value")]).await;
+    {
+        let seen = mock.seen.lock().unwrap();
+        assert!(
+            seen.iter()
+                .any(|s| s == "GET /computeMetadata/v1/instance/attributes/cluster-name"),
+            "{seen:?}"
+        );
     }
 
     // No auth: the bridge's own identity, for a ClusterSecretStore only.

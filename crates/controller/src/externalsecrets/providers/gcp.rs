@@ -769,6 +769,28 @@ mod tests {
     }
 
     #[test]
+    fn unimplemented_esos_fields_are_kept_and_named() {
+        use crate::externalsecrets::crd::SecretStoreSpec;
+        let spec: SecretStoreSpec = serde_json::from_value(json!({"provider": {
+            "gcpsm": {"projectID": "p", "auth": {"workloadIdentityFederation": {"audience": "x"}}},
+        }}))
+        .unwrap();
+        assert_eq!(
+            spec.unsupported.paths(),
+            ["spec.provider.gcpsm.auth.workloadIdentityFederation"]
+        );
+        let spec: SecretStoreSpec = serde_json::from_value(json!({"provider": {
+            "azurekv": {"vaultUrl": "https://v.vault.azure.net", "environmentType": "AzureStackCloud",
+                        "customCloudConfig": {"activeDirectoryEndpoint": "https://login.local"}},
+        }}))
+        .unwrap();
+        assert_eq!(
+            spec.unsupported.paths(),
+            ["spec.provider.azurekv.customCloudConfig"]
+        );
+    }
+
+    #[test]
     fn google_errors_keep_their_status_name_and_denials_are_denied() {
         let answer = json!({"error": {"code": 403, "message": "Permission denied", "status": "PERMISSION_DENIED"}});
         assert!(matches!(
