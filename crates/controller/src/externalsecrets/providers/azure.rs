@@ -37,7 +37,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 
 use super::cloud_identity::{ambient_allowed, service_account_annotations};
-use super::egress::read_json;
+use super::egress::{MAX_RESPONSE_BYTES, read_json};
 use super::service_account::{TokenSpec, request_token};
 use super::{
     ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, json_value_bytes,
@@ -46,6 +46,9 @@ use super::{
 use crate::externalsecrets::crd::{
     AzureAuthType, AzureEnvironment, AzureKvProvider, ExternalSecretFind, MetadataPolicy, RemoteRef,
 };
+
+/// Pages of a listing `find` reads at most (a hostile upstream could page forever).
+pub const MAX_FIND_PAGES: usize = 200;
 
 const SERVICE: &str = "azure keyvault";
 const ENTRA: &str = "azure entra id";
@@ -369,7 +372,15 @@ impl AzureClient {
             .append_pair("api-version", API_VERSION)
             .append_pair("maxresults", "25");
         let mut next = Some(url);
+        let mut pages = 0;
         while let Some(url) = next.take() {
+            pages += 1;
+            if pages > MAX_FIND_PAGES {
+                return Err(ProviderError::Answer {
+                    service: SERVICE,
+                    what: format!("more than {MAX_FIND_PAGES} pages of secrets"),
+                });
+            }
             let page = self.get_url(url).await?.unwrap_or(Value::Null);
             for s in page["value"].as_array().into_iter().flatten() {
                 if s["attributes"]["enabled"] == Value::Bool(false) {
@@ -404,6 +415,7 @@ impl AzureClient {
             }
         }
         let mut out = SecretMap::new();
+        let mut total = 0usize;
         for name in names {
             if check_name("secret", &name).is_err() {
                 continue;
@@ -414,6 +426,15 @@ impl AzureClient {
             };
             match self.get_secret_value(&remote).await {
                 Ok(v) => {
+                    // The values end up in one Secret: stop well before holding more than
+                    // any Secret could.
+                    total += v.expose().len();
+                    if total > MAX_RESPONSE_BYTES {
+                        return Err(ProviderError::TooLarge {
+                            service: SERVICE,
+                            limit: MAX_RESPONSE_BYTES,
+                        });
+                    }
                     out.insert(name, v);
                 }
                 Err(ProviderError::NotFound { .. }) => {}
@@ -717,6 +738,39 @@ mod tests {
             assert!(matches!(err, ProviderError::Unsupported(_)), "{err}");
             assert!(seen.lock().unwrap().is_empty());
         }
+    }
+
+    #[tokio::test]
+    async fn a_vault_that_pages_forever_or_off_its_origin_is_an_error() {
+        let app = axum::Router::new().route(
+            "/secrets",
+            axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                // Always named by address: reached as `localhost`, the link leaves the origin.
+                let host = headers["host"].to_str().unwrap();
+                let port = host.rsplit(':').next().unwrap().to_owned();
+                axum::Json(json!({"value": [], "nextLink": format!("http://127.0.0.1:{port}/secrets?api-version=7.4&$skiptoken=x")}))
+            }),
+        );
+        let addr = crate::externalsecrets::providers::testing::serve(app).await;
+        let client = |base: String| AzureClient {
+            http: reqwest::Client::new(),
+            vault: url::Url::parse(&base).unwrap(),
+            token: SecretString::from("t"),
+        };
+        let err = client(format!("http://{addr}"))
+            .find(&ExternalSecretFind::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("more than 200 pages"), "{err}");
+        // The same server under another name: its nextLink leaves the vault's origin.
+        let err = client(format!("http://localhost:{}", addr.port()))
+            .find(&ExternalSecretFind::default())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("nextLink leaves the vault"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

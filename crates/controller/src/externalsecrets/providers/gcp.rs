@@ -33,7 +33,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 
 use super::cloud_identity::{ambient_allowed, service_account_annotations};
-use super::egress::read_json;
+use super::egress::{MAX_RESPONSE_BYTES, read_json};
 use super::service_account::{TokenSpec, request_token};
 use super::{
     ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, json_value_bytes,
@@ -44,6 +44,9 @@ use crate::externalsecrets::crd::{
 };
 
 pub use sealkit_cloud::EnvSnapshot;
+
+/// Pages of a listing `find` reads at most (a hostile upstream could page forever).
+pub const MAX_FIND_PAGES: usize = 200;
 
 const SERVICE: &str = "gcp secretmanager";
 const STS_SERVICE: &str = "gcp securetoken";
@@ -316,7 +319,13 @@ impl GcpClient {
         }
         let mut names = Vec::new();
         let mut page_token = String::new();
-        loop {
+        for page_number in 0.. {
+            if page_number == MAX_FIND_PAGES {
+                return Err(ProviderError::Answer {
+                    service: SERVICE,
+                    what: format!("more than {MAX_FIND_PAGES} pages of secrets"),
+                });
+            }
             let mut query = vec![("pageSize", "100")];
             if !filter.is_empty() {
                 query.push(("filter", filter.as_str()));
@@ -355,9 +364,19 @@ impl GcpClient {
             }
         }
         let mut out = SecretMap::new();
+        let mut total = 0usize;
         for name in names {
             match self.access_version(&name, None).await {
                 Ok(v) => {
+                    // The values end up in one Secret: stop well before holding more than
+                    // any Secret could.
+                    total += v.expose().len();
+                    if total > MAX_RESPONSE_BYTES {
+                        return Err(ProviderError::TooLarge {
+                            service: SERVICE,
+                            limit: MAX_RESPONSE_BYTES,
+                        });
+                    }
                     out.insert(name, v);
                 }
                 Err(ProviderError::NotFound { .. }) => {}
