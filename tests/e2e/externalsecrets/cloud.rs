@@ -94,6 +94,8 @@ const GCP_KEY_EMAIL: &str = "eso-key@my-project.iam.gserviceaccount.com";
 const GCP_BINDING_TOKEN: &str = "ya29.identity-binding";
 const GCP_IMPERSONATED_TOKEN: &str = "ya29.impersonated";
 const GCP_AMBIENT_TOKEN: &str = "ya29.ambient";
+const GCP_FEDERATED_TOKEN: &str = "ya29.federated";
+const GCP_WIF_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/k8s/providers/prod";
 
 #[derive(Clone, Default)]
 struct GcpSecret {
@@ -218,11 +220,37 @@ async fn gcp_api(
                 .into_response()
         };
     }
+    if method == Method::POST && path == "/v1/token" {
+        // Google STS (RFC 8693), form-encoded: Workload Identity Federation.
+        let form = form_map(&body);
+        let get = |k: &str| form.get(k).map(String::as_str);
+        let subject = jwt_claims(get("subject_token").unwrap_or_default());
+        let ok = get("grant_type") == Some("urn:ietf:params:oauth:grant-type:token-exchange")
+            && get("audience") == Some(GCP_WIF_AUDIENCE)
+            && get("scope") == Some(SCOPE)
+            && get("requested_token_type") == Some("urn:ietf:params:oauth:token-type:access_token")
+            && get("subject_token_type") == Some("urn:ietf:params:oauth:token-type:jwt")
+            && subject["sub"] == "system:serviceaccount:apps:gke-sa"
+            && subject["aud"] == json!([GCP_WIF_AUDIENCE]);
+        return if ok {
+            Json(json!({"access_token": GCP_FEDERATED_TOKEN, "issued_token_type": "urn:ietf:params:oauth:token-type:access_token", "token_type": "Bearer", "expires_in": 3600}))
+                .into_response()
+        } else {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_grant", "error_description": "The audience in the subject token does not match."})),
+            )
+                .into_response()
+        };
+    }
     if method == Method::POST && path.ends_with(":generateAccessToken") {
         let b: Value = serde_json::from_str(&body).unwrap_or_default();
-        let ok = bearer(&headers) == GCP_BINDING_TOKEN
-            && path == format!("/v1/projects/-/serviceAccounts/{GCP_SA_EMAIL}:generateAccessToken")
-            && b["scope"] == json!([SCOPE]);
+        // GKE (binding token, `scope`) or federation (STS token, `lifetime` and `scope`).
+        let ok = path
+            == format!("/v1/projects/-/serviceAccounts/{GCP_SA_EMAIL}:generateAccessToken")
+            && ((bearer(&headers) == GCP_BINDING_TOKEN && b == json!({"scope": [SCOPE]}))
+                || (bearer(&headers) == GCP_FEDERATED_TOKEN
+                    && b == json!({"lifetime": "3600s", "scope": [SCOPE]})));
         return if ok {
             Json(json!({"accessToken": GCP_IMPERSONATED_TOKEN, "expireTime": "2030-01-01T00:00:00Z"}))
                 .into_response()
@@ -387,6 +415,7 @@ fn gcp_settings(endpoint: &str, ambient: &[(&str, &str)]) -> GcpSettings {
         secret_manager_endpoint: Some(endpoint.to_owned()),
         secure_token_endpoint: Some(endpoint.to_owned()),
         iam_credentials_endpoint: Some(endpoint.to_owned()),
+        sts_endpoint: Some(endpoint.to_owned()),
         metadata_host: Some(endpoint.trim_start_matches("http://").to_owned()),
         ambient: EnvSnapshot::from_vars(ambient.iter().copied()),
     }
@@ -563,7 +592,7 @@ async fn gcp_secret_manager_with_a_key_reads_versions_properties_labels_and_find
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gcp_workload_identity_trades_a_service_account_token_and_only_cluster_stores_use_the_bridge_identity()
+async fn gcp_workload_identity_and_federation_trade_a_service_account_token_and_only_cluster_stores_use_the_bridge_identity()
  {
     let (mock, endpoint, _) = gcp_server();
     mock.put("api-key", &[], "wi-value");
@@ -633,6 +662,32 @@ async fn gcp_workload_identity_trades_a_service_account_token_and_only_cluster_s
             "{seen:?}"
         );
     }
+
+    // Workload Identity Federation: the ServiceAccount token (its audiences only, as ESO) at STS,
+    // then the named Google service account.
+    b.create::<SecretStore>(store(
+        "wif",
+        json!({"gcpsm": {"projectID": GCP_PROJECT, "auth": {"workloadIdentityFederation": {
+            "serviceAccountRef": {"name": "gke-sa", "audiences": [GCP_WIF_AUDIENCE]},
+            "audience": GCP_WIF_AUDIENCE,
+            "gcpServiceAccountEmail": GCP_SA_EMAIL,
+        }}}}),
+    ))
+    .await;
+    b.create::<ExternalSecret>(external_secret(
+        "wif",
+        "wif",
+        json!({"data": [{"secretKey": "k", "remoteRef": {"key": "api-key"}}]}),
+    ))
+    .await;
+    b.wait_data(NS, "wif", &[("k", "wi-value")]).await;
+    assert!(
+        mock.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s == "POST /v1/token")
+    );
 
     // No auth: the bridge's own identity, for a ClusterSecretStore only.
     b.create::<SecretStore>(store("own", json!({"gcpsm": {"projectID": GCP_PROJECT}})))

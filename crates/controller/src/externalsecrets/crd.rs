@@ -1037,6 +1037,28 @@ pub struct GcpsmAuth {
     /// GKE Workload Identity for a Kubernetes ServiceAccount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_identity: Option<GcpWorkloadIdentity>,
+    /// Workload Identity Federation with a Kubernetes ServiceAccount token (`serviceAccountRef`;
+    /// `credConfig` and `awsSecurityCredentials` are kept and named as unsupported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity_federation: Option<GcpWorkloadIdentityFederation>,
+}
+
+/// `gcpsm.auth.workloadIdentityFederation`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct GcpWorkloadIdentityFederation {
+    /// The ServiceAccount whose token is exchanged (its audiences are the token's, as ESO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountSelector>,
+    /// The workload identity pool provider
+    /// (`//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/R`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// A Google service account to impersonate (else the ServiceAccount's
+    /// `iam.gke.io/gcp-service-account` annotation, else none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp_service_account_email: Option<String>,
 }
 
 /// `gcpsm.auth.secretRef`.

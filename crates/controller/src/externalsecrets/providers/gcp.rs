@@ -18,9 +18,12 @@
 //! for the cluster's identity pool `P.svc.id.goog`, traded at
 //! `securetoken.googleapis.com/v1/identitybindingtoken`, then, when the ServiceAccount has the
 //! `iam.gke.io/gcp-service-account` annotation, IAM Credentials `generateAccessToken` for that
-//! Google service account), else the bridge's own Application Default Credentials, for
-//! ClusterSecretStores only ([`super::cloud_identity`]). `auth.workloadIdentityFederation` is
-//! not implemented (it is named in the store's condition). Every call goes through the
+//! Google service account), `auth.workloadIdentityFederation` with `serviceAccountRef` (a
+//! TokenRequest token with the selector's audiences traded at `sts.googleapis.com/v1/token` for
+//! `audience`, then `generateAccessToken` for `gcpServiceAccountEmail` or the annotation; its
+//! `credConfig` and `awsSecurityCredentials` modes are named in the store's condition), else the
+//! bridge's own Application Default Credentials, for ClusterSecretStores only
+//! ([`super::cloud_identity`]). Every call goes through the
 //! [`egress`](super::egress) policy except the metadata server's, which only the bridge's own
 //! configuration can name.
 
@@ -40,7 +43,8 @@ use super::{
     name_matcher, select_gjson,
 };
 use crate::externalsecrets::crd::{
-    ExternalSecretFind, GcpWorkloadIdentity, GcpsmProvider, MetadataPolicy, RemoteRef,
+    ExternalSecretFind, GcpWorkloadIdentity, GcpWorkloadIdentityFederation, GcpsmProvider,
+    MetadataPolicy, RemoteRef,
 };
 
 pub use sealkit_cloud::EnvSnapshot;
@@ -50,6 +54,7 @@ pub const MAX_FIND_PAGES: usize = 200;
 
 const SERVICE: &str = "gcp secretmanager";
 const STS_SERVICE: &str = "gcp securetoken";
+const STS_SERVICE_FEDERATION: &str = "gcp sts";
 const IAM_SERVICE: &str = "gcp iamcredentials";
 const METADATA_SERVICE: &str = "gcp metadata server";
 
@@ -73,6 +78,8 @@ pub struct GcpSettings {
     pub secure_token_endpoint: Option<String>,
     /// Instead of `https://iamcredentials.googleapis.com` (`generateAccessToken`).
     pub iam_credentials_endpoint: Option<String>,
+    /// Instead of `https://sts.googleapis.com` (Workload Identity Federation).
+    pub sts_endpoint: Option<String>,
     /// The metadata server's `host:port` (`GCE_METADATA_HOST`; else
     /// `metadata.google.internal`): cluster project, location and name for workload identity.
     pub metadata_host: Option<String>,
@@ -138,6 +145,13 @@ impl GcpClient {
             (service_account_token(&json).await?, project.to_owned())
         } else if let Some(wi) = auth.and_then(|a| a.workload_identity.as_ref()) {
             workload_identity_token(wi, project, access).await?
+        } else if let Some(wif) = auth.and_then(|a| a.workload_identity_federation.as_ref()) {
+            let Some(project) = project else {
+                return Err(ProviderError::Config(
+                    "unable to find ProjectID in storeSpec (gcpsm.projectID)".into(),
+                ));
+            };
+            (federation_token(wif, access).await?, project.to_owned())
         } else {
             ambient_allowed(access, "gcpsm without auth")?;
             let Some(project) = project else {
@@ -618,16 +632,29 @@ async fn workload_identity_token(
     else {
         return Ok((binding, project));
     };
+    let token = impersonate(access, &binding, email, json!({"scope": [SCOPE]})).await?;
+    Ok((token, project))
+}
+
+/// IAM Credentials `generateAccessToken` for `email`, authorized by `bearer`.
+async fn impersonate(
+    access: &StoreAccess,
+    bearer: &SecretString,
+    email: &str,
+    body: Value,
+) -> Result<SecretString, ProviderError> {
     if !email
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_'))
     {
         return Err(ProviderError::Config(format!(
-            "annotation {GCP_SERVICE_ACCOUNT_ANNOTATION} {email:?} is not a service account email"
+            "{email:?} is not a service account email"
         )));
     }
     let iam = parse_endpoint(
-        settings
+        access
+            .settings
+            .gcp
             .iam_credentials_endpoint
             .as_deref()
             .unwrap_or("https://iamcredentials.googleapis.com"),
@@ -640,8 +667,8 @@ async fn workload_identity_token(
     let resp = access
         .http
         .post(url.clone())
-        .bearer_auth(binding.expose_secret())
-        .json(&json!({"scope": [SCOPE]}))
+        .bearer_auth(bearer.expose_secret())
+        .json(&body)
         .send()
         .await
         .map_err(|e| ProviderError::unreachable(IAM_SERVICE, &url, e))?;
@@ -657,11 +684,115 @@ async fn workload_identity_token(
         });
     }
     match answer["accessToken"].as_str().filter(|t| !t.is_empty()) {
-        Some(t) => Ok((SecretString::from(t.to_owned()), project)),
+        Some(t) => Ok(SecretString::from(t.to_owned())),
         None => Err(ProviderError::Answer {
             service: IAM_SERVICE,
             what: "no accessToken".into(),
         }),
+    }
+}
+
+/// Workload Identity Federation with a ServiceAccount token (ESO's
+/// `workload_identity_federation.go`, `serviceAccountRef` mode): a TokenRequest token with the
+/// selector's audiences only (as ESO), traded at Google's STS (RFC 8693, form-encoded) for
+/// `audience`, then `generateAccessToken` when a Google service account is named.
+async fn federation_token(
+    wif: &GcpWorkloadIdentityFederation,
+    access: &StoreAccess,
+) -> Result<SecretString, ProviderError> {
+    let Some(sa) = &wif.service_account_ref else {
+        return Err(ProviderError::Unsupported(
+            "gcpsm.auth.workloadIdentityFederation without serviceAccountRef (credConfig, \
+             awsSecurityCredentials)"
+                .into(),
+        ));
+    };
+    let Some(audience) = nonempty(wif.audience.as_deref()) else {
+        return Err(ProviderError::Config(
+            "gcpsm.auth.workloadIdentityFederation.audience is required with serviceAccountRef"
+                .into(),
+        ));
+    };
+    let (namespace, annotations) = service_account_annotations(access, sa).await?;
+    let subject = request_token(
+        &access.client,
+        &TokenSpec {
+            namespace,
+            name: sa.name.clone(),
+            audiences: sa.audiences.clone(),
+            expiration_seconds: WORKLOAD_IDENTITY_EXPIRATION,
+        },
+    )
+    .await?;
+    let sts = parse_endpoint(
+        access
+            .settings
+            .gcp
+            .sts_endpoint
+            .as_deref()
+            .unwrap_or("https://sts.googleapis.com"),
+        access,
+    )?;
+    let mut url = sts.clone();
+    url.set_path("/v1/token");
+    let form = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("audience", audience),
+        ("scope", SCOPE),
+        (
+            "requested_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+        ("subject_token", subject.expose_secret()),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+    ];
+    let resp = access
+        .http
+        .post(url.clone())
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| ProviderError::unreachable(STS_SERVICE_FEDERATION, &url, e))?;
+    let status = resp.status().as_u16();
+    let answer = read_json(resp, STS_SERVICE_FEDERATION).await?;
+    if !(200..300).contains(&status) {
+        let message = answer["error_description"]
+            .as_str()
+            .or_else(|| answer["error"].as_str())
+            .unwrap_or("no error message");
+        return Err(ProviderError::Denied {
+            service: STS_SERVICE_FEDERATION,
+            message: format!("token exchange failed (http {status}): {message}"),
+        });
+    }
+    let Some(federated) = answer["access_token"].as_str().filter(|t| !t.is_empty()) else {
+        return Err(ProviderError::Answer {
+            service: STS_SERVICE_FEDERATION,
+            what: "no access_token".into(),
+        });
+    };
+    let federated = SecretString::from(federated.to_owned());
+    let email = nonempty(wif.gcp_service_account_email.as_deref()).or_else(|| {
+        nonempty(
+            annotations
+                .get(GCP_SERVICE_ACCOUNT_ANNOTATION)
+                .map(String::as_str),
+        )
+    });
+    match email {
+        None => Ok(federated),
+        Some(email) => {
+            impersonate(
+                access,
+                &federated,
+                email,
+                json!({"lifetime": "3600s", "scope": [SCOPE]}),
+            )
+            .await
+        }
     }
 }
 
@@ -759,6 +890,7 @@ mod tests {
                     },
                 }),
                 workload_identity: None,
+                workload_identity_federation: None,
             }),
             ..Default::default()
         };
@@ -791,12 +923,14 @@ mod tests {
     fn unimplemented_esos_fields_are_kept_and_named() {
         use crate::externalsecrets::crd::SecretStoreSpec;
         let spec: SecretStoreSpec = serde_json::from_value(json!({"provider": {
-            "gcpsm": {"projectID": "p", "auth": {"workloadIdentityFederation": {"audience": "x"}}},
+            "gcpsm": {"projectID": "p", "auth": {"workloadIdentityFederation": {
+                "audience": "x", "credConfig": {"name": "c", "key": "k"},
+            }}},
         }}))
         .unwrap();
         assert_eq!(
             spec.unsupported.paths(),
-            ["spec.provider.gcpsm.auth.workloadIdentityFederation"]
+            ["spec.provider.gcpsm.auth.workloadIdentityFederation.credConfig"]
         );
         let spec: SecretStoreSpec = serde_json::from_value(json!({"provider": {
             "azurekv": {"vaultUrl": "https://v.vault.azure.net", "environmentType": "AzureStackCloud",
