@@ -3,8 +3,9 @@
 //! Neither cloud has an emulator that installs here, so each test starts a local server that
 //! plays the cloud's REST API and its token services and **checks the documented request
 //! shapes**: paths and query parameters, bearer tokens, the token-exchange bodies (GKE's
-//! identity binding token, IAM Credentials `generateAccessToken`, Entra ID client credentials
-//! with a secret or a federated client assertion), and answers as the real APIs do (names with
+//! identity binding token, Google STS for federation, IAM Credentials `generateAccessToken`,
+//! Entra ID client credentials with a secret, a certificate-signed or a federated client
+//! assertion), and answers as the real APIs do (names with
 //! project numbers, base64 payloads, `nextPageToken` / `nextLink` paging, Google and Key Vault
 //! error bodies). ServiceAccount tokens come from the harness's TokenRequest, and the servers
 //! check their audience and subject.
@@ -160,7 +161,8 @@ fn google_error(status: StatusCode, name: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// Secret Manager v1, the GKE identity binding token endpoint and IAM Credentials.
+/// Secret Manager v1, the GKE metadata server, the identity binding token endpoint, Google STS
+/// and IAM Credentials.
 async fn gcp_api(
     State(mock): State<Arc<GcpMock>>,
     method: Method,
