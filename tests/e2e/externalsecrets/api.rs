@@ -861,7 +861,8 @@ impl Drop for TlsOpenBao {
 }
 
 // issue 16: a Vault store with a self-signed CA works through caProvider (a ConfigMap or a
-// Secret of the store's namespace); without it the store fails on TLS.
+// Secret of the store's namespace; for a ClusterSecretStore, of the namespace it must name);
+// without it the store fails on TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_over_tls_with_a_self_signed_ca_works_through_ca_provider() {
     let bao = tokio::task::block_in_place(TlsOpenBao::start);
@@ -929,6 +930,60 @@ async fn vault_over_tls_with_a_self_signed_ca_works_through_ca_provider() {
         "{message}"
     );
     assert!(b.secret_opt(NS, "without").await.is_none());
+
+    // A ClusterSecretStore names the namespace of its CA (ESO's rule); without it the store is
+    // refused before any call.
+    let cluster_store = |name: &str, ca: Value| {
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ClusterSecretStore",
+            "metadata": {"name": name},
+            "spec": {"provider": {"vault": {
+                "server": bao.url(), "path": "secret", "version": "v2",
+                "caProvider": ca,
+                "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token", "namespace": NS}},
+            }}},
+        })
+    };
+    create_raw::<ClusterSecretStore>(
+        &client,
+        cluster_store(
+            "cluster-ca",
+            json!({"type": "ConfigMap", "name": "vault-ca", "key": "ca.crt", "namespace": NS}),
+        ),
+    )
+    .await;
+    create_raw::<ClusterSecretStore>(
+        &client,
+        cluster_store(
+            "cluster-ca-no-namespace",
+            json!({"type": "ConfigMap", "name": "vault-ca", "key": "ca.crt"}),
+        ),
+    )
+    .await;
+    for name in ["cluster-ca", "cluster-ca-no-namespace"] {
+        let mut es = external_secret(name, name, data.clone());
+        es["spec"]["secretStoreRef"]["kind"] = json!("ClusterSecretStore");
+        b.create::<ExternalSecret>(es).await;
+    }
+    b.wait_data(NS, "cluster-ca", &[("password", "over-tls")])
+        .await;
+    b.wait_store_ready(true, "", "cluster-ca", ("True", "Valid"))
+        .await;
+    let message = b
+        .wait_ready(NS, "cluster-ca-no-namespace", "False", "SecretSyncedError")
+        .await;
+    assert!(
+        message.contains("caProvider.namespace is required on a ClusterSecretStore"),
+        "{message}"
+    );
+    b.wait_store_ready(
+        true,
+        "",
+        "cluster-ca-no-namespace",
+        ("False", "InvalidProviderConfig"),
+    )
+    .await;
     b.stop().await;
     drop(bao);
 }
@@ -1112,4 +1167,169 @@ async fn kubernetes_and_webhook_stores_trust_a_self_signed_ca_from_ca_provider()
     );
     b.stop().await;
     remote.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Under the shipped RBAC
+// ---------------------------------------------------------------------------------------------
+
+/// `deploy/external-secrets/<file>`.
+fn deploy_file(file: &str) -> String {
+    fs_err::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/external-secrets")
+            .join(file),
+    )
+    .expect("a file of deploy/external-secrets")
+}
+
+// issue 16: a ClusterExternalSecret, templateFrom from a ConfigMap and a Secret, and a Password
+// generator all work with nothing but the grants deploy/external-secrets ships (the harness
+// enforces RBAC on the bridge's ServiceAccount token); a selected namespace the bridge does
+// not serve gets nothing and is named in the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_external_secrets_templates_and_passwords_work_under_the_shipped_rbac() {
+    const SERVED: &str = "apps";
+    const BRIDGE_NS: &str = "sealkit-external-secrets";
+    let h = harness::start().await;
+    let admin = h.client();
+    let crds: Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = Api::all(admin.clone());
+    for crd in externalsecrets::crds() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("install the CRDs");
+    }
+    h.apply_yaml(&deploy_file("namespace.yaml"))
+        .expect("namespace.yaml");
+    create_namespace(&admin, SERVED, &[("tier", "app")]).await;
+    create_namespace(&admin, "unserved", &[("tier", "app")]).await;
+    for file in ["serviceaccount.yaml", "rbac.yaml", "tenant-apps.yaml"] {
+        h.apply_yaml(&deploy_file(file)).expect(file);
+    }
+    let bridge =
+        h.client_for_token(&h.service_account_token(BRIDGE_NS, "sealkit-external-secrets"));
+    // The bridge's identity cannot read a Secret outside the namespaces it serves.
+    let denied = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(bridge.clone(), "unserved")
+        .list(&Default::default())
+        .await;
+    assert!(
+        matches!(&denied, Err(kube::Error::Api(s)) if s.code == 403),
+        "{denied:?}"
+    );
+
+    let config = Config {
+        store_qps: 0.0,
+        providers: Arc::new(ProviderSettings {
+            served_namespaces: Some([SERVED.to_owned()].into()),
+            ..ProviderSettings::default()
+        }),
+        ..Config::default()
+    };
+    let (stop, rx) = watch::channel(false);
+    let recorder = Recorder::new(
+        bridge.clone(),
+        Reporter {
+            controller: "seal-controller".into(),
+            instance: None,
+        },
+    );
+    let task = tokio::spawn(externalsecrets::run(
+        bridge,
+        config,
+        Arc::new(EsMetrics::new()),
+        recorder,
+        Some(SERVED.to_owned()),
+        true,
+        rx,
+    ));
+
+    create_raw::<ClusterSecretStore>(&admin, cluster_fake_store("shared", &[("user", "app")]))
+        .await;
+    put_config_map(&admin, SERVED, "tpl", &[("greeting", "hello {{ .user }}")]).await;
+    {
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(admin.clone(), SERVED);
+        let mut s = k8s_openapi::api::core::v1::Secret::default();
+        s.metadata.name = Some("tpl-secret".into());
+        s.string_data =
+            Some([("login".to_owned(), "{{ .user }}:{{ .password }}".to_owned())].into());
+        api.create(&PostParams::default(), &s).await.unwrap();
+    }
+    create_raw::<Password>(
+        &admin,
+        json!({
+            "apiVersion": "generators.external-secrets.io/v1alpha1",
+            "kind": "Password",
+            "metadata": {"name": "pw", "namespace": SERVED},
+            "spec": {"length": 20, "digits": 5, "symbols": 0, "noUpper": true},
+        }),
+    )
+    .await;
+    create_raw::<ClusterExternalSecret>(
+        &admin,
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ClusterExternalSecret",
+            "metadata": {"name": "fleet"},
+            "spec": {
+                "externalSecretName": "app",
+                "namespaceSelectors": [{"matchLabels": {"tier": "app"}}],
+                "externalSecretSpec": {
+                    "refreshInterval": "0s",
+                    "secretStoreRef": {"name": "shared", "kind": "ClusterSecretStore"},
+                    "data": [{"secretKey": "user", "remoteRef": {"key": "user"}}],
+                    "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}],
+                    "target": {"template": {"templateFrom": [
+                        {"configMap": {"name": "tpl", "items": [{"key": "greeting"}]}},
+                        {"secret": {"name": "tpl-secret", "items": [{"key": "login"}]}},
+                    ]}},
+                },
+            },
+        }),
+    )
+    .await;
+
+    let data = eventually("the templated Secret", || {
+        let admin = admin.clone();
+        async move {
+            let s = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin, SERVED)
+                .get_opt("app")
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("no secret yet")?;
+            let data: std::collections::BTreeMap<String, String> = s
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+                .collect();
+            (data.len() == 2)
+                .then_some(data.clone())
+                .ok_or(format!("{:?}", data.keys()))
+        }
+    })
+    .await;
+    assert_eq!(data["greeting"], "hello app");
+    let (user, password) = data["login"].split_once(':').unwrap();
+    assert_eq!(user, "app");
+    assert_eq!(password.len(), 20);
+    assert_eq!(password.chars().filter(char::is_ascii_digit).count(), 5);
+    let status = eventually("clusterexternalsecret status", || {
+        let admin = admin.clone();
+        async move {
+            let s = ces_status(&admin, "fleet").await;
+            (s["provisionedNamespaces"] == json!([SERVED]))
+                .then_some(s.clone())
+                .ok_or_else(|| s.to_string())
+        }
+    })
+    .await;
+    assert_eq!(
+        status["failedNamespaces"],
+        json!([{"namespace": "unserved", "reason": "namespace is not served by this bridge (--external-secrets-namespaces)"}])
+    );
+    assert!(es_names(&admin, "unserved").await.is_empty());
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }

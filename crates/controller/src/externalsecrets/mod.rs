@@ -10,12 +10,16 @@
 //!   rate limit and the store reconciler (`Ready` after a provider check).
 //! - [`reconcile`]: ExternalSecret → Secret, with [`schedule`] (when to fetch again),
 //!   [`fetch`] (values from the stores) and [`desired`] (the Secret to write).
-//! - [`template`]: rendering of `target.template`.
+//! - [`template`]: rendering of `target.template`, `templateFrom` included.
+//! - [`clusterexternalsecret`]: `ClusterExternalSecret`, stamped into the namespaces it selects.
+//! - [`generators`]: the `Password` generator of `dataFrom[].sourceRef.generatorRef`.
+//! - [`fields`]: fields ESO's CRDs accept that sealkit keeps but does not implement, named in
+//!   `Ready`.
 //! - [`metrics`]: sync calls and errors by provider and reason, refresh lag.
 //!
 //! Semantics follow external-secrets `pkg/controllers/externalsecret`; where sealkit differs
-//! (no server-side defaults, unsupported providers reported in the store status, no generators)
-//! the README section "ExternalSecrets" says so.
+//! (no server-side defaults, unsupported providers and fields reported in `Ready`, only the
+//! `Password` generator) the README section "ExternalSecrets" says so.
 
 pub mod clusterexternalsecret;
 pub mod crd;

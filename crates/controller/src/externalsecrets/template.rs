@@ -567,6 +567,56 @@ mod tests {
         );
     }
 
+    // issue 16: templateFrom items draw on the ExternalSecret's one template budget (forty
+    // items of 1 MiB each cannot each spend a full one), and a KeysAndValues text that expands
+    // YAML aliases is refused by the YAML reader's budgets, without quoting it.
+    #[test]
+    fn template_from_items_share_one_budget_and_yaml_aliases_are_bounded() {
+        let v = values(&[("password", "s3cret-value")]);
+        let items: Vec<serde_json::Value> = (0..40)
+            .map(|i| serde_json::json!({"literal": format!("k{i}: \"{{{{ printf \"%1000000d\" 1 }}}}\"")}))
+            .collect();
+        let one = render(
+            &from(serde_json::json!({"templateFrom": [items[0].clone()]})),
+            &v,
+            &sources(),
+        )
+        .unwrap();
+        assert_eq!(one.data["k0"].expose().len(), 1_000_000);
+        let err = render(
+            &from(serde_json::json!({"templateFrom": items})),
+            &v,
+            &sources(),
+        )
+        .unwrap_err()
+        .chain();
+        assert!(err.contains(" exceeds the "), "{err}");
+
+        let mut bomb = String::from(
+            "a: &a [\"{{ .password }}\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\", \"x\"]\n",
+        );
+        for (name, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"]
+            .iter()
+            .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+        {
+            bomb.push_str(&format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{prev}"); 10].join(", ")
+            ));
+        }
+        let err = render(
+            &from(serde_json::json!({"templateFrom": [{"literal": bomb}]})),
+            &v,
+            &sources(),
+        )
+        .unwrap_err()
+        .chain();
+        assert_eq!(
+            err,
+            "invalid ExternalSecret: template templateFrom[0].literal did not render a YAML map of keys to string values"
+        );
+    }
+
     #[test]
     fn transform_rewrites_keys() {
         assert_eq!(
