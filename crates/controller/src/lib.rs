@@ -444,6 +444,8 @@ impl LeaderDuties {
                     .args
                     .external_secrets_namespaces()
                     .map(|list| list.into_iter().collect()),
+                gcp: externalsecrets::providers::gcp::GcpSettings::from_process_env(),
+                azure: externalsecrets::providers::azure::AzureSettings::from_process_env(),
             }),
         }
     }

@@ -230,6 +230,10 @@ pub const EXTERNAL_SECRETS: &[Permission] = &[
         "create",
         Scope::ServedNamespaces,
     ),
+    // The annotations of ServiceAccounts a cloud store names (GCP `workloadIdentity`:
+    // `iam.gke.io/gcp-service-account`; Azure `WorkloadIdentity`:
+    // `azure.workload.identity/client-id`).
+    p("", "serviceaccounts", "get", Scope::ServedNamespaces),
     // Events on ExternalSecrets and SecretStores; on ClusterSecretStores in `default`.
     p("events.k8s.io", "events", "create", Scope::ServedNamespaces),
     p("events.k8s.io", "events", "patch", Scope::ServedNamespaces),
