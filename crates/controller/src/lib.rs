@@ -445,6 +445,8 @@ impl LeaderDuties {
                     .external_secrets_namespaces()
                     .map(|list| list.into_iter().collect()),
                 aws_env: externalsecrets::providers::aws_auth::bridge_env(std::env::vars()),
+                gcp: externalsecrets::providers::gcp::GcpSettings::from_process_env(),
+                azure: externalsecrets::providers::azure::AzureSettings::from_process_env(),
             }),
         }
     }

@@ -244,7 +244,9 @@ pub const EXTERNAL_SECRETS: &[Permission] = &[
         "create",
         Scope::ServedNamespaces,
     ),
-    // The ServiceAccounts AWS `auth.jwt` names (their `eks.amazonaws.com/role-arn`).
+    // The ServiceAccounts a store names, for their annotations (AWS `auth.jwt`:
+    // `eks.amazonaws.com/role-arn`; GCP `workloadIdentity`: `iam.gke.io/gcp-service-account`;
+    // Azure `WorkloadIdentity`: `azure.workload.identity/client-id`).
     p("", "serviceaccounts", "get", Scope::ServedNamespaces),
     // The finalizer of PushSecrets with `deletionPolicy: Delete`.
     p(

@@ -744,6 +744,12 @@ pub struct StoreProvider {
     /// Static data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fake: Option<FakeProvider>,
+    /// GCP Secret Manager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcpsm: Option<GcpsmProvider>,
+    /// Azure Key Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azurekv: Option<AzureKvProvider>,
     /// Every other provider key, kept so the status can name it.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -1105,6 +1111,174 @@ pub struct KubernetesCertAuth {
     pub client_cert: SecretKeySelector,
     /// PEM private key of the certificate.
     pub client_key: SecretKeySelector,
+}
+
+/// `provider.gcpsm` (external-secrets `secretstore_gcpsm_types.go`). Unmodelled ESO fields
+/// (`auth.workloadIdentityFederation`) are kept and named in the store's `Ready` condition.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct GcpsmProvider {
+    /// The project holding the secrets (else `workloadIdentity.clusterProjectID`).
+    #[serde(default, rename = "projectID", skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    /// Region of regional secrets (`projects/P/locations/L/secrets/S`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// `LatestOrFail` (unset) or `LatestOrFetch` (a disabled `latest` falls back to the
+    /// newest enabled version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_version_selection_policy: Option<String>,
+    /// How to authenticate (none: the bridge's own Google identity, ClusterSecretStores only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<GcpsmAuth>,
+}
+
+/// `gcpsm.auth`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct GcpsmAuth {
+    /// A service account key JSON in a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<GcpsmSecretRef>,
+    /// GKE Workload Identity for a Kubernetes ServiceAccount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<GcpWorkloadIdentity>,
+    /// Workload Identity Federation with a Kubernetes ServiceAccount token (`serviceAccountRef`;
+    /// `credConfig` and `awsSecurityCredentials` are kept and named as unsupported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity_federation: Option<GcpWorkloadIdentityFederation>,
+}
+
+/// `gcpsm.auth.workloadIdentityFederation`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct GcpWorkloadIdentityFederation {
+    /// The ServiceAccount whose token is exchanged (its audiences are the token's, as ESO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountSelector>,
+    /// The workload identity pool provider
+    /// (`//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/R`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// A Google service account to impersonate (else the ServiceAccount's
+    /// `iam.gke.io/gcp-service-account` annotation, else none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp_service_account_email: Option<String>,
+}
+
+/// `gcpsm.auth.secretRef`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GcpsmSecretRef {
+    /// The key holding the service account JSON.
+    #[serde(default)]
+    pub secret_access_key_secret_ref: SecretKeySelector,
+}
+
+/// `gcpsm.auth.workloadIdentity`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GcpWorkloadIdentity {
+    /// The ServiceAccount whose token is exchanged (annotation `iam.gke.io/gcp-service-account`
+    /// names the Google service account to impersonate).
+    pub service_account_ref: ServiceAccountSelector,
+    /// The cluster's location (else the metadata server's `cluster-location`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_location: Option<String>,
+    /// The cluster's name (else the metadata server's `cluster-name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// The cluster's project (else the metadata server's `project-id`).
+    #[serde(
+        default,
+        rename = "clusterProjectID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cluster_project_id: Option<String>,
+}
+
+/// `provider.azurekv` (external-secrets `secretstore_azurekv_types.go`). Unmodelled ESO fields
+/// (`customCloudConfig`) are kept and named in the store's `Ready` condition.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct AzureKvProvider {
+    /// `https://<name>.vault.azure.net`.
+    pub vault_url: String,
+    /// `ServicePrincipal` (unset), `ManagedIdentity` or `WorkloadIdentity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<AzureAuthType>,
+    /// The Entra ID tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// The cloud (`PublicCloud` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_type: Option<AzureEnvironment>,
+    /// Service principal credentials (and WorkloadIdentity's client and tenant IDs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_secret_ref: Option<AzureKvAuth>,
+    /// WorkloadIdentity: the ServiceAccount whose token is the client assertion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountSelector>,
+    /// ManagedIdentity: a user-assigned identity's client ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_id: Option<String>,
+    /// ESO's choice of Go SDK; sealkit always speaks the v2.0 token endpoint.
+    #[serde(
+        default,
+        rename = "useAzureSDK",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub use_azure_sdk: Option<bool>,
+}
+
+/// `azurekv.authType`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AzureAuthType {
+    /// A client secret or certificate from Secrets.
+    #[default]
+    ServicePrincipal,
+    /// The bridge's own managed identity (ClusterSecretStores only).
+    ManagedIdentity,
+    /// A ServiceAccount token as a federated client assertion.
+    WorkloadIdentity,
+}
+
+/// `azurekv.environmentType`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AzureEnvironment {
+    /// `login.microsoftonline.com`, `vault.azure.net`.
+    #[default]
+    PublicCloud,
+    /// `login.microsoftonline.us`, `vault.usgovcloudapi.net`.
+    USGovernmentCloud,
+    /// `login.chinacloudapi.cn`, `vault.azure.cn`.
+    ChinaCloud,
+    /// `login.microsoftonline.de`, `vault.microsoftazure.de`.
+    GermanCloud,
+    /// Needs `customCloudConfig`: not supported by sealkit.
+    AzureStackCloud,
+}
+
+/// `azurekv.authSecretRef`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureKvAuth {
+    /// The client (application) ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<SecretKeySelector>,
+    /// The client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<SecretKeySelector>,
+    /// A PEM client certificate with its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<SecretKeySelector>,
+    /// The tenant ID (wins over `tenantId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<SecretKeySelector>,
 }
 
 /// `caProvider`: a CA bundle kept in a Secret or a ConfigMap.

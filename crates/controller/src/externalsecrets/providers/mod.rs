@@ -1,18 +1,22 @@
-//! The provider contract (external-secrets `apis/externalsecrets/v1/provider.go`) and the five
+//! The provider contract (external-secrets `apis/externalsecrets/v1/provider.go`) and the
 //! providers sealkit implements. A store is turned into a [`SecretsClient`] by [`connect`];
 //! credentials come from Kubernetes Secrets through [`StoreAccess`] and never reach a log, an
 //! error message, a status or an event.
 //!
-//! No provider authenticates with the bridge's own identity on behalf of a store: credentials
-//! are the Secrets a store names, or tokens of the ServiceAccounts it names
-//! ([`service_account`]); a store naming neither is refused. Credential Secrets, ConfigMaps and
+//! No provider authenticates with the bridge's own identity on behalf of a namespaced
+//! SecretStore: credentials are the Secrets a store names, or tokens of the ServiceAccounts it
+//! names ([`service_account`]); a store naming neither is refused. Only a ClusterSecretStore
+//! may use the bridge's own cloud identity ([`cloud_identity`]: GCP and Azure). Credential Secrets, ConfigMaps and
 //! ServiceAccounts are read only in the namespaces the bridge serves. Every HTTP call goes
 //! through [`egress`] (timeouts, size caps, no link-local peers).
 
 pub mod aws;
 pub mod aws_auth;
+pub mod azure;
+pub mod cloud_identity;
 pub mod egress;
 pub mod fake;
+pub mod gcp;
 pub mod kubernetes;
 pub mod parameterstore;
 pub mod service_account;
@@ -411,6 +415,10 @@ pub struct ProviderSettings {
     /// The bridge's `AWS_*` environment: its endpoint variables apply to every AWS store,
     /// the rest (the bridge's own identity) only to ClusterSecretStores without `auth`.
     pub aws_env: sealkit_cloud::EnvSnapshot,
+    /// GCP endpoints and the bridge's own Google identity (ClusterSecretStores only).
+    pub gcp: gcp::GcpSettings,
+    /// Azure authority and the bridge's own Azure identity (ClusterSecretStores only).
+    pub azure: azure::AzureSettings,
 }
 
 /// Where a store's credentials live, and the clients to read them with.
@@ -672,6 +680,12 @@ pub fn provider_name(provider: &StoreProvider) -> Result<&'static str, ProviderE
     if provider.fake.is_some() {
         set.push("fake");
     }
+    if provider.gcpsm.is_some() {
+        set.push("gcpsm");
+    }
+    if provider.azurekv.is_some() {
+        set.push("azurekv");
+    }
     let others: Vec<&str> = provider.other.keys().map(String::as_str).collect();
     match (set.as_slice(), others.as_slice()) {
         ([one], []) => Ok(one),
@@ -716,6 +730,20 @@ pub async fn connect(
         "webhook" => Arc::new(
             webhook::WebhookClient::connect(
                 provider.webhook.as_ref().unwrap_or(&Default::default()),
+                access,
+            )
+            .await?,
+        ),
+        "gcpsm" => Arc::new(
+            gcp::GcpClient::connect(
+                provider.gcpsm.as_ref().unwrap_or(&Default::default()),
+                access,
+            )
+            .await?,
+        ),
+        "azurekv" => Arc::new(
+            azure::AzureClient::connect(
+                provider.azurekv.as_ref().unwrap_or(&Default::default()),
                 access,
             )
             .await?,
