@@ -3,6 +3,11 @@
 //! Input may be a multi-document YAML stream, one JSON object, a stream of JSON objects, or a
 //! `kind: List` (YAML or JSON) whose `items` are the objects. Documents keep their order and
 //! their index (0-based) so errors can say which one failed.
+//!
+//! [`spanned`] reads the same streams keeping each scalar's place in the text, for edits that
+//! change values and no other byte.
+
+pub mod spanned;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
