@@ -8,6 +8,8 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
 
+mod reseal;
+
 const SECRET: &str = "\
 apiVersion: v1
 kind: Secret
