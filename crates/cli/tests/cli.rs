@@ -8,6 +8,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
 
+#[path = "cli/reseal.rs"]
 mod reseal;
 
 const SECRET: &str = "\
