@@ -310,7 +310,7 @@ impl Sealing {
                 }
             }
         }
-        if keyring.is_locked() {
+        if wrap.is_some() || keyring.is_locked() {
             tasks.spawn(keyring::import::retry_locked(
                 key_api.clone(),
                 args.key_prefix.clone(),

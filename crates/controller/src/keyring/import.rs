@@ -179,15 +179,29 @@ async fn load_reusing(
     Ok(loaded)
 }
 
-/// While a key is locked, lists and reads the key Secrets again with growing pauses, so a
-/// KMS that comes back (or a fixed master key) unlocks the keyring without a restart. Returns
-/// once nothing is locked.
+/// Whenever a key is locked, lists and reads the key Secrets again with growing pauses, so a
+/// KMS that comes back (or a fixed master key) unlocks the keyring without a restart. Runs
+/// until the keyring is dropped.
 pub async fn retry_locked(
     api: Api<Secret>,
     key_prefix: String,
     keyring: Keyring,
     wrap: Option<Arc<KeyWrap>>,
 ) {
+    let mut changed = keyring.subscribe();
+    loop {
+        if !keyring.is_locked() {
+            if changed.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        unlock(&api, &key_prefix, &keyring, wrap.as_deref()).await;
+        changed.borrow_and_update();
+    }
+}
+
+async fn unlock(api: &Api<Secret>, key_prefix: &str, keyring: &Keyring, wrap: Option<&KeyWrap>) {
     let mut attempt = 0;
     while keyring.is_locked() {
         attempt += 1;
@@ -195,7 +209,7 @@ pub async fn retry_locked(
         let usable = keyring.snapshot();
         let held = keyring.held_back();
         let previous = Previous::of(&usable, &held);
-        match load_reusing(&api, &key_prefix, wrap.as_deref(), &previous).await {
+        match load_reusing(api, key_prefix, wrap, &previous).await {
             Ok(loaded) => {
                 keyring.replace(loaded.usable);
                 keyring.replace_held_back(loaded.held_back);
