@@ -6,11 +6,16 @@
 #   3,000 x `openssl speed rsa4096` private-op time / cores, measured in the same run
 #   (target <= 1.15, the controller's cold-start bar). Each item costs one RSA private op
 #   (the key that opened most items so far is tried first) and one public op.
+# SEALKIT_BIN_DIR=<dir> runs a prebuilt `seal` from there instead of building a release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p seal --quiet
 . bench/common.sh
-seal="$(target_dir)/release/seal"
+if [ -n "${SEALKIT_BIN_DIR:-}" ]; then
+  seal="$SEALKIT_BIN_DIR/seal"
+else
+  cargo build --release -p seal --quiet
+  seal="$(target_dir)/release/seal"
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cores=$(nproc)

@@ -355,8 +355,25 @@ async fn keys_wrapped_by_openbao_transit_survive_restarts_and_a_wrong_master_key
         .expect("secret");
     assert_eq!(tls(&plain, "tls.key"), sops.stdout);
 
-    // Restart: the wrapped key is unwrapped again, no new key.
+    // Backup (the key stays wrapped), the key Secret lost, restored from the backup.
     ctl.stop().await;
+    let backup = c.path("backup.yaml");
+    let out = c
+        .seal(&["keys", "backup", "-w", backup.to_str().expect("path")], "")
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 wrapped, 0 plain"));
+    let backup_text = fs_err::read_to_string(&backup).expect("read");
+    assert!(!backup_text.contains("uid:") && !backup_text.contains("resourceVersion"));
+    c.secrets(CONTROLLER_NS)
+        .delete(&keys[0].name_any(), &DeleteParams::default())
+        .await
+        .expect("delete the key Secret");
+    c.seal_ok(&["keys", "restore", backup.to_str().expect("path")], "")
+        .await;
+    assert_eq!(tls(&key_secrets(&c).await[0], "tls.key"), tls_key.as_bytes());
+
+    // Restart: the wrapped key is unwrapped again, no new key.
     let ctl = ControllerProcess::start(&c, std::slice::from_ref(&wrap_flag), &env).await;
     wait_ready(&http, ctl.api).await;
     let served = http

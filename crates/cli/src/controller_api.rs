@@ -186,7 +186,7 @@ const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
 /// The controller: through the API server's service proxy, or directly at a URL.
 pub enum Controller {
     /// Through the API server.
-    Proxy(ControllerApi),
+    Proxy(Box<ControllerApi>),
     /// At `--controller-url`.
     Url {
         /// `http(s)://host:port` without a trailing slash.
@@ -210,7 +210,7 @@ impl Controller {
                     client,
                 })
             }
-            None => Ok(Self::Proxy(ControllerApi::connect(args)?)),
+            None => Ok(Self::Proxy(Box::new(ControllerApi::connect(args)?))),
         }
     }
 
