@@ -580,7 +580,25 @@ impl Metadata {
                 "shamir_threshold" => Value::Scalar(Scalar::Int(parse_threshold(&text)? as i64)),
                 _ => Value::str(text),
             };
-            unflatten_into(&mut root, &tokenize(k), value);
+            let tokens = tokenize(k);
+            // A hostile file may not nest the tree deeper than any reader allows, nor make a
+            // list longer than the entries that could fill it.
+            if crate::budget::check_depth(tokens.len()).is_err() {
+                return Err(Error::InvalidMetadata(format!(
+                    "metadata key `{k}` nests deeper than {} levels",
+                    crate::budget::MAX_DEPTH
+                )));
+            }
+            if let Some(Token::List(i)) = tokens
+                .iter()
+                .find(|t| matches!(t, Token::List(i) if *i >= items.len()))
+            {
+                return Err(Error::InvalidMetadata(format!(
+                    "metadata key `{k}` has list index {i}, beyond the file's {} metadata entries",
+                    items.len()
+                )));
+            }
+            unflatten_into(&mut root, &tokens, value);
         }
         Self::from_value(&root)
     }
@@ -727,6 +745,24 @@ fn unflatten_into(node: &mut Value, tokens: &[Token], leaf: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flattened_metadata_keys_may_not_nest_deep_or_index_far() {
+        // issue 14: a dotenv or INI file's `sops_*` keys build a tree: unbounded, they
+        // overflowed the stack or allocated a list of a billion items.
+        let deep = format!("key_groups{}", "__map_a".repeat(200));
+        let err = Metadata::from_flat(&[(deep, "x".into())]).unwrap_err();
+        assert!(
+            err.to_string().ends_with("nests deeper than 128 levels"),
+            "{err}"
+        );
+        let far = "age__list_999999999999__map_recipient".to_owned();
+        let err = Metadata::from_flat(&[(far, "x".into())]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid sops metadata: metadata key `age__list_999999999999__map_recipient` has list index 999999999999, beyond the file's 1 metadata entries"
+        );
+    }
 
     fn sample() -> Metadata {
         let mut m = Metadata::new(
