@@ -7,10 +7,10 @@
 //! `--azure-kv`); unwrapping uses the master keys the document names with this machine's
 //! credentials (`VAULT_TOKEN`, `AWS_*`, …), exactly as `sops decrypt` would.
 //!
-//! This is the only file of `seal` that names the master-key types (`sealer::keys`).
+//! This is the only file of `seal` that names the master-key types (`sealer::sops::master_keys`).
 
 use anyhow::{Context as _, bail};
-use sealer::keys::{DataKey, KeyBuilder, KeyFlags, Unwrappers, wrap_data_key};
+use sealer::sops::master_keys::{DataKey, KeyBuilder, KeyFlags, Unwrappers, wrap_data_key};
 use sealer::sealed::wrapped_key::{self, WrappedKey};
 use zeroize::Zeroizing;
 
@@ -51,7 +51,7 @@ impl WrapArgs {
 
 /// Master keys ready to wrap private keys.
 pub struct Wrapper {
-    keys: sealer::keys::MasterKeyGroup,
+    keys: sealer::sops::master_keys::MasterKeyGroup,
 }
 
 impl Wrapper {
@@ -85,7 +85,7 @@ pub fn is_wrapped(tls_key: &[u8]) -> bool {
 pub fn unwrap(tls_key: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let wrapped = WrappedKey::parse(tls_key)?;
     let with = Unwrappers::from_process_env();
-    let data_key = sealer::keys::unwrap_data_key(wrapped.metadata(), &with).with_context(|| {
+    let data_key = sealer::sops::master_keys::unwrap_data_key(wrapped.metadata(), &with).with_context(|| {
         format!(
             "unwrapping the private key (wrapped by {})",
             master_keys_of(tls_key).join(", ")

@@ -339,7 +339,9 @@ fn read_one(path: &Path, namespace: &str) -> anyhow::Result<Option<Found>> {
 }
 
 /// One SealedSecret's outcome: edits and items kept, or an error.
-type SealedOutcome = Result<(Vec<(std::ops::Range<usize>, String)>, usize), String>;
+/// Text replacements (byte range → new text) and the number of items re-sealed.
+type Edits = (Vec<(std::ops::Range<usize>, String)>, usize);
+type SealedOutcome = Result<Edits, String>;
 
 /// Offline: every SealedSecret of every file, on `--jobs` threads. The key that opened the
 /// most items so far is tried first (a wrong key costs a full RSA private operation), so a
@@ -429,7 +431,7 @@ fn online(found: &[Found], controller: &Controller, progress: &crate::printer::P
 /// Items per request (the controller's default `--max-items-per-request`).
 const ITEMS_PER_REQUEST: usize = 64;
 
-fn rotate_one(ss: &LocatedSealedSecret, controller: &Controller) -> anyhow::Result<(Vec<(std::ops::Range<usize>, String)>, usize)> {
+fn rotate_one(ss: &LocatedSealedSecret, controller: &Controller) -> anyhow::Result<Edits> {
     if ss.legacy_data {
         bail!("{}", sealer::sealed::Error::LegacyDataInPlace);
     }

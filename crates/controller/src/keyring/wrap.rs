@@ -11,9 +11,13 @@
 //! A key wrapped for another master key is an error naming both, and the keyring then serves
 //! no certificate and makes no key (see [`super::Keyring::locked`]).
 //!
-//! This is the only controller file that names the master-key types (`sealer::keys`).
+//! This is the only controller file that names the master-key types (`sealer::sops::master_keys`).
 
-use sealer::keys::{DataKey, KeyBuilder, KeyFlags, MasterKey, Unwrappers};
+use std::sync::Arc;
+
+use sealer::sops::master_keys::{
+    DataKey, KeyBuilder, KeyFlags, MasterKey, RemoteKeys, Unwrappers,
+};
 use sealer::sealed::wrapped_key::{self, WrappedKey};
 use sealer::sops::MasterKeyStanza;
 use zeroize::Zeroizing;
@@ -24,7 +28,7 @@ use zeroize::Zeroizing;
 pub enum Error {
     /// The `--key-wrap-*` flags name an unusable master key.
     #[error("invalid --key-wrap master key")]
-    Config(#[source] sealer::keys::Error),
+    Config(#[source] sealer::sops::master_keys::Error),
     /// The key is wrapped but no `--key-wrap-*` master key is configured.
     #[error("the private key is wrapped by {wrapped_by}, and no --key-wrap-* master key is configured")]
     NotConfigured {
@@ -48,7 +52,7 @@ pub enum Error {
         key: String,
         /// Its error (names the URL called, never a token).
         #[source]
-        source: sealer::keys::Error,
+        source: sealer::sops::master_keys::Error,
     },
     /// What the master key returned is not a data key.
     #[error("master key {key} returned no valid data key")]
@@ -113,12 +117,15 @@ impl KeyWrap {
             azure_kv: join(&flags.azure_kv),
             ..KeyFlags::default()
         };
-        let builder = KeyBuilder::from_process_env();
+        // The cloud clients are handed in explicitly (not the process-wide installed ones),
+        // so the controller's wrapping does not depend on what `main` installed.
+        let remote: Arc<dyn RemoteKeys> = Arc::new(sealkit_cloud::CloudKeys::default());
+        let builder = KeyBuilder::from_process_env().with_remote_keys(remote.clone());
         let keys = builder.group_from_flags(&key_flags).map_err(Error::Config)?;
         Ok(Some(Self {
             keys,
             builder,
-            unwrappers: Unwrappers::from_process_env(),
+            unwrappers: Unwrappers::from_process_env().with_remote_keys(remote),
         }))
     }
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::cipher;
-use super::keys::{PrivateKey, PublicKey};
+use super::keypair::{PrivateKey, PublicKey};
 use super::model::ObjectMeta;
 use super::scope::Scope;
 use super::{ConvertError, Error, ItemError};

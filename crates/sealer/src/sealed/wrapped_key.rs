@@ -15,7 +15,7 @@
 use zeroize::Zeroizing;
 
 use super::{Error, Result};
-use crate::keys::DataKey;
+use crate::sops::master_keys::DataKey;
 use crate::sops::{EncryptedFile, Format, KeyGroup, MacCheck, Metadata, PlainFile, Selectors};
 
 /// Whether a `tls.key` item holds a wrapped key (a SOPS document) rather than PEM.

@@ -155,10 +155,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, Error> {
 fn parse_yaml(text: &str) -> Result<Vec<Node>, Error> {
     let mut reader = Reader::new(text);
     let mut documents = Vec::new();
-    loop {
-        let Some((event, span)) = reader.next()? else {
-            break;
-        };
+    while let Some((event, span)) = reader.next()? {
         match event {
             Event::StreamEnd => break,
             Event::StreamStart | Event::DocumentStart(_) | Event::DocumentEnd | Event::Nothing => {}
