@@ -147,7 +147,12 @@ impl Cluster {
     }
 
     /// The Secret `ns/name` once `pred` holds for it.
-    pub(crate) async fn secret_where(&self, ns: &str, name: &str, pred: impl Fn(&Secret) -> bool) -> Secret {
+    pub(crate) async fn secret_where(
+        &self,
+        ns: &str,
+        name: &str,
+        pred: impl Fn(&Secret) -> bool,
+    ) -> Secret {
         let api = self.secrets(ns);
         let pred = &pred;
         eventually(&format!("secret {ns}/{name} as expected"), || {
@@ -159,7 +164,12 @@ impl Cluster {
 
     /// The `Synced` condition of `ns/name` once its status is `want` for the object's current
     /// generation.
-    pub(crate) async fn synced(&self, ns: &str, name: &str, want: &str) -> sealer::sealed::Condition {
+    pub(crate) async fn synced(
+        &self,
+        ns: &str,
+        name: &str,
+        want: &str,
+    ) -> sealer::sealed::Condition {
         let api = self.sealed(ns);
         eventually(&format!("sealedsecret {ns}/{name} Synced={want}"), || {
             let api = api.clone();

@@ -17,8 +17,8 @@ use sealkit_tests::binaries;
 use sealkit_tests::servers::{Moto, OpenBao};
 
 use crate::controller::{
-    CONTROLLER_NS, Cluster, Controller, KEY_LABEL, SERVICE, create_sealed, eventually,
-    run_binary, seal_in_process, secret_value, store_key, wait_ready,
+    CONTROLLER_NS, Cluster, Controller, KEY_LABEL, SERVICE, create_sealed, eventually, run_binary,
+    seal_in_process, secret_value, store_key, wait_ready,
 };
 
 /// `GET /v1/keys` as JSON.
@@ -44,10 +44,13 @@ fn row<'a>(list: &'a serde_json::Value, fingerprint: &str) -> &'a serde_json::Va
 
 /// Waits until `/v1/keys` says `fingerprint` is needed by `n` SealedSecrets.
 async fn wait_count(http: &reqwest::Client, api: SocketAddr, fingerprint: &str, n: u64) {
-    eventually(&format!("{n} SealedSecrets counted for {fingerprint}"), || async {
-        let list = key_list(http, api).await;
-        (row(&list, fingerprint)["sealedSecrets"] == n).then_some(())
-    })
+    eventually(
+        &format!("{n} SealedSecrets counted for {fingerprint}"),
+        || async {
+            let list = key_list(http, api).await;
+            (row(&list, fingerprint)["sealedSecrets"] == n).then_some(())
+        },
+    )
     .await;
 }
 
@@ -107,23 +110,32 @@ async fn reseal_through_the_controller_changes_only_old_values_and_leaves_curren
     ctl.expose(&c);
     let old = Certificate::from_pem(ctl.cert_pem().await.as_bytes()).expect("cert");
     let password = secret_value("pw");
-    let stale = serde_yaml_ng::to_string(&seal_in_process(&old, "team-a", "db", &[("password", &password)]))
-        .expect("yaml");
+    let stale = serde_yaml_ng::to_string(&seal_in_process(
+        &old,
+        "team-a",
+        "db",
+        &[("password", &password)],
+    ))
+    .expect("yaml");
     let stale_file = format!(
         "# database credentials\n---\n{}# end\n",
         stale.replace("password:", "password: # sealed\n     ")
     );
     let new_fingerprint = newer_key(&c, &ctl).await;
     let new = Certificate::from_pem(ctl.cert_pem().await.as_bytes()).expect("cert");
-    let current = serde_json::to_string_pretty(&seal_in_process(&new, "team-a", "cur", &[("k", "v")]))
-        .expect("json");
+    let current =
+        serde_json::to_string_pretty(&seal_in_process(&new, "team-a", "cur", &[("k", "v")]))
+            .expect("json");
     let tree = c.path("tree");
     fs_err::create_dir_all(tree.join("apps")).expect("mkdir");
     fs_err::write(tree.join("apps/db.yaml"), &stale_file).expect("write");
     fs_err::write(tree.join("current.json"), &current).expect("write");
 
     let out = c
-        .seal_ok(&["reseal", "--output", "json", tree.to_str().expect("path")], "")
+        .seal_ok(
+            &["reseal", "--output", "json", tree.to_str().expect("path")],
+            "",
+        )
         .await;
     let report: serde_json::Value = serde_json::from_str(&out).expect("report");
     assert_eq!(report["summary"]["resealed"], 1, "{report}");
@@ -148,8 +160,16 @@ async fn reseal_through_the_controller_changes_only_old_values_and_leaves_curren
     let again = c.path("again.yaml");
     fs_err::write(&again, &stale).expect("write");
     let url = format!("http://{}", ctl.api);
-    c.seal_ok(&["reseal", "--controller-url", &url, again.to_str().expect("path")], "")
-        .await;
+    c.seal_ok(
+        &[
+            "reseal",
+            "--controller-url",
+            &url,
+            again.to_str().expect("path"),
+        ],
+        "",
+    )
+    .await;
     assert_ne!(fs_err::read_to_string(&again).expect("read"), stale);
     ctl.stop().await;
 }
@@ -180,7 +200,10 @@ async fn key_usage_is_counted_through_restarts_and_deletions_and_a_needed_key_is
     for name in ["a", "b", "c"] {
         wait_sealing_keys(&c, "team-a", name, &[&first]).await;
     }
-    assert_eq!(ctl.metric("sealkit_rsa_private_operations_total").await, 0.0);
+    assert_eq!(
+        ctl.metric("sealkit_rsa_private_operations_total").await,
+        0.0
+    );
 
     // A newer key seals; the first is still needed: retiring it is refused, and so is
     // retiring the key that seals.
@@ -284,7 +307,8 @@ fn tls(secret: &Secret, item: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_wrapped_by_openbao_transit_survive_restarts_and_a_wrong_master_key_serves_no_certificate() {
+async fn keys_wrapped_by_openbao_transit_survive_restarts_and_a_wrong_master_key_serves_no_certificate()
+ {
     let bao = tokio::task::spawn_blocking(|| {
         let bao = OpenBao::start();
         bao.mount("transit", "transit", serde_json::json!({}));
@@ -306,7 +330,10 @@ async fn keys_wrapped_by_openbao_transit_survive_restarts_and_a_wrong_master_key
     let keys = key_secrets(&c).await;
     assert_eq!(keys.len(), 1);
     let tls_key = String::from_utf8(tls(&keys[0], "tls.key")).expect("utf-8");
-    assert!(tls_key.starts_with('{') && tls_key.contains("\"hc_vault\""), "{tls_key}");
+    assert!(
+        tls_key.starts_with('{') && tls_key.contains("\"hc_vault\""),
+        "{tls_key}"
+    );
     assert!(!tls_key.contains("PRIVATE KEY"));
     let list = key_list(&http, ctl.api).await;
     assert_eq!(list["keys"][0]["wrapped"], true, "{list}");
@@ -316,7 +343,10 @@ async fn keys_wrapped_by_openbao_transit_survive_restarts_and_a_wrong_master_key
     c.h.register_service_proxy(CONTROLLER_NS, SERVICE, "http", ctl.api);
     let password = secret_value("pw");
     let sealed = c
-        .seal_ok(&[], &crate::controller::secret_yaml("team-a", "db", &[("password", &password)]))
+        .seal_ok(
+            &[],
+            &crate::controller::secret_yaml("team-a", "db", &[("password", &password)]),
+        )
         .await;
     c.apply(&sealed).await;
     let secret = c.secret("team-a", "db").await;
@@ -332,36 +362,64 @@ async fn keys_wrapped_by_openbao_transit_survive_restarts_and_a_wrong_master_key
         .env("VAULT_TOKEN", bao.token())
         .output()
         .expect("sops");
-    assert!(sops.status.success(), "{}", String::from_utf8_lossy(&sops.stderr));
+    assert!(
+        sops.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sops.stderr)
+    );
     let pem = PrivateKey::from_pem(&sops.stdout).expect("sops gives the PEM key");
     assert_eq!(
         pem.public_key(),
-        Certificate::from_pem(cert_pem.as_bytes()).expect("cert").public_key()
+        Certificate::from_pem(cert_pem.as_bytes())
+            .expect("cert")
+            .public_key()
     );
     let mut exported = keys[0].clone();
     exported.metadata.managed_fields = None;
     let exported_path = c.path("key-secret.yaml");
-    fs_err::write(&exported_path, serde_yaml_ng::to_string(&exported).expect("yaml")).expect("write");
+    fs_err::write(
+        &exported_path,
+        serde_yaml_ng::to_string(&exported).expect("yaml"),
+    )
+    .expect("write");
     let unwrapped_path = c.path("plain.yaml");
     let out = run_binary(
         "seal",
-        &["keys", "unwrap", exported_path.to_str().expect("path"), "-w", unwrapped_path.to_str().expect("path")],
+        &[
+            "keys",
+            "unwrap",
+            exported_path.to_str().expect("path"),
+            "-w",
+            unwrapped_path.to_str().expect("path"),
+        ],
         "",
         &[("VAULT_TOKEN", bao.token().as_ref())],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let plain: Secret = serde_yaml_ng::from_str(&fs_err::read_to_string(&unwrapped_path).expect("read"))
-        .expect("secret");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plain: Secret =
+        serde_yaml_ng::from_str(&fs_err::read_to_string(&unwrapped_path).expect("read"))
+            .expect("secret");
     assert_eq!(tls(&plain, "tls.key"), sops.stdout);
 
     // Backup (the key stays wrapped), the key Secret lost, restored from the backup.
     ctl.stop().await;
     let backup = c.path("backup.yaml");
     let out = c
-        .seal(&["keys", "backup", "-w", backup.to_str().expect("path")], "")
+        .seal(
+            &["keys", "backup", "-w", backup.to_str().expect("path")],
+            "",
+        )
         .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 wrapped, 0 plain"));
     let backup_text = fs_err::read_to_string(&backup).expect("read");
     assert!(!backup_text.contains("uid:") && !backup_text.contains("resourceVersion"));
@@ -371,7 +429,10 @@ async fn keys_wrapped_by_openbao_transit_survive_restarts_and_a_wrong_master_key
         .expect("delete the key Secret");
     c.seal_ok(&["keys", "restore", backup.to_str().expect("path")], "")
         .await;
-    assert_eq!(tls(&key_secrets(&c).await[0], "tls.key"), tls_key.as_bytes());
+    assert_eq!(
+        tls(&key_secrets(&c).await[0], "tls.key"),
+        tls_key.as_bytes()
+    );
 
     // Restart: the wrapped key is unwrapped again, no new key.
     let ctl = ControllerProcess::start(&c, std::slice::from_ref(&wrap_flag), &env).await;
@@ -389,17 +450,30 @@ async fn keys_wrapped_by_openbao_transit_survive_restarts_and_a_wrong_master_key
     ctl.stop().await;
 
     // A wrong master key: the key stays locked, no certificate, no new key.
-    let other = format!("--key-wrap-hc-vault-transit={}/v1/transit/keys/other", bao.url());
+    let other = format!(
+        "--key-wrap-hc-vault-transit={}/v1/transit/keys/other",
+        bao.url()
+    );
     let ctl = ControllerProcess::start(&c, &[other], &env).await;
     let list = eventually("the key listed locked", || async {
-        let response = http.get(format!("http://{}/v1/keys", ctl.api)).send().await.ok()?;
+        let response = http
+            .get(format!("http://{}/v1/keys", ctl.api))
+            .send()
+            .await
+            .ok()?;
         let list: serde_json::Value = response.json().await.ok()?;
         (list["keys"][0]["state"] == "locked").then_some(list)
     })
     .await;
     let reason = list["keys"][0]["reason"].as_str().expect("reason");
-    assert!(reason.contains("not by a configured master key"), "{reason}");
-    assert!(reason.contains("transit/keys/sealkit") && reason.contains("transit/keys/other"), "{reason}");
+    assert!(
+        reason.contains("not by a configured master key"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("transit/keys/sealkit") && reason.contains("transit/keys/other"),
+        "{reason}"
+    );
     let cert = http
         .get(format!("http://{}/v1/cert.pem", ctl.api))
         .send()
@@ -445,16 +519,32 @@ async fn a_plain_bitnami_key_wrapped_offline_with_moto_kms_is_read_by_the_contro
         aws_env.iter().map(|(k, v)| (*k, v.as_ref())).collect();
     let out = run_binary(
         "seal",
-        &["keys", "wrap", "--kms", &arn, exported.to_str().expect("path"), "-w", wrapped_path.to_str().expect("path")],
+        &[
+            "keys",
+            "wrap",
+            "--kms",
+            &arn,
+            exported.to_str().expect("path"),
+            "-w",
+            wrapped_path.to_str().expect("path"),
+        ],
         "",
         &env,
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let wrapped: Secret =
-        serde_yaml_ng::from_str(&fs_err::read_to_string(&wrapped_path).expect("read")).expect("secret");
+        serde_yaml_ng::from_str(&fs_err::read_to_string(&wrapped_path).expect("read"))
+            .expect("secret");
     let tls_key = String::from_utf8(tls(&wrapped, "tls.key")).expect("utf-8");
-    assert!(tls_key.contains("\"kms\"") && !tls_key.contains("PRIVATE KEY"), "{tls_key}");
+    assert!(
+        tls_key.contains("\"kms\"") && !tls_key.contains("PRIVATE KEY"),
+        "{tls_key}"
+    );
     assert_eq!(tls(&wrapped, "tls.crt"), tls(&plain, "tls.crt"));
     // Replace the plain key Secret by the wrapped one.
     c.secrets(CONTROLLER_NS)
@@ -479,9 +569,17 @@ async fn a_plain_bitnami_key_wrapped_offline_with_moto_kms_is_read_by_the_contro
         .await
         .expect("body");
     assert_eq!(served, cert.to_pem());
-    assert_eq!(key_secrets(&c).await.len(), 1, "the wrapped key is used, none made");
+    assert_eq!(
+        key_secrets(&c).await.len(),
+        1,
+        "the wrapped key is used, none made"
+    );
     let password = secret_value("pw");
-    create_sealed(&c, &seal_in_process(&cert, "team-a", "db", &[("password", &password)])).await;
+    create_sealed(
+        &c,
+        &seal_in_process(&cert, "team-a", "db", &[("password", &password)]),
+    )
+    .await;
     let secret = c.secret("team-a", "db").await;
     assert_eq!(crate::controller::data_of(&secret)["password"], password);
     assert!(key.public_key() == cert.public_key());

@@ -246,7 +246,8 @@ impl Controller {
             };
             match answer {
                 Err(e)
-                    if e.downcast_ref::<ControllerStatus>().is_some_and(|s| s.code == 429)
+                    if e.downcast_ref::<ControllerStatus>()
+                        .is_some_and(|s| s.code == 429)
                         && std::time::Instant::now() + pause < deadline =>
                 {
                     std::thread::sleep(pause);
@@ -260,7 +261,12 @@ impl Controller {
         }
     }
 
-    fn url_call(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    fn url_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Vec<u8>> {
         use std::io::Read as _;
         let Self::Url { base, client } = self else {
             anyhow::bail!("not a URL controller");
@@ -286,7 +292,11 @@ impl Controller {
                 code: status.as_u16(),
             });
             let message = String::from_utf8_lossy(&bytes).trim().to_owned();
-            return Err(if message.is_empty() { err } else { err.context(message) });
+            return Err(if message.is_empty() {
+                err
+            } else {
+                err.context(message)
+            });
         }
         Ok(bytes)
     }

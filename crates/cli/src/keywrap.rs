@@ -10,8 +10,8 @@
 //! This is the only file of `seal` that names the master-key types (`sealer::sops::master_keys`).
 
 use anyhow::{Context as _, bail};
-use sealer::sops::master_keys::{DataKey, KeyBuilder, KeyFlags, Unwrappers, wrap_data_key};
 use sealer::sealed::wrapped_key::{self, WrappedKey};
+use sealer::sops::master_keys::{DataKey, KeyBuilder, KeyFlags, Unwrappers, wrap_data_key};
 use zeroize::Zeroizing;
 
 /// The master keys to wrap with (sops's flag names).
@@ -85,12 +85,13 @@ pub fn is_wrapped(tls_key: &[u8]) -> bool {
 pub fn unwrap(tls_key: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let wrapped = WrappedKey::parse(tls_key)?;
     let with = Unwrappers::from_process_env();
-    let data_key = sealer::sops::master_keys::unwrap_data_key(wrapped.metadata(), &with).with_context(|| {
-        format!(
-            "unwrapping the private key (wrapped by {})",
-            master_keys_of(tls_key).join(", ")
-        )
-    })?;
+    let data_key = sealer::sops::master_keys::unwrap_data_key(wrapped.metadata(), &with)
+        .with_context(|| {
+            format!(
+                "unwrapping the private key (wrapped by {})",
+                master_keys_of(tls_key).join(", ")
+            )
+        })?;
     Ok(wrapped.open(&data_key)?)
 }
 

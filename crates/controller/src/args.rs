@@ -232,7 +232,11 @@ pub struct RunArgs {
     #[arg(long, env = "AWS_SECRETSMANAGER_ENDPOINT")]
     pub aws_secretsmanager_endpoint: Option<String>,
     /// Keep sealing private keys wrapped by these Vault/OpenBao transit keys (https://HOST:8200/v1/transit/keys/NAME, comma-separated; token from VAULT_TOKEN): new keys are stored wrapped, wrapped keys are unwrapped at start
-    #[arg(long, env = "SEALED_SECRETS_KEY_WRAP_HC_VAULT_TRANSIT", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_WRAP_HC_VAULT_TRANSIT",
+        value_delimiter = ','
+    )]
     pub key_wrap_hc_vault_transit: Vec<String>,
     /// Keep sealing private keys wrapped by these AWS KMS keys (ARNs, comma-separated; credentials and endpoint from AWS_*)
     #[arg(long, env = "SEALED_SECRETS_KEY_WRAP_KMS", value_delimiter = ',')]

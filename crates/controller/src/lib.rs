@@ -552,8 +552,13 @@ async fn renew_keys(
             .map(|k| k.order_time(keyring.priority()));
         match next_renewal(newest, period, cutoff, time::OffsetDateTime::now_utc()) {
             Renewal::Now => {
-                match keyring::generate::generate_and_store(&api, &params, &keyring, wrap.as_deref())
-                    .await
+                match keyring::generate::generate_and_store(
+                    &api,
+                    &params,
+                    &keyring,
+                    wrap.as_deref(),
+                )
+                .await
                 {
                     Ok(_) => failures = 0,
                     Err(e) => {

@@ -40,7 +40,9 @@ const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Re-seal flags.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Examples:\n  $ seal reseal deploy/                       # through the controller\n  $ seal reseal --private-key backup.yaml --cert new.pem deploy/ secrets.yaml\n  $ seal reseal --dry-run --output json deploy/")]
+#[command(
+    after_help = "Examples:\n  $ seal reseal deploy/                       # through the controller\n  $ seal reseal --private-key backup.yaml --cert new.pem deploy/ secrets.yaml\n  $ seal reseal --dry-run --output json deploy/"
+)]
 pub struct Args {
     /// Files and directories (searched recursively for .yaml, .yml and .json files; hidden
     /// directories are skipped).
@@ -50,7 +52,12 @@ pub struct Args {
     /// Offline: private keys that open the SealedSecrets (PEM, or key Secrets as `kubectl get
     /// secret -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` or `seal keys backup`
     /// print); needs --cert. Repeat or comma-separate.
-    #[arg(long = "private-key", value_name = "FILE", value_delimiter = ',', requires = "cert")]
+    #[arg(
+        long = "private-key",
+        value_name = "FILE",
+        value_delimiter = ',',
+        requires = "cert"
+    )]
     pub private_keys: Vec<PathBuf>,
 
     /// Offline: the certificate to re-seal for (a PEM file, `file://…` or an `http(s)://` URL).
@@ -168,10 +175,16 @@ enum Mode {
 /// Runs the command.
 pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let mode = if args.private_keys.is_empty() {
-        Mode::Online(Controller::connect(&args.controller, args.controller_url.as_deref())?)
+        Mode::Online(Controller::connect(
+            &args.controller,
+            args.controller_url.as_deref(),
+        )?)
     } else {
         let Some(cert) = &args.cert else {
-            return Err(UsageError("--private-key needs --cert (the certificate to re-seal for)".into()).into());
+            return Err(UsageError(
+                "--private-key needs --cert (the certificate to re-seal for)".into(),
+            )
+            .into());
         };
         let cert: Certificate = certsource::load(
             cert,
@@ -257,7 +270,12 @@ fn canonical(path: &Path) -> PathBuf {
     fs_err::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>, reports: &mut Vec<FileReport>) {
+fn walk(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
+    reports: &mut Vec<FileReport>,
+) {
     let entries = match fs_err::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -272,7 +290,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>, reports
         let name = entry.file_name();
         let hidden = name.to_string_lossy().starts_with('.');
         // Symlinked directories are not followed (no loops); symlinked files are.
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             if !hidden {
                 walk(&path, out, seen, reports);
@@ -359,12 +379,15 @@ fn offline(
         .enumerate()
         .flat_map(|(f, file)| (0..file.sealed.len()).map(move |s| (f, s)))
         .collect();
-    let results: Vec<Mutex<Option<SealedOutcome>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<SealedOutcome>>> =
+        jobs.iter().map(|_| Mutex::new(None)).collect();
     let opened: Vec<AtomicU64> = keys.iter().map(|_| AtomicU64::new(0)).collect();
     let next = AtomicUsize::new(0);
     let threads = args
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        })
         .clamp(1, jobs.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -411,7 +434,11 @@ fn offline(
 
 /// Online: each SealedSecret to `/v1/rotate`, one after the other (the controller rate-limits
 /// its clients; `Controller::rotate` waits when told to).
-fn online(found: &[Found], controller: &Controller, progress: &crate::printer::Progress) -> Vec<Vec<SealedOutcome>> {
+fn online(
+    found: &[Found],
+    controller: &Controller,
+    progress: &crate::printer::Progress,
+) -> Vec<Vec<SealedOutcome>> {
     found
         .iter()
         .map(|file| {
@@ -567,7 +594,11 @@ fn print_report(report: &Report, format: ReportFormat, printer: &Printer) -> any
                 "{} file{} {}, {} unchanged, {} failed; {} item{} re-sealed, {} already current",
                 s.resealed,
                 plural(s.resealed),
-                if s.dry_run { "would be re-sealed" } else { "re-sealed" },
+                if s.dry_run {
+                    "would be re-sealed"
+                } else {
+                    "re-sealed"
+                },
                 s.unchanged,
                 s.failed,
                 s.resealed_items,

@@ -137,11 +137,34 @@ fn a_tree_resealed_offline_opens_with_the_new_key_in_python_and_only_values_chan
 
     let db = seal_with(
         &old_cert,
-        &secret("team-a", "db", None, &[("user", "admin"), ("password", "hunter2"), ("url", "postgres://db")]),
+        &secret(
+            "team-a",
+            "db",
+            None,
+            &[
+                ("user", "admin"),
+                ("password", "hunter2"),
+                ("url", "postgres://db"),
+            ],
+        ),
     );
-    let api = seal_with(&old_cert, &secret("team-b", "api", Some("namespace-wide"), &[("token", "t0k3n")]));
-    let wide = seal_with(&old_cert, &secret("any", "shared", Some("cluster-wide"), &[("ca", "PEM…")]));
-    let current = seal_with(&new_cert, &secret("team-a", "cur", None, &[("k", "already new")]));
+    let api = seal_with(
+        &old_cert,
+        &secret(
+            "team-b",
+            "api",
+            Some("namespace-wide"),
+            &[("token", "t0k3n")],
+        ),
+    );
+    let wide = seal_with(
+        &old_cert,
+        &secret("any", "shared", Some("cluster-wide"), &[("ca", "PEM…")]),
+    );
+    let current = seal_with(
+        &new_cert,
+        &secret("team-a", "cur", None, &[("k", "already new")]),
+    );
     let hidden = seal_with(&old_cert, &secret("team-a", "hidden", None, &[("k", "v")]));
 
     let tree = root.join("tree");
@@ -168,9 +191,21 @@ fn a_tree_resealed_offline_opens_with_the_new_key_in_python_and_only_values_chan
     );
 
     // A dry run changes nothing and says what would change.
-    let keys = format!("{},{}", old.join("tls.key").display(), new.join("tls.key").display());
+    let keys = format!(
+        "{},{}",
+        old.join("tls.key").display(),
+        new.join("tls.key").display()
+    );
     let out = seal()
-        .args(["reseal", "--dry-run", "--output", "json", "--private-key", &keys, "--cert"])
+        .args([
+            "reseal",
+            "--dry-run",
+            "--output",
+            "json",
+            "--private-key",
+            &keys,
+            "--cert",
+        ])
         .arg(&new_cert)
         .arg(&tree)
         .assert()
@@ -184,7 +219,14 @@ fn a_tree_resealed_offline_opens_with_the_new_key_in_python_and_only_values_chan
     assert_eq!(before("app/db.json"), db_before);
 
     let out = seal()
-        .args(["reseal", "--output", "json", "--private-key", &keys, "--cert"])
+        .args([
+            "reseal",
+            "--output",
+            "json",
+            "--private-key",
+            &keys,
+            "--cert",
+        ])
         .arg(&new_cert)
         .arg(&tree)
         .assert()
@@ -195,11 +237,19 @@ fn a_tree_resealed_offline_opens_with_the_new_key_in_python_and_only_values_chan
     let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let summary = &report["summary"];
     assert_eq!(
-        (&summary["files"], &summary["resealed"], &summary["unchanged"], &summary["failed"]),
+        (
+            &summary["files"],
+            &summary["resealed"],
+            &summary["unchanged"],
+            &summary["failed"]
+        ),
         (&3.into(), &2.into(), &1.into(), &0.into()),
         "{report}"
     );
-    assert_eq!((&summary["resealedItems"], &summary["keptItems"]), (&5.into(), &1.into()));
+    assert_eq!(
+        (&summary["resealedItems"], &summary["keptItems"]),
+        (&5.into(), &1.into())
+    );
 
     // Only the values changed; the file already sealed for the new key and the hidden
     // directory are byte-identical.
@@ -231,7 +281,10 @@ fn a_tree_resealed_offline_opens_with_the_new_key_in_python_and_only_values_chan
         .arg(&tree)
         .assert()
         .success()
-        .stdout(predicates::str::contains("unchanged").and(predicates::str::contains("resealed ").not()));
+        .stdout(
+            predicates::str::contains("unchanged")
+                .and(predicates::str::contains("resealed ").not()),
+        );
 }
 
 #[test]
@@ -260,9 +313,21 @@ fn without_the_new_private_key_a_current_file_fails_untouched_and_is_named() {
         .arg(root.join("current.json"))
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("the private key of --cert is not among --private-key"))
-        .stderr(predicate::str::contains("1 file(s) failed and were left untouched"))
-        .stderr(predicate::str::contains("current.json: ns/current: item \"k\": no key could decrypt it"));
-    assert_eq!(fs_err::read_to_string(root.join("current.json")).unwrap(), current);
-    assert_ne!(fs_err::read_to_string(root.join("stale.json")).unwrap(), stale);
+        .stderr(predicate::str::contains(
+            "the private key of --cert is not among --private-key",
+        ))
+        .stderr(predicate::str::contains(
+            "1 file(s) failed and were left untouched",
+        ))
+        .stderr(predicate::str::contains(
+            "current.json: ns/current: item \"k\": no key could decrypt it",
+        ));
+    assert_eq!(
+        fs_err::read_to_string(root.join("current.json")).unwrap(),
+        current
+    );
+    assert_ne!(
+        fs_err::read_to_string(root.join("stale.json")).unwrap(),
+        stale
+    );
 }

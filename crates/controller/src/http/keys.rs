@@ -56,11 +56,23 @@ mod tests {
         let (_, body, _) = call(api_router(s), "GET", "/v1/keys", Body::empty()).await;
         let list: KeyList = serde_json::from_str(&body).unwrap();
         assert!(list.usage.complete);
-        let row = |fp: String| list.keys.iter().find(|k| k.fingerprint.as_deref() == Some(fp.as_str())).unwrap().clone();
+        let row = |fp: String| {
+            list.keys
+                .iter()
+                .find(|k| k.fingerprint.as_deref() == Some(fp.as_str()))
+                .unwrap()
+                .clone()
+        };
         let old = row(fingerprint(0));
         let new = row(fingerprint(1));
-        assert_eq!((old.state.as_str(), old.sealing, old.sealed_secrets), ("compromised", false, Some(1)));
-        assert_eq!((new.state.as_str(), new.sealing, new.sealed_secrets), ("active", true, Some(0)));
+        assert_eq!(
+            (old.state.as_str(), old.sealing, old.sealed_secrets),
+            ("compromised", false, Some(1))
+        );
+        assert_eq!(
+            (new.state.as_str(), new.sealing, new.sealed_secrets),
+            ("active", true, Some(0))
+        );
         assert!(!body.contains("PRIVATE"));
     }
 }

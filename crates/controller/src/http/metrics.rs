@@ -62,14 +62,20 @@ mod tests {
         usage.apply(0, Event::Init);
         usage.apply(0, Event::InitDone);
         let (_, body, _) = call(metrics_router(s), "GET", "/metrics", Body::empty()).await;
-        let fp = sealer::sealed::Certificate::from_pem(crate::keyring::tests::TEST_KEYS[0].1.as_bytes())
-            .unwrap()
-            .public_key()
-            .fingerprint();
+        let fp =
+            sealer::sealed::Certificate::from_pem(crate::keyring::tests::TEST_KEYS[0].1.as_bytes())
+                .unwrap()
+                .public_key()
+                .fingerprint();
         assert!(
-            body.contains(&format!("sealkit_sealed_secrets_per_key{{fingerprint=\"{fp}\"}} 0")),
+            body.contains(&format!(
+                "sealkit_sealed_secrets_per_key{{fingerprint=\"{fp}\"}} 0"
+            )),
             "{body}"
         );
-        assert!(body.contains("sealkit_sealed_secrets_unrecorded 0"), "{body}");
+        assert!(
+            body.contains("sealkit_sealed_secrets_unrecorded 0"),
+            "{body}"
+        );
     }
 }

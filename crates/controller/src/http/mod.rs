@@ -208,7 +208,11 @@ pub(crate) mod tests {
     /// [`state`] (no rate limit to speak of) and the key usage index it serves.
     pub(crate) fn state_with_usage(keys: &[(usize, &str, bool)]) -> (AppState, KeyUsage) {
         let s = state(keys, 100);
-        let usage = s.sealing.as_ref().map(|s| s.usage.clone()).unwrap_or_default();
+        let usage = s
+            .sealing
+            .as_ref()
+            .map(|s| s.usage.clone())
+            .unwrap_or_default();
         (s, usage)
     }
 

@@ -45,10 +45,7 @@ impl<'a> Previous<'a> {
     /// What `keyring` holds now.
     pub fn of(usable: &'a [Arc<KeyEntry>], held_back: &'a [Arc<HeldBack>]) -> Self {
         Self {
-            usable: usable
-                .iter()
-                .map(|e| (e.secret_name.as_str(), e))
-                .collect(),
+            usable: usable.iter().map(|e| (e.secret_name.as_str(), e)).collect(),
             retired: held_back
                 .iter()
                 .filter(|h| h.reason == HeldBackReason::Retired)
@@ -248,7 +245,11 @@ pub async fn watch(
         let previous = Previous::of(&usable, &held);
         let mut by_name: BTreeMap<String, Loaded> = BTreeMap::new();
         for entry in usable.iter() {
-            by_name.entry(entry.secret_name.clone()).or_default().usable.push(Arc::clone(entry));
+            by_name
+                .entry(entry.secret_name.clone())
+                .or_default()
+                .usable
+                .push(Arc::clone(entry));
         }
         for entry in held.iter() {
             by_name

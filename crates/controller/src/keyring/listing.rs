@@ -62,14 +62,20 @@ pub struct UsageSummary {
 
 /// RFC 3339, or nothing if the date cannot be written.
 fn rfc3339(t: OffsetDateTime) -> Option<String> {
-    t.format(&time::format_description::well_known::Rfc3339).ok()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// The list for `keyring` with `counts` (when known).
 pub fn list(keyring: &Keyring, counts: Option<&UsageCounts>) -> KeyList {
     let sealing = keyring.newest_active().map(|k| k.fingerprint.clone());
     let count = |fingerprint: Option<&str>| {
-        counts.map(|c| fingerprint.and_then(|f| c.per_key.get(f)).copied().unwrap_or(0))
+        counts.map(|c| {
+            fingerprint
+                .and_then(|f| c.per_key.get(f))
+                .copied()
+                .unwrap_or(0)
+        })
     };
     let mut rows: Vec<(OffsetDateTime, KeyInfo)> = Vec::new();
     for key in keyring.snapshot().iter() {
@@ -79,7 +85,12 @@ pub fn list(keyring: &Keyring, counts: Option<&UsageCounts>) -> KeyList {
             KeyInfo {
                 fingerprint: Some(key.fingerprint.clone()),
                 secret: key.secret_name.clone(),
-                state: if key.compromised { "compromised" } else { "active" }.into(),
+                state: if key.compromised {
+                    "compromised"
+                } else {
+                    "active"
+                }
+                .into(),
                 sealing: sealing.as_deref() == Some(key.fingerprint.as_str()),
                 created: rfc3339(key.created.unwrap_or_else(|| key.certificate.not_before())),
                 expires: rfc3339(key.certificate.not_after()),
@@ -96,7 +107,9 @@ pub fn list(keyring: &Keyring, counts: Option<&UsageCounts>) -> KeyList {
             HeldBackReason::Locked(why) => ("locked", Some(why.clone())),
         };
         rows.push((
-            held.created.or(not_before).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            held.created
+                .or(not_before)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
             KeyInfo {
                 fingerprint: held.fingerprint.clone(),
                 secret: held.secret_name.clone(),

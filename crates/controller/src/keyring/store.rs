@@ -125,8 +125,7 @@ pub fn entry_with_key(secret: &Secret, key_pem: &[u8], compromised: bool) -> Res
     let cert_pem = data
         .get("tls.crt")
         .ok_or_else(|| invalid("no tls.crt item"))?;
-    let private =
-        PrivateKey::from_pem(key_pem).map_err(|e| invalid(&format!("tls.key: {e}")))?;
+    let private = PrivateKey::from_pem(key_pem).map_err(|e| invalid(&format!("tls.key: {e}")))?;
     let certificate =
         Certificate::from_pem(&cert_pem.0).map_err(|e| invalid(&format!("tls.crt: {e}")))?;
     if private.public_key() != certificate.public_key() {
@@ -237,7 +236,13 @@ mod tests {
         let held = held_back(&s, HeldBackReason::Retired);
         assert_eq!(
             held.fingerprint.as_deref(),
-            Some(Certificate::from_pem(cert.as_bytes()).unwrap().public_key().fingerprint().as_str())
+            Some(
+                Certificate::from_pem(cert.as_bytes())
+                    .unwrap()
+                    .public_key()
+                    .fingerprint()
+                    .as_str()
+            )
         );
         let s = bitnami_secret(Some("other"), key, cert);
         assert_eq!(label_state(&s, None), None);

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt as _;
-use kube::runtime::watcher::{self, Event, watcher};
 use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Api, Client};
 use sealer::sealed::SealedSecret;
 
@@ -120,7 +120,12 @@ impl KeyUsage {
 
     /// Watches SealedSecrets (in `namespaces`, all when `None`; matching `label_selector`)
     /// and keeps the index current until the streams end.
-    pub async fn watch(self, client: Client, namespaces: Option<Vec<String>>, label_selector: String) {
+    pub async fn watch(
+        self,
+        client: Client,
+        namespaces: Option<Vec<String>>,
+        label_selector: String,
+    ) {
         let apis: Vec<Api<SealedSecret>> = match namespaces {
             None => vec![Api::all(client)],
             Some(list) => list
@@ -142,7 +147,9 @@ impl KeyUsage {
         while let Some((run, event)) = all.next().await {
             match event {
                 Ok(event) => self.apply(run, event),
-                Err(error) => tracing::debug!(error = %error, "key usage watch interrupted; retrying"),
+                Err(error) => {
+                    tracing::debug!(error = %error, "key usage watch interrupted; retrying")
+                }
             }
         }
     }
@@ -195,7 +202,10 @@ mod tests {
         let counts = usage.counts().unwrap();
         assert_eq!(counts.per_key.get("k1"), None);
         assert_eq!(counts.per_key["k2"], 1);
-        assert_eq!((counts.total, counts.unrecorded, counts.opened_by_none), (2, 0, 1));
+        assert_eq!(
+            (counts.total, counts.unrecorded, counts.opened_by_none),
+            (2, 0, 1)
+        );
 
         // A relist replaces everything (objects deleted while the watch was down go).
         usage.apply(0, Event::Init);

@@ -15,11 +15,9 @@
 
 use std::sync::Arc;
 
-use sealer::sops::master_keys::{
-    DataKey, KeyBuilder, KeyFlags, MasterKey, RemoteKeys, Unwrappers,
-};
 use sealer::sealed::wrapped_key::{self, WrappedKey};
 use sealer::sops::MasterKeyStanza;
+use sealer::sops::master_keys::{DataKey, KeyBuilder, KeyFlags, MasterKey, RemoteKeys, Unwrappers};
 use zeroize::Zeroizing;
 
 /// What went wrong wrapping or unwrapping a sealing key.
@@ -30,7 +28,9 @@ pub enum Error {
     #[error("invalid --key-wrap master key")]
     Config(#[source] sealer::sops::master_keys::Error),
     /// The key is wrapped but no `--key-wrap-*` master key is configured.
-    #[error("the private key is wrapped by {wrapped_by}, and no --key-wrap-* master key is configured")]
+    #[error(
+        "the private key is wrapped by {wrapped_by}, and no --key-wrap-* master key is configured"
+    )]
     NotConfigured {
         /// The master keys the key Secret names.
         wrapped_by: String,
@@ -81,9 +81,14 @@ pub struct WrapFlags {
 impl WrapFlags {
     /// Whether any master key is named (wrapping is on).
     pub fn any(&self) -> bool {
-        [&self.hc_vault_transit, &self.kms, &self.gcp_kms, &self.azure_kv]
-            .iter()
-            .any(|l| l.iter().any(|k| !k.trim().is_empty()))
+        [
+            &self.hc_vault_transit,
+            &self.kms,
+            &self.gcp_kms,
+            &self.azure_kv,
+        ]
+        .iter()
+        .any(|l| l.iter().any(|k| !k.trim().is_empty()))
     }
 }
 
@@ -121,7 +126,9 @@ impl KeyWrap {
         // so the controller's wrapping does not depend on what `main` installed.
         let remote: Arc<dyn RemoteKeys> = Arc::new(sealkit_cloud::CloudKeys::default());
         let builder = KeyBuilder::from_process_env().with_remote_keys(remote.clone());
-        let keys = builder.group_from_flags(&key_flags).map_err(Error::Config)?;
+        let keys = builder
+            .group_from_flags(&key_flags)
+            .map_err(Error::Config)?;
         Ok(Some(Self {
             keys,
             builder,
@@ -192,9 +199,8 @@ pub async fn unwrap_with(
         matched = true;
         match key.unwrap(stanza.enc(), &wrap.unwrappers).await {
             Ok(secret) => {
-                let data_key = DataKey::from_slice(&secret).ok_or_else(|| Error::BadDataKey {
-                    key: describe(key),
-                })?;
+                let data_key = DataKey::from_slice(&secret)
+                    .ok_or_else(|| Error::BadDataKey { key: describe(key) })?;
                 return wrapped.open(&data_key).map_err(Error::Format);
             }
             Err(source) => {
@@ -253,7 +259,10 @@ mod tests {
         })
         .unwrap()
         .unwrap();
-        let err = unwrap_with(Some(&wrap), &wrapped).await.unwrap_err().to_string();
+        let err = unwrap_with(Some(&wrap), &wrapped)
+            .await
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "the private key is wrapped by http://127.0.0.1:1/v1/transit/keys/sealkit, not by a configured master key (hc_vault http://127.0.0.1:1/v1/transit/keys/other)"

@@ -128,8 +128,8 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
         .secrets
         .get(&ObjectRef::<Secret>::new(name).within(namespace));
     let digest_key = ctx.digest_key.as_ref();
-    if let Some(used) = cached
-        .and_then(|s| desired::keys_if_in_sync(&s, ss, &shape, &key_state, digest_key))
+    if let Some(used) =
+        cached.and_then(|s| desired::keys_if_in_sync(&s, ss, &shape, &key_state, digest_key))
     {
         ctx.metrics.unseal_skipped.inc();
         return Ok(Synced::InSync(fingerprints(&used)));

@@ -129,8 +129,14 @@ mod tests {
         let keys = || Some(vec!["SHA256:a".to_owned()]);
         let s = next_status(None, Some(1), &Outcome::synced(), keys(), "t1").unwrap();
         assert_eq!(s.sealing_keys, keys());
-        assert_eq!(next_status(Some(&s), Some(1), &Outcome::synced(), keys(), "t2"), None);
-        assert_eq!(next_status(Some(&s), Some(1), &Outcome::synced(), None, "t2"), None);
+        assert_eq!(
+            next_status(Some(&s), Some(1), &Outcome::synced(), keys(), "t2"),
+            None
+        );
+        assert_eq!(
+            next_status(Some(&s), Some(1), &Outcome::synced(), None, "t2"),
+            None
+        );
         let fail = Outcome::failed("ErrUpdateFailed", "x".into());
         let s2 = next_status(Some(&s), Some(1), &fail, None, "t3").unwrap();
         assert_eq!(s2.sealing_keys, keys());

@@ -122,10 +122,14 @@ pub enum Error {
     InvalidLegacyData(#[source] serde_json::Error),
     /// A value written as a YAML block, over several lines or as an alias: no single run of
     /// text to replace.
-    #[error("value is written as a YAML block, over several lines or as an alias: cannot be replaced in place")]
+    #[error(
+        "value is written as a YAML block, over several lines or as an alias: cannot be replaced in place"
+    )]
     NotInPlace,
     /// The legacy `spec.data` cannot be re-sealed by replacing values.
-    #[error("legacy spec.data cannot be re-sealed in place (seal --re-encrypt rewrites the whole object)")]
+    #[error(
+        "legacy spec.data cannot be re-sealed in place (seal --re-encrypt rewrites the whole object)"
+    )]
     LegacyDataInPlace,
     /// A wrapped private key is not a valid SOPS document.
     #[error("wrapped private key is not a valid SOPS document")]

@@ -227,7 +227,8 @@ fn located(node: &Node) -> LocatedSealedSecret {
         items,
         legacy_data: spec.and_then(|s| s.get("data")).is_some_and(|d| {
             // `data: null` is no legacy payload.
-            d.as_str().is_none_or(|v| !v.is_empty() && v != "null" && v != "~")
+            d.as_str()
+                .is_none_or(|v| !v.is_empty() && v != "null" && v != "~")
         }),
     }
 }
@@ -238,12 +239,14 @@ mod tests {
     use crate::sealed::{Certificate, SealOptions, SecretManifest, seal_secret};
     use std::sync::LazyLock;
 
-    static KEYS: LazyLock<Vec<PrivateKey>> =
-        LazyLock::new(|| (0..2).map(|_| PrivateKey::generate(2048).unwrap()).collect());
+    static KEYS: LazyLock<Vec<PrivateKey>> = LazyLock::new(|| {
+        (0..2)
+            .map(|_| PrivateKey::generate(2048).unwrap())
+            .collect()
+    });
 
     fn blob(key: usize, ns: &str, name: &str, value: &str) -> String {
-        let cert =
-            Certificate::self_signed(&KEYS[key], time::Duration::days(1), "").unwrap();
+        let cert = Certificate::self_signed(&KEYS[key], time::Duration::days(1), "").unwrap();
         let secret: SecretManifest = serde_json::from_value(serde_json::json!({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": name, "namespace": ns},
@@ -292,7 +295,10 @@ mod tests {
         assert_eq!(resealed.opened_with, [0, 1]);
         let out = spanned::replace(&text, resealed.edits);
         let again = locate(&out).unwrap();
-        assert_eq!(open(1, "team", "db", &again[0].items[0].value).as_deref(), Some("old-key"));
+        assert_eq!(
+            open(1, "team", "db", &again[0].items[0].value).as_deref(),
+            Some("old-key")
+        );
         assert_eq!(again[0].items[1].value, current);
         // Only the value changed.
         assert_eq!(
@@ -323,18 +329,28 @@ mod tests {
             blob(0, "team", "db", "1")
         );
         let found = locate(&text).unwrap();
-        assert!(found[0].reseal(&[&KEYS[0]], KEYS[1].public_key(), None).is_err());
+        assert!(
+            found[0]
+                .reseal(&[&KEYS[0]], KEYS[1].public_key(), None)
+                .is_err()
+        );
     }
 
     #[test]
     fn block_values_and_legacy_data_are_refused_in_place() {
         let text = "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: db, namespace: t}\nspec:\n  encryptedData:\n    v: |\n      AgB\n";
         let found = locate(text).unwrap();
-        let err = found[0].reseal(&[&KEYS[0]], KEYS[0].public_key(), None).unwrap_err();
+        let err = found[0]
+            .reseal(&[&KEYS[0]], KEYS[0].public_key(), None)
+            .unwrap_err();
         assert!(err.to_string().contains("in place"), "{err}");
         let legacy = "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: db, namespace: t}\nspec:\n  data: AgB\n";
         let found = locate(legacy).unwrap();
         assert!(found[0].legacy_data);
-        assert!(found[0].reseal(&[&KEYS[0]], KEYS[0].public_key(), None).is_err());
+        assert!(
+            found[0]
+                .reseal(&[&KEYS[0]], KEYS[0].public_key(), None)
+                .is_err()
+        );
     }
 }

@@ -108,7 +108,10 @@ mod tests {
         assert!(!text.contains("MIIB"), "{text}");
         assert!(text.contains("\"hc_vault\""), "{text}");
         let wrapped = WrappedKey::parse(&bytes).unwrap();
-        assert_eq!(wrapped.metadata().key_groups()[0][0].enc(), "vault:v1:opaque");
+        assert_eq!(
+            wrapped.metadata().key_groups()[0][0].enc(),
+            "vault:v1:opaque"
+        );
         assert_eq!(wrapped.open(&key).unwrap().as_slice(), PEM);
         assert!(matches!(
             wrapped.open(&DataKey::generate()),

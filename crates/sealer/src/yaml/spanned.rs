@@ -248,7 +248,9 @@ impl<'s> Reader<'s> {
             return Err(Error::TooDeep { line });
         }
         match event {
-            Event::Scalar(value, style, _, _) => Ok(Node::Scalar(self.scalar(&value, style, &span))),
+            Event::Scalar(value, style, _, _) => {
+                Ok(Node::Scalar(self.scalar(&value, style, &span)))
+            }
             Event::Alias(_) => Ok(Node::Alias),
             Event::MappingStart(..) => {
                 let mut entries = Vec::new();
@@ -354,12 +356,16 @@ mod tests {
         assert_eq!(doc.get("b").unwrap().as_str(), Some("dq\"x"));
         assert_eq!(text_of(src, doc.get("c").unwrap()), "it''s");
         assert_eq!(doc.get("d").unwrap().as_scalar().unwrap().text, None);
-        assert_eq!(doc.get("d").unwrap().as_scalar().unwrap().style, Style::Block);
+        assert_eq!(
+            doc.get("d").unwrap().as_scalar().unwrap().style,
+            Style::Block
+        );
     }
 
     #[test]
     fn json_with_spaces_or_tabs_and_several_objects_read_as_documents() {
-        let src = "{\n\t\"kind\": \"A\",\n\t\"spec\": {\"x\": \"AgB+/=\"}\n}\n{\n  \"kind\": \"B\"\n}\n";
+        let src =
+            "{\n\t\"kind\": \"A\",\n\t\"spec\": {\"x\": \"AgB+/=\"}\n}\n{\n  \"kind\": \"B\"\n}\n";
         let docs = parse(src).unwrap();
         assert_eq!(docs.len(), 2);
         let x = docs[0].get("spec").unwrap().get("x").unwrap();
@@ -376,12 +382,31 @@ mod tests {
 
     #[test]
     fn a_replacement_changes_only_the_value_bytes() {
-        let src = "---\n# keep\nspec:\n  encryptedData:\n    a: AgBold # trailing\n    b: \"AgBold2\"\n";
+        let src =
+            "---\n# keep\nspec:\n  encryptedData:\n    a: AgBold # trailing\n    b: \"AgBold2\"\n";
         let docs = parse(src).unwrap();
         let data = docs[0].get("spec").unwrap().get("encryptedData").unwrap();
         let edits = vec![
-            (data.get("b").unwrap().as_scalar().unwrap().text.clone().unwrap(), "NEW2".to_owned()),
-            (data.get("a").unwrap().as_scalar().unwrap().text.clone().unwrap(), "NEW1".to_owned()),
+            (
+                data.get("b")
+                    .unwrap()
+                    .as_scalar()
+                    .unwrap()
+                    .text
+                    .clone()
+                    .unwrap(),
+                "NEW2".to_owned(),
+            ),
+            (
+                data.get("a")
+                    .unwrap()
+                    .as_scalar()
+                    .unwrap()
+                    .text
+                    .clone()
+                    .unwrap(),
+                "NEW1".to_owned(),
+            ),
         ];
         assert_eq!(
             replace(src, edits),

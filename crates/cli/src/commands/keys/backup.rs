@@ -28,7 +28,9 @@ use crate::report::ExitStatus;
 
 /// `seal keys backup` flags.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Example:\n  $ seal keys backup -w keys.yaml --hc-vault-transit https://vault:8200/v1/transit/keys/sealkit")]
+#[command(
+    after_help = "Example:\n  $ seal keys backup -w keys.yaml --hc-vault-transit https://vault:8200/v1/transit/keys/sealkit"
+)]
 pub struct BackupArgs {
     /// Write the backup here (0600) instead of stdout.
     #[arg(short = 'w', long = "output-file", value_name = "FILE")]
@@ -72,7 +74,11 @@ pub struct RestoreArgs {
 
 /// Runs `seal keys backup`.
 pub fn run_backup(args: &BackupArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let wrapper = args.wrap.any().then(|| Wrapper::new(&args.wrap)).transpose()?;
+    let wrapper = args
+        .wrap
+        .any()
+        .then(|| Wrapper::new(&args.wrap))
+        .transpose()?;
     let namespace = args
         .key_namespace
         .clone()

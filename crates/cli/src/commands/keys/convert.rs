@@ -18,7 +18,9 @@ use crate::report::ExitStatus;
 
 /// `seal keys wrap` flags.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Example:\n  $ kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml \\\n      | seal keys wrap --hc-vault-transit https://vault:8200/v1/transit/keys/sealkit | kubectl apply -f -")]
+#[command(
+    after_help = "Example:\n  $ kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml \\\n      | seal keys wrap --hc-vault-transit https://vault:8200/v1/transit/keys/sealkit | kubectl apply -f -"
+)]
 pub struct WrapCommand {
     /// Key Secrets (YAML or JSON, documents or a List); `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
@@ -34,7 +36,9 @@ pub struct WrapCommand {
 
 /// `seal keys unwrap` flags.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Example:\n  $ seal keys unwrap backup.yaml -w plain-keys.yaml   # VAULT_TOKEN / AWS_* as for sops")]
+#[command(
+    after_help = "Example:\n  $ seal keys unwrap backup.yaml -w plain-keys.yaml   # VAULT_TOKEN / AWS_* as for sops"
+)]
 pub struct UnwrapCommand {
     /// Key Secrets (YAML or JSON, documents or a List); `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
@@ -53,7 +57,11 @@ enum Direction<'a> {
 
 /// Converts the `tls.key` of every key Secret in `text`; returns the Secrets and how many
 /// changed.
-fn convert(text: &str, input: &Input, direction: &Direction<'_>) -> anyhow::Result<(Vec<Secret>, usize)> {
+fn convert(
+    text: &str,
+    input: &Input,
+    direction: &Direction<'_>,
+) -> anyhow::Result<(Vec<Secret>, usize)> {
     let (_, documents) = yaml::parse_stream(text).with_context(|| input.display())?;
     let mut out = Vec::with_capacity(documents.len());
     let mut changed = 0;
@@ -83,7 +91,12 @@ fn convert(text: &str, input: &Input, direction: &Direction<'_>) -> anyhow::Resu
     Ok((out, changed))
 }
 
-fn emit(secrets: &[Secret], output: Option<&PathBuf>, private: bool, printer: &Printer) -> anyhow::Result<()> {
+fn emit(
+    secrets: &[Secret],
+    output: Option<&PathBuf>,
+    private: bool,
+    printer: &Printer,
+) -> anyhow::Result<()> {
     let text = zeroize::Zeroizing::new(yaml::write_stream(secrets, yaml::StreamFormat::Yaml)?);
     match output {
         Some(path) if private => fsio::write_private(path, text.as_bytes(), true),

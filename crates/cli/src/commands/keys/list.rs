@@ -9,7 +9,9 @@ use crate::report::ExitStatus;
 
 /// Flags.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Example:\n  $ seal keys list\n  $ seal keys list --controller-url http://127.0.0.1:8080 --output json")]
+#[command(
+    after_help = "Example:\n  $ seal keys list\n  $ seal keys list --controller-url http://127.0.0.1:8080 --output json"
+)]
 pub struct Args {
     /// The controller's URL instead of the API server's service proxy.
     #[arg(long, value_name = "URL")]
@@ -110,7 +112,14 @@ fn day(t: Option<&str>) -> &str {
 pub fn table(list: &KeyList) -> String {
     let mut out = format!(
         "{:<52} {:<11} {:<7} {:<10} {:<10} {:<7} {:>13}  {}\n",
-        "FINGERPRINT", "STATE", "SEALING", "CREATED", "EXPIRES", "WRAPPED", "SEALEDSECRETS", "SECRET"
+        "FINGERPRINT",
+        "STATE",
+        "SEALING",
+        "CREATED",
+        "EXPIRES",
+        "WRAPPED",
+        "SEALEDSECRETS",
+        "SECRET"
     );
     for k in &list.keys {
         out.push_str(&format!(
@@ -121,7 +130,8 @@ pub fn table(list: &KeyList) -> String {
             day(k.created.as_deref()),
             day(k.expires.as_deref()),
             if k.wrapped { "yes" } else { "no" },
-            k.sealed_secrets.map_or_else(|| "?".to_owned(), |n| n.to_string()),
+            k.sealed_secrets
+                .map_or_else(|| "?".to_owned(), |n| n.to_string()),
             k.secret
         ));
         if let Some(reason) = &k.reason {

@@ -51,11 +51,11 @@ pub struct Args {
 
 /// Whether the controller's list allows retiring `given` (its row), or why not.
 pub fn check(list: &list::KeyList, given: &str) -> anyhow::Result<()> {
-    let Some(row) = list
-        .keys
-        .iter()
-        .find(|k| k.fingerprint.as_deref().is_some_and(|f| same_fingerprint(given, f)))
-    else {
+    let Some(row) = list.keys.iter().find(|k| {
+        k.fingerprint
+            .as_deref()
+            .is_some_and(|f| same_fingerprint(given, f))
+    }) else {
         bail!("the controller holds no key {given} (see seal keys list)");
     };
     if row.state == RETIRED {
@@ -67,7 +67,9 @@ pub fn check(list: &list::KeyList, given: &str) -> anyhow::Result<()> {
         );
     }
     if !list.usage.complete {
-        bail!("the controller does not know yet which SealedSecrets need {given}; try again shortly (or --force)");
+        bail!(
+            "the controller does not know yet which SealedSecrets need {given}; try again shortly (or --force)"
+        );
     }
     match row.sealed_secrets {
         Some(0) => {}
@@ -76,7 +78,9 @@ pub fn check(list: &list::KeyList, given: &str) -> anyhow::Result<()> {
             if n == 1 { "" } else { "s" },
             if n == 1 { "s" } else { "" }
         ),
-        None => bail!("the controller does not say how many SealedSecrets need {given} (use --force)"),
+        None => {
+            bail!("the controller does not say how many SealedSecrets need {given} (use --force)")
+        }
     }
     if list.usage.unrecorded > 0 {
         bail!(
@@ -92,9 +96,12 @@ pub fn check(list: &list::KeyList, given: &str) -> anyhow::Result<()> {
 pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if !args.force {
         let controller = Controller::connect(&args.controller, args.controller_url.as_deref())
-            .context("checking with the controller which SealedSecrets need the key (or --force)")?;
-        let (list, _) = list::fetch(&controller)
-            .context("checking with the controller which SealedSecrets need the key (or --force)")?;
+            .context(
+                "checking with the controller which SealedSecrets need the key (or --force)",
+            )?;
+        let (list, _) = list::fetch(&controller).context(
+            "checking with the controller which SealedSecrets need the key (or --force)",
+        )?;
         check(&list, &args.fingerprint)?;
     }
     let namespace = args
@@ -108,9 +115,11 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
             .list(&ListParams::default().labels(KEY_LABEL))
             .await
             .with_context(|| format!("listing the key Secrets in namespace {namespace}"))?;
-        let Some(secret) = secrets.items.into_iter().find(|s| {
-            fingerprint(s).is_some_and(|f| same_fingerprint(&args.fingerprint, &f))
-        }) else {
+        let Some(secret) = secrets
+            .items
+            .into_iter()
+            .find(|s| fingerprint(s).is_some_and(|f| same_fingerprint(&args.fingerprint, &f)))
+        else {
             bail!(
                 "no key Secret in namespace {namespace} has the certificate {}",
                 args.fingerprint
@@ -147,7 +156,9 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
             "key Secret {namespace}/{name} is now retired; the controller stops using it (at once with --watch-for-secrets, else at its next start)"
         ));
     } else {
-        printer.info(&format!("key Secret {namespace}/{name} was already retired"));
+        printer.info(&format!(
+            "key Secret {namespace}/{name} was already retired"
+        ));
     }
     Ok(ExitStatus::Success)
 }
@@ -156,7 +167,11 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
 mod tests {
     use super::*;
 
-    fn list(rows: &[(&str, &str, bool, Option<u64>)], complete: bool, unrecorded: u64) -> list::KeyList {
+    fn list(
+        rows: &[(&str, &str, bool, Option<u64>)],
+        complete: bool,
+        unrecorded: u64,
+    ) -> list::KeyList {
         let value = serde_json::json!({
             "keys": rows.iter().map(|(fp, state, sealing, n)| serde_json::json!({
                 "fingerprint": fp, "secret": "s", "state": state, "sealing": sealing,
@@ -170,16 +185,41 @@ mod tests {
     // issue 17: a key is retired only when nothing needs it.
     #[test]
     fn retiring_is_refused_while_needed_unknown_or_sealing() {
-        let l = list(&[("SHA256:new", "active", true, Some(2)), ("SHA256:old", "active", false, Some(1))], true, 0);
+        let l = list(
+            &[
+                ("SHA256:new", "active", true, Some(2)),
+                ("SHA256:old", "active", false, Some(1)),
+            ],
+            true,
+            0,
+        );
         let err = check(&l, "SHA256:old").unwrap_err().to_string();
-        assert!(err.starts_with("1 SealedSecret still needs SHA256:old"), "{err}");
-        assert!(check(&l, "new").unwrap_err().to_string().contains("seals now"));
+        assert!(
+            err.starts_with("1 SealedSecret still needs SHA256:old"),
+            "{err}"
+        );
+        assert!(
+            check(&l, "new")
+                .unwrap_err()
+                .to_string()
+                .contains("seals now")
+        );
         assert!(check(&l, "SHA256:gone").is_err());
 
         let l = list(&[("SHA256:old", "active", false, Some(0))], false, 0);
-        assert!(check(&l, "old").unwrap_err().to_string().contains("does not know yet"));
+        assert!(
+            check(&l, "old")
+                .unwrap_err()
+                .to_string()
+                .contains("does not know yet")
+        );
         let l = list(&[("SHA256:old", "active", false, Some(0))], true, 2);
-        assert!(check(&l, "old").unwrap_err().to_string().contains("no key recorded yet"));
+        assert!(
+            check(&l, "old")
+                .unwrap_err()
+                .to_string()
+                .contains("no key recorded yet")
+        );
         let l = list(&[("SHA256:old", "compromised", false, Some(0))], true, 0);
         check(&l, "old").unwrap();
     }
