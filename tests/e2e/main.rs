@@ -3,5 +3,6 @@ mod deploy;
 mod externalsecrets;
 mod harness;
 mod isolation;
+mod keys;
 mod servers;
 mod web;
