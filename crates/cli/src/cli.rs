@@ -28,10 +28,10 @@ pub struct Cli {
     #[command(flatten)]
     pub seal: commands::seal::Args,
 
-    /// sops's top-level flags (`seal -d FILE`, `seal -e -i FILE`, `seal -r FILE`), as
-    /// helm-secrets and older scripts call `sops`.
+    /// sops's implicit edit, `seal --input-type yaml FILE` (`seal -d/-e/-r FILE` are the
+    /// decrypt, encrypt and rotate subcommands' own short forms).
     #[command(flatten, next_help_heading = "sops compatibility")]
-    pub legacy: commands::sops_cli::LegacySopsArgs,
+    pub legacy: commands::sops_cli::LegacyEditArgs,
 }
 
 impl Cli {

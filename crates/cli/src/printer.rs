@@ -52,4 +52,52 @@ impl Printer {
     pub fn error(&self, message: &str) {
         eprintln!("error: {message}");
     }
+
+    /// A progress bar on stderr for `len` steps, drawn only when stderr is a terminal.
+    /// Lines printed while it runs go through [`Progress::println`].
+    pub fn progress(&self, len: u64) -> Progress {
+        use std::io::IsTerminal as _;
+        let bar = if io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(len)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+        Progress { bar }
+    }
+}
+
+/// A progress bar (see [`Printer::progress`]).
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    /// Shows `message` (a file name) beside the bar.
+    pub fn set_message(&self, message: String) {
+        self.bar.set_message(message);
+    }
+
+    /// One step done.
+    pub fn inc(&self) {
+        self.bar.inc(1);
+    }
+
+    /// A line on stderr above the bar (or alone when there is no bar).
+    pub fn println(&self, line: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
