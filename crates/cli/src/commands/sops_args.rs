@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sealer::keys::KeyFlags;
+use sealer::sops::master_keys::KeyFlags;
 use sealer::sops::{Format, Selectors};
 
 /// `--input-type` / `--output-type`.

@@ -9,7 +9,7 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
-use sealer::keys::Unwrappers;
+use sealer::sops::master_keys::Unwrappers;
 use sealer::sops::EncryptedFile;
 
 use super::sops_args::{ConfigArgs, KeyArgs, SelectorArgs, TypeArgs};

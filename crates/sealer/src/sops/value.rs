@@ -18,7 +18,7 @@ use super::error::{Error, Result};
 use super::gofmt;
 use super::stash::Kept;
 use super::tree::Scalar;
-use crate::keys::DataKey;
+use crate::sops::master_keys::DataKey;
 
 /// AES-256-GCM with sops's 32-byte IV.
 pub type SopsAead = AesGcm<Aes256, U32>;
