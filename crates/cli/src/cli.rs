@@ -65,6 +65,8 @@ pub enum Command {
     /// Serve the sealing page on this machine (sealing happens in the browser) with a
     /// certificate file, or write the page's files to open as a file.
     Web(commands::web::Args),
+    /// Set up git to merge and diff SOPS files (`seal git setup`).
+    Git(commands::git::Args),
     /// SOPS file commands.
     #[command(flatten)]
     Sops(commands::sops_cli::SopsCommand),

@@ -16,8 +16,8 @@ use anyhow::Context as _;
 use super::sops_args::{ConfigArgs, TypeArgs};
 use super::sops_common::{Purpose, SopsFile};
 use super::sops_io;
-use crate::report::ExitStatus;
 use crate::printer::Printer;
+use crate::report::ExitStatus;
 
 /// Arguments of `seal exec-file`.
 #[derive(clap::Args, Debug)]

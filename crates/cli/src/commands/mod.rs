@@ -3,16 +3,19 @@
 pub mod completions;
 pub mod decrypt;
 pub mod demo;
+pub mod diff;
 pub mod edit;
 pub mod encrypt;
 pub mod exec_env;
 pub mod exec_file;
 pub mod fetch_cert;
 pub mod filestatus;
+pub mod git;
 pub mod helm;
 pub mod keygen;
 pub mod man;
 pub mod merge;
+pub mod merge_driver;
 pub mod raw;
 pub mod reencrypt;
 pub mod render;
@@ -51,6 +54,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Some(Command::Man(args)) => man::run(&args, printer),
         Some(Command::Render(args)) => render::run(&args, printer),
         Some(Command::Web(args)) => web::run(&args, printer),
+        Some(Command::Git(args)) => git::run(args, printer),
         // `seal --input-type yaml --output-type yaml FILE` is sops's edit form (helm-secrets
         // runs it); the sealing flags have no type options.
         None if legacy.given() => {

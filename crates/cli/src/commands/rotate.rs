@@ -55,7 +55,12 @@ pub struct Args {
 }
 
 impl Args {
-    fn key_flags(&self) -> (sealer::sops::master_keys::KeyFlags, sealer::sops::master_keys::KeyFlags) {
+    fn key_flags(
+        &self,
+    ) -> (
+        sealer::sops::master_keys::KeyFlags,
+        sealer::sops::master_keys::KeyFlags,
+    ) {
         let (profile, context) = (
             self.aws_profile.as_deref(),
             self.encryption_context.as_deref(),

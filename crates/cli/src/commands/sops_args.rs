@@ -230,7 +230,10 @@ impl SelectorArgs {
             (&mut out.encrypted_suffix, s.encrypted_suffix),
             (&mut out.unencrypted_regex, s.unencrypted_regex),
             (&mut out.encrypted_regex, s.encrypted_regex),
-            (&mut out.unencrypted_comment_regex, s.unencrypted_comment_regex),
+            (
+                &mut out.unencrypted_comment_regex,
+                s.unencrypted_comment_regex,
+            ),
             (&mut out.encrypted_comment_regex, s.encrypted_comment_regex),
         ]
         .into_iter()

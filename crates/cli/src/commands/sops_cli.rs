@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use super::sops_args::TypeArgs;
 use super::{
-    decrypt, edit, encrypt, exec_env, exec_file, filestatus, rotate, set, unset, updatekeys,
+    decrypt, diff, edit, encrypt, exec_env, exec_file, filestatus, merge_driver, rotate, set,
+    unset, updatekeys,
 };
 use crate::printer::Printer;
 use crate::report::ExitStatus;
@@ -43,6 +44,12 @@ pub enum SopsCommand {
     ExecFile(exec_file::Args),
     /// Tell whether a file is SOPS-encrypted, as JSON: `{"encrypted":true}`.
     Filestatus(filestatus::Args),
+    /// Show what changed between two versions of a SOPS file (values as fingerprints unless
+    /// --show-values) or of SealedSecrets.
+    Diff(diff::Args),
+    /// git merge driver for SOPS files: three-way merge of the decrypted values (see `seal git
+    /// setup`).
+    MergeDriver(merge_driver::Args),
 }
 
 /// Runs one sops subcommand; messages go through `printer`.
@@ -58,6 +65,8 @@ pub fn run(cmd: SopsCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
         SopsCommand::ExecEnv(args) => exec_env::run(args),
         SopsCommand::ExecFile(args) => exec_file::run(args, printer),
         SopsCommand::Filestatus(args) => filestatus::run(args),
+        SopsCommand::Diff(args) => diff::run(args, printer),
+        SopsCommand::MergeDriver(args) => merge_driver::run(args, printer),
     }
 }
 

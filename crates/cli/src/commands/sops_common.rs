@@ -359,7 +359,14 @@ impl Opened {
             &Unwrappers::from_process_env(),
         )?;
         drop(input);
-        Self::decrypt_parsed(encrypted, data_key, &file.path, file.formats, ignore_mac, purpose)
+        Self::decrypt_parsed(
+            encrypted,
+            data_key,
+            &file.path,
+            file.formats,
+            ignore_mac,
+            purpose,
+        )
     }
 
     fn decrypt_parsed(
@@ -405,7 +412,14 @@ impl Opened {
         with: &Unwrappers,
     ) -> anyhow::Result<Self> {
         let (encrypted, data_key) = Self::parse_and_unwrap(input, path, formats, with)?;
-        Self::decrypt_parsed(encrypted, data_key, path, formats, ignore_mac, Purpose::Read)
+        Self::decrypt_parsed(
+            encrypted,
+            data_key,
+            path,
+            formats,
+            ignore_mac,
+            Purpose::Read,
+        )
     }
 
     /// The decrypted documents.
@@ -421,19 +435,9 @@ impl Opened {
             .context("internal error: the file was opened without decrypting it")
     }
 
-    /// The file's metadata.
-    pub fn metadata(&self) -> &Metadata {
-        self.encrypted.metadata()
-    }
-
     /// The file's data key.
     pub fn data_key(&self) -> &DataKey {
         &self.data_key
-    }
-
-    /// The stores the file is read and written in.
-    pub fn formats(&self) -> Formats {
-        self.formats
     }
 
     /// The cleartext in the output store.
@@ -499,7 +503,11 @@ impl Opened {
         let data_key = DataKey::generate();
         let mut metadata = self.encrypted.metadata().clone();
         let threshold = metadata.shamir_threshold;
-        metadata.set_key_groups(master_keys::wrap_data_key(&change.groups, threshold, &data_key)?);
+        metadata.set_key_groups(master_keys::wrap_data_key(
+            &change.groups,
+            threshold,
+            &data_key,
+        )?);
         let encrypted = with_file(&self.path, self.plain()?.encrypt(&data_key, metadata))?;
         self.data_key = data_key;
         with_file(
@@ -692,7 +700,7 @@ pub fn unwrap_key(
     path: &Path,
     with: &Unwrappers,
 ) -> anyhow::Result<DataKey> {
-    keys::unwrap_data_key(encrypted.metadata(), with)
+    master_keys::unwrap_data_key(encrypted.metadata(), with)
         .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))
 }
 

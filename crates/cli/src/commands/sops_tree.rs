@@ -65,9 +65,7 @@ fn is_sops_file(path: &Path, types: &TypeArgs) -> anyhow::Result<bool> {
     if memchr::memmem::find(&bytes, b"sops").is_none() {
         return Ok(false);
     }
-    let format = types
-        .input_type
-        .unwrap_or_else(|| Format::from_path(path));
+    let format = types.input_type.unwrap_or_else(|| Format::from_path(path));
     Ok(EncryptedFile::is_encrypted(&bytes, format))
 }
 

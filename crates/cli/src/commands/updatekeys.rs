@@ -9,8 +9,8 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
-use sealer::sops::master_keys::Unwrappers;
 use sealer::sops::EncryptedFile;
+use sealer::sops::master_keys::Unwrappers;
 
 use super::sops_args::{ConfigArgs, KeyArgs, SelectorArgs, TypeArgs};
 use super::sops_common::{self, KeyChange, Plan, SopsFile};
@@ -63,11 +63,13 @@ fn pending(path: &Path, args: &Args) -> anyhow::Result<Option<Pending>> {
         &KeyArgs::default(),
         &SelectorArgs::default(),
     )?;
-    Ok(plan.key_change(encrypted.metadata())?.map(|change| Pending {
-        file,
-        encrypted,
-        change,
-    }))
+    Ok(plan
+        .key_change(encrypted.metadata())?
+        .map(|change| Pending {
+            file,
+            encrypted,
+            change,
+        }))
 }
 
 impl Pending {
@@ -155,10 +157,16 @@ fn run_tree(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let with = Unwrappers::from_process_env();
     let paths: Vec<PathBuf> = todo.iter().map(|p| p.file.path.clone()).collect();
     let mut todo = todo.into_iter();
-    Ok(sops_tree::run_each(&paths, failures, total, printer, |_| {
-        if let Some(p) = todo.next() {
-            p.apply(&with)?;
-        }
-        Ok(Vec::new())
-    }))
+    Ok(sops_tree::run_each(
+        &paths,
+        failures,
+        total,
+        printer,
+        |_| {
+            if let Some(p) = todo.next() {
+                p.apply(&with)?;
+            }
+            Ok(Vec::new())
+        },
+    ))
 }

@@ -29,7 +29,9 @@
 mod error;
 mod gofmt;
 mod mac;
+pub mod mask;
 pub mod master_keys;
+pub mod merge;
 pub mod metadata;
 pub mod rules;
 pub mod selectors;
@@ -490,8 +492,7 @@ impl PlainFile {
             single_value: self.single_value,
         };
         let mut docs = Vec::new();
-        let metadata =
-            copy.encrypt_docs(&mut docs, key, metadata, &now_rfc3339()?, Some(stash))?;
+        let metadata = copy.encrypt_docs(&mut docs, key, metadata, &now_rfc3339()?, Some(stash))?;
         Ok(EncryptedFile { docs, metadata })
     }
 
@@ -690,7 +691,10 @@ mod tests {
 
     /// Lines of `after` that differ from the same line of `before` (both must have as many).
     fn changed_lines(before: &[u8], after: &[u8]) -> Vec<usize> {
-        let (b, a) = (String::from_utf8_lossy(before), String::from_utf8_lossy(after));
+        let (b, a) = (
+            String::from_utf8_lossy(before),
+            String::from_utf8_lossy(after),
+        );
         let (b, a): (Vec<&str>, Vec<&str>) = (b.lines().collect(), a.lines().collect());
         assert_eq!(b.len(), a.len(), "{}\n----\n{}", b.join("\n"), a.join("\n"));
         (0..a.len()).filter(|&i| a[i] != b[i]).collect()
@@ -715,7 +719,10 @@ mod tests {
         // values, comments (3), list items; not the empty MAC-less entries
         assert_eq!(stash.len(), 7);
         plain
-            .set(&"[\"c\"]".parse().unwrap(), Value::Scalar(Scalar::Bool(false)))
+            .set(
+                &"[\"c\"]".parse().unwrap(),
+                Value::Scalar(Scalar::Bool(false)),
+            )
             .unwrap();
         let after = plain
             .encrypt_reusing_ivs(&key, file.metadata().clone(), &stash)
@@ -745,7 +752,12 @@ mod tests {
             .encrypt_at(&key, age_metadata(), "2026-01-01T00:00:00Z")
             .unwrap();
         let iv_of = |f: &EncryptedFile| {
-            let v = f.documents()[0].get("a").unwrap().as_scalar().unwrap().clone();
+            let v = f.documents()[0]
+                .get("a")
+                .unwrap()
+                .as_scalar()
+                .unwrap()
+                .clone();
             value::EncValue::parse(v.as_str().unwrap()).unwrap().iv
         };
         let mut stash = IvStash::new();
@@ -753,14 +765,20 @@ mod tests {
         let same = copy
             .take_decrypted_keeping_ivs(&key, MacCheck::Verify, &mut stash)
             .unwrap();
-        let kept = same.encrypt_reusing_ivs(&key, age_metadata(), &stash).unwrap();
+        let kept = same
+            .encrypt_reusing_ivs(&key, age_metadata(), &stash)
+            .unwrap();
         assert_eq!(iv_of(&kept), iv_of(&before));
         // Another data key: the tag does not match, a fresh IV.
-        let rekeyed = same.encrypt_reusing_ivs(&other, age_metadata(), &stash).unwrap();
+        let rekeyed = same
+            .encrypt_reusing_ivs(&other, age_metadata(), &stash)
+            .unwrap();
         assert_ne!(iv_of(&rekeyed), iv_of(&before));
         // Another cleartext under the same path: a fresh IV.
         let changed = PlainFile::parse(b"a: two\n", Format::Yaml).unwrap();
-        let changed = changed.encrypt_reusing_ivs(&key, age_metadata(), &stash).unwrap();
+        let changed = changed
+            .encrypt_reusing_ivs(&key, age_metadata(), &stash)
+            .unwrap();
         assert_ne!(iv_of(&changed), iv_of(&before));
         // The same cleartext as another type (the string "1" and the int 1) is a new value.
         let plain = PlainFile::parse(b"a: 1\n", Format::Yaml).unwrap();
@@ -772,7 +790,9 @@ mod tests {
             .take_decrypted_keeping_ivs(&key, MacCheck::Verify, &mut stash)
             .unwrap();
         let string = PlainFile::parse(b"a: \"1\"\n", Format::Yaml).unwrap();
-        let string = string.encrypt_reusing_ivs(&key, age_metadata(), &stash).unwrap();
+        let string = string
+            .encrypt_reusing_ivs(&key, age_metadata(), &stash)
+            .unwrap();
         assert_ne!(iv_of(&string), iv_of(&int));
     }
 

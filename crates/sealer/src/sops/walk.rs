@@ -231,11 +231,11 @@ impl<'a> Walker<'a> {
                         });
                     };
                     let plain = self.decrypt(text).map_err(|e| match e {
-                            Error::DecryptionFailed => Error::TamperedValue {
-                                key_path: self.aad().to_owned(),
-                            },
-                            other => other,
-                        })?;
+                        Error::DecryptionFailed => Error::TamperedValue {
+                            key_path: self.aad().to_owned(),
+                        },
+                        other => other,
+                    })?;
                     *s = match plain {
                         Plain::Scalar(p) => p,
                         // Comments are not part of the MAC.
