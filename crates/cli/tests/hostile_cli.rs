@@ -699,7 +699,8 @@ fn failed_in_place_commands_leave_the_file_untouched_and_no_temporary_file() {
         sb.seal()
             .arg("set")
             .arg(&encrypted)
-            .args(["not a path", r#""x""#]),
+            // (A malformed PATH is a usage error now, exit 2: clap parses it.)
+            .args([r#"["k"]"#, "{not json"]),
         "",
     );
     // Wrong identity: decrypt -i fails without touching the file.
