@@ -470,6 +470,12 @@ fn updatekeys_r_updates_every_sops_file_under_a_tree_and_reports_the_ones_it_can
     );
     let before = fs_err::read(&other).unwrap();
     sb.write(".sops.yaml", format!("creation_rules:\n  - age: {b}\n"));
+    // The rule that governs tree/b is its own.
+    let c = recipient("key-c.txt");
+    sb.write(
+        "tree/b/.sops.yaml",
+        format!("creation_rules:\n  - age: {c}\n"),
+    );
 
     let dry = sb
         .seal()
@@ -501,9 +507,13 @@ fn updatekeys_r_updates_every_sops_file_under_a_tree_and_reports_the_ones_it_can
         before,
         "a failed file is left byte-identical"
     );
-    for file in [&one, &two] {
-        assert!(!sops_decrypt(&sb, file, "key-b.txt").is_empty());
-    }
+    assert!(!sops_decrypt(&sb, &one, "key-b.txt").is_empty());
+    assert!(!sops_decrypt(&sb, &two, "key-c.txt").is_empty());
+    let two_text = fs_err::read_to_string(&two).unwrap();
+    assert!(
+        two_text.contains(&c) && !two_text.contains(&b),
+        "{two_text}"
+    );
 }
 
 #[test]
