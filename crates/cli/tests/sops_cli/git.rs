@@ -410,6 +410,18 @@ fn diff_shows_which_values_changed_masked_unless_asked() {
         shown.contains("-int: 42\n") && shown.contains("+int: 43\n"),
         "{shown}"
     );
+    // git's diff.<driver>.command form: PATH OLD OLD-HEX OLD-MODE NEW NEW-HEX NEW-MODE.
+    let as_git = String::from_utf8(stdout_of(
+        sb.seal()
+            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
+            .args(["diff", "--show-values", "s.yaml"])
+            .arg(&a)
+            .args(["0000000", "100644"])
+            .arg(&b)
+            .args(["0000000", "100644"]),
+    ))
+    .unwrap();
+    assert_eq!(as_git, shown);
 }
 
 #[test]
