@@ -6,9 +6,9 @@
 //! only their side changed the keys) and written over %A, where git takes it from. Values
 //! whose cleartext did not change keep their exact ciphertext, so the merged file differs
 //! from each side only where the other side changed something. When both sides changed the
-//! same value differently, %A is left as it was (our version, encrypted), the conflicting
-//! paths are printed and the exit status is 1: git then marks the file as conflicted. No
-//! cleartext is written anywhere.
+//! same value differently, %A gets the merge with our side of each such value (encrypted),
+//! the conflicting paths are printed and the exit status is 1: git then marks the file as
+//! conflicted (its index keeps both sides). No cleartext is written anywhere.
 //!
 //! A file that none of the three versions shows as a SOPS file (a pattern in
 //! `.gitattributes` that is wider than the SOPS files) is merged as text by `git merge-file`.
@@ -99,22 +99,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
         &ours.plain,
         &theirs.plain,
     );
-    if merged.has_conflicts() {
-        printer.error(&format!(
-            "{}: both sides changed {} value(s) differently; the file is left as our version \
-             (encrypted):",
-            name.display(),
-            merged.conflicts.len()
-        ));
-        for path in &merged.conflicts {
-            printer.info(&format!("  {path}"));
-        }
-        printer.info(&format!(
-            "hint: resolve with `seal edit {}`, then `git add` it",
-            name.display()
-        ));
-        return Ok(ExitStatus::Failure);
-    }
+    let conflicts = merged.conflicts.clone();
     // Our keys, unless only their side changed them (rotate, updatekeys).
     let base_groups = base.as_ref().map(|b| &b.metadata.key_groups);
     let keys = if base_groups == Some(&ours.metadata.key_groups)
@@ -132,7 +117,24 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
         .to_bytes_with(file.formats.output, &file.formats.options)
         .with_context(|| name.display().to_string())?;
     crate::fsio::write_atomic(&args.ours, &bytes)?;
-    Ok(ExitStatus::Success)
+    if conflicts.is_empty() {
+        return Ok(ExitStatus::Success);
+    }
+    printer.error(&format!(
+        "{}: both sides changed {} value(s) differently; the file (encrypted) holds the merge \
+         with our side of each:",
+        name.display(),
+        conflicts.len()
+    ));
+    for path in &conflicts {
+        printer.info(&format!("  {path}"));
+    }
+    printer.info(&format!(
+        "hint: fix them with `seal edit {}` (or `git checkout --theirs`/`--ours`), then `git \
+         add` it",
+        name.display()
+    ));
+    Ok(ExitStatus::Failure)
 }
 
 fn open(

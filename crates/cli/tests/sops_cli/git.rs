@@ -341,11 +341,11 @@ fn git_merge_of_one_value_changed_on_both_sides_conflicts_names_it_and_stays_enc
     let (dir, file) = repo(&sb);
     git_ok(&sb, &dir, &["checkout", "-qb", "theirs"]);
     seal_set(&sb, &file, r#"["int"]"#, "43");
+    seal_set(&sb, &file, r#"["float"]"#, "2.5");
     git_ok(&sb, &dir, &["commit", "-qam", "theirs"]);
     git_ok(&sb, &dir, &["checkout", "-q", "main"]);
     seal_set(&sb, &file, r#"["int"]"#, "44");
     git_ok(&sb, &dir, &["commit", "-qam", "ours"]);
-    let ours = fs_err::read_to_string(&file).unwrap();
 
     let out = git(&sb, &dir, &["merge", "--no-edit", "theirs"]);
     assert!(!out.status.success());
@@ -356,8 +356,15 @@ fn git_merge_of_one_value_changed_on_both_sides_conflicts_names_it_and_stays_enc
     );
     assert!(said.contains(r#"["int"]"#), "{said}");
     assert!(said.contains("CONFLICT"), "{said}");
-    // Our version, encrypted, in the working tree; nothing in clear in the index.
-    assert_eq!(fs_err::read_to_string(&file).unwrap(), ours);
+    // The merge, encrypted, in the working tree: our side of the conflict, their other
+    // change; nothing in clear in the index.
+    let text = fs_err::read_to_string(&file).unwrap();
+    assert!(!text.contains("int: 4") && !text.contains("2.5"), "{text}");
+    let clear = String::from_utf8(sops_decrypt(&sb, &file, "key-a.txt")).unwrap();
+    assert!(
+        clear.contains("int: 44\n") && clear.contains("float: 2.5\n"),
+        "{clear}"
+    );
     for stage in [":1:secrets.yaml", ":2:secrets.yaml", ":3:secrets.yaml"] {
         let blob = git_ok(&sb, &dir, &["show", stage]);
         assert!(
