@@ -28,10 +28,10 @@ pub struct Cli {
     #[command(flatten)]
     pub seal: commands::seal::Args,
 
-    /// sops's top-level flags (`seal -d FILE`, `seal -e -i FILE`, `seal -r FILE`), as
-    /// helm-secrets and older scripts call `sops`.
+    /// sops's implicit edit, `seal --input-type yaml FILE` (`seal -d/-e/-r FILE` are the
+    /// decrypt, encrypt and rotate subcommands' own short forms).
     #[command(flatten, next_help_heading = "sops compatibility")]
-    pub legacy: commands::sops_cli::LegacySopsArgs,
+    pub legacy: commands::sops_cli::LegacyEditArgs,
 }
 
 impl Cli {
@@ -70,6 +70,8 @@ pub enum Command {
     /// Serve the sealing page on this machine (sealing happens in the browser) with a
     /// certificate file, or write the page's files to open as a file.
     Web(commands::web::Args),
+    /// Set up git to merge and diff SOPS files (`seal git setup`).
+    Git(commands::git::Args),
     /// SOPS file commands.
     #[command(flatten)]
     Sops(commands::sops_cli::SopsCommand),

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     };
     let printer = printer::Printer::new();
     match commands::run(cli, &printer) {
-        Ok(code) => code,
+        Ok(status) => status.into(),
         Err(error) => report::report(&error, &printer).into(),
     }
 }

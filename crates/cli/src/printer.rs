@@ -53,7 +53,8 @@ impl Printer {
         eprintln!("error: {message}");
     }
 
-    /// A progress bar of `len` steps on stderr, drawn only when stderr is a terminal.
+    /// A progress bar of `len` steps on stderr, drawn only when stderr is a terminal, with
+    /// `what` beside it. Lines printed while it runs go through [`Progress::println`].
     pub fn progress(&self, len: u64, what: &str) -> Progress {
         let bar = if io::stderr().is_terminal() {
             indicatif::ProgressBar::new(len)
@@ -80,6 +81,20 @@ impl Progress {
     /// `n` more steps done.
     pub fn inc(&self, n: u64) {
         self.bar.inc(n);
+    }
+
+    /// Shows `message` (a file name) beside the bar.
+    pub fn set_message(&self, message: String) {
+        self.bar.set_message(message);
+    }
+
+    /// A line on stderr above the bar (or alone when there is no bar).
+    pub fn println(&self, line: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
     }
 
     /// Removes the bar.

@@ -13,6 +13,25 @@ pub enum ExitStatus {
     Failure,
     /// Wrong usage or an unexpected internal error.
     Error,
+    /// The status of a command `seal` ran for the user (`exec-env`, `helm`), or 130 after an
+    /// interrupt.
+    External(u8),
+}
+
+impl ExitStatus {
+    /// The status of a finished child: its code, or 128 + the signal that ended it.
+    pub fn of_child(status: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt as _;
+        match (status.code(), status.signal()) {
+            (Some(0), _) => Self::Success,
+            (Some(code), _) => Self::External(u8::try_from(code).unwrap_or(1)),
+            (None, Some(signal)) => Self::External(u8::try_from(128 + signal).unwrap_or(1)),
+            (None, None) => Self::Failure,
+        }
+    }
+
+    /// The status after SIGINT/SIGTERM/SIGHUP was caught and cleaned up after (130).
+    pub const INTERRUPTED: Self = Self::External(130);
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -21,6 +40,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Success => ExitCode::SUCCESS,
             ExitStatus::Failure => ExitCode::from(1),
             ExitStatus::Error => ExitCode::from(2),
+            ExitStatus::External(code) => ExitCode::from(code),
         }
     }
 }
@@ -55,7 +75,7 @@ pub fn report(error: &anyhow::Error, printer: &Printer) -> ExitStatus {
 }
 
 /// The error chain as one line, `: `-separated, each cause once.
-fn one_line(error: &anyhow::Error) -> String {
+pub fn one_line(error: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in error.chain() {
         let text = cause.to_string().replace('\n', " ");

@@ -8,6 +8,8 @@ use std::process::Command;
 
 use sealkit_tests::Sandbox;
 
+#[path = "sops_cli/git.rs"]
+mod git;
 #[path = "sops_cli/identity.rs"]
 mod identity;
 #[path = "sops_cli/keys.rs"]
@@ -1104,12 +1106,20 @@ fn bad_inputs_fail_with_one_line_and_leave_files_untouched() {
     );
     assert_eq!(fs_err::read(&plain).unwrap(), before_plain);
 
-    let line = fails(
-        sb.seal()
-            .args(["encrypt", "--input-type", "xml", "--age", &a])
-            .arg(&plain),
+    // An unknown store is a usage error, found by clap at the edge: exit 2, as for any flag.
+    let out = sb
+        .seal()
+        .args(["encrypt", "--input-type", "xml", "--age", &a])
+        .arg(&plain)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.starts_with("error: invalid value 'xml' for '--input-type <TYPE>'"),
+        "{stderr}"
     );
-    assert!(line.contains("xml"), "{line}");
 
     sb.write(".sops.yaml", "creation_rules: [oops\n");
     let line = fails(sb.seal().args(["encrypt", "-i"]).arg(&plain));

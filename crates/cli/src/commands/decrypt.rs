@@ -1,12 +1,14 @@
 //! `seal decrypt FILE`: print (or write) the cleartext of a SOPS file.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use super::sops_args::{ConfigArgs, TypeArgs};
-use super::{sops_common, sops_io};
+use sealer::sops::TreePath;
 
-/// Arguments of `seal decrypt`.
+use super::sops_args::{ConfigArgs, OutputArgs, TypeArgs};
+use super::sops_common::{self, Purpose, SopsFile};
+use crate::report::ExitStatus;
+
+/// Arguments of `seal decrypt` (also `seal -d`, sops's spelling).
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Example:\n  $ seal decrypt --extract '[\"data\"][\"password\"]' secrets.enc.yaml"
@@ -15,15 +17,12 @@ pub struct Args {
     /// The SOPS file (`-` or `/dev/stdin` for standard input).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Decrypt FILE in place.
-    #[arg(short = 'i', long, conflicts_with = "output")]
-    pub in_place: bool,
-    /// Write the cleartext here instead of stdout.
-    #[arg(long, value_name = "PATH")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputArgs,
     /// Print only this part of the tree, e.g. `'["data"]["password"]'`.
     #[arg(long, value_name = "PATH")]
-    pub extract: Option<String>,
+    pub extract: Option<TreePath>,
     /// Decrypt even if the MAC does not match.
     #[arg(long)]
     pub ignore_mac: bool,
@@ -42,27 +41,20 @@ pub struct Args {
 }
 
 /// Runs `seal decrypt`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.in_place && sops_io::is_stdin(&args.file) {
-        anyhow::bail!("--in-place needs a file, not standard input");
-    }
-    let name = sops_common::rules_path(&args.file, args.filename_override.as_deref());
-    let formats = sops_common::Formats::resolve(&name, &args.types)?.with_options(
-        &name,
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let target = args.output.target(&args.file)?;
+    let file = SopsFile::new(
+        &args.file,
+        args.filename_override.as_deref(),
+        &args.types,
         &args.config,
         args.indent,
     )?;
-    let input = sops_io::read_input(&args.file)?;
-    let opened = sops_common::Opened::decrypt_owned(input, &args.file, formats, args.ignore_mac)?;
+    let opened = file.open(args.ignore_mac, Purpose::Read)?;
     let bytes = match &args.extract {
         Some(path) => opened.extract(path)?,
         None => opened.plaintext_bytes()?,
     };
-    let target = if args.in_place {
-        Some(args.file.as_path())
-    } else {
-        args.output.as_deref()
-    };
-    sops_io::emit(target, &bytes)?;
-    Ok(ExitCode::SUCCESS)
+    sops_common::write_output(&target, &bytes)?;
+    Ok(ExitStatus::Success)
 }

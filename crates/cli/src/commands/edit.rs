@@ -11,18 +11,18 @@
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use zeroize::Zeroizing;
 
 use super::sops_args::{ConfigArgs, KeyArgs, SelectorArgs, TypeArgs};
-use super::sops_common::{self, EditSource, env};
+use super::sops_common::{self, EditSource, SopsFile, env};
 use super::sops_io;
 use crate::printer::Printer;
+use crate::report::ExitStatus;
 
-/// Arguments of `seal edit`.
+/// Arguments of `seal edit` (also `seal --input-type T FILE`, sops's spelling).
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Example:\n  $ EDITOR=vim seal edit secrets.enc.yaml")]
 pub struct Args {
@@ -50,17 +50,11 @@ pub struct Args {
 }
 
 /// Runs `seal edit`.
-pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let interrupted = sops_io::interrupt_flag()?;
 
-    let source = sops_common::open_for_edit(
-        &args.file,
-        &args.types,
-        &args.config,
-        &args.keys,
-        &args.selectors,
-        args.ignore_mac,
-    )?;
+    let file = SopsFile::new(&args.file, None, &args.types, &args.config, None)?;
+    let source = sops_common::open_for_edit(&file, &args.keys, &args.selectors, args.ignore_mac)?;
     let dir = sops_io::private_temp_dir()?;
     let name = args
         .file
@@ -78,19 +72,19 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             "interrupted: {} left unchanged",
             args.file.display()
         ));
-        return Ok(ExitCode::from(130));
+        return Ok(ExitStatus::INTERRUPTED);
     }
     match result? {
         Some(bytes) => {
             crate::fsio::write_atomic(&args.file, &bytes)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         None => {
             printer.info(&format!(
                 "file has not changed: {} left as is",
                 args.file.display()
             ));
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
     }
 }

@@ -5,12 +5,12 @@
 //! back to FILE with `-i` (atomically; FILE is untouched on error).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use super::sops_args::{ConfigArgs, KeyArgs, SelectorArgs, TypeArgs};
-use super::{sops_common, sops_io};
+use super::sops_args::{ConfigArgs, KeyArgs, OutputArgs, SelectorArgs, TypeArgs};
+use super::sops_common::{self, SopsFile};
+use crate::report::ExitStatus;
 
-/// Arguments of `seal encrypt`.
+/// Arguments of `seal encrypt` (also `seal -e`, sops's spelling).
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Example:\n  $ seal encrypt --age age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p -i secrets.yaml"
@@ -19,12 +19,9 @@ pub struct Args {
     /// The cleartext file (`-` or `/dev/stdin` for standard input).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Encrypt FILE in place.
-    #[arg(short = 'i', long, conflicts_with = "output")]
-    pub in_place: bool,
-    /// Write the encrypted file here instead of stdout.
-    #[arg(long, value_name = "PATH")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputArgs,
     /// Use this name to pick the store and match `.sops.yaml` rules (for stdin input).
     #[arg(long, value_name = "NAME")]
     pub filename_override: Option<String>,
@@ -46,31 +43,17 @@ pub struct Args {
 }
 
 /// Runs `seal encrypt`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.in_place && sops_io::is_stdin(&args.file) {
-        anyhow::bail!("--in-place needs a file, not standard input");
-    }
-    let name = sops_common::rules_path(&args.file, args.filename_override.as_deref());
-    let formats = sops_common::Formats::resolve(&name, &args.types)?.with_options(
-        &name,
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let target = args.output.target(&args.file)?;
+    let file = SopsFile::new(
+        &args.file,
+        args.filename_override.as_deref(),
+        &args.types,
         &args.config,
         args.indent,
     )?;
-    let input = sops_io::read_input(&args.file)?;
-    let bytes = sops_common::encrypt_bytes(
-        input,
-        &args.file,
-        &name,
-        formats,
-        &args.config,
-        &args.keys,
-        &args.selectors,
-    )?;
-    let target = if args.in_place {
-        Some(args.file.as_path())
-    } else {
-        args.output.as_deref()
-    };
-    sops_io::emit(target, &bytes)?;
-    Ok(ExitCode::SUCCESS)
+    let input = file.read()?;
+    let bytes = sops_common::encrypt_bytes(input, &file, &args.keys, &args.selectors)?;
+    sops_common::write_output(&target, &bytes)?;
+    Ok(ExitStatus::Success)
 }

@@ -2,12 +2,12 @@
 //! its environment. Nothing is written to disk. The exit status is CMD's.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::sops_args::TypeArgs;
-use super::{sops_common, sops_io};
+use super::sops_args::{ConfigArgs, TypeArgs};
+use super::sops_common::{Purpose, SopsFile};
+use crate::report::ExitStatus;
 
 /// Arguments of `seal exec-env`.
 #[derive(clap::Args, Debug)]
@@ -34,14 +34,9 @@ pub struct Args {
 }
 
 /// Runs `seal exec-env`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let formats = sops_common::Formats::resolve(&args.file, &args.types)?.with_options(
-        &args.file,
-        &Default::default(),
-        None,
-    )?;
-    let input = sops_io::read_input(&args.file)?;
-    let opened = sops_common::Opened::decrypt(&input, &args.file, formats, args.ignore_mac)?;
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let file = SopsFile::new(&args.file, None, &args.types, &ConfigArgs::default(), None)?;
+    let opened = file.open(args.ignore_mac, Purpose::Read)?;
     let vars = opened.env_vars()?;
     let mut command = std::process::Command::new("sh");
     command.arg("-c").arg(&args.command);
@@ -54,5 +49,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let status = command
         .status()
         .with_context(|| format!("running `{}`", args.command))?;
-    Ok(sops_common::exit_code_of(status))
+    Ok(ExitStatus::of_child(status))
 }

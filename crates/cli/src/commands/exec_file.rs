@@ -8,15 +8,16 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
 
-use super::sops_args::TypeArgs;
-use super::{sops_common, sops_io};
+use super::sops_args::{ConfigArgs, TypeArgs};
+use super::sops_common::{Purpose, SopsFile};
+use super::sops_io;
 use crate::printer::Printer;
+use crate::report::ExitStatus;
 
 /// Arguments of `seal exec-file`.
 #[derive(clap::Args, Debug)]
@@ -43,16 +44,11 @@ pub struct Args {
 }
 
 /// Runs `seal exec-file`.
-pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     // Before any plaintext exists, so no signal can end the process with it on disk.
     let interrupted = sops_io::interrupt_flag()?;
-    let formats = sops_common::Formats::resolve(&args.file, &args.types)?.with_options(
-        &args.file,
-        &Default::default(),
-        None,
-    )?;
-    let input = sops_io::read_input(&args.file)?;
-    let opened = sops_common::Opened::decrypt(&input, &args.file, formats, args.ignore_mac)?;
+    let file = SopsFile::new(&args.file, None, &args.types, &ConfigArgs::default(), None)?;
+    let opened = file.open(args.ignore_mac, Purpose::Read)?;
     let plaintext = opened.plaintext_bytes()?;
     let name = args.filename.as_deref().unwrap_or("tmp-file");
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
@@ -60,7 +56,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     }
     if interrupted.load(Ordering::SeqCst) {
         printer.error("interrupted before running the command");
-        return Ok(ExitCode::from(130));
+        return Ok(ExitStatus::INTERRUPTED);
     }
     let dir = sops_io::private_temp_dir()?;
     let path = dir.path().join(name);
@@ -125,7 +121,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitCode> {
     drop(dir);
     if interrupted.load(Ordering::SeqCst) {
         printer.error("interrupted: the decrypted file was removed");
-        return Ok(ExitCode::from(130));
+        return Ok(ExitStatus::INTERRUPTED);
     }
-    Ok(sops_common::exit_code_of(status?))
+    Ok(ExitStatus::of_child(status?))
 }

@@ -1,10 +1,10 @@
 //! `seal filestatus FILE`: `{"encrypted":true}` or `{"encrypted":false}` on stdout.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use super::sops_args::TypeArgs;
+use super::sops_args::{Target, TypeArgs};
 use super::{sops_common, sops_io};
+use crate::report::ExitStatus;
 
 /// Arguments of `seal filestatus`.
 #[derive(clap::Args, Debug)]
@@ -19,11 +19,11 @@ pub struct Args {
 }
 
 /// Runs `seal filestatus`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    // No `.sops.yaml` is read: the store comes from the name or the flags alone.
     let formats = sops_common::Formats::resolve(&args.file, &args.types)?;
-    let input = sops_io::read_input(&args.file)?;
-    let encrypted = sops_common::is_encrypted(&input, formats);
+    let encrypted = sops_common::is_encrypted(&sops_io::read_input(&args.file)?, formats);
     let json = serde_json::json!({ "encrypted": encrypted });
-    sops_io::emit(None, format!("{json}\n").as_bytes())?;
-    Ok(ExitCode::SUCCESS)
+    sops_common::write_output(&Target::Stdout, format!("{json}\n").as_bytes())?;
+    Ok(ExitStatus::Success)
 }

@@ -14,7 +14,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ use super::sops_common::{self, Formats, Opened};
 use super::sops_io;
 use crate::env;
 use crate::printer::Printer;
-use crate::report::UsageError;
+use crate::report::{ExitStatus, UsageError};
 
 /// Arguments of `seal helm`.
 #[derive(Debug, clap::Args)]
@@ -50,7 +50,7 @@ pub struct Args {
 }
 
 /// Runs `seal helm`.
-pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if args.args.first().map(OsString::as_os_str) == Some(OsStr::new("downloader")) {
         let [_, _cert, _key, _ca, url] = args.args.as_slice() else {
             return Err(UsageError(
@@ -65,7 +65,7 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitCode> {
             .context("the downloader URL is not valid UTF-8")?;
         let content = download(url)?;
         printer.data(&content)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     wrap_helm(&args.args)
 }
@@ -468,7 +468,7 @@ impl Decrypted {
 }
 
 /// Rewrites helm's arguments, runs helm, removes the decrypted files, returns helm's status.
-fn wrap_helm(args: &[OsString]) -> anyhow::Result<ExitCode> {
+fn wrap_helm(args: &[OsString]) -> anyhow::Result<ExitStatus> {
     let interrupted = sops_io::interrupt_flag()?;
     let mut decrypted = Decrypted::new()?;
     let helm_args = rewrite_args(args, &mut decrypted)?;
@@ -506,9 +506,9 @@ fn wrap_helm(args: &[OsString]) -> anyhow::Result<ExitCode> {
     // The plaintext leaves the disk before anything else happens.
     drop(decrypted);
     if interrupted.load(Ordering::SeqCst) {
-        return Ok(ExitCode::from(130));
+        return Ok(ExitStatus::INTERRUPTED);
     }
-    Ok(sops_common::exit_code_of(status))
+    Ok(ExitStatus::of_child(status))
 }
 
 /// helm's arguments with encrypted values files replaced by their decrypted copies.

@@ -1,16 +1,18 @@
 //! `seal set FILE PATH VALUE`: set one value in place, like `sops set`.
 //!
 //! VALUE is JSON (`'"text"'`, `5`, `'{"a": true}'`); `--value-stdin` / `--value-file` read
-//! it from stdin or a file instead. Unchanged values keep their ciphertext; the MAC and
-//! `lastmodified` are renewed.
+//! it from stdin or a file instead. As with sops, only the value set, `lastmodified` and the
+//! MAC change: every other value keeps its ciphertext.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
+use sealer::sops::{self, TreePath};
 
-use super::sops_args::TypeArgs;
-use super::{sops_common, sops_io};
+use super::sops_args::{ConfigArgs, TypeArgs};
+use super::sops_common::{Purpose, SopsFile};
+use super::sops_io;
+use crate::report::ExitStatus;
 
 /// Arguments of `seal set`.
 #[derive(clap::Args, Debug)]
@@ -23,7 +25,7 @@ pub struct Args {
     pub file: PathBuf,
     /// Where to set, e.g. `'["data"]["password"]'` or `'["list"][0]'`.
     #[arg(value_name = "PATH")]
-    pub path: String,
+    pub path: TreePath,
     /// The value as JSON (omit with --value-stdin / --value-file).
     #[arg(value_name = "VALUE", required_unless_present_any = ["value_stdin", "value_file"])]
     pub value: Option<String>,
@@ -42,34 +44,40 @@ pub struct Args {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub types: TypeArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: ConfigArgs,
+}
+
+impl Args {
+    /// VALUE as JSON text, from the argument, standard input or a file.
+    fn value_text(&self) -> anyhow::Result<String> {
+        if self.value_stdin {
+            let bytes = sops_io::read_input(std::path::Path::new("-"))?;
+            String::from_utf8(bytes).context("the value on standard input is not UTF-8")
+        } else if self.value_file {
+            let file = self
+                .value
+                .as_deref()
+                .context("--value-file needs VALUE to name the file")?;
+            Ok(fs_err::read_to_string(file)?)
+        } else {
+            Ok(self.value.clone().unwrap_or_default())
+        }
+    }
 }
 
 /// Runs `seal set`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let value = if args.value_stdin {
-        let bytes = sops_io::read_input(std::path::Path::new("-"))?;
-        String::from_utf8(bytes).context("the value on standard input is not UTF-8")?
-    } else if args.value_file {
-        let file = args
-            .value
-            .as_deref()
-            .context("--value-file needs VALUE to name the file")?;
-        fs_err::read_to_string(file)?
-    } else {
-        args.value.clone().unwrap_or_default()
-    };
-    let formats = sops_common::Formats::resolve(&args.file, &args.types)?.with_options(
-        &args.file,
-        &Default::default(),
-        None,
-    )?;
-    let input = sops_io::read_input(&args.file)?;
-    let mut opened = sops_common::Opened::decrypt(&input, &args.file, formats, args.ignore_mac)?;
-    let changed = opened.set(&args.path, &value)?;
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let value = sops::Value::from_json(&args.value_text()?)
+        .map_err(|e| anyhow::anyhow!("invalid VALUE (expected JSON): {e}"))?;
+    let file = SopsFile::new(&args.file, None, &args.types, &args.config, None)?;
+    let mut opened = file.open(args.ignore_mac, Purpose::Rewrite)?;
+    let changed = opened.set(&args.path, value)?;
     if !changed && args.idempotent {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     let bytes = opened.reseal()?;
     crate::fsio::write_atomic(&args.file, &bytes)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

@@ -1,18 +1,54 @@
-//! clap argument groups shared by the sops subcommands (sops 3.11 flag spellings).
+//! clap argument groups shared by the sops subcommands (sops 3.11 flag spellings), parsed at
+//! the edge into typed values (ripgrep's low-args): stores are [`Format`]s, tree paths
+//! [`TreePath`]s, the output a [`Target`], the selectors one [`Selectors`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sealer::sops::master_keys::KeyFlags;
+use sealer::sops::{Format, Selectors};
 
 /// `--input-type` / `--output-type`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TypeArgs {
     /// Input store: yaml, json, dotenv, ini or binary (default: from the file extension).
     #[arg(long, value_name = "TYPE")]
-    pub input_type: Option<String>,
+    pub input_type: Option<Format>,
     /// Output store: yaml, json, dotenv, ini or binary (default: the input type).
     #[arg(long, value_name = "TYPE")]
-    pub output_type: Option<String>,
+    pub output_type: Option<Format>,
+}
+
+/// Where a command that prints a file writes it: `--in-place` or `--output`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Write the result back to FILE (atomically; FILE is untouched on error).
+    #[arg(short = 'i', long, conflicts_with = "output")]
+    pub in_place: bool,
+    /// Write the result to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// Where the output of a command goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Standard output.
+    Stdout,
+    /// A file, written atomically (FILE itself for `--in-place`).
+    File(PathBuf),
+}
+
+impl OutputArgs {
+    /// The target for input `file`; `--in-place` needs a file, not standard input.
+    pub fn target(&self, file: &Path) -> anyhow::Result<Target> {
+        if self.in_place {
+            if super::sops_io::is_stdin(file) {
+                anyhow::bail!("--in-place needs a file, not standard input");
+            }
+            return Ok(Target::File(file.to_owned()));
+        }
+        Ok(self.output.clone().map_or(Target::Stdout, Target::File))
+    }
 }
 
 /// `--config`.
@@ -152,6 +188,18 @@ impl RotateKeyArgs {
 /// Which values get encrypted (at most one of these).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SelectorArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub one: OneSelector,
+    /// The MAC covers only the encrypted values.
+    #[arg(long)]
+    pub mac_only_encrypted: bool,
+}
+
+/// The selector flags, of which clap lets through one.
+#[derive(clap::Args, Debug, Clone, Default)]
+#[group(multiple = false)]
+pub struct OneSelector {
     /// Keys ending with this suffix stay in clear (default `_unencrypted`).
     #[arg(long, value_name = "SUFFIX")]
     pub unencrypted_suffix: Option<String>,
@@ -170,24 +218,27 @@ pub struct SelectorArgs {
     /// Only values whose preceding comment matches are encrypted.
     #[arg(long, value_name = "REGEX")]
     pub encrypted_comment_regex: Option<String>,
-    /// The MAC covers only the encrypted values.
-    #[arg(long)]
-    pub mac_only_encrypted: bool,
 }
 
 impl SelectorArgs {
-    /// Whether any selector flag was given.
-    pub fn any(&self) -> bool {
-        self.mac_only_encrypted
-            || [
-                &self.unencrypted_suffix,
-                &self.encrypted_suffix,
-                &self.unencrypted_regex,
-                &self.encrypted_regex,
-                &self.unencrypted_comment_regex,
-                &self.encrypted_comment_regex,
-            ]
-            .iter()
-            .any(|s| s.is_some())
+    /// The selector given on the command line, if any (`None`: the rule's or the default).
+    pub fn selectors(&self) -> Option<Selectors> {
+        let s = self.one.clone();
+        let mut out = Selectors::default();
+        let given = [
+            (&mut out.unencrypted_suffix, s.unencrypted_suffix),
+            (&mut out.encrypted_suffix, s.encrypted_suffix),
+            (&mut out.unencrypted_regex, s.unencrypted_regex),
+            (&mut out.encrypted_regex, s.encrypted_regex),
+            (
+                &mut out.unencrypted_comment_regex,
+                s.unencrypted_comment_regex,
+            ),
+            (&mut out.encrypted_comment_regex, s.encrypted_comment_regex),
+        ]
+        .into_iter()
+        .filter_map(|(slot, value)| value.map(|v| *slot = v))
+        .count();
+        (given > 0).then_some(out)
     }
 }

@@ -1,18 +1,21 @@
-//! What the sops subcommands share: store types, `.sops.yaml` rules → master keys, opening
-//! and re-sealing files. Every byte format and cipher lives in `sealer`; this is glue.
+//! What the sops subcommands share: the prologue (resolve the stores, read, open, decrypt,
+//! pick the output target: [`SopsFile`]), `.sops.yaml` rules → master keys ([`Plan`]), and
+//! re-sealing a changed file with its unchanged values' ciphertext kept ([`Opened`]). Every
+//! byte format and cipher lives in `sealer`; this is glue.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use sealer::sops::master_keys::{self, DataKey, KeyBuilder, KeyFlags, MasterKeyGroup, Unwrappers};
 use sealer::sops::rules::{CreationRule, SopsConfig};
 use sealer::sops::{
-    self, EncryptedFile, Format, MacCheck, Metadata, PlainFile, Selectors, StoreOptions, TreePath,
+    self, EncryptedFile, Format, IvStash, MacCheck, Metadata, PlainFile, Selectors, StoreOptions,
+    TreePath,
 };
 use zeroize::Zeroizing;
 
-use super::sops_args::{ConfigArgs, KeyArgs, SelectorArgs, TypeArgs};
+use super::sops_args::{ConfigArgs, KeyArgs, SelectorArgs, Target, TypeArgs};
+use super::sops_io;
 
 /// Environment variables the sops subcommands read (sops's names).
 pub mod env {
@@ -36,16 +39,6 @@ pub mod env {
     pub const EDITOR: &str = "EDITOR";
 }
 
-/// The exit code of a finished child (128 + signal when killed).
-pub fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
-    use std::os::unix::process::ExitStatusExt as _;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        (None, Some(signal)) => ExitCode::from(u8::try_from(128 + signal).unwrap_or(1)),
-        (None, None) => ExitCode::FAILURE,
-    }
-}
-
 /// The name used to pick the store and match rules: `--filename-override` or FILE.
 pub fn rules_path(file: &Path, filename_override: Option<&str>) -> PathBuf {
     filename_override.map_or_else(|| file.to_owned(), PathBuf::from)
@@ -67,13 +60,9 @@ impl Formats {
     /// `FormatForPath`: yaml/yml, json, env, ini, anything else binary). The output type
     /// defaults to the input type.
     pub fn resolve(name: &Path, types: &TypeArgs) -> anyhow::Result<Self> {
-        let parse = |t: &str| -> anyhow::Result<Format> { Ok(t.parse::<Format>()?) };
-        let input = match &types.input_type {
-            Some(t) => parse(t)?,
-            None => Format::from_path(name),
-        };
-        let output = match &types.output_type {
-            Some(t) => parse(t)?,
+        let input = types.input_type.unwrap_or_else(|| Format::from_path(name));
+        let output = match types.output_type {
+            Some(t) => t,
             None if types.input_type.is_some() => input,
             None => Format::from_path(name),
         };
@@ -115,6 +104,72 @@ impl Formats {
 /// Whether `bytes` parse as a SOPS file of this store (for `filestatus`).
 pub fn is_encrypted(bytes: &[u8], formats: Formats) -> bool {
     EncryptedFile::is_encrypted(bytes, formats.input)
+}
+
+/// The prologue the SOPS commands share: FILE (or stdin), the name its store and
+/// `.sops.yaml` rule come from (`--filename-override` or FILE), its stores with the config's
+/// `stores:` settings and `--indent`.
+#[derive(Debug, Clone)]
+pub struct SopsFile {
+    /// The file read (`-` or `/dev/stdin` for standard input).
+    pub path: PathBuf,
+    /// The name rules and stores are matched against.
+    pub rules_name: PathBuf,
+    /// Input and output stores.
+    pub formats: Formats,
+    /// `--config`.
+    pub config: ConfigArgs,
+}
+
+/// What an opened file will be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Reading only (decrypt, exec-env, diff): nothing is kept for re-encryption.
+    Read,
+    /// Changing and writing back (set, unset, edit, merge): each value's IV is kept so that
+    /// unchanged values keep their ciphertext, as sops does.
+    Rewrite,
+}
+
+impl SopsFile {
+    /// Resolves the stores of `path` (named `filename_override` for stores and rules).
+    pub fn new(
+        path: &Path,
+        filename_override: Option<&str>,
+        types: &TypeArgs,
+        config: &ConfigArgs,
+        indent: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        let rules_name = rules_path(path, filename_override);
+        let formats =
+            Formats::resolve(&rules_name, types)?.with_options(&rules_name, config, indent)?;
+        Ok(Self {
+            path: path.to_owned(),
+            rules_name,
+            formats,
+            config: config.clone(),
+        })
+    }
+
+    /// The file's bytes (standard input for `-`).
+    pub fn read(&self) -> anyhow::Result<Vec<u8>> {
+        sops_io::read_input(&self.path)
+    }
+
+    /// Reads, parses, unwraps the data key and decrypts (checking the MAC unless
+    /// `ignore_mac`).
+    pub fn open(&self, ignore_mac: bool, purpose: Purpose) -> anyhow::Result<Opened> {
+        let input = self.read()?;
+        Opened::decrypt_owned(input, self, ignore_mac, purpose)
+    }
+}
+
+/// Writes command output to its target: a file atomically, or stdout.
+pub fn write_output(target: &Target, bytes: &[u8]) -> anyhow::Result<()> {
+    match target {
+        Target::Stdout => sops_io::emit(None, bytes),
+        Target::File(path) => sops_io::emit(Some(path), bytes),
+    }
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -187,18 +242,8 @@ impl Plan {
                 groups.len()
             );
         }
-        let mut selectors = Selectors::default();
-        let mut mac_only_encrypted = false;
-        if selector_args.any() {
-            let s = selector_args.clone();
-            selectors.unencrypted_suffix = s.unencrypted_suffix.unwrap_or_default();
-            selectors.encrypted_suffix = s.encrypted_suffix.unwrap_or_default();
-            selectors.unencrypted_regex = s.unencrypted_regex.unwrap_or_default();
-            selectors.encrypted_regex = s.encrypted_regex.unwrap_or_default();
-            selectors.unencrypted_comment_regex = s.unencrypted_comment_regex.unwrap_or_default();
-            selectors.encrypted_comment_regex = s.encrypted_comment_regex.unwrap_or_default();
-            mac_only_encrypted = s.mac_only_encrypted;
-        }
+        let mut mac_only_encrypted = selector_args.mac_only_encrypted;
+        let mut selectors = selector_args.selectors().unwrap_or_default();
         if let Some(rule) = rule {
             if selectors.count() == 0 {
                 let r = rule.clone();
@@ -242,36 +287,30 @@ impl Plan {
 }
 
 /// `seal encrypt`'s work: cleartext bytes in, encrypted bytes out.
-#[allow(clippy::too_many_arguments)]
 ///
 /// `input` is taken and zeroized once parsed, and the values are encrypted where they are:
 /// a large file is not held more times than needed.
 pub fn encrypt_bytes(
     input: Vec<u8>,
-    file: &Path,
-    rules_file: &Path,
-    formats: Formats,
-    config: &ConfigArgs,
+    file: &SopsFile,
     key_args: &KeyArgs,
     selector_args: &SelectorArgs,
 ) -> anyhow::Result<Vec<u8>> {
+    let formats = file.formats;
     let input = Zeroizing::new(input);
-    let plain = PlainFile::parse(&input, formats.input)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let plain = with_file(&file.path, PlainFile::parse(&input, formats.input))?;
     drop(input);
     // A top-level `sops` key (dotenv: `sops_*`) means the file is encrypted already, as sops
     // finds by loading it as an encrypted file.
     if plain.has_sops_metadata(formats.input) {
-        anyhow::bail!("{}: {}", file.display(), sops::Error::AlreadyEncrypted);
+        anyhow::bail!("{}: {}", file.path.display(), sops::Error::AlreadyEncrypted);
     }
-    let plan = Plan::build(rules_file, config, key_args, selector_args)?;
+    let plan = Plan::build(&file.rules_name, &file.config, key_args, selector_args)?;
     let data_key = DataKey::generate();
     let metadata = plan
         .metadata(&data_key)
-        .with_context(|| file.display().to_string())?;
-    let encrypted = plain
-        .into_encrypted(&data_key, metadata)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        .with_context(|| file.path.display().to_string())?;
+    let encrypted = with_file(&file.path, plain.into_encrypted(&data_key, metadata))?;
     Ok(encrypted.to_bytes_with(formats.output, &formats.options)?)
 }
 
@@ -282,6 +321,8 @@ pub struct Opened {
     encrypted: EncryptedFile,
     plain: Option<PlainFile>,
     data_key: DataKey,
+    /// The IVs of its values, when opened to be rewritten.
+    stash: Option<IvStash>,
 }
 
 fn with_file<T>(path: &Path, r: Result<T, impl std::fmt::Display>) -> anyhow::Result<T> {
@@ -302,52 +343,67 @@ impl Opened {
         Ok((encrypted, data_key))
     }
 
-    /// [`Opened::decrypt`] that takes the input and zeroizes it once parsed (a large file is
+    /// Parses, unwraps and decrypts `input`, which is zeroized once parsed (a large file is
     /// not held as text while it is decrypted).
-    pub fn decrypt_owned(
+    fn decrypt_owned(
         input: Vec<u8>,
+        file: &SopsFile,
+        ignore_mac: bool,
+        purpose: Purpose,
+    ) -> anyhow::Result<Self> {
+        let input = Zeroizing::new(input);
+        let (encrypted, data_key) = Self::parse_and_unwrap(
+            &input,
+            &file.path,
+            file.formats,
+            &Unwrappers::from_process_env(),
+        )?;
+        drop(input);
+        Self::decrypt_parsed(
+            encrypted,
+            data_key,
+            &file.path,
+            file.formats,
+            ignore_mac,
+            purpose,
+        )
+    }
+
+    fn decrypt_parsed(
+        mut encrypted: EncryptedFile,
+        data_key: DataKey,
         path: &Path,
         formats: Formats,
         ignore_mac: bool,
+        purpose: Purpose,
     ) -> anyhow::Result<Self> {
-        let input = Zeroizing::new(input);
-        let (mut encrypted, data_key) =
-            Self::parse_and_unwrap(&input, path, formats, &Unwrappers::from_process_env())?;
-        drop(input);
         let check = if ignore_mac {
             MacCheck::Ignore
         } else {
             MacCheck::Verify
         };
-        let plain = with_file(path, encrypted.take_decrypted(&data_key, check))?;
+        // The encrypted values are not needed again (only the metadata is): move them.
+        let (plain, stash) = match purpose {
+            Purpose::Read => (encrypted.take_decrypted(&data_key, check), None),
+            Purpose::Rewrite => {
+                let mut stash = IvStash::new();
+                let plain = encrypted.take_decrypted_keeping_ivs(&data_key, check, &mut stash);
+                (plain, Some(stash))
+            }
+        };
         Ok(Self {
             path: path.to_owned(),
             formats,
             encrypted,
-            plain: Some(plain),
+            plain: Some(with_file(path, plain)?),
             data_key,
+            stash,
         })
     }
 
     /// Parses, unwraps the data key and decrypts every value (checking the MAC unless
-    /// `ignore_mac`).
-    pub fn decrypt(
-        input: &[u8],
-        path: &Path,
-        formats: Formats,
-        ignore_mac: bool,
-    ) -> anyhow::Result<Self> {
-        Self::decrypt_with(
-            input,
-            path,
-            formats,
-            ignore_mac,
-            &Unwrappers::from_process_env(),
-        )
-    }
-
-    /// [`Opened::decrypt`] with the keys given (identities loaded once for many files, or
-    /// from an environment other than the process's).
+    /// `ignore_mac`), with the keys given (identities loaded once for many files, or from an
+    /// environment other than the process's).
     pub fn decrypt_with(
         input: &[u8],
         path: &Path,
@@ -355,127 +411,104 @@ impl Opened {
         ignore_mac: bool,
         with: &Unwrappers,
     ) -> anyhow::Result<Self> {
-        let (mut encrypted, data_key) = Self::parse_and_unwrap(input, path, formats, with)?;
-        let check = if ignore_mac {
-            MacCheck::Ignore
-        } else {
-            MacCheck::Verify
-        };
-        // The encrypted values are not needed again (only the metadata is): move them.
-        let plain = with_file(path, encrypted.take_decrypted(&data_key, check))?;
-        Ok(Self {
-            path: path.to_owned(),
-            formats,
+        let (encrypted, data_key) = Self::parse_and_unwrap(input, path, formats, with)?;
+        Self::decrypt_parsed(
             encrypted,
-            plain: Some(plain),
             data_key,
-        })
-    }
-
-    /// Parses and unwraps the data key only (updatekeys).
-    pub fn open_key_only(input: &[u8], path: &Path, formats: Formats) -> anyhow::Result<Self> {
-        let (encrypted, data_key) =
-            Self::parse_and_unwrap(input, path, formats, &Unwrappers::from_process_env())?;
-        Ok(Self {
-            path: path.to_owned(),
+            path,
             formats,
-            encrypted,
-            plain: None,
-            data_key,
-        })
+            ignore_mac,
+            Purpose::Read,
+        )
     }
 
-    fn plain(&self) -> &PlainFile {
-        self.plain.as_ref().expect("opened with decrypt")
+    /// The decrypted documents.
+    pub fn plain(&self) -> anyhow::Result<&PlainFile> {
+        self.plain
+            .as_ref()
+            .context("internal error: the file was opened without decrypting it")
     }
 
-    fn plain_mut(&mut self) -> &mut PlainFile {
-        self.plain.as_mut().expect("opened with decrypt")
+    fn plain_mut(&mut self) -> anyhow::Result<&mut PlainFile> {
+        self.plain
+            .as_mut()
+            .context("internal error: the file was opened without decrypting it")
+    }
+
+    /// The file's data key.
+    pub fn data_key(&self) -> &DataKey {
+        &self.data_key
     }
 
     /// The cleartext in the output store.
     pub fn plaintext_bytes(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         Ok(Zeroizing::new(with_file(
             &self.path,
-            self.plain()
+            self.plain()?
                 .to_bytes_with(self.formats.output, &self.formats.options),
         )?))
     }
 
     /// `--extract`: a string value raw, anything else in the output store.
-    pub fn extract(&self, path: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-        let tree_path: TreePath = path.parse()?;
+    pub fn extract(&self, path: &TreePath) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         Ok(Zeroizing::new(with_file(
             &self.path,
-            self.plain().extract(&tree_path, self.formats.output),
+            self.plain()?.extract(path, self.formats.output),
         )?))
     }
 
-    /// `set`: VALUE is JSON. Returns whether anything changed.
-    pub fn set(&mut self, path: &str, json: &str) -> anyhow::Result<bool> {
-        let tree_path: TreePath = path.parse()?;
-        let value = sops::Value::from_json(json)
-            .map_err(|e| anyhow::anyhow!("invalid VALUE (expected JSON): {e}"))?;
+    /// `set`: returns whether anything changed.
+    pub fn set(&mut self, path: &TreePath, value: sops::Value) -> anyhow::Result<bool> {
         let file = self.path.clone();
-        with_file(&file, self.plain_mut().set(&tree_path, value))
+        with_file(&file, self.plain_mut()?.set(path, value))
     }
 
     /// `unset`: returns whether something was removed (an absent path is an error unless
     /// `idempotent`).
-    pub fn unset(&mut self, path: &str, idempotent: bool) -> anyhow::Result<bool> {
-        let tree_path: TreePath = path.parse()?;
+    pub fn unset(&mut self, path: &TreePath, idempotent: bool) -> anyhow::Result<bool> {
         let file = self.path.clone();
-        match self.plain_mut().unset(&tree_path) {
+        match self.plain_mut()?.unset(path) {
             Ok(()) => Ok(true),
             Err(_) if idempotent => Ok(false),
             Err(e) => Err(anyhow::anyhow!("{}: {e}", file.display())),
         }
     }
 
-    /// Re-encrypts with the same data key and master keys (set, unset, edit).
-    pub fn reseal(&self) -> anyhow::Result<Vec<u8>> {
+    /// Encrypts `plain` with this file's data key and metadata; values whose path, type and
+    /// cleartext this file had keep their ciphertext (when it was opened to be rewritten).
+    pub fn seal_documents(&self, plain: &PlainFile) -> anyhow::Result<Vec<u8>> {
         let metadata = self.encrypted.metadata().clone();
-        let encrypted = with_file(&self.path, self.plain().encrypt(&self.data_key, metadata))?;
+        let encrypted = match &self.stash {
+            Some(stash) => plain.encrypt_reusing_ivs(&self.data_key, metadata, stash),
+            None => plain.encrypt(&self.data_key, metadata),
+        };
+        let encrypted = with_file(&self.path, encrypted)?;
         with_file(
             &self.path,
             encrypted.to_bytes_with(self.formats.output, &self.formats.options),
         )
     }
 
+    /// Re-encrypts with the same data key and master keys (set, unset): only changed values,
+    /// `lastmodified` and `mac` change.
+    pub fn reseal(&self) -> anyhow::Result<Vec<u8>> {
+        self.seal_documents(self.plain()?)
+    }
+
     /// New data key, every value re-encrypted, keys re-wrapped (rotate). `add` joins the
     /// first key group; keys of `remove` leave every group (matched by their sops
     /// identifier, as sops does).
     pub fn rotate(&mut self, add: &KeyFlags, remove: &KeyFlags) -> anyhow::Result<Vec<u8>> {
-        let builder = KeyBuilder::from_process_env();
-        let mut groups = builder.groups_of(self.encrypted.metadata())?;
-        if groups.is_empty() {
-            groups.push(Vec::new());
-        }
-        let removed: Vec<String> = builder
-            .group_from_flags(remove)?
-            .iter()
-            .map(|k| k.id().to_owned())
-            .collect();
-        for key in builder.group_from_flags(add)? {
-            if !groups[0].iter().any(|k| k.id() == key.id()) {
-                groups[0].push(key);
-            }
-        }
-        for group in &mut groups {
-            group.retain(|k| !removed.iter().any(|r| r == k.id()));
-        }
-        if let Some(index) = groups.iter().position(Vec::is_empty) {
-            anyhow::bail!(
-                "{}: removing those keys leaves key group {} empty",
-                self.path.display(),
-                index + 1
-            );
-        }
+        let change = RotatedKeys::of(self.encrypted.metadata(), &self.path, add, remove)?;
         let data_key = DataKey::generate();
         let mut metadata = self.encrypted.metadata().clone();
         let threshold = metadata.shamir_threshold;
-        metadata.set_key_groups(master_keys::wrap_data_key(&groups, threshold, &data_key)?);
-        let encrypted = with_file(&self.path, self.plain().encrypt(&data_key, metadata))?;
+        metadata.set_key_groups(master_keys::wrap_data_key(
+            &change.groups,
+            threshold,
+            &data_key,
+        )?);
+        let encrypted = with_file(&self.path, self.plain()?.encrypt(&data_key, metadata))?;
         self.data_key = data_key;
         with_file(
             &self.path,
@@ -483,66 +516,10 @@ impl Opened {
         )
     }
 
-    /// Compares the file's keys with those the rules give now; returns the change as
-    /// `+ key` / `- key` lines (empty = nothing to do) and remembers the new groups.
-    pub fn update_keys_from_config(&mut self, config: &ConfigArgs) -> anyhow::Result<Vec<String>> {
-        let plan = Plan::build(
-            &self.path.clone(),
-            config,
-            &KeyArgs::default(),
-            &SelectorArgs::default(),
-        )?;
-        let old: Vec<Vec<String>> = KeyBuilder::from_process_env()
-            .groups_of(self.encrypted.metadata())?
-            .iter()
-            .map(|g| g.iter().map(|k| k.id().to_owned()).collect())
-            .collect();
-        let new: Vec<Vec<String>> = plan
-            .groups
-            .iter()
-            .map(|g| g.iter().map(|k| k.id().to_owned()).collect())
-            .collect();
-        let mut diff = Vec::new();
-        if old == new && self.encrypted.metadata().shamir_threshold == plan.threshold_for_file() {
-            return Ok(diff);
-        }
-        for (index, group) in new.iter().enumerate() {
-            let before = old.get(index).cloned().unwrap_or_default();
-            diff.push(format!("Group {}", index + 1));
-            for key in group {
-                if before.contains(key) {
-                    diff.push(format!("    {key}"));
-                } else {
-                    diff.push(format!("+++ {key}"));
-                }
-            }
-            for key in &before {
-                if !group.contains(key) {
-                    diff.push(format!("--- {key}"));
-                }
-            }
-        }
-        let threshold = plan.threshold_for_file();
-        let wrapped = master_keys::wrap_data_key(&plan.groups, plan.threshold, &self.data_key)?;
-        let metadata = self.encrypted.metadata_mut();
-        metadata.set_key_groups(wrapped);
-        metadata.shamir_threshold = threshold;
-        Ok(diff)
-    }
-
-    /// Writes the file with its (re-wrapped) metadata and unchanged values (updatekeys).
-    pub fn rewrap(&self) -> anyhow::Result<Vec<u8>> {
-        with_file(
-            &self.path,
-            self.encrypted
-                .to_bytes_with(self.formats.output, &self.formats.options),
-        )
-    }
-
     /// Top-level values as environment variables (exec-env, sops `ValToString`).
     pub fn env_vars(&self) -> anyhow::Result<Vec<(String, Zeroizing<String>)>> {
         let mut vars = Vec::new();
-        let Some(doc) = self.plain().documents().first() else {
+        let Some(doc) = self.plain()?.documents().first() else {
             return Ok(vars);
         };
         for item in &doc.items {
@@ -577,6 +554,154 @@ impl Plan {
             0
         }
     }
+
+    /// What updating `metadata`'s keys to this plan changes, as sops's `updatekeys` shows it
+    /// (`Group N`, `    key`, `+++ key`, `--- key`); `None` when nothing would change.
+    pub fn key_change(self, metadata: &Metadata) -> anyhow::Result<Option<KeyChange>> {
+        let old: Vec<Vec<String>> = KeyBuilder::from_process_env()
+            .groups_of(metadata)?
+            .iter()
+            .map(|g| g.iter().map(|k| k.id().to_owned()).collect())
+            .collect();
+        let new: Vec<Vec<String>> = self
+            .groups
+            .iter()
+            .map(|g| g.iter().map(|k| k.id().to_owned()).collect())
+            .collect();
+        let threshold_for_file = self.threshold_for_file();
+        if old == new && metadata.shamir_threshold == threshold_for_file {
+            return Ok(None);
+        }
+        let mut lines = Vec::new();
+        let (mut added, mut removed) = (0, 0);
+        for (index, group) in new.iter().enumerate() {
+            let before = old.get(index).cloned().unwrap_or_default();
+            lines.push(format!("Group {}", index + 1));
+            for key in group {
+                if before.contains(key) {
+                    lines.push(format!("    {key}"));
+                } else {
+                    added += 1;
+                    lines.push(format!("+++ {key}"));
+                }
+            }
+            for key in &before {
+                if !group.contains(key) {
+                    removed += 1;
+                    lines.push(format!("--- {key}"));
+                }
+            }
+        }
+        for (index, group) in old.iter().enumerate().skip(new.len()) {
+            lines.push(format!("Group {} (removed)", index + 1));
+            for key in group {
+                removed += 1;
+                lines.push(format!("--- {key}"));
+            }
+        }
+        Ok(Some(KeyChange {
+            groups: self.groups,
+            threshold: self.threshold,
+            threshold_for_file,
+            lines,
+            added,
+            removed,
+        }))
+    }
+}
+
+/// The key groups a file gets from `updatekeys` ([`Plan::key_change`]).
+pub struct KeyChange {
+    groups: Vec<MasterKeyGroup>,
+    threshold: usize,
+    threshold_for_file: usize,
+    /// The change as sops prints it.
+    pub lines: Vec<String>,
+    /// How many recipients join.
+    pub added: usize,
+    /// How many recipients leave.
+    pub removed: usize,
+}
+
+impl KeyChange {
+    /// Wraps `data_key` for the new groups and puts them in `encrypted`'s metadata; the values
+    /// are untouched (same data key).
+    pub fn apply(&self, encrypted: &mut EncryptedFile, data_key: &DataKey) -> anyhow::Result<()> {
+        let wrapped = master_keys::wrap_data_key(&self.groups, self.threshold, data_key)?;
+        let metadata = encrypted.metadata_mut();
+        metadata.set_key_groups(wrapped);
+        metadata.shamir_threshold = self.threshold_for_file;
+        Ok(())
+    }
+}
+
+/// The key groups `rotate` gives a file: `add` joins the first group, keys of `remove` leave
+/// every group (matched by their sops identifier, as sops does).
+pub struct RotatedKeys {
+    groups: Vec<MasterKeyGroup>,
+    /// Identifiers of the keys that join.
+    pub added: Vec<String>,
+    /// Identifiers of the keys that leave.
+    pub removed: Vec<String>,
+}
+
+impl RotatedKeys {
+    /// The groups of `metadata` with `add` and `remove` applied; an emptied group is an error.
+    pub fn of(
+        metadata: &Metadata,
+        path: &Path,
+        add: &KeyFlags,
+        remove: &KeyFlags,
+    ) -> anyhow::Result<Self> {
+        let builder = KeyBuilder::from_process_env();
+        let mut groups = builder.groups_of(metadata)?;
+        if groups.is_empty() {
+            groups.push(Vec::new());
+        }
+        let to_remove: Vec<String> = builder
+            .group_from_flags(remove)?
+            .iter()
+            .map(|k| k.id().to_owned())
+            .collect();
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        for key in builder.group_from_flags(add)? {
+            if !groups[0].iter().any(|k| k.id() == key.id()) {
+                added.push(key.id().to_owned());
+                groups[0].push(key);
+            }
+        }
+        for group in &mut groups {
+            group.retain(|k| {
+                let leaves = to_remove.iter().any(|r| r == k.id());
+                if leaves {
+                    removed.push(k.id().to_owned());
+                }
+                !leaves
+            });
+        }
+        if let Some(index) = groups.iter().position(Vec::is_empty) {
+            anyhow::bail!(
+                "{}: removing those keys leaves key group {} empty",
+                path.display(),
+                index + 1
+            );
+        }
+        Ok(Self {
+            groups,
+            added,
+            removed,
+        })
+    }
+}
+
+/// Unwraps the data key of a parsed file with `with` (the path names the file in errors).
+pub fn unwrap_key(
+    encrypted: &EncryptedFile,
+    path: &Path,
+    with: &Unwrappers,
+) -> anyhow::Result<DataKey> {
+    master_keys::unwrap_data_key(encrypted.metadata(), with)
+        .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))
 }
 
 /// The file being edited: its cleartext and how to seal the edited text again.
@@ -597,26 +722,23 @@ const EXAMPLE_YAML: &str = "hello: Welcome to SOPS! Edit this file as you please
 
 /// Opens FILE for `seal edit` (a missing FILE starts from sops's example document).
 pub fn open_for_edit(
-    file: &Path,
-    types: &TypeArgs,
-    config: &ConfigArgs,
+    file: &SopsFile,
     key_args: &KeyArgs,
     selector_args: &SelectorArgs,
     ignore_mac: bool,
 ) -> anyhow::Result<EditSource> {
-    let formats = Formats::resolve(file, types)?.with_options(file, config, None)?;
-    if file.exists() {
-        let input = fs_err::read(file)?;
-        let opened = Opened::decrypt(&input, file, formats, ignore_mac)?;
+    let formats = file.formats;
+    if file.path.exists() {
+        let opened = file.open(ignore_mac, Purpose::Rewrite)?;
         let plaintext = opened.plaintext_bytes()?;
         Ok(EditSource {
             plaintext,
             kind: EditKind::Existing(Box::new(opened)),
-            path: file.to_owned(),
+            path: file.path.clone(),
             formats,
         })
     } else {
-        let plan = Plan::build(file, config, key_args, selector_args)?;
+        let plan = Plan::build(&file.rules_name, &file.config, key_args, selector_args)?;
         let example = PlainFile::parse(EXAMPLE_YAML.as_bytes(), Format::Yaml)?;
         let plaintext = match formats.output {
             Format::Binary => Vec::new(),
@@ -627,7 +749,7 @@ pub fn open_for_edit(
         Ok(EditSource {
             plaintext: Zeroizing::new(plaintext),
             kind: EditKind::New(Box::new(plan)),
-            path: file.to_owned(),
+            path: file.path.clone(),
             formats,
         })
     }
@@ -644,18 +766,12 @@ impl EditSource {
         matches!(self.kind, EditKind::New(_))
     }
 
-    /// Encrypts the edited cleartext: same data key and keys for an existing file.
+    /// Encrypts the edited cleartext: for an existing file, same data key and keys, and the
+    /// values the edit left alone keep their ciphertext.
     pub fn seal(&self, edited: &[u8]) -> anyhow::Result<Vec<u8>> {
         let plain = with_file(&self.path, PlainFile::parse(edited, self.formats.output))?;
         match &self.kind {
-            EditKind::Existing(opened) => {
-                let metadata = opened.encrypted.metadata().clone();
-                let encrypted = with_file(&self.path, plain.encrypt(&opened.data_key, metadata))?;
-                Ok(with_file(
-                    &self.path,
-                    encrypted.to_bytes_with(self.formats.output, &self.formats.options),
-                )?)
-            }
+            EditKind::Existing(opened) => opened.seal_documents(&plain),
             EditKind::New(plan) => {
                 let data_key = DataKey::generate();
                 let metadata = plan.metadata(&data_key)?;

@@ -1,10 +1,13 @@
-//! `seal unset FILE PATH`: remove one value in place, like `sops unset`.
+//! `seal unset FILE PATH`: remove one value in place, like `sops unset` (every other value
+//! keeps its ciphertext).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use super::sops_args::TypeArgs;
-use super::{sops_common, sops_io};
+use sealer::sops::TreePath;
+
+use super::sops_args::{ConfigArgs, TypeArgs};
+use super::sops_common::{Purpose, SopsFile};
+use crate::report::ExitStatus;
 
 /// Arguments of `seal unset`.
 #[derive(clap::Args, Debug)]
@@ -15,7 +18,7 @@ pub struct Args {
     pub file: PathBuf,
     /// What to remove, e.g. `'["data"]["old"]'`.
     #[arg(value_name = "PATH")]
-    pub path: String,
+    pub path: TreePath,
     /// Exit 0 if PATH is already absent.
     #[arg(long)]
     pub idempotent: bool,
@@ -25,21 +28,19 @@ pub struct Args {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub types: TypeArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: ConfigArgs,
 }
 
 /// Runs `seal unset`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let formats = sops_common::Formats::resolve(&args.file, &args.types)?.with_options(
-        &args.file,
-        &Default::default(),
-        None,
-    )?;
-    let input = sops_io::read_input(&args.file)?;
-    let mut opened = sops_common::Opened::decrypt(&input, &args.file, formats, args.ignore_mac)?;
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let file = SopsFile::new(&args.file, None, &args.types, &args.config, None)?;
+    let mut opened = file.open(args.ignore_mac, Purpose::Rewrite)?;
     if !opened.unset(&args.path, args.idempotent)? {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     let bytes = opened.reseal()?;
     crate::fsio::write_atomic(&args.file, &bytes)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

@@ -29,11 +29,14 @@
 mod error;
 mod gofmt;
 mod mac;
+pub mod mask;
 pub mod master_keys;
+pub mod merge;
 pub mod metadata;
 pub mod rules;
 pub mod selectors;
 pub mod shamir;
+mod stash;
 mod stores;
 pub mod tree;
 pub mod value;
@@ -45,6 +48,7 @@ use std::str::FromStr;
 pub use error::{Error, Result};
 pub use metadata::{KeyGroup, KeyKind, MasterKeyStanza, Metadata, SOPS_FORMAT_VERSION};
 pub use selectors::Selectors;
+pub use stash::IvStash;
 pub use tree::{Branch, Item, Key, PathStep, Scalar, TreePath, Value};
 
 use master_keys::DataKey;
@@ -256,14 +260,27 @@ impl EncryptedFile {
     /// authenticate (wrong data key, or value changed or moved), [`Error::MacMismatch`],
     /// [`Error::MacUndecryptable`].
     pub fn decrypt(&self, key: &DataKey, mac: MacCheck) -> Result<PlainFile> {
-        self.decrypt_documents(self.docs.clone(), key, mac)
+        self.decrypt_documents(self.docs.clone(), key, mac, None)
     }
 
     /// [`EncryptedFile::decrypt`] that moves the documents out instead of copying them (a
     /// large file is not held twice); afterwards this file keeps only its metadata.
     pub fn take_decrypted(&mut self, key: &DataKey, mac: MacCheck) -> Result<PlainFile> {
         let docs = std::mem::take(&mut self.docs);
-        self.decrypt_documents(docs, key, mac)
+        self.decrypt_documents(docs, key, mac, None)
+    }
+
+    /// [`EncryptedFile::take_decrypted`] that keeps the IV of every value in `stash`, so that
+    /// [`PlainFile::encrypt_reusing_ivs`] gives unchanged values their exact ciphertext back
+    /// (sops's `edit`, `set`, `unset`). Several files may share one stash (a merge).
+    pub fn take_decrypted_keeping_ivs(
+        &mut self,
+        key: &DataKey,
+        mac: MacCheck,
+        stash: &mut IvStash,
+    ) -> Result<PlainFile> {
+        let docs = std::mem::take(&mut self.docs);
+        self.decrypt_documents(docs, key, mac, Some(stash))
     }
 
     fn decrypt_documents(
@@ -271,6 +288,7 @@ impl EncryptedFile {
         docs: Vec<Branch>,
         key: &DataKey,
         mac: MacCheck,
+        stash: Option<&mut IvStash>,
     ) -> Result<PlainFile> {
         let sel = self.metadata.selectors.clone().with_default().compile()?;
         let cipher = Cipher::new(key);
@@ -284,7 +302,8 @@ impl EncryptedFile {
             &sel,
             Direction::Decrypt,
             self.metadata.mac_only_encrypted,
-        );
+        )
+        .keeping(stash);
         for d in &mut plain.docs {
             w.walk_branch(d, Default::default())?;
         }
@@ -455,8 +474,26 @@ impl PlainFile {
         // Whatever the walk leaves in plaintext (on error) is zeroized by this PlainFile.
         let mut plain = PlainFile { docs, single_value };
         let mut docs = Vec::new();
-        let r = plain.encrypt_docs(&mut docs, key, metadata, &stamp);
+        let r = plain.encrypt_docs(&mut docs, key, metadata, &stamp, None);
         r.map(|metadata| EncryptedFile { docs, metadata })
+    }
+
+    /// [`PlainFile::encrypt`] that gives every value whose path, type and cleartext a
+    /// decryption kept in `stash` its former ciphertext (sops's minimal diffs); `key` must be
+    /// the data key those values were encrypted with, or every value gets a fresh IV.
+    pub fn encrypt_reusing_ivs(
+        &self,
+        key: &DataKey,
+        metadata: Metadata,
+        stash: &IvStash,
+    ) -> Result<EncryptedFile> {
+        let mut copy = PlainFile {
+            docs: self.docs.clone(),
+            single_value: self.single_value,
+        };
+        let mut docs = Vec::new();
+        let metadata = copy.encrypt_docs(&mut docs, key, metadata, &now_rfc3339()?, Some(stash))?;
+        Ok(EncryptedFile { docs, metadata })
     }
 
     /// [`PlainFile::encrypt`] with a given `lastmodified` (RFC 3339, UTC).
@@ -471,7 +508,7 @@ impl PlainFile {
             single_value: self.single_value,
         };
         let mut docs = Vec::new();
-        let metadata = copy.encrypt_docs(&mut docs, key, metadata, last_modified)?;
+        let metadata = copy.encrypt_docs(&mut docs, key, metadata, last_modified, None)?;
         Ok(EncryptedFile { docs, metadata })
     }
 
@@ -482,6 +519,7 @@ impl PlainFile {
         key: &DataKey,
         mut metadata: Metadata,
         last_modified: &str,
+        stash: Option<&IvStash>,
     ) -> Result<Metadata> {
         if self.docs.iter().any(|d| d.get(METADATA_KEY).is_some()) {
             return Err(Error::AlreadyEncrypted);
@@ -505,7 +543,8 @@ impl PlainFile {
             &sel,
             Direction::Encrypt,
             metadata.mac_only_encrypted,
-        );
+        )
+        .reusing(stash);
         for d in &mut self.docs {
             w.walk_branch(d, Default::default())?;
         }
@@ -640,6 +679,121 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
+    }
+
+    fn age_metadata() -> Metadata {
+        let stanza = MasterKeyStanza::age(
+            "age1test",
+            "-----BEGIN AGE ENCRYPTED FILE-----\nx\n-----END AGE ENCRYPTED FILE-----\n",
+        );
+        Metadata::new(vec![vec![stanza]], Selectors::default())
+    }
+
+    /// Lines of `after` that differ from the same line of `before` (both must have as many).
+    fn changed_lines(before: &[u8], after: &[u8]) -> Vec<usize> {
+        let (b, a) = (
+            String::from_utf8_lossy(before),
+            String::from_utf8_lossy(after),
+        );
+        let (b, a): (Vec<&str>, Vec<&str>) = (b.lines().collect(), a.lines().collect());
+        assert_eq!(b.len(), a.len(), "{}\n----\n{}", b.join("\n"), a.join("\n"));
+        (0..a.len()).filter(|&i| a[i] != b[i]).collect()
+    }
+
+    #[test]
+    fn re_encrypting_with_kept_ivs_changes_only_the_changed_value_and_the_mac() {
+        // issue 15: sops's cipher stash; a set/edit rewrote every value.
+        let key = DataKey::from_slice(&[3u8; 32]).unwrap();
+        let text = "# head\na: one\nb:\n    - x\n    # in list\n    - 2\nc: true\nd: 1.5\n";
+        let plain = PlainFile::parse(text.as_bytes(), Format::Yaml).unwrap();
+        let before = plain
+            .encrypt_at(&key, age_metadata(), "2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_bytes(Format::Yaml)
+            .unwrap();
+        let mut file = EncryptedFile::parse(&before, Format::Yaml).unwrap();
+        let mut stash = IvStash::new();
+        let mut plain = file
+            .take_decrypted_keeping_ivs(&key, MacCheck::Verify, &mut stash)
+            .unwrap();
+        // values, comments (3), list items; not the empty MAC-less entries
+        assert_eq!(stash.len(), 7);
+        plain
+            .set(
+                &"[\"c\"]".parse().unwrap(),
+                Value::Scalar(Scalar::Bool(false)),
+            )
+            .unwrap();
+        let after = plain
+            .encrypt_reusing_ivs(&key, file.metadata().clone(), &stash)
+            .unwrap()
+            .to_bytes(Format::Yaml)
+            .unwrap();
+        let changed = changed_lines(&before, &after);
+        let lines: Vec<&str> = std::str::from_utf8(&after).unwrap().lines().collect();
+        let names: Vec<&str> = changed
+            .iter()
+            .map(|&i| lines[i].trim_start().split(':').next().unwrap())
+            .collect();
+        assert_eq!(names, ["c", "lastmodified", "mac"], "{changed:?}");
+        let back = EncryptedFile::parse(&after, Format::Yaml)
+            .unwrap()
+            .decrypt(&key, MacCheck::Verify)
+            .unwrap();
+        assert_eq!(back.documents(), plain.documents());
+    }
+
+    #[test]
+    fn a_kept_iv_is_never_used_for_another_cleartext_or_another_data_key() {
+        let key = DataKey::from_slice(&[3u8; 32]).unwrap();
+        let other = DataKey::from_slice(&[4u8; 32]).unwrap();
+        let plain = PlainFile::parse(b"a: one\n", Format::Yaml).unwrap();
+        let before = plain
+            .encrypt_at(&key, age_metadata(), "2026-01-01T00:00:00Z")
+            .unwrap();
+        let iv_of = |f: &EncryptedFile| {
+            let v = f.documents()[0]
+                .get("a")
+                .unwrap()
+                .as_scalar()
+                .unwrap()
+                .clone();
+            value::EncValue::parse(v.as_str().unwrap()).unwrap().iv
+        };
+        let mut stash = IvStash::new();
+        let mut copy = before.clone();
+        let same = copy
+            .take_decrypted_keeping_ivs(&key, MacCheck::Verify, &mut stash)
+            .unwrap();
+        let kept = same
+            .encrypt_reusing_ivs(&key, age_metadata(), &stash)
+            .unwrap();
+        assert_eq!(iv_of(&kept), iv_of(&before));
+        // Another data key: the tag does not match, a fresh IV.
+        let rekeyed = same
+            .encrypt_reusing_ivs(&other, age_metadata(), &stash)
+            .unwrap();
+        assert_ne!(iv_of(&rekeyed), iv_of(&before));
+        // Another cleartext under the same path: a fresh IV.
+        let changed = PlainFile::parse(b"a: two\n", Format::Yaml).unwrap();
+        let changed = changed
+            .encrypt_reusing_ivs(&key, age_metadata(), &stash)
+            .unwrap();
+        assert_ne!(iv_of(&changed), iv_of(&before));
+        // The same cleartext as another type (the string "1" and the int 1) is a new value.
+        let plain = PlainFile::parse(b"a: 1\n", Format::Yaml).unwrap();
+        let int = plain
+            .encrypt_at(&key, age_metadata(), "2026-01-01T00:00:00Z")
+            .unwrap();
+        let mut stash = IvStash::new();
+        int.clone()
+            .take_decrypted_keeping_ivs(&key, MacCheck::Verify, &mut stash)
+            .unwrap();
+        let string = PlainFile::parse(b"a: \"1\"\n", Format::Yaml).unwrap();
+        let string = string
+            .encrypt_reusing_ivs(&key, age_metadata(), &stash)
+            .unwrap();
+        assert_ne!(iv_of(&string), iv_of(&int));
     }
 
     #[test]

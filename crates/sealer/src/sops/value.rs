@@ -16,6 +16,7 @@ use zeroize::Zeroize as _;
 
 use super::error::{Error, Result};
 use super::gofmt;
+use super::stash::Kept;
 use super::tree::Scalar;
 use crate::sops::master_keys::DataKey;
 
@@ -136,10 +137,41 @@ impl Cipher {
         self.encrypt_with_iv(plain, aad, &random_iv())
     }
 
-    /// Encrypts a leaf's `ToBytes` form (`bytes`, overwritten by the ciphertext) as a value of
-    /// type `ty`; the tree walk's path, which has the bytes already for the MAC.
-    pub(crate) fn encrypt_bytes(&self, bytes: Vec<u8>, ty: &str, aad: &[u8]) -> Result<String> {
-        self.seal(bytes, ty, aad, &random_iv())
+    /// Encrypts a leaf's `ToBytes` form (`buf`, overwritten by the ciphertext) as a value of
+    /// type `ty`, first trying the IV the value had (`kept`, from an
+    /// [`super::IvStash`]): the kept ciphertext comes back when the tag proves the same data
+    /// key, path and cleartext; otherwise a fresh IV is used, as for a new value.
+    pub(crate) fn encrypt_bytes_reusing(
+        &self,
+        mut buf: Vec<u8>,
+        ty: &str,
+        aad: &[u8],
+        kept: Option<&Kept>,
+    ) -> Result<String> {
+        if let Some(kept) = kept {
+            let nonce = Nonce::<U32>::from_slice(&kept.iv);
+            let failed = |buf: &mut Vec<u8>| {
+                buf.zeroize();
+                Error::Unsupported("AES-GCM encryption failed".into())
+            };
+            let tag = match self.aead.encrypt_in_place_detached(nonce, aad, &mut buf) {
+                Ok(tag) => tag,
+                Err(_) => return Err(failed(&mut buf)),
+            };
+            if tag.as_slice() == kept.tag {
+                return Ok(enc_text(&buf, &kept.iv, &tag, ty));
+            }
+            // Another cleartext under this IV: that ciphertext is never shown. Undo it (the
+            // tag is the one just computed, so this cannot fail) and encrypt afresh.
+            if self
+                .aead
+                .decrypt_in_place_detached(nonce, aad, &mut buf, &tag)
+                .is_err()
+            {
+                return Err(failed(&mut buf));
+            }
+        }
+        self.seal(buf, ty, aad, &random_iv())
     }
 
     fn seal(&self, mut buf: Vec<u8>, ty: &str, aad: &[u8], iv: &[u8; IV_LEN]) -> Result<String> {
@@ -181,8 +213,14 @@ impl Cipher {
     /// (AEAD check), [`Error::InvalidPlaintext`] (type does not parse). The key path in the
     /// first and last is the AAD; callers replace [`Error::DecryptionFailed`] with context.
     pub fn decrypt(&self, text: &str, aad: &[u8]) -> Result<Plain> {
+        self.decrypt_keeping(text, aad).map(|(plain, _)| plain)
+    }
+
+    /// [`Cipher::decrypt`] that also gives the value's IV and tag (none for an empty text),
+    /// for an [`super::IvStash`].
+    pub(crate) fn decrypt_keeping(&self, text: &str, aad: &[u8]) -> Result<(Plain, Option<Kept>)> {
         if text.is_empty() {
-            return Ok(Plain::Scalar(Scalar::Str(String::new())));
+            return Ok((Plain::Scalar(Scalar::Str(String::new())), None));
         }
         let path = || String::from_utf8_lossy(aad).into_owned();
         let ev =
@@ -191,6 +229,12 @@ impl Cipher {
             // Go accepts any IV length via NewGCMWithNonceSize; sops only ever writes 32.
             return Err(Error::InvalidEncValue { key_path: path() });
         }
+        let mut kept = Kept {
+            iv: [0; IV_LEN],
+            tag: [0; TAG_LEN],
+        };
+        kept.iv.copy_from_slice(&ev.iv);
+        kept.tag.copy_from_slice(&ev.tag);
         let mut buf = ev.data;
         self.aead
             .decrypt_in_place_detached(
@@ -215,7 +259,7 @@ impl Cipher {
             "bytes" => Scalar::Bytes(buf),
             "comment" => {
                 return match String::from_utf8(buf) {
-                    Ok(s) => Ok(Plain::Comment(s)),
+                    Ok(s) => Ok((Plain::Comment(s), Some(kept))),
                     Err(e) => Err(bad(&mut e.into_bytes())),
                 };
             }
@@ -267,7 +311,7 @@ impl Cipher {
             }
             _ => return Err(bad(&mut buf)),
         };
-        Ok(Plain::Scalar(scalar))
+        Ok((Plain::Scalar(scalar), Some(kept)))
     }
 }
 

@@ -8,6 +8,7 @@
 use super::error::{Error, Result};
 use super::mac::Mac;
 use super::selectors::{Compiled, Hits};
+use super::stash::IvStash;
 use super::tree::{Branch, Key, Scalar, Value};
 use super::value::{Cipher, Plain};
 
@@ -25,6 +26,10 @@ pub(crate) struct Walker<'a> {
     aad: String,
     comments: Vec<Vec<String>>,
     uses_comments: bool,
+    /// Decrypting: where the IVs of the values go.
+    keep: Option<&'a mut IvStash>,
+    /// Encrypting: the IVs to try first.
+    reuse: Option<&'a IvStash>,
 }
 
 impl<'a> Walker<'a> {
@@ -42,7 +47,46 @@ impl<'a> Walker<'a> {
             aad: String::with_capacity(128),
             comments: Vec::new(),
             uses_comments: sel.uses_comments(),
+            keep: None,
+            reuse: None,
         }
+    }
+
+    /// Keeps the IVs of the values decrypted in `stash`.
+    pub(crate) fn keeping(mut self, stash: Option<&'a mut IvStash>) -> Self {
+        self.keep = stash;
+        self
+    }
+
+    /// Encrypts values with the IVs `stash` holds for the same path, type and cleartext.
+    pub(crate) fn reusing(mut self, stash: Option<&'a IvStash>) -> Self {
+        self.reuse = stash;
+        self
+    }
+
+    /// Encrypts `bytes` (a value of type `ty` at the current path), re-using a kept IV.
+    fn encrypt(&self, bytes: Vec<u8>, ty: &str) -> Result<String> {
+        let aad = self.aad().as_bytes();
+        let kept = self
+            .reuse
+            .and_then(|stash| stash.get(stash.key(aad, ty, &bytes)));
+        self.cipher.encrypt_bytes_reusing(bytes, ty, aad, kept)
+    }
+
+    /// Decrypts `text` at the current path and keeps its IV when there is a stash.
+    fn decrypt(&mut self, text: &str) -> Result<Plain> {
+        let (plain, kept) = self.cipher.decrypt_keeping(text, self.aad().as_bytes())?;
+        if let (Some(kept), Some(stash)) = (kept, self.keep.as_deref_mut()) {
+            let aad = if self.aad.is_empty() { ":" } else { &self.aad };
+            let key = match &plain {
+                Plain::Scalar(s) => {
+                    stash.key(aad.as_bytes(), s.type_name().unwrap_or(""), &s.bytes())
+                }
+                Plain::Comment(c) => stash.key(aad.as_bytes(), "comment", c.as_bytes()),
+            };
+            stash.keep(key, kept);
+        }
+        Ok(plain)
     }
 
     fn aad(&self) -> &str {
@@ -173,9 +217,7 @@ impl<'a> Walker<'a> {
                     // no copy of the plaintext is made.
                     let bytes = s.take_bytes();
                     self.mac.leaf(&bytes, encrypted);
-                    let text = self
-                        .cipher
-                        .encrypt_bytes(bytes, ty, self.aad().as_bytes())?;
+                    let text = self.encrypt(bytes, ty)?;
                     *s = Scalar::Str(text);
                 } else {
                     self.mac.leaf(&s.bytes(), encrypted);
@@ -188,15 +230,12 @@ impl<'a> Walker<'a> {
                             key_path: self.aad().to_owned(),
                         });
                     };
-                    let plain = self
-                        .cipher
-                        .decrypt(text, self.aad().as_bytes())
-                        .map_err(|e| match e {
-                            Error::DecryptionFailed => Error::TamperedValue {
-                                key_path: self.aad().to_owned(),
-                            },
-                            other => other,
-                        })?;
+                    let plain = self.decrypt(text).map_err(|e| match e {
+                        Error::DecryptionFailed => Error::TamperedValue {
+                            key_path: self.aad().to_owned(),
+                        },
+                        other => other,
+                    })?;
                     *s = match plain {
                         Plain::Scalar(p) => p,
                         // Comments are not part of the MAC.
@@ -222,9 +261,7 @@ impl<'a> Walker<'a> {
                 if c.is_empty() {
                     return Ok(false);
                 }
-                let text = self
-                    .cipher
-                    .encrypt(&Plain::Comment(c.clone()), self.aad().as_bytes())?;
+                let text = self.encrypt(c.as_bytes().to_vec(), "comment")?;
                 if let Some(re) = &self.sel.unencrypted_comment_regex
                     && re.is_match(&text)
                 {
@@ -234,7 +271,7 @@ impl<'a> Walker<'a> {
                 }
                 *c = text;
             }
-            Direction::Decrypt => match self.cipher.decrypt(c, self.aad().as_bytes()) {
+            Direction::Decrypt => match self.decrypt(c) {
                 Ok(Plain::Comment(t)) => *c = t,
                 Ok(Plain::Scalar(Scalar::Str(t))) => *c = t,
                 // Like sops: a comment that does not decrypt was probably never encrypted.
