@@ -4,6 +4,7 @@
 //!   Secret ⇄ SealedSecret conversion, byte-compatible with `bitnami.com/v1alpha1`.
 //! - [`template`]: Go `text/template` + Sprig subset for SealedSecret and ExternalSecret templates.
 //! - [`yaml`]: multi-document YAML/JSON streams of Kubernetes objects.
+//! - [`krm`]: the KRM function input (`ResourceList`) that `seal render` reads.
 //! - [`encoding`]: the base64 helpers (the only ones in the workspace).
 //! - [`secret`]: zeroizing, redacted containers for plaintext.
 //!
@@ -18,6 +19,7 @@
 
 pub mod encoding;
 pub mod keys;
+pub mod krm;
 pub mod sealed;
 pub mod secret;
 pub mod sops;

@@ -119,19 +119,21 @@ pub fn text(status: StatusCode, body: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// Reads one SealedSecret (JSON or YAML, one document) from a request body.
+/// Reads one SealedSecret (JSON or YAML, one document) from a request body
+/// ([`sealer::yaml::parse_single`], which `fuzz/` fuzzes as `verify_body`).
 pub fn parse_sealed_secret(body: &[u8]) -> Result<SealedSecretManifest, Response> {
-    let bad = |m: &str| text(StatusCode::BAD_REQUEST, m);
-    let text = std::str::from_utf8(body).map_err(|_| bad("request body is not UTF-8"))?;
-    let (_, docs) = sealer::yaml::parse_stream(text).map_err(|e| bad(&e.to_string()))?;
-    let [doc] = docs.as_slice() else {
-        return Err(bad("expected exactly one SealedSecret document"));
-    };
-    if doc.kind().is_some_and(|k| k != "SealedSecret") {
-        return Err(bad("expected kind SealedSecret"));
-    }
-    doc.parse::<SealedSecretManifest>("SealedSecret")
-        .map_err(|e| bad(&e.to_string()))
+    use sealer::yaml::Error as YamlError;
+    sealer::yaml::parse_single(body, "SealedSecret").map_err(|e| {
+        let message = match e {
+            YamlError::NotUtf8 => "request body is not UTF-8".to_owned(),
+            YamlError::NotOneDocument { .. } => {
+                "expected exactly one SealedSecret document".to_owned()
+            }
+            YamlError::WrongKind { .. } => "expected kind SealedSecret".to_owned(),
+            other => other.to_string(),
+        };
+        text(StatusCode::BAD_REQUEST, message)
+    })
 }
 
 /// GCRA-like token bucket per client (Bitnami: `--rate-limit` per second, `--rate-limit-burst`,
