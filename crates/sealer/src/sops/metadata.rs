@@ -574,13 +574,24 @@ impl Metadata {
     pub(crate) fn from_flat(items: &[(String, String)]) -> Result<Self> {
         let mut root = Value::Branch(Branch::default());
         for (k, v) in items {
+            let tokens = tokenize(k);
+            // A list of n entries is written as indices 0..n, one flat item each: an index past
+            // the number of items is no list sops wrote, and would allocate that many slots.
+            if tokens
+                .iter()
+                .any(|t| matches!(t, Token::List(i) if *i >= items.len()))
+            {
+                return Err(Error::InvalidMetadata(format!(
+                    "`{k}`: list index out of range"
+                )));
+            }
             let text = v.replace("\\n", "\n");
             let value = match k.as_str() {
                 "mac_only_encrypted" => Value::Scalar(Scalar::Bool(text == "true")),
                 "shamir_threshold" => Value::Scalar(Scalar::Int(parse_threshold(&text)? as i64)),
                 _ => Value::str(text),
             };
-            unflatten_into(&mut root, &tokenize(k), value);
+            unflatten_into(&mut root, &tokens, value);
         }
         Self::from_value(&root)
     }
@@ -785,6 +796,31 @@ mod tests {
             Some(&Value::List(vec![]))
         );
         assert_eq!(Metadata::from_value(&v).unwrap(), m);
+    }
+
+    // found by fuzzing: fuzz/sops_dotenv (an index of 66666666666 tried to allocate that many
+    // list slots and ran out of memory).
+    #[test]
+    fn a_flat_list_index_past_the_metadata_is_an_error_not_an_allocation() {
+        let flat = [
+            ("age__list_66666666666__map_recipient".to_owned(), "x".to_owned()),
+            ("lastmodified".to_owned(), "2026-01-01T00:00:00Z".to_owned()),
+        ];
+        let err = Metadata::from_flat(&flat).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            Error::InvalidMetadata(
+                "`age__list_66666666666__map_recipient`: list index out of range".into()
+            )
+            .to_string()
+        );
+        let ok = [
+            ("age__list_1__map_recipient".to_owned(), "b".to_owned()),
+            ("age__list_0__map_recipient".to_owned(), "a".to_owned()),
+            ("lastmodified".to_owned(), "2026-01-01T00:00:00Z".to_owned()),
+        ];
+        let m = Metadata::from_flat(&ok).unwrap();
+        assert_eq!(m.key_groups()[0].len(), 2);
     }
 
     #[test]

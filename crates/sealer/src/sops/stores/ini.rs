@@ -58,6 +58,43 @@ fn read_value(raw: &str, comment: &mut String) -> String {
     line
 }
 
+/// ini.v1 `readKeyName`: the key of a `key = value` line and where its value starts. A key may
+/// be quoted with `"`, `"""` or a backtick, which is how ini.v1 (and [`emit`]) writes a key that
+/// holds a quote or a delimiter.
+fn read_key_name(line: &str) -> std::result::Result<(String, usize), &'static str> {
+    const DELIMITERS: [char; 2] = ['=', ':'];
+    let quote = if line.starts_with("\"\"\"") && line.len() > 6 {
+        "\"\"\""
+    } else if line.starts_with('"') {
+        "\""
+    } else if line.starts_with('`') {
+        "`"
+    } else {
+        ""
+    };
+    let (key, value_at) = if quote.is_empty() {
+        let end = line
+            .find(DELIMITERS)
+            .ok_or("key-value delimiter not found")?;
+        (&line[..end], end + 1)
+    } else {
+        let start = quote.len();
+        let close = line[start..]
+            .find(quote)
+            .ok_or("missing closing key quote")?
+            + start;
+        let delimiter = line[close + start..]
+            .find(DELIMITERS)
+            .ok_or("key-value delimiter not found")?;
+        (&line[start..close], close + start + delimiter + 1)
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err("empty key name");
+    }
+    Ok((key.to_owned(), value_at))
+}
+
 fn parse(src: &[u8]) -> Result<Vec<Section>> {
     let text =
         std::str::from_utf8(src).map_err(|_| Error::malformed("ini", None, "invalid UTF-8"))?;
@@ -103,18 +140,9 @@ fn parse(src: &[u8]) -> Result<Vec<Section>> {
             cur = sections.len() - 1;
             continue;
         }
-        let Some(d) = line.find(['=', ':']) else {
-            return Err(Error::malformed(
-                "ini",
-                Some(n),
-                "key-value delimiter not found",
-            ));
-        };
-        let key = line[..d].trim_end().to_owned();
-        if key.is_empty() {
-            return Err(Error::malformed("ini", Some(n), "empty key name"));
-        }
-        let after = line[d + 1..].trim_start_matches([' ', '\t']);
+        let (key, value_at) =
+            read_key_name(line).map_err(|reason| Error::malformed("ini", Some(n), reason))?;
+        let after = line[value_at..].trim_start_matches([' ', '\t']);
         let value =
             if after.len() > 3 && after.starts_with("\"\"\"") && !after[3..].contains("\"\"\"") {
                 // ini.v1 `readMultilines`: everything up to the closing `"""` on a later line.
@@ -132,7 +160,7 @@ fn parse(src: &[u8]) -> Result<Vec<Section>> {
                 }
                 val
             } else {
-                read_value(line[d + 1..].trim_end_matches(['\n', '\r']), &mut comment)
+                read_value(line[value_at..].trim_end_matches(['\n', '\r']), &mut comment)
             };
         let c = comment.trim().to_owned();
         comment.clear();
@@ -373,5 +401,25 @@ mod tests {
         let b = load(b"[a]\nk = v\n").unwrap();
         assert_eq!(b.items[0].key.as_str(), Some("DEFAULT"));
         assert_eq!(emit(&b, None).unwrap(), b"[a]\nk = v\n");
+    }
+
+    // found by fuzzing: fuzz/sops_ini (a key holding a quote was written quoted with backticks,
+    // as ini.v1 writes it, and read back with the backticks as part of the key).
+    #[test]
+    fn quoted_keys_are_read_as_ini_v1_writes_them() {
+        let mut b = Branch::default();
+        let mut section = Branch::default();
+        for key in ["\"q", "a=b", "c:d", "back`tick"] {
+            section.items.push(Item::new(key, Value::str("v")));
+        }
+        b.items.push(Item::new(DEFAULT, Value::Branch(section)));
+        let out = emit(&b, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "`\"q`            = v\n`a=b`           = v\n`c:d`           = v\n\"\"\"back`tick\"\"\" = v\n"
+        );
+        assert_eq!(load(&out).unwrap(), b);
+        let err = load(b"\"open = v\n").unwrap_err();
+        assert!(err.to_string().contains("missing closing key quote"), "{err}");
     }
 }
