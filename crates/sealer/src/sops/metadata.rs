@@ -444,7 +444,11 @@ impl Metadata {
                         group.extend(stanzas(kind, v)?);
                     }
                 }
-                m.key_groups.push(group);
+                // A group without keys holds no share anyone can open, and the flat forms
+                // (dotenv, INI) cannot even write it: it is no group.
+                if !group.is_empty() {
+                    m.key_groups.push(group);
+                }
             }
         }
         if m.key_groups.is_empty() {
@@ -821,6 +825,23 @@ mod tests {
         ];
         let m = Metadata::from_flat(&ok).unwrap();
         assert_eq!(m.key_groups()[0].len(), 2);
+    }
+
+    // found by fuzzing: fuzz/sops_ini (`key_groups__list___map_=` read as one group without
+    // keys; written back, the group vanished and the file no longer read).
+    #[test]
+    fn a_key_group_without_keys_is_no_group() {
+        let flat = [
+            ("key_groups__list___map_".to_owned(), String::new()),
+            ("lastmodified".to_owned(), String::new()),
+        ];
+        let err = Metadata::from_flat(&flat).unwrap_err();
+        assert_eq!(err.to_string(), Error::InvalidMetadata("no keys found in file".into()).to_string());
+        let mut m = sample();
+        m.key_groups.push(Vec::new());
+        m.shamir_threshold = 1;
+        let back = Metadata::from_value(&m.to_value(NilList::EmptyList)).unwrap();
+        assert_eq!(back.key_groups().len(), 1);
     }
 
     #[test]

@@ -220,7 +220,7 @@ impl EncryptedFile {
             }
             Format::Ini => {
                 let mut b = stores::ini::load(bytes)?;
-                let flat = stores::ini::sops_section(&mut b).ok_or(Error::NotEncrypted)?;
+                let flat = stores::ini::sops_section(&mut b)?.ok_or(Error::NotEncrypted)?;
                 Ok(Self {
                     docs: vec![b],
                     metadata: Metadata::from_flat(&flat)?,

@@ -346,16 +346,21 @@ pub(crate) fn emit(root: &Branch, metadata: Option<&[(String, String)]>) -> Resu
 }
 
 /// The flat `[sops]` section of an encrypted INI file, if any.
-pub(crate) fn sops_section(root: &mut Branch) -> Option<Vec<(String, String)>> {
-    let pos = root
-        .items
-        .iter()
-        .position(|i| i.key.as_str() == Some("sops"))?;
-    let item = root.items.remove(pos);
-    let Value::Branch(b) = item.value else {
-        return Some(Vec::new());
+pub(crate) fn sops_section(root: &mut Branch) -> Result<Option<Vec<(String, String)>>> {
+    let is_sops = |i: &Item| i.key.as_str() == Some("sops");
+    let Some(pos) = root.items.iter().position(is_sops) else {
+        return Ok(None);
     };
-    Some(
+    let item = root.items.remove(pos);
+    // A second `[sops]` would be written back before the metadata and read as it next time:
+    // which one holds the metadata must not depend on who reads the file.
+    if root.items.iter().any(is_sops) {
+        return Err(Error::malformed("ini", None, "more than one [sops] section"));
+    }
+    let Value::Branch(b) = item.value else {
+        return Ok(Some(Vec::new()));
+    };
+    Ok(Some(
         b.items
             .into_iter()
             .filter_map(|i| match (i.key, i.value) {
@@ -363,7 +368,7 @@ pub(crate) fn sops_section(root: &mut Branch) -> Option<Vec<(String, String)>> {
                 _ => None,
             })
             .collect(),
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -421,5 +426,18 @@ mod tests {
         assert_eq!(load(&out).unwrap(), b);
         let err = load(b"\"open = v\n").unwrap_err();
         assert!(err.to_string().contains("missing closing key quote"), "{err}");
+    }
+
+    // found by fuzzing: fuzz/sops_ini (the second of two `[sops]` sections stayed among the
+    // documents, was written before the metadata and read back as the metadata).
+    #[test]
+    fn an_encrypted_file_with_two_sops_sections_is_refused() {
+        let mut b = load(b"k = v\n[sops]\nversion = 3.11.0\n[sops]\nmac = x\n").unwrap();
+        let err = sops_section(&mut b).unwrap_err();
+        assert!(err.to_string().contains("more than one [sops] section"), "{err}");
+        let mut one = load(b"k = v\n[sops]\nversion = 3.11.0\n").unwrap();
+        let flat = sops_section(&mut one).unwrap().unwrap();
+        assert_eq!(flat, [("version".to_owned(), "3.11.0".to_owned())]);
+        assert_eq!(one.items.len(), 1);
     }
 }
