@@ -1300,3 +1300,184 @@ async fn template_data_is_rendered_over_the_decrypted_items_by_the_controller_an
     c.assert_no_secret_in_events_or_status(&[&password]).await;
     ctl.stop().await;
 }
+
+/// The notes of every Event in the cluster (`events.k8s.io/v1`, what the controller writes).
+async fn event_notes(c: &Cluster) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::all(c.client());
+    events
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter_map(|e| e.note)
+        .collect()
+}
+
+// issue 13: on a fresh cluster the controller reconciled before its first key existed and
+// wrote a Warning (`the keyring holds no active key`) on every SealedSecret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_fresh_cluster_nothing_is_reconciled_before_the_first_key_exists() {
+    let c = Cluster::start(&["team-a"]).await;
+    // Sealed for a key the cluster will never hold: once reconciled, it fails to open.
+    let elsewhere = PrivateKey::generate(2048).expect("key");
+    let cert = Certificate::self_signed(&elsewhere, time::Duration::days(1), "").expect("cert");
+    create_sealed(&c, &seal_in_process(&cert, "team-a", "db", &[("v", "x")])).await;
+    // Storing the first key fails a few times, so it exists only seconds after the start.
+    c.h.inject(
+        Fault::status(500)
+            .verb(Verb::Create)
+            .resource("secrets")
+            .namespace(CONTROLLER_NS)
+            .times(3),
+    );
+    let ctl = Controller::start(&c, &[]).await;
+    let cond = c.synced("team-a", "db", "False").await;
+    assert_eq!(cond.reason.as_deref(), Some("ErrUnsealFailed"));
+    let notes = event_notes(&c).await;
+    assert!(
+        notes.iter().any(|n| n.contains("no key could decrypt")),
+        "{notes:?}"
+    );
+    assert!(
+        !notes
+            .iter()
+            .any(|n| n.contains("the keyring holds no active key")),
+        "{notes:?}"
+    );
+    ctl.stop().await;
+}
+
+// issue 13: `sealkit.dev/unsealed-digest` was an unkeyed hash over the plaintext, and its
+// presence was accepted as proof that the controller owned a Secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_carrying_a_copied_digest_is_not_taken_over_and_digests_are_keyed() {
+    let c = Cluster::start(&["team-a", "team-b"]).await;
+    let ctl = Controller::start(&c, &[]).await;
+    let cert = Certificate::from_pem(ctl.cert_pem().await.as_bytes()).expect("cert");
+    let password = secret_value("pw");
+    create_sealed(
+        &c,
+        &seal_in_process(&cert, "team-a", "db", &[("password", &password)]),
+    )
+    .await;
+    let made = c.secret("team-a", "db").await;
+    let digest = made.annotations()[DIGEST_ANNOTATION].clone();
+    assert!(digest.starts_with("hmac-sha256:"), "{digest}");
+    // The key of that digest lives next to the sealing keys, never labelled as one.
+    let key_secret = c
+        .secrets(CONTROLLER_NS)
+        .get("sealed-secrets-key-digest")
+        .await
+        .expect("digest key secret");
+    assert!(!key_secret.labels().contains_key(KEY_LABEL));
+    assert_eq!(
+        key_secret.data.as_ref().expect("data")["hmac-sha256.key"]
+            .0
+            .len(),
+        32
+    );
+
+    // Someone else's Secret in team-b carries a copy of the controller's annotations (as a
+    // replication tool would copy them) and no owner.
+    let theirs: Secret = serde_json::from_value(json!({
+        "metadata": {
+            "name": "db", "namespace": "team-b",
+            "annotations": {
+                DIGEST_ANNOTATION: digest,
+                KEYS_ANNOTATION: made.annotations()[KEYS_ANNOTATION],
+            },
+        },
+        "type": "kubernetes.io/basic-auth",
+        "stringData": {"password": "theirs"}
+    }))
+    .expect("secret");
+    c.secrets("team-b")
+        .create(&PostParams::default(), &theirs)
+        .await
+        .expect("create");
+    create_sealed(
+        &c,
+        &seal_in_process(&cert, "team-b", "db", &[("password", &password)]),
+    )
+    .await;
+    let cond = c.synced("team-b", "db", "False").await;
+    assert_eq!(cond.reason.as_deref(), Some("ErrUpdateFailed"));
+    assert!(
+        cond.message
+            .as_deref()
+            .is_some_and(|m| m.contains("not managed by SealedSecret")),
+        "{cond:?}"
+    );
+    let secret = c.secrets("team-b").get("db").await.expect("get");
+    assert_eq!(data_of(&secret), items(&[("password", "theirs")]));
+    assert!(secret.owner_references().is_empty());
+    c.assert_no_secret_in_events_or_status(&[&password, "theirs"])
+        .await;
+    ctl.stop().await;
+}
+
+// issue 13 (separate identities): the bridge alone reads no key Secret and serves no /v1/*.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_sealed_secret_side_off_no_key_is_read_and_no_sealing_route_is_served() {
+    let c = Cluster::start(&["team-a"]).await;
+    store_key(&c, "sealed-secrets-keyoff00").await;
+    c.h.clear_requests();
+    let ctl = Controller::start(&c, &["--sealed-secrets=false", "--external-secrets=true"]).await;
+    for path in ["/v1/cert.pem", "/v1/verify", "/v1/rotate"] {
+        let status = if path == "/v1/cert.pem" {
+            ctl.http
+                .get(format!("http://{}{path}", ctl.api))
+                .send()
+                .await
+        } else {
+            ctl.http
+                .post(format!("http://{}{path}", ctl.api))
+                .body("{}")
+                .send()
+                .await
+        }
+        .expect("request")
+        .status();
+        assert_eq!(status.as_u16(), 404, "{path}");
+    }
+    // The bridge is running: it has listed its kinds.
+    eventually("the bridge lists externalsecrets", || async {
+        c.h.requests()
+            .iter()
+            .any(|r| r.resource == "externalsecrets")
+            .then_some(())
+    })
+    .await;
+    let key_reads: Vec<_> =
+        c.h.requests()
+            .into_iter()
+            .filter(|r| {
+                r.resource == "secrets" && r.namespace.as_deref() == Some(CONTROLLER_NS)
+                    || r.resource == "sealedsecrets"
+            })
+            .collect();
+    assert!(key_reads.is_empty(), "{key_reads:?}");
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_watch_for_secrets_the_keys_are_read_once_and_not_watched() {
+    let c = Cluster::start(&["team-a"]).await;
+    let (_, cert) = store_key(&c, "sealed-secrets-keyonce0").await;
+    c.h.clear_requests();
+    let ctl = Controller::start(&c, &["--watch-for-secrets=false"]).await;
+    create_sealed(&c, &seal_in_process(&cert, "team-a", "db", &[("v", "1")])).await;
+    c.secret("team-a", "db").await;
+    let key_watches: Vec<_> =
+        c.h.requests()
+            .into_iter()
+            .filter(|r| {
+                r.verb == Verb::Watch
+                    && r.resource == "secrets"
+                    && r.namespace.as_deref() == Some(CONTROLLER_NS)
+            })
+            .collect();
+    assert!(key_watches.is_empty(), "{key_watches:?}");
+    ctl.stop().await;
+}

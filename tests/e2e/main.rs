@@ -3,3 +3,4 @@ mod deploy;
 mod externalsecrets;
 mod harness;
 mod servers;
+mod web;

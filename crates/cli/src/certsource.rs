@@ -57,6 +57,12 @@ pub fn parse(bytes: &[u8], source: &str, printer: &Printer) -> anyhow::Result<Ce
             cert.not_after().date()
         ));
     }
+    if cert.is_not_yet_valid_at(now) {
+        printer.warn(&format!(
+            "certificate `{source}` is not valid before {}; check the clock, or that this is the controller's current certificate",
+            cert.not_before().date()
+        ));
+    }
     Ok(cert)
 }
 

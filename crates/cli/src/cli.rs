@@ -62,6 +62,9 @@ pub enum Command {
     /// Run helm with SOPS-encrypted values files decrypted to a private temporary directory
     /// (helm-secrets' wrapper), or serve helm's `secrets://` downloader protocol.
     Helm(commands::helm::Args),
+    /// Serve the sealing page on this machine (sealing happens in the browser) with a
+    /// certificate file, or write the page's files to open as a file.
+    Web(commands::web::Args),
     /// SOPS file commands.
     #[command(flatten)]
     Sops(commands::sops_cli::SopsCommand),

@@ -20,6 +20,12 @@ impl Printer {
         out.flush()
     }
 
+    /// Stdout as a buffered writer, for data too large to build in memory first. Flush it
+    /// before dropping it to see the last write's error.
+    pub fn data_writer(&self) -> io::BufWriter<io::StdoutLock<'static>> {
+        io::BufWriter::with_capacity(1 << 16, io::stdout().lock())
+    }
+
     /// A warning line on stderr.
     pub fn warn(&self, message: &str) {
         eprintln!("warning: {message}");

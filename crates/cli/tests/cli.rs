@@ -614,7 +614,7 @@ fn certificates_that_cannot_seal_are_refused() {
             .arg("--cert")
             .arg(ec_dir.join("c.pem"))
             .assert(),
-        "certificate public key is not RSA",
+        "certificate public key is EC, not RSA; sealing needs an RSA certificate",
     );
     failure(
         seal()

@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{ArgAction, Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 use time::OffsetDateTime;
 
+pub use crate::duration::parse_go_duration;
 use crate::error::{Error, Result};
 
 /// Turns SealedSecrets (bitnami.com/v1alpha1) into Secrets, manages the sealing keys and serves
@@ -62,6 +64,9 @@ pub enum KeyOrderPriority {
 /// The flags of the controller proper.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct RunArgs {
+    /// Run the SealedSecret side: sealing keys, unsealing, /v1/cert.pem, /v1/verify, /v1/rotate (false: only the ExternalSecret bridge, which then never reads key Secrets)
+    #[arg(long, env = "SEALED_SECRETS_SEALED_SECRETS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
+    pub sealed_secrets: bool,
     /// Prefix of the key Secrets' names (generateName)
     #[arg(long, env = "SEALED_SECRETS_KEY_PREFIX", default_value = "sealed-secrets-key", value_parser = parse_key_prefix)]
     pub key_prefix: String,
@@ -119,14 +124,27 @@ pub struct RunArgs {
     /// Burst of requests allowed on /v1/verify per client
     #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2)]
     pub rate_limit_burst: u32,
+    /// Peers (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client for the rate limit, e.g. the API server's addresses (kubeseal comes through its service proxy); from other peers the header is ignored
+    #[arg(long, env = "SEALED_SECRETS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Items (encryptedData entries) a /v1/verify or /v1/rotate request may carry
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_MAX_ITEMS_PER_REQUEST",
+        default_value_t = 64
+    )]
+    pub max_items_per_request: usize,
+    /// Decryptions /v1/verify and /v1/rotate may run at once, apart from the reconciler's [default: half the cores, at least 1]
+    #[arg(long, env = "SEALED_SECRETS_API_DECRYPT_CONCURRENCY")]
+    pub api_decrypt_concurrency: Option<usize>,
     /// Leave namespace/name labels out of /metrics (the inventory is sensitive)
     #[arg(long, env = "SEALED_SECRETS_METRICS_OMIT_SECRET_LABELS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub metrics_omit_secret_labels: bool,
     /// Write status (Synced condition, observedGeneration) on SealedSecrets
     #[arg(long, env = "SEALED_SECRETS_UPDATE_STATUS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
     pub update_status: bool,
-    /// Accepted for compatibility: key Secrets are always watched
-    #[arg(long, env = "SEALED_SECRETS_WATCH_FOR_SECRETS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
+    /// Watch the key Secrets, so keys made by the leader, created externally or relabelled `compromised` are used without a restart (false: read them once at start, as Bitnami's default; refused with --leader-elect)
+    #[arg(long, env = "SEALED_SECRETS_WATCH_FOR_SECRETS", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
     pub watch_for_secrets: bool,
     /// Do not recreate Secrets deleted behind the controller's back
     #[arg(long, env = "SEALED_SECRETS_SKIP_RECREATE", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
@@ -134,7 +152,7 @@ pub struct RunArgs {
     /// Give up on a SealedSecret after this many failed decryptions (until it or the keys change)
     #[arg(long, env = "SEALED_SECRETS_MAX_UNSEAL_RETRIES", default_value_t = 5)]
     pub max_unseal_retries: u32,
-    /// Decryptions running at once [default: number of cores]
+    /// Decryptions the SealedSecret reconciler runs at once [default: number of cores]
     #[arg(long, env = "SEALED_SECRETS_DECRYPT_CONCURRENCY")]
     pub decrypt_concurrency: Option<usize>,
     /// Log level (error, warn, info, debug, trace, or a tracing filter)
@@ -148,6 +166,9 @@ pub struct RunArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// Serve the sealing page at / on the API address (false: / is 404)
+    #[arg(long, env = "SEALED_SECRETS_WEB", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true")]
+    pub web: bool,
     /// Address of the API (/v1/cert.pem, /v1/verify, /v1/rotate, /healthz, /readyz)
     #[arg(long, env = "SEALED_SECRETS_LISTEN_ADDR", default_value = ":8080", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,
@@ -280,46 +301,6 @@ impl RunArgs {
     }
 }
 
-/// Parses a Go `time.ParseDuration` string: `720h`, `1h30m`, `1.5s`, `300ms`, `0`.
-pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if text.is_empty() {
-        return Err("empty duration".into());
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("missing unit in duration {text:?}"))?;
-        if number_len == 0 {
-            return Err(format!("invalid duration {text:?}"));
-        }
-        let number: f64 = rest[..number_len]
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}"))?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            unit => return Err(format!("unknown unit {unit:?} in duration {text:?}")),
-        };
-        total += number * seconds;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| format!("duration {text:?} out of range"))
-}
-
 /// Parses `--key-cutoff-time` (Go `time.RFC1123Z`: `Mon, 02 Jan 2006 15:04:05 -0700`).
 pub fn parse_cutoff_time(text: &str) -> Result<OffsetDateTime, String> {
     let format = time::macros::format_description!(
@@ -361,6 +342,14 @@ fn parse_key_prefix(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// Parses one `--trusted-proxies` entry: a CIDR (`10.0.0.0/8`) or one address.
+pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("invalid trusted proxy {text:?} (expected a CIDR or an IP address)"))
+}
+
 /// Parses a Go listen address: `:8080` means every interface.
 pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
     let full = if text.starts_with(':') {
@@ -383,6 +372,21 @@ pub fn validate(args: &RunArgs) -> Result<()> {
     if args.leader_elect && args.leader_elect_retry_period >= args.leader_elect_lease_duration {
         return Err(Error::Config(
             "--leader-elect-retry-period must be shorter than --leader-elect-lease-duration".into(),
+        ));
+    }
+    if !args.sealed_secrets && !args.external_secrets {
+        return Err(Error::Config(
+            "--sealed-secrets=false and --external-secrets=false leave nothing to run".into(),
+        ));
+    }
+    if args.sealed_secrets && args.leader_elect && !args.watch_for_secrets {
+        return Err(Error::Config(
+            "--watch-for-secrets=false cannot be used with --leader-elect: replicas would not see the keys the leader makes".into(),
+        ));
+    }
+    if args.max_items_per_request == 0 {
+        return Err(Error::Config(
+            "--max-items-per-request must be at least 1".into(),
         ));
     }
     Ok(())
@@ -469,24 +473,6 @@ mod tests {
     }
 
     #[test]
-    fn go_durations_parse_like_time_parse_duration() {
-        assert_eq!(
-            parse_go_duration("1h30m").unwrap(),
-            Duration::from_secs(5400)
-        );
-        assert_eq!(
-            parse_go_duration("1.5s").unwrap(),
-            Duration::from_millis(1500)
-        );
-        assert_eq!(
-            parse_go_duration("300ms").unwrap(),
-            Duration::from_millis(300)
-        );
-        assert!(parse_go_duration("10").is_err());
-        assert!(parse_go_duration("3d").is_err());
-    }
-
-    #[test]
     fn cutoff_time_takes_date_dash_r_output() {
         let t = parse_cutoff_time("Mon, 23 Nov 2026 10:00:00 +0100").unwrap();
         assert_eq!(t.unix_timestamp(), 1_795_424_400);
@@ -501,6 +487,46 @@ mod tests {
         );
         assert!(parse_key_values("novalue").is_err());
         assert!(Args::try_parse_from(["seal-controller", "--key-prefix=Bad_Prefix"]).is_err());
+    }
+
+    #[test]
+    fn the_sealed_secret_side_and_the_key_watch_are_on_by_default() {
+        let a = parse(&[]).run;
+        assert!(a.sealed_secrets && a.watch_for_secrets);
+        assert_eq!(a.max_items_per_request, 64);
+        assert!(a.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn nothing_to_run_and_an_unwatched_keyring_under_leader_election_are_refused() {
+        let err = |args: &[&str]| validate(&parse(args).run).unwrap_err().to_string();
+        assert_eq!(
+            err(&["--sealed-secrets=false", "--external-secrets=false"]),
+            "invalid configuration: --sealed-secrets=false and --external-secrets=false leave nothing to run"
+        );
+        assert!(
+            err(&["--watch-for-secrets=false", "--leader-elect"])
+                .contains("--watch-for-secrets=false cannot be used with --leader-elect")
+        );
+        assert!(validate(&parse(&["--watch-for-secrets=false"]).run).is_ok());
+        assert!(
+            validate(&parse(&["--sealed-secrets=false", "--external-secrets=true"]).run).is_ok()
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_take_cidrs_and_single_addresses() {
+        let a = parse(&["--trusted-proxies=10.0.0.0/8, 192.168.1.1,fd00::/8"]).run;
+        assert_eq!(
+            a.trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["10.0.0.0/8", "192.168.1.1/32", "fd00::/8"]
+        );
+        assert!(
+            Args::try_parse_from(["seal-controller", "--trusted-proxies=example.com"]).is_err()
+        );
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use sealer::sealed::ConvertError;
 
+use crate::reconciler::KubeError;
+
 /// Result with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -10,14 +12,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A call to the Kubernetes API failed.
-    #[error("kubernetes api call failed: {action}")]
-    Kube {
-        /// What was being done (`get secret ns/name`, `create lease`…).
-        action: String,
-        /// The client error.
-        #[source]
-        source: kube::Error,
-    },
+    #[error(transparent)]
+    Kube(#[from] KubeError),
     /// An object lacks a field the controller needs (a name, a namespace, a uid).
     #[error("object has no {0}")]
     MissingObjectKey(&'static str),
@@ -72,15 +68,14 @@ pub enum Error {
 impl Error {
     /// Builds a [`Error::Kube`] naming the action.
     pub fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
-        let action = action.into();
-        move |source| Self::Kube { action, source }
+        KubeError::with_action(action)
     }
 
     /// A short, stable label for metrics (`unseal_errors_total{reason}`), Bitnami's reasons where
     /// they exist.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Self::Kube { .. } => "update",
+            Self::Kube(_) => "update",
             Self::MissingObjectKey(_) => "fetch",
             Self::Unseal(_) => "unseal",
             Self::Unmanaged { .. } => "unmanaged",
@@ -103,33 +98,11 @@ impl Error {
 
     /// Whether this is an HTTP 409 Conflict from the API server.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Kube { source: kube::Error::Api(s), .. } if s.code == 409)
+        matches!(self, Self::Kube(e) if e.is_conflict())
     }
 
     /// The whole chain as one line (`a: b: c`), for status messages and events.
     pub fn chain(&self) -> String {
-        chain(self)
+        crate::reconciler::chain(self)
     }
-}
-
-/// An error and its sources as one line (`a: b: c`).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-/// Whether a kube error is an API 404.
-pub fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
-}
-
-/// Whether a kube error is an API 409.
-pub fn is_conflict(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 409)
 }

@@ -14,7 +14,8 @@ use kube::Api;
 use kube::api::PostParams;
 use tokio::sync::watch;
 
-use crate::error::{Error, is_conflict, is_not_found};
+use crate::error::Error;
+use crate::reconciler::{is_conflict, is_not_found};
 
 /// Lease parameters.
 #[derive(Debug, Clone)]

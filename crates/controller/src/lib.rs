@@ -10,6 +10,8 @@
 //! - [`http`]: `/v1/cert.pem`, `/v1/verify`, `/v1/rotate`, `/healthz`, `/readyz`, `/metrics`.
 //! - [`leader`]: Lease-based leader election.
 //! - [`externalsecrets`]: the ExternalSecret bridge (`external-secrets.io/v1`).
+//! - [`reconciler`]: plumbing both reconcilers share (Kubernetes errors, status, Events,
+//!   backoff, Secret caches).
 //!
 //! # Crate Features
 //! None yet; the `telemetry` feature (OpenTelemetry export) is planned.
@@ -17,8 +19,8 @@
 #![deny(missing_docs)]
 
 pub mod args;
-pub mod context;
 pub mod crds;
+pub mod duration;
 pub mod error;
 pub mod externalsecrets;
 pub mod http;
@@ -26,6 +28,7 @@ pub mod keyring;
 pub mod leader;
 pub mod metrics;
 pub mod rbac;
+pub mod reconciler;
 pub mod sealedsecrets;
 pub mod telemetry;
 
@@ -42,13 +45,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use crate::args::{Args, RunArgs};
-use crate::context::{Decryptor, Settings};
 pub use crate::error::{Error, Result};
-use crate::keyring::Keyring;
 use crate::keyring::generate::KeyParams;
 use crate::keyring::renewal::{Renewal, next_renewal};
 use crate::keyring::store::KeySecretMeta;
+use crate::keyring::{Decryptor, Keyring};
 use crate::metrics::Metrics;
+use crate::reconciler::retry::backoff;
+use crate::sealedsecrets::context::Settings;
 
 /// Whether this build carries the ExternalSecret bridge (`--external-secrets`).
 pub const EXTERNAL_SECRETS_AVAILABLE: bool = true;
@@ -87,8 +91,9 @@ impl Listeners {
 }
 
 /// Runs the controller until `shutdown` turns true: loads the keys, serves HTTP, takes part in
-/// leader election and, while leading, renews keys and reconciles SealedSecrets. Dropping the
-/// returned future stops everything it started.
+/// leader election and, while leading, renews keys and reconciles SealedSecrets (and, with
+/// `--external-secrets`, ExternalSecrets). With `--sealed-secrets=false` it neither reads key
+/// Secrets nor serves `/v1/*`. Dropping the returned future stops everything it started.
 pub async fn run(
     client: Client,
     args: RunArgs,
@@ -101,59 +106,39 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new(args.metrics_omit_secret_labels));
     let es_metrics = Arc::new(externalsecrets::metrics::EsMetrics::new());
     metrics.register_more(|r| es_metrics.register(r));
-    let keyring = Keyring::new(args.key_order_priority);
-    let concurrency = args.decrypt_concurrency.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-    });
-    let decryptor = Decryptor::new(
-        keyring.clone(),
-        concurrency,
-        metrics.rsa_private_operations.clone(),
-    );
-    let key_api: Api<Secret> = Api::namespaced(client.clone(), &key_namespace);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         %key_namespace,
         %identity,
+        sealed_secrets = args.sealed_secrets,
+        external_secrets = args.external_secrets,
         "starting seal-controller"
     );
 
-    // Keys first: every replica serves the certificate and decrypts for verify/rotate.
-    let mut attempt = 0;
-    let initial = loop {
-        match keyring::import::load(&key_api, &args.key_prefix).await {
-            Ok(keys) => break keys,
-            Err(e) => {
-                attempt += 1;
-                tracing::warn!(error = %e.chain(), attempt, "cannot list key secrets yet");
-                let mut stop = shutdown.clone();
-                tokio::select! {
-                    () = tokio::time::sleep(sealedsecrets::reconcile::backoff(attempt)) => {}
-                    _ = until(&mut stop, true) => return Ok(()),
-                }
-            }
-        }
-    };
-    keyring.replace(initial);
-    for k in keyring.snapshot().iter() {
-        tracing::info!(secret = %k.secret_name, fingerprint = %k.fingerprint, compromised = k.compromised, "key loaded");
-    }
-
     let mut tasks = JoinSet::new();
-    tasks.spawn(keyring::import::watch(
-        key_api.clone(),
-        args.key_prefix.clone(),
-        keyring.clone(),
-    ));
+    let sealing = if args.sealed_secrets {
+        let key_api: Api<Secret> = Api::namespaced(client.clone(), &key_namespace);
+        let Some(sealing) = Sealing::load(&args, key_api, &metrics, &shutdown, &mut tasks).await
+        else {
+            return Ok(());
+        };
+        Some(sealing)
+    } else {
+        None
+    };
 
     let state = http::AppState {
-        decryptor: decryptor.clone(),
         metrics: metrics.clone(),
-        limiter: Arc::new(http::RateLimiter::new(
-            args.rate_limit,
-            args.rate_limit_burst,
-        )),
-        accept_deprecated_v1_data: args.accept_deprecated_v1_data,
+        sealing: sealing.as_ref().map(|s| http::SealingApi {
+            decryptor: s.api_decryptor.clone(),
+            limiter: Arc::new(http::RateLimiter::new(
+                args.rate_limit,
+                args.rate_limit_burst,
+                args.trusted_proxies.clone(),
+            )),
+            accept_deprecated_v1_data: args.accept_deprecated_v1_data,
+            max_items: args.max_items_per_request,
+        }),
     };
     let stopped = |rx: &watch::Receiver<bool>| {
         let mut rx = rx.clone();
@@ -163,7 +148,7 @@ pub async fn run(
     };
     let api_server = http::serve(
         listeners.api,
-        http::api_router(state.clone()),
+        http::web::with_page(http::api_router(state.clone()), args.web),
         stopped(&shutdown),
     );
     let metrics_server = http::serve(
@@ -198,8 +183,7 @@ pub async fn run(
         args: args.clone(),
         key_namespace,
         identity,
-        keyring,
-        decryptor,
+        sealing,
         metrics: metrics.clone(),
         es_metrics,
     };
@@ -246,14 +230,79 @@ async fn until(rx: &mut watch::Receiver<bool>, want: bool) -> bool {
     rx.wait_for(|v| *v == want).await.is_ok()
 }
 
+/// The SealedSecret side of the process: the keys and two decryptors, one for reconciles and
+/// one, with slots of its own, for `/v1/verify` and `/v1/rotate`.
+struct Sealing {
+    keyring: Keyring,
+    decryptor: Decryptor,
+    api_decryptor: Decryptor,
+    key_api: Api<Secret>,
+}
+
+impl Sealing {
+    /// Loads the keys (retrying until the API answers) and, with `--watch-for-secrets`, keeps
+    /// following them on a task in `tasks`. `None` when shut down first.
+    async fn load(
+        args: &RunArgs,
+        key_api: Api<Secret>,
+        metrics: &Metrics,
+        shutdown: &watch::Receiver<bool>,
+        tasks: &mut JoinSet<()>,
+    ) -> Option<Self> {
+        let keyring = Keyring::new(args.key_order_priority);
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let decryptor = Decryptor::new(
+            keyring.clone(),
+            args.decrypt_concurrency.unwrap_or(cores),
+            metrics.rsa_private_operations.clone(),
+        );
+        let api_decryptor = decryptor.with_own_slots(
+            args.api_decrypt_concurrency
+                .unwrap_or_else(|| (cores / 2).max(1)),
+        );
+        // Keys first: every replica serves the certificate and decrypts for verify/rotate.
+        let mut attempt = 0;
+        let initial = loop {
+            match keyring::import::load(&key_api, &args.key_prefix).await {
+                Ok(keys) => break keys,
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(error = %e.chain(), attempt, "cannot list key secrets yet");
+                    let mut stop = shutdown.clone();
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff(attempt)) => {}
+                        _ = until(&mut stop, true) => return None,
+                    }
+                }
+            }
+        };
+        keyring.replace(initial);
+        for k in keyring.snapshot().iter() {
+            tracing::info!(secret = %k.secret_name, fingerprint = %k.fingerprint, compromised = k.compromised, "key loaded");
+        }
+        if args.watch_for_secrets {
+            tasks.spawn(keyring::import::watch(
+                key_api.clone(),
+                args.key_prefix.clone(),
+                keyring.clone(),
+            ));
+        }
+        Some(Self {
+            keyring,
+            decryptor,
+            api_decryptor,
+            key_api,
+        })
+    }
+}
+
 /// What only the leader does.
 struct LeaderDuties {
     client: Client,
     args: RunArgs,
     key_namespace: String,
     identity: String,
-    keyring: Keyring,
-    decryptor: Decryptor,
+    sealing: Option<Sealing>,
     metrics: Arc<Metrics>,
     es_metrics: Arc<externalsecrets::metrics::EsMetrics>,
 }
@@ -261,7 +310,47 @@ struct LeaderDuties {
 impl LeaderDuties {
     fn start(&self, shutdown: watch::Receiver<bool>) -> JoinSet<()> {
         let mut set = JoinSet::new();
-        let key_api: Api<Secret> = Api::namespaced(self.client.clone(), &self.key_namespace);
+        let recorder = Recorder::new(
+            self.client.clone(),
+            Reporter {
+                controller: "seal-controller".into(),
+                instance: Some(self.identity.clone()),
+            },
+        );
+        if let Some(sealing) = &self.sealing {
+            self.start_sealed_secrets(sealing, recorder.clone(), &mut set, &shutdown);
+        }
+        if self.args.external_secrets {
+            let config = self.external_secrets_config();
+            let runs: Vec<Option<String>> = match self.args.external_secrets_namespaces() {
+                None => vec![None],
+                Some(list) => list.into_iter().map(Some).collect(),
+            };
+            for (i, ns) in runs.into_iter().enumerate() {
+                set.spawn(externalsecrets::run(
+                    self.client.clone(),
+                    config.clone(),
+                    self.es_metrics.clone(),
+                    recorder.clone(),
+                    ns,
+                    i == 0,
+                    shutdown.clone(),
+                ));
+            }
+        }
+        set
+    }
+
+    /// Key renewal, and the SealedSecret controllers once the keyring holds a key and the
+    /// digest key is loaded (Bitnami too loads or makes its key before it watches anything:
+    /// reconciling earlier would only fail every object for want of a key).
+    fn start_sealed_secrets(
+        &self,
+        sealing: &Sealing,
+        recorder: Recorder,
+        set: &mut JoinSet<()>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
         let params = KeyParams {
             bits: self.args.key_size,
             ttl: self.args.key_ttl,
@@ -274,9 +363,9 @@ impl LeaderDuties {
             },
         };
         let renewal = renew_keys(
-            key_api,
+            sealing.key_api.clone(),
             params,
-            self.keyring.clone(),
+            sealing.keyring.clone(),
             self.args.key_renew_period,
             self.args.key_cutoff_time,
         );
@@ -289,55 +378,52 @@ impl LeaderDuties {
                 _ = until(&mut stop, true) => {}
             }
         });
-        let deps = sealedsecrets::Deps {
-            client: self.client.clone(),
-            decryptor: self.decryptor.clone(),
-            metrics: self.metrics.clone(),
-            recorder: Recorder::new(
-                self.client.clone(),
-                Reporter {
-                    controller: "seal-controller".into(),
-                    instance: Some(self.identity.clone()),
-                },
-            ),
-            settings: Settings {
-                update_status: self.args.update_status,
-                max_unseal_retries: self.args.max_unseal_retries,
-                accept_deprecated_v1_data: self.args.accept_deprecated_v1_data,
-            },
-            label_selector: self.args.label_selector.clone(),
-            skip_recreate: self.args.skip_recreate,
-            concurrency: 64,
+        let settings = Settings {
+            update_status: self.args.update_status,
+            max_unseal_retries: self.args.max_unseal_retries,
+            accept_deprecated_v1_data: self.args.accept_deprecated_v1_data,
         };
-        if self.args.external_secrets {
-            let config = self.external_secrets_config();
-            let runs: Vec<Option<String>> = match self.args.external_secrets_namespaces() {
+        let namespaces = self.args.watched_namespaces(&self.key_namespace);
+        let client = self.client.clone();
+        let decryptor = sealing.decryptor.clone();
+        let keyring = sealing.keyring.clone();
+        let key_api = sealing.key_api.clone();
+        let digest_secret = sealedsecrets::digest_key::secret_name(&self.args.key_prefix);
+        let metrics = self.metrics.clone();
+        let label_selector = self.args.label_selector.clone();
+        let skip_recreate = self.args.skip_recreate;
+        let shutdown = shutdown.clone();
+        set.spawn(async move {
+            let mut stop = shutdown.clone();
+            tokio::select! {
+                ready = keyring_ready(&keyring) => if !ready { return },
+                _ = until(&mut stop, true) => return,
+            }
+            let Some(digest_key) = load_digest_key(&key_api, &digest_secret, &shutdown).await
+            else {
+                return;
+            };
+            let deps = sealedsecrets::Deps {
+                client,
+                decryptor,
+                metrics,
+                recorder,
+                settings,
+                label_selector,
+                skip_recreate,
+                concurrency: 64,
+                digest_key: Arc::new(digest_key),
+            };
+            let runs: Vec<Option<String>> = match namespaces {
                 None => vec![None],
                 Some(list) => list.into_iter().map(Some).collect(),
             };
-            for (i, ns) in runs.into_iter().enumerate() {
-                set.spawn(externalsecrets::run(
-                    self.client.clone(),
-                    config.clone(),
-                    self.es_metrics.clone(),
-                    deps.recorder.clone(),
-                    ns,
-                    i == 0,
-                    shutdown.clone(),
-                ));
-            }
-        }
-        match self.args.watched_namespaces(&self.key_namespace) {
-            None => {
-                set.spawn(sealedsecrets::run(deps, None, shutdown));
-            }
-            Some(namespaces) => {
-                for ns in namespaces {
-                    set.spawn(sealedsecrets::run(deps.clone(), Some(ns), shutdown.clone()));
-                }
-            }
-        }
-        set
+            futures::future::join_all(
+                runs.into_iter()
+                    .map(|ns| sealedsecrets::run(deps.clone(), ns, shutdown.clone())),
+            )
+            .await;
+        });
     }
 
     fn external_secrets_config(&self) -> externalsecrets::Config {
@@ -355,6 +441,43 @@ impl LeaderDuties {
                     .external_secrets_namespaces()
                     .map(|list| list.into_iter().collect()),
             }),
+        }
+    }
+}
+
+/// Resolves once the keyring holds a key; `false` when it is dropped first.
+async fn keyring_ready(keyring: &Keyring) -> bool {
+    let mut changed = keyring.subscribe();
+    loop {
+        if !keyring.snapshot().is_empty() {
+            return true;
+        }
+        if changed.changed().await.is_err() {
+            return false;
+        }
+    }
+}
+
+/// Loads (or, the first time, creates) the digest key, retrying until it succeeds; `None`
+/// when shut down first.
+async fn load_digest_key(
+    api: &Api<Secret>,
+    name: &str,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<sealedsecrets::digest_key::DigestKey> {
+    let mut attempt = 0;
+    loop {
+        match sealedsecrets::digest_key::load_or_create(api, name).await {
+            Ok(key) => return Some(key),
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(error = %e.chain(), attempt, "cannot load the digest key yet");
+                let mut stop = shutdown.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(backoff(attempt)) => {}
+                    _ = until(&mut stop, true) => return None,
+                }
+            }
         }
     }
 }
@@ -380,7 +503,7 @@ async fn renew_keys(
                     Err(e) => {
                         failures += 1;
                         tracing::error!(error = %e.chain(), "cannot store a new sealing key");
-                        tokio::time::sleep(sealedsecrets::reconcile::backoff(failures + 3)).await;
+                        tokio::time::sleep(backoff(failures + 3)).await;
                     }
                 }
                 changed.borrow_and_update();

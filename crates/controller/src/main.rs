@@ -16,6 +16,11 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    // Flag combinations clap cannot check are usage errors too (exit 2).
+    if let Err(e) = seal_controller::args::validate(&args.run) {
+        report(&e.into());
+        return ExitCode::from(2);
+    }
     if let Err(e) = seal_controller::telemetry::init(args.run.log_format, &args.run.log_level) {
         report(&e.into());
         return ExitCode::from(2);
@@ -37,7 +42,6 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    seal_controller::args::validate(&args.run)?;
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (in-cluster config or kubeconfig)")?;

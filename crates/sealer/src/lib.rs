@@ -5,6 +5,7 @@
 //! - [`template`]: Go `text/template` + Sprig subset for SealedSecret and ExternalSecret templates.
 //! - [`yaml`]: multi-document YAML/JSON streams of Kubernetes objects.
 //! - [`krm`]: the KRM function input (`ResourceList`) that `seal render` reads.
+//! - [`budget`]: nesting-depth and alias-expansion limits of every parser of repository files.
 //! - [`encoding`]: the base64 helpers (the only ones in the workspace).
 //! - [`secret`]: zeroizing, redacted containers for plaintext.
 //!
@@ -17,6 +18,7 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod budget;
 pub mod encoding;
 pub mod keys;
 pub mod krm;

@@ -53,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.indent,
     )?;
     let input = sops_io::read_input(&args.file)?;
-    let opened = sops_common::Opened::decrypt(&input, &args.file, formats, args.ignore_mac)?;
+    let opened = sops_common::Opened::decrypt_owned(input, &args.file, formats, args.ignore_mac)?;
     let bytes = match &args.extract {
         Some(path) => opened.extract(path)?,
         None => opened.plaintext_bytes()?,

@@ -58,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let input = sops_io::read_input(&args.file)?;
     let bytes = sops_common::encrypt_bytes(
-        &input,
+        input,
         &args.file,
         &name,
         formats,

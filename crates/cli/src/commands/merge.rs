@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use sealer::sealed::{Scope, SealOptions, SealedSecretManifest};
 use sealer::yaml;
 
-use super::seal::{Args, document_context, parse_secret, read_input};
+use super::seal::{Args, document_context, parse_input, parse_secret, read_input};
 use crate::fsio::{self, Input};
 use crate::printer::Printer;
 use crate::report::ExitStatus;
@@ -19,8 +19,7 @@ use crate::report::ExitStatus;
 pub fn run(args: &Args, target_path: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let target_input = Input::File(target_path.to_path_buf());
     let target_text = target_input.read_to_string()?;
-    let (target_format, target_docs) =
-        yaml::parse_stream(&target_text).with_context(|| target_input.display())?;
+    let (target_format, target_docs) = parse_input(&target_input, &target_text)?;
     let [target_doc] = target_docs.as_slice() else {
         bail!(
             "{}: expected exactly one SealedSecret, found {} documents",
@@ -41,7 +40,7 @@ pub fn run(args: &Args, target_path: &Path, printer: &Printer) -> anyhow::Result
     let cert = args.certificate(printer)?;
     let input = args.input();
     let text = read_input(&input)?;
-    let (_, documents) = yaml::parse_stream(&text).with_context(|| input.display())?;
+    let (_, documents) = parse_input(&input, &text)?;
     let [doc] = documents.as_slice() else {
         bail!(
             "{}: --merge-into takes exactly one Secret, found {}",

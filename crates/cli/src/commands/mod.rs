@@ -27,6 +27,7 @@ pub mod unseal;
 pub mod unset;
 pub mod updatekeys;
 pub mod validate;
+pub mod web;
 
 use std::process::ExitCode;
 
@@ -69,6 +70,7 @@ fn run_sealing(
         Some(Command::Completions(args)) => completions::run(&args, printer),
         Some(Command::Man(args)) => man::run(&args, printer),
         Some(Command::Render(args)) => render::run(&args, printer),
+        Some(Command::Web(args)) => web::run(&args, printer),
         Some(Command::Helm(_)) => unreachable!("dispatched above"),
         Some(Command::Sops(_)) => unreachable!("dispatched above"),
         None => {

@@ -183,14 +183,36 @@ pub fn document_context(input: &Input, doc: &Document) -> String {
 
 /// Parses a document as a Secret, with a clear error for anything else.
 pub fn parse_secret(input: &Input, doc: &Document) -> anyhow::Result<SecretManifest> {
+    check_secret_kind(input, doc)?;
+    doc.parse::<SecretManifest>("Secret")
+        .with_context(|| input.display())
+}
+
+/// [`parse_secret`] that moves the document's values into the Secret.
+pub fn parse_secret_owned(input: &Input, doc: Document) -> anyhow::Result<SecretManifest> {
+    check_secret_kind(input, &doc)?;
+    doc.into_parsed::<SecretManifest>("Secret")
+        .with_context(|| input.display())
+}
+
+fn check_secret_kind(input: &Input, doc: &Document) -> anyhow::Result<()> {
     if let Some(kind) = doc.kind().filter(|k| *k != "Secret") {
         bail!(
             "{}: not a Secret (kind: {kind})",
             document_context(input, doc)
         );
     }
-    doc.parse::<SecretManifest>("Secret")
-        .with_context(|| input.display())
+    Ok(())
+}
+
+/// Splits the input into documents; a `.yaml`/`.yml` file is read as YAML even when it starts
+/// like JSON, so its errors are YAML errors.
+pub fn parse_input(input: &Input, text: &str) -> anyhow::Result<(StreamFormat, Vec<Document>)> {
+    let hint = match input {
+        Input::File(path) => StreamFormat::from_path(path),
+        Input::Stdin => None,
+    };
+    yaml::parse_stream_hinted(text, hint).with_context(|| input.display())
 }
 
 /// Writes objects to `-w FILE` atomically or to stdout.
@@ -208,10 +230,16 @@ pub fn write_output<T: serde::Serialize>(
         },
         _ => format,
     };
-    let text = zeroize::Zeroizing::new(yaml::write_stream(objects, format)?);
     match &io.out_file {
-        Some(path) => fsio::write_atomic(path, text.as_bytes()),
-        None => Ok(printer.data(text.as_bytes())?),
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(yaml::write_stream(objects, format)?);
+            fsio::write_atomic(path, text.as_bytes())
+        }
+        // Streamed: a large object is not also held as text.
+        None => match yaml::write_stream_to(&mut printer.data_writer(), objects, format) {
+            Err(yaml::Error::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => Ok(r?),
+        },
     }
 }
 
@@ -220,8 +248,9 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let input = args.input();
     let scope = args.scope()?;
     let (cert, cluster_namespace) = args.certificate_and_namespace(printer)?;
-    let text = read_input(&input)?;
-    let (format, documents) = yaml::parse_stream(&text).with_context(|| input.display())?;
+    // The text goes (zeroized) as soon as it is parsed, and each Secret's values as soon as
+    // they are sealed: a large value is not held more times than needed.
+    let (format, documents) = parse_input(&input, &read_input(&input)?)?;
     if documents.is_empty() {
         bail!("{}: no Secret found in the input", input.display());
     }
@@ -232,39 +261,50 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
         default_namespace: cluster_namespace.unwrap_or_else(|| "default".into()),
         allow_empty_data: args.allow_empty_data,
     };
-    let secrets = documents
+    let contexts: Vec<String> = documents
         .iter()
-        .map(|doc| parse_secret(&input, doc))
+        .map(|doc| document_context(&input, doc))
+        .collect();
+    let secrets = documents
+        .into_iter()
+        .map(|doc| parse_secret_owned(&input, doc))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let sealed = seal_all(&secrets, &cert, &options, |i| {
-        document_context(&input, &documents[i])
-    })?;
+    let sealed = seal_all(secrets, &cert, &options, |i| contexts[i].clone())?;
     let format = args.io.format.map(Into::into).unwrap_or(format);
     write_output(&sealed, format, &args.io, printer)?;
     Ok(ExitStatus::Success)
 }
 
 /// Seals many Secrets on every core, keeping their order; the first failure (in input order)
-/// is returned with `context(index)`.
+/// is returned with `context(index)`. Each Secret's values are let go once sealed.
 pub fn seal_all(
-    secrets: &[SecretManifest],
+    secrets: Vec<SecretManifest>,
     cert: &Certificate,
     options: &SealOptions,
     context: impl Fn(usize) -> String + Sync,
 ) -> anyhow::Result<Vec<SealedSecretManifest>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = secrets.len().div_ceil(threads).max(1);
+    let mut parts: Vec<Vec<SecretManifest>> = Vec::new();
+    let mut rest = secrets.into_iter();
+    loop {
+        let part: Vec<SecretManifest> = rest.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
     let results: Vec<Result<SealedSecretManifest, (usize, sealed::ConvertError)>> =
         std::thread::scope(|scope| {
-            let handles: Vec<_> = secrets
-                .chunks(chunk)
+            let handles: Vec<_> = parts
+                .into_iter()
                 .enumerate()
                 .map(|(c, part)| {
                     scope.spawn(move || {
-                        part.iter()
+                        part.into_iter()
                             .enumerate()
                             .map(|(i, s)| {
-                                sealed::seal_secret(s, cert.public_key(), options)
+                                sealed::seal_secret_owned(s, cert.public_key(), options)
                                     .map_err(|e| (c * chunk + i, e))
                             })
                             .collect::<Vec<_>>()

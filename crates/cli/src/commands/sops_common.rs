@@ -243,8 +243,11 @@ impl Plan {
 
 /// `seal encrypt`'s work: cleartext bytes in, encrypted bytes out.
 #[allow(clippy::too_many_arguments)]
+///
+/// `input` is taken and zeroized once parsed, and the values are encrypted where they are:
+/// a large file is not held more times than needed.
 pub fn encrypt_bytes(
-    input: &[u8],
+    input: Vec<u8>,
     file: &Path,
     rules_file: &Path,
     formats: Formats,
@@ -252,18 +255,22 @@ pub fn encrypt_bytes(
     key_args: &KeyArgs,
     selector_args: &SelectorArgs,
 ) -> anyhow::Result<Vec<u8>> {
-    if EncryptedFile::parse(input, formats.input).is_ok() {
+    let input = Zeroizing::new(input);
+    let plain = PlainFile::parse(&input, formats.input)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    drop(input);
+    // A top-level `sops` key (dotenv: `sops_*`) means the file is encrypted already, as sops
+    // finds by loading it as an encrypted file.
+    if plain.has_sops_metadata(formats.input) {
         anyhow::bail!("{}: {}", file.display(), sops::Error::AlreadyEncrypted);
     }
-    let plain = PlainFile::parse(input, formats.input)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let plan = Plan::build(rules_file, config, key_args, selector_args)?;
     let data_key = DataKey::generate();
     let metadata = plan
         .metadata(&data_key)
         .with_context(|| file.display().to_string())?;
     let encrypted = plain
-        .encrypt(&data_key, metadata)
+        .into_encrypted(&data_key, metadata)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     Ok(encrypted.to_bytes_with(formats.output, &formats.options)?)
 }
@@ -293,6 +300,33 @@ impl Opened {
         let data_key = keys::unwrap_data_key(encrypted.metadata(), with)
             .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
         Ok((encrypted, data_key))
+    }
+
+    /// [`Opened::decrypt`] that takes the input and zeroizes it once parsed (a large file is
+    /// not held as text while it is decrypted).
+    pub fn decrypt_owned(
+        input: Vec<u8>,
+        path: &Path,
+        formats: Formats,
+        ignore_mac: bool,
+    ) -> anyhow::Result<Self> {
+        let input = Zeroizing::new(input);
+        let (mut encrypted, data_key) =
+            Self::parse_and_unwrap(&input, path, formats, &Unwrappers::from_process_env())?;
+        drop(input);
+        let check = if ignore_mac {
+            MacCheck::Ignore
+        } else {
+            MacCheck::Verify
+        };
+        let plain = with_file(path, encrypted.take_decrypted(&data_key, check))?;
+        Ok(Self {
+            path: path.to_owned(),
+            formats,
+            encrypted,
+            plain: Some(plain),
+            data_key,
+        })
     }
 
     /// Parses, unwraps the data key and decrypts every value (checking the MAC unless

@@ -87,11 +87,13 @@ pub fn run(args: &Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
 /// Reads private keys from a PEM file, or from key Secrets (`tls.key`) in YAML/JSON.
 pub fn load_private_keys(path: &Path) -> anyhow::Result<Vec<PrivateKey>> {
     let context = || format!("reading private key `{}`", path.display());
-    let text = zeroize::Zeroizing::new(fs_err::read_to_string(path)?);
-    if text.contains("-----BEGIN") {
-        return PrivateKey::all_from_pem(text.as_bytes()).with_context(context);
-    }
-    let (_, documents) = yaml::parse_stream(&text).with_context(context)?;
+    let bytes = zeroize::Zeroizing::new(fs_err::read(path)?);
+    // PEM, or anything that is not text (the PEM reader then says no key block was found).
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) if !text.contains("-----BEGIN") => text,
+        _ => return PrivateKey::all_from_pem(&bytes).with_context(context),
+    };
+    let (_, documents) = yaml::parse_stream(text).with_context(context)?;
     let mut keys = Vec::new();
     for doc in &documents {
         let secret: SecretManifest = doc.parse("Secret").with_context(context)?;

@@ -2,20 +2,15 @@
 //! messages are the upstream's own error strings, HTTP failures name only `host:port`.
 
 use super::providers::ProviderError;
+use crate::reconciler::KubeError;
 
 /// Everything a reconcile of the bridge can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A Kubernetes API call failed.
-    #[error("kubernetes api call failed: {action}")]
-    Kube {
-        /// What was being done.
-        action: String,
-        /// The client error.
-        #[source]
-        source: kube::Error,
-    },
+    #[error(transparent)]
+    Kube(#[from] KubeError),
     /// An object lacks a name or namespace.
     #[error("object has no {0}")]
     MissingObjectKey(&'static str),
@@ -93,14 +88,13 @@ pub enum Error {
 impl Error {
     /// Builds an [`Error::Kube`] naming the action.
     pub fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
-        let action = action.into();
-        move |source| Self::Kube { action, source }
+        KubeError::with_action(action)
     }
 
     /// Label for `externalsecret_sync_errors_total{reason}`.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Self::Kube { .. } => "kubernetes",
+            Self::Kube(_) => "kubernetes",
             Self::MissingObjectKey(_) | Self::Spec(_) | Self::Template { .. } => "spec",
             Self::StoreNotFound { .. }
             | Self::StoreNotAllowed { .. }
@@ -131,11 +125,11 @@ impl Error {
 
     /// Whether this is an HTTP 409 from the API server.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Kube { source: kube::Error::Api(s), .. } if s.code == 409)
+        matches!(self, Self::Kube(e) if e.is_conflict())
     }
 
     /// The chain as one line, for conditions and events.
     pub fn chain(&self) -> String {
-        crate::error::chain(self)
+        crate::reconciler::chain(self)
     }
 }

@@ -8,7 +8,8 @@
 //!   webhook and fake.
 //! - [`stores`]: store lookup (ClusterSecretStore conditions), the client cache, the per-store
 //!   rate limit and the store reconciler (`Ready` after a provider check).
-//! - [`reconcile`]: ExternalSecret → Secret.
+//! - [`reconcile`]: ExternalSecret → Secret, with [`schedule`] (when to fetch again),
+//!   [`fetch`] (values from the stores) and [`desired`] (the Secret to write).
 //! - [`template`]: rendering of `target.template`.
 //! - [`metrics`]: sync calls and errors by provider and reason, refresh lag.
 //!
@@ -17,10 +18,13 @@
 //! the README section "ExternalSecrets" says so.
 
 pub mod crd;
+pub mod desired;
 pub mod error;
+pub mod fetch;
 pub mod metrics;
 pub mod providers;
 pub mod reconcile;
+pub mod schedule;
 pub mod stores;
 pub mod template;
 
@@ -33,17 +37,20 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::ListParams;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::Recorder;
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, predicates, watcher};
-use kube::{Api, Client, CustomResourceExt as _, ResourceExt as _};
+use kube::{Api, Client, CustomResourceExt as _, Resource as _, ResourceExt as _};
 use tokio::sync::watch;
 
 use self::crd::{ClusterSecretStore, ExternalSecret, SecretStore, StoreKind};
 use self::metrics::EsMetrics;
 use self::providers::ProviderSettings;
-use self::reconcile::LastSync;
+use self::schedule::LastSync;
 use self::stores::ClientCache;
+use crate::reconciler::cache::{cache_ready, trim_metadata};
+use crate::reconciler::events;
+use crate::reconciler::retry::Failures;
 
 /// The bridge's CRDs, as `seal-controller crds` prints them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
@@ -137,7 +144,7 @@ pub struct Context {
     /// Events.
     pub recorder: Recorder,
     last: Mutex<HashMap<String, LastSync>>,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Failures<String>,
 }
 
 impl Context {
@@ -165,17 +172,24 @@ impl Context {
     }
 
     fn record_failure(&self, uid: &str) -> u32 {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = f.entry(uid.to_owned()).or_default();
-        *n = n.saturating_add(1);
-        *n
+        self.failures.record(uid.to_owned())
     }
 
     fn clear_failures(&self, uid: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(uid);
+        self.failures.clear(&uid.to_owned());
+    }
+
+    /// Publishes an Event (action `Sync`) about `es`.
+    async fn publish(&self, es: &ExternalSecret, type_: EventType, reason: &str, note: String) {
+        events::publish(
+            &self.recorder,
+            &es.object_ref(&()),
+            type_,
+            "Sync",
+            reason,
+            note,
+        )
+        .await;
     }
 }
 
@@ -228,17 +242,17 @@ pub async fn run(
             secret_api,
             watcher::Config::default()
                 .any_semantic()
-                .labels(&format!("{}=true", reconcile::LABEL_MANAGED)),
+                .labels(&format!("{}=true", desired::LABEL_MANAGED)),
         )
         .default_backoff()
-        .modify(|s: &mut Secret| s.metadata.managed_fields = None),
+        .modify(|s: &mut Secret| trim_metadata(&mut s.metadata)),
     )
     .touched_objects();
 
     let http = match config.providers.egress.client(None, None) {
         Ok(http) => http,
         Err(e) => {
-            tracing::error!(error = %crate::error::chain(&e), "cannot build the providers' http client");
+            tracing::error!(error = %crate::reconciler::chain(&e), "cannot build the providers' http client");
             return;
         }
     };
@@ -253,7 +267,7 @@ pub async fn run(
         metrics,
         recorder,
         last: Mutex::default(),
-        failures: Mutex::default(),
+        failures: Failures::default(),
     });
 
     let stopped = |rx: &watch::Receiver<bool>| {
@@ -284,7 +298,7 @@ pub async fn run(
     };
     let by_store_ss = by_store.clone();
     let es_store_secret = es_store.clone();
-    let ready_secrets = crate::context::cache_ready(secret_reader.clone());
+    let ready_secrets = cache_ready(secret_reader.clone());
     let es_controller = controller
         .watches_stream(store_events, move |s: SecretStore| {
             by_store_ss(StoreKind::SecretStore, s.namespace(), s.name_any())

@@ -20,8 +20,9 @@ use super::crd::{
 };
 use super::error::Error;
 use super::providers::{self, ProviderError, SecretsClient, StoreAccess, Validation};
-use crate::error::chain;
-use crate::sealedsecrets::status;
+use crate::duration::parse_go_duration;
+use crate::reconciler::chain;
+use crate::reconciler::status::now_rfc3339;
 
 /// A store as an ExternalSecret sees it.
 #[derive(Clone)]
@@ -421,7 +422,7 @@ pub async fn check(ctx: &Context, store: &ResolvedStore) -> Condition {
 pub fn store_refresh_interval(spec: &SecretStoreSpec) -> Duration {
     let parsed = match &spec.refresh_interval {
         Some(serde_json::Value::Number(n)) => n.as_u64().map(Duration::from_secs),
-        Some(serde_json::Value::String(s)) => crate::args::parse_go_duration(s).ok(),
+        Some(serde_json::Value::String(s)) => parse_go_duration(s).ok(),
         _ => None,
     };
     parsed
@@ -441,7 +442,7 @@ where
     let previous = current.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
     ready.last_transition_time = match previous {
         Some(p) if p.status == ready.status => p.last_transition_time.clone(),
-        _ => Some(status::now_rfc3339()),
+        _ => Some(now_rfc3339()),
     };
     let next = SecretStoreStatus {
         conditions: vec![ready],

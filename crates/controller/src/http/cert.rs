@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{AppState, text};
+use super::{SealingApi, text};
 
 /// PEM of the newest active certificate (`application/x-pem-file`); 500 when there is none,
 /// as Bitnami.
-pub async fn cert(State(state): State<AppState>) -> Response {
+pub async fn cert(State(state): State<SealingApi>) -> Response {
     match state.decryptor.keyring.newest_active() {
         Some(key) => (
             StatusCode::OK,

@@ -7,8 +7,10 @@ use super::AppState;
 
 /// The exposition.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let (active, compromised) = state.decryptor.keyring.counts();
-    state.metrics.set_keys(active, compromised);
+    if let Some(sealing) = &state.sealing {
+        let (active, compromised) = sealing.decryptor.keyring.counts();
+        state.metrics.set_keys(active, compromised);
+    }
     (
         [(
             "content-type",

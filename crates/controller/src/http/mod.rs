@@ -5,7 +5,12 @@
 //!
 //! Verify and rotate decrypt without rendering `spec.template.data` and answer only yes/no or
 //! the re-sealed object, so a crafted template cannot turn them into a decryption oracle
-//! (Bitnami #2019, #2049). Both are rate-limited per client and bound the body size.
+//! (Bitnami #2019, #2049). Both are rate-limited per client ([`ratelimit`]), bound the body
+//! size and the items per request, and decrypt in slots of their own, so a flood of them
+//! cannot hold up unsealing, nor unsealing them.
+//!
+//! With `--sealed-secrets=false` (the ExternalSecret bridge alone) only `/healthz`, `/readyz`
+//! and `/metrics` are served.
 
 // Handlers return ready-made `Response`s as their error type.
 #![allow(clippy::result_large_err)]
@@ -13,25 +18,27 @@
 pub mod cert;
 pub mod health;
 pub mod metrics;
+pub mod ratelimit;
 pub mod rotate;
 pub mod verify;
+pub mod web;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sealer::sealed::SealedSecretManifest;
 use tokio::net::TcpListener;
 
-use crate::context::Decryptor;
+pub use self::ratelimit::RateLimiter;
 use crate::error::{Error, Result};
+use crate::keyring::Decryptor;
 use crate::metrics::{HttpLabels, Metrics};
 
 /// Largest request body accepted (a Secret is at most 1 MiB; sealing grows it by about 4/3).
@@ -40,30 +47,43 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    /// Keys and decryption.
-    pub decryptor: Decryptor,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The SealedSecret API; `None` with `--sealed-secrets=false`.
+    pub sealing: Option<SealingApi>,
+}
+
+/// What `/v1/*` needs.
+#[derive(Clone)]
+pub struct SealingApi {
+    /// Keys and decryption, with slots of its own (not the reconciler's).
+    pub decryptor: Decryptor,
     /// Per-client limiter for verify and rotate.
     pub limiter: Arc<RateLimiter>,
     /// Accept the legacy `spec.data` format.
     pub accept_deprecated_v1_data: bool,
+    /// Most items (`encryptedData` entries) a verify or rotate request may carry.
+    pub max_items: usize,
 }
 
 /// The API router (port 8080).
 pub fn api_router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/cert.pem", get(cert::cert))
-        .route("/v1/verify", post(verify::verify))
-        .route("/v1/rotate", post(rotate::rotate))
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .with_state(state.clone());
+    if let Some(sealing) = state.sealing.clone() {
+        router = router.merge(
+            Router::new()
+                .route("/v1/cert.pem", get(cert::cert))
+                .route("/v1/verify", post(verify::verify))
+                .route("/v1/rotate", post(rotate::rotate))
+                .with_state(sealing),
+        );
+    }
+    router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
-        ))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, count_requests))
 }
 
 /// The metrics router (port 8081).
@@ -92,7 +112,8 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves; handlers see each connection's
+/// peer address (the rate limit's client).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -101,10 +122,13 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| Error::Serve { addr, source })
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|source| Error::Serve { addr, source })
 }
 
 /// A plain-text error response.
@@ -119,80 +143,37 @@ pub fn text(status: StatusCode, body: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// Reads one SealedSecret (JSON or YAML, one document) from a request body
-/// ([`sealer::yaml::parse_single`], which `fuzz/` fuzzes as `verify_body`).
-pub fn parse_sealed_secret(body: &[u8]) -> Result<SealedSecretManifest, Response> {
+/// Reads one SealedSecret (JSON or YAML, one document) from a request body, refusing one with
+/// more than `max_items` items (413) before anything is decrypted.
+pub fn parse_sealed_secret(
+    body: &[u8],
+    max_items: usize,
+) -> Result<SealedSecretManifest, Response> {
     use sealer::yaml::Error as YamlError;
-    sealer::yaml::parse_single(body, "SealedSecret").map_err(|e| {
-        let message = match e {
-            YamlError::NotUtf8 => "request body is not UTF-8".to_owned(),
-            YamlError::NotOneDocument { .. } => {
-                "expected exactly one SealedSecret document".to_owned()
-            }
-            YamlError::WrongKind { .. } => "expected kind SealedSecret".to_owned(),
-            other => other.to_string(),
-        };
-        text(StatusCode::BAD_REQUEST, message)
-    })
-}
-
-/// GCRA-like token bucket per client (Bitnami: `--rate-limit` per second, `--rate-limit-burst`,
-/// keyed by path and `X-Forwarded-For`, which the API server proxy sets).
-#[derive(Debug)]
-pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    /// `per_second` requests per second with bursts of `burst`; 0 disables limiting.
-    pub fn new(per_second: u32, burst: u32) -> Self {
-        Self {
-            per_second: f64::from(per_second),
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::default(),
-        }
+    // The parse is `sealer::yaml::parse_single`, which `fuzz/` fuzzes as `verify_body`.
+    let ss = sealer::yaml::parse_single::<SealedSecretManifest>(body, "SealedSecret").map_err(
+        |e| {
+            let message = match e {
+                YamlError::NotUtf8 => "request body is not UTF-8".to_owned(),
+                YamlError::NotOneDocument { .. } => {
+                    "expected exactly one SealedSecret document".to_owned()
+                }
+                YamlError::WrongKind { .. } => "expected kind SealedSecret".to_owned(),
+                other => other.to_string(),
+            };
+            text(StatusCode::BAD_REQUEST, message)
+        },
+    )?;
+    let items = ss.spec.encrypted_data.len() + usize::from(ss.spec.data.is_some());
+    if items > max_items {
+        return Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the SealedSecret has {items} items; a request may carry at most {max_items} (--max-items-per-request)"
+            ),
+        ));
     }
-
-    /// Takes one token for `key`; false when the client must wait.
-    pub fn allow(&self, key: &str) -> bool {
-        if self.per_second <= 0.0 {
-            return true;
-        }
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > 10_000 {
-            let per_second = self.per_second;
-            let burst = self.burst;
-            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() * per_second < burst);
-        }
-        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
-        *tokens =
-            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Checks the client of `headers` for `path`; a 429 response when over the limit.
-    pub fn check(&self, path: &str, headers: &HeaderMap) -> Result<(), Response> {
-        let client = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .unwrap_or("")
-            .trim();
-        if self.allow(&format!("{path} {client}")) {
-            Ok(())
-        } else {
-            Err(text(StatusCode::TOO_MANY_REQUESTS, "too many requests"))
-        }
-    }
+    Ok(ss)
 }
 
 #[cfg(test)]
@@ -202,6 +183,7 @@ pub(crate) mod tests {
     use crate::keyring::Keyring;
     use crate::keyring::tests::entry;
     use axum::body::Body;
+    use axum::http::HeaderMap;
     use tower::ServiceExt as _;
 
     pub(crate) fn state(keys: &[(usize, &str, bool)], rate: u32) -> AppState {
@@ -209,11 +191,35 @@ pub(crate) mod tests {
         keyring.replace(keys.iter().map(|(i, n, c)| entry(*i, n, *c)).collect());
         let metrics = Arc::new(Metrics::new(false));
         AppState {
-            decryptor: Decryptor::new(keyring, 2, metrics.rsa_private_operations.clone()),
+            sealing: Some(SealingApi {
+                decryptor: Decryptor::new(keyring, 2, metrics.rsa_private_operations.clone()),
+                limiter: Arc::new(RateLimiter::new(rate, rate, vec![])),
+                accept_deprecated_v1_data: true,
+                max_items: 64,
+            }),
             metrics,
-            limiter: Arc::new(RateLimiter::new(rate, rate)),
-            accept_deprecated_v1_data: true,
         }
+    }
+
+    /// A POST to `path` from peer `peer` with extra headers; the status.
+    pub(crate) async fn post_from(
+        router: Router,
+        peer: &str,
+        headers: &[(&str, &str)],
+        path: &str,
+        body: impl Into<Body>,
+    ) -> StatusCode {
+        let peer: SocketAddr = peer.parse().unwrap();
+        let mut request = Request::builder().method("POST").uri(path);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        router
+            .layer(axum::extract::connect_info::MockConnectInfo(peer))
+            .oneshot(request.body(body.into()).unwrap())
+            .await
+            .unwrap()
+            .status()
     }
 
     pub(crate) async fn call(
@@ -244,14 +250,26 @@ pub(crate) mod tests {
         )
     }
 
-    #[test]
-    fn the_rate_limiter_allows_a_burst_then_refuses() {
-        let l = RateLimiter::new(1, 2);
-        assert!(l.allow("a"));
-        assert!(l.allow("a"));
-        assert!(!l.allow("a"));
-        assert!(l.allow("b"), "clients are limited separately");
-        assert!(RateLimiter::new(0, 0).allow("x"));
+    #[tokio::test]
+    async fn without_the_sealed_secret_side_only_health_and_metrics_are_served() {
+        let state = AppState {
+            metrics: Arc::new(Metrics::new(false)),
+            sealing: None,
+        };
+        let api = api_router(state.clone());
+        for (method, path) in [
+            ("GET", "/v1/cert.pem"),
+            ("POST", "/v1/verify"),
+            ("POST", "/v1/rotate"),
+        ] {
+            let (status, _, _) = call(api.clone(), method, path, Body::empty()).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
+        let (status, body, _) = call(api, "GET", "/readyz", Body::empty()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
+        let (status, body, _) = call(metrics_router(state), "GET", "/metrics", Body::empty()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("sealkit_"), "{body}");
     }
 
     #[tokio::test]

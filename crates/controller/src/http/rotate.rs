@@ -12,16 +12,22 @@ use axum::response::{IntoResponse, Response};
 use sealer::sealed::model::{SEALED_SECRET_API_VERSION, SEALED_SECRET_KIND};
 use sealer::sealed::{ObjectMeta, Scope, SealOptions, SecretManifest};
 
+use super::ratelimit::Peer;
 use super::verify::strip_template_data;
-use super::{AppState, parse_sealed_secret, text};
+use super::{SealingApi, parse_sealed_secret, text};
 use crate::error::Error;
 
 /// The handler.
-pub async fn rotate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = state.limiter.check("/v1/rotate", &headers) {
+pub async fn rotate(
+    State(state): State<SealingApi>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = state.limiter.check("/v1/rotate", peer, &headers) {
         return r;
     }
-    let mut ss = match parse_sealed_secret(&body) {
+    let mut ss = match parse_sealed_secret(&body, state.max_items) {
         Ok(ss) => ss,
         Err(r) => return r,
     };

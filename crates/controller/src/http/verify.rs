@@ -8,15 +8,21 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::{AppState, parse_sealed_secret, text};
+use super::ratelimit::Peer;
+use super::{SealingApi, parse_sealed_secret, text};
 use crate::error::Error;
 
 /// The handler.
-pub async fn verify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = state.limiter.check("/v1/verify", &headers) {
+pub async fn verify(
+    State(state): State<SealingApi>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = state.limiter.check("/v1/verify", peer, &headers) {
         return r;
     }
-    let mut ss = match parse_sealed_secret(&body) {
+    let mut ss = match parse_sealed_secret(&body, state.max_items) {
         Ok(ss) => ss,
         Err(r) => return r,
     };
@@ -44,7 +50,7 @@ pub fn strip_template_data(spec: &mut sealer::sealed::SealedSecretSpec) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::api_router;
-    use super::super::tests::{call, state};
+    use super::super::tests::{call, post_from, state};
     use crate::keyring::tests::TEST_KEYS;
     use axum::http::StatusCode;
     use sealer::sealed::{Certificate, SealOptions, SecretManifest};
@@ -161,6 +167,61 @@ pub(crate) mod tests {
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    // issue 13: the limit was keyed on X-Forwarded-For whoever sent it, so a client that
+    // changed the header on every request was never limited.
+    #[tokio::test]
+    async fn a_client_cannot_escape_the_rate_limit_by_forging_x_forwarded_for() {
+        let router = api_router(state(&[(0, "a", false)], 1));
+        let ok = sealed_json(0, db_secret()).to_string();
+        let mut statuses = vec![];
+        for forged in ["1.1.1.1", "2.2.2.2", "3.3.3.3"] {
+            let status = post_from(
+                router.clone(),
+                "198.51.100.9:40000",
+                &[("x-forwarded-for", forged)],
+                "/v1/verify",
+                ok.clone(),
+            )
+            .await;
+            statuses.push(status);
+        }
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::OK,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
+        );
+        // Another peer has its own allowance.
+        let other = post_from(router, "198.51.100.10:40000", &[], "/v1/verify", ok).await;
+        assert_eq!(other, StatusCode::OK);
+    }
+
+    // issue 13: items per request were unbounded (each costs up to one RSA operation per key).
+    #[tokio::test]
+    async fn a_request_with_more_items_than_allowed_is_refused_before_anything_is_decrypted() {
+        let s = state(&[(0, "a", false), (1, "b", false)], 100);
+        let mut secret = db_secret();
+        for i in 0..65 {
+            secret["stringData"][format!("k{i}")] = "v".into();
+        }
+        let ss = sealed_json(2, secret).to_string();
+        for path in ["/v1/verify", "/v1/rotate"] {
+            let (status, body, _) = call(api_router(s.clone()), "POST", path, ss.clone()).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+            assert_eq!(
+                body,
+                "the SealedSecret has 66 items; a request may carry at most 64 (--max-items-per-request)\n"
+            );
+        }
+        let rsa = s.metrics.encode();
+        assert!(
+            rsa.contains("sealkit_rsa_private_operations_total 0"),
+            "{rsa}"
+        );
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use sealer::sealed::{Certificate, PrivateKey};
 use super::store::{self, KeySecretMeta};
 use super::{KeyEntry, Keyring};
 use crate::error::{Error, Result};
+use crate::reconciler::cache::scrub;
 
 /// How to make keys.
 #[derive(Debug, Clone)]
@@ -52,13 +53,13 @@ pub async fn generate_and_store(
     let (key, cert) = generate_pair(params).await?;
     let mut secret = store::key_secret(&key, &cert, &params.secret);
     let created = api.create(&PostParams::default(), &secret).await;
-    store::scrub(&mut secret);
+    scrub(&mut secret);
     let mut created = created.map_err(Error::kube(format!(
         "create key secret {}/{}*",
         params.secret.namespace, params.secret.prefix
     )))?;
     let entry = store::entry_from_secret(&created, None);
-    store::scrub(&mut created);
+    scrub(&mut created);
     let entry = Arc::new(entry?.ok_or(Error::NoActiveKey)?);
     tracing::info!(
         secret = %entry.secret_name,

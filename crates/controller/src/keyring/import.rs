@@ -18,6 +18,7 @@ use kube::runtime::{WatchStreamExt as _, reflector};
 use super::store::{self, KEY_LABEL};
 use super::{KeyEntry, Keyring};
 use crate::error::{Error, Result};
+use crate::reconciler::cache::scrub;
 
 /// Reads one batch of key Secrets into entries, reusing already parsed entries whose
 /// `resourceVersion` did not change. Bad Secrets are logged and skipped.
@@ -69,7 +70,7 @@ pub async fn load(api: &Api<Secret>, key_prefix: &str) -> Result<Vec<Arc<KeyEntr
     }
     let entries = entries_from_secrets(&secrets, key_prefix, &[]);
     for s in &mut secrets {
-        store::scrub(s);
+        scrub(s);
     }
     Ok(entries)
 }

@@ -4,6 +4,7 @@
 //! `active` key seals (`/v1/cert.pem`, `/v1/rotate`); every key, `compromised` ones included,
 //! decrypts. Follows bitnami-labs/sealed-secrets `pkg/controller/keyregistry.go`.
 
+pub mod decrypt;
 pub mod generate;
 pub mod import;
 pub mod renewal;
@@ -15,6 +16,7 @@ use sealer::sealed::{Certificate, PrivateKey};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+pub use self::decrypt::{Decryptor, KeyUse};
 use crate::args::KeyOrderPriority;
 
 /// One key pair and where it came from.

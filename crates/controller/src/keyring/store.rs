@@ -11,7 +11,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sealer::sealed::{Certificate, PrivateKey};
 use secrecy::ExposeSecret as _;
 use time::OffsetDateTime;
-use zeroize::Zeroize as _;
 
 use super::KeyEntry;
 use crate::error::{Error, Result};
@@ -116,20 +115,6 @@ pub fn key_secret(key: &PrivateKey, cert: &Certificate, meta: &KeySecretMeta) ->
     }
 }
 
-/// Overwrites the values of a Secret held in memory (keys, plaintext) before it is dropped.
-pub fn scrub(secret: &mut Secret) {
-    if let Some(data) = secret.data.as_mut() {
-        for value in data.values_mut() {
-            value.0.zeroize();
-        }
-    }
-    if let Some(data) = secret.string_data.as_mut() {
-        for value in data.values_mut() {
-            value.zeroize();
-        }
-    }
-}
-
 /// Wraps a parsed entry.
 pub fn shared(entry: KeyEntry) -> Arc<KeyEntry> {
     Arc::new(entry)
@@ -139,6 +124,7 @@ pub fn shared(entry: KeyEntry) -> Arc<KeyEntry> {
 mod tests {
     use super::*;
     use crate::keyring::tests::TEST_KEYS;
+    use crate::reconciler::cache::scrub;
 
     fn bitnami_secret(label: Option<&str>, key: &str, cert: &str) -> Secret {
         Secret {

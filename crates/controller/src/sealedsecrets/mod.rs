@@ -3,7 +3,9 @@
 //! Secret annotated `managed` is taken over) and reconciles everything again when the keys
 //! change.
 
+pub mod context;
 pub mod desired;
+pub mod digest_key;
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
@@ -22,8 +24,11 @@ use kube::{Api, Client};
 use sealer::sealed::SealedSecret;
 use tokio::sync::watch;
 
-use crate::context::{Context, Decryptor, Settings, cache_ready};
+use self::context::{Context, Settings};
+use self::digest_key::DigestKey;
+use crate::keyring::Decryptor;
 use crate::metrics::Metrics;
+use crate::reconciler::cache::{cache_ready, scrub, trim_metadata};
 
 /// What one SealedSecret controller needs.
 #[derive(Clone)]
@@ -44,6 +49,8 @@ pub struct Deps {
     pub skip_recreate: bool,
     /// Reconciles in flight at once.
     pub concurrency: u16,
+    /// Key of the `unsealed-digest` annotation.
+    pub digest_key: Arc<DigestKey>,
 }
 
 /// Runs the controller over `namespace` (all namespaces when `None`) until `shutdown` turns
@@ -88,6 +95,7 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
         deps.recorder.clone(),
         reader.clone(),
         deps.settings.clone(),
+        deps.digest_key.clone(),
     ));
     let keys_changed =
         futures::stream::unfold(deps.decryptor.keyring.subscribe(), |mut rx| async move {
@@ -162,26 +170,22 @@ pub async fn run(deps: Deps, namespace: Option<String>, shutdown: watch::Receive
 
 /// Drops from a cached SealedSecret what no reconcile reads.
 fn trim_cached_sealed_secret(ss: &mut SealedSecret) {
-    ss.metadata.managed_fields = None;
-    if let Some(annotations) = ss.metadata.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED_ANNOTATION);
-    }
+    trim_metadata(&mut ss.metadata);
 }
 
-/// kubectl's copy of the applied object, kept on the object by client-side `kubectl apply`.
-const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Keeps the cache small: no managed fields, and no data for Secrets the controller did not
-/// write (only those can be found in sync).
+/// Keeps the cache small and free of plaintext it does not need: no managed fields, no kubectl
+/// last-applied copy (it holds the plaintext of Secrets applied with `kubectl apply`) on any
+/// Secret, and no data for Secrets the controller did not write (only those can be found in
+/// sync).
 fn trim_cached_secret(secret: &mut Secret) {
-    secret.metadata.managed_fields = None;
+    trim_metadata(&mut secret.metadata);
     let ours = secret
         .metadata
         .annotations
         .as_ref()
         .is_some_and(|a| a.contains_key(desired::DIGEST_ANNOTATION));
     if !ours {
-        crate::keyring::store::scrub(secret);
+        scrub(secret);
         secret.data = None;
         secret.string_data = None;
     }
@@ -192,6 +196,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
     use super::*;
+    use crate::reconciler::cache::LAST_APPLIED_ANNOTATION;
 
     #[test]
     fn the_cached_sealed_secret_keeps_its_scope_and_spec_and_drops_kubectl_copies() {
@@ -209,6 +214,52 @@ mod tests {
         assert_eq!(
             annotations.keys().collect::<Vec<_>>(),
             ["sealedsecrets.bitnami.com/namespace-wide"]
+        );
+    }
+
+    // issue 13: the Secret cache kept every Secret's last-applied-configuration, which holds
+    // the plaintext of a Secret applied with `kubectl apply`.
+    #[test]
+    fn no_cached_secret_keeps_kubectl_last_applied_copy() {
+        let secret = |annotations: &[(&str, &str)]| Secret {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some("db".into()),
+                annotations: Some(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+                managed_fields: Some(vec![ManagedFieldsEntry::default()]),
+                ..Default::default()
+            },
+            data: Some(
+                [(
+                    "password".to_owned(),
+                    k8s_openapi::ByteString(b"hunter2".to_vec()),
+                )]
+                .into(),
+            ),
+            ..Secret::default()
+        };
+        let applied = "{\"stringData\":{\"password\":\"hunter2\"}}";
+        // Someone else's Secret: no data, no copy.
+        let mut theirs = secret(&[(LAST_APPLIED_ANNOTATION, applied)]);
+        trim_cached_secret(&mut theirs);
+        assert_eq!(theirs.data, None);
+        assert_eq!(theirs.metadata.annotations, None);
+        // A Secret the controller wrote (and someone then applied over): data kept, copy not.
+        let mut ours = secret(&[
+            (LAST_APPLIED_ANNOTATION, applied),
+            (desired::DIGEST_ANNOTATION, "hmac-sha256:00"),
+        ]);
+        trim_cached_secret(&mut ours);
+        assert!(ours.data.is_some());
+        assert_eq!(ours.metadata.managed_fields, None);
+        let annotations = ours.metadata.annotations.expect("annotations");
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            [desired::DIGEST_ANNOTATION]
         );
     }
 }

@@ -1,22 +1,23 @@
 //! One SealedSecret → its Secret, idempotently; failures go through one [`error_policy`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource as _, ResourceExt as _};
 use sealer::sealed::SealedSecret;
 use tracing::{Span, field, info, instrument, warn};
 
+use super::context::Context;
 use super::desired::{self, Ownership};
 use super::status::{self, Outcome};
-use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::keyring::store::scrub;
+use crate::reconciler::cache::scrub;
+use crate::reconciler::retry::backoff;
+use crate::reconciler::{events, status::now_rfc3339, status::patch_status};
 
 /// What a successful reconcile did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,27 +100,31 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
     let cached = ctx
         .secrets
         .get(&ObjectRef::<Secret>::new(name).within(namespace));
-    if cached.is_some_and(|s| desired::in_sync(&s, ss, &shape, &key_state)) {
+    let digest_key = ctx.digest_key.as_ref();
+    if cached.is_some_and(|s| desired::in_sync(&s, ss, &shape, &key_state, digest_key)) {
         ctx.metrics.unseal_skipped.inc();
         return Ok(Synced::InSync);
     }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let existing = api
+    let mut existing = api
         .get_opt(name)
         .await
         .map_err(Error::kube(format!("get secret {namespace}/{name}")))?;
+    let in_sync = existing
+        .as_ref()
+        .is_some_and(|s| desired::in_sync(s, ss, &shape, &key_state, digest_key));
     let own = existing.as_ref().map(|e| desired::ownership(e, ss));
-    if own == Some(Ownership::Foreign) {
+    if in_sync || own == Some(Ownership::Foreign) {
+        if let Some(s) = existing.as_mut() {
+            scrub(s);
+        }
+        if in_sync {
+            ctx.metrics.unseal_skipped.inc();
+            return Ok(Synced::InSync);
+        }
         return Err(Error::Unmanaged {
             name: name.to_owned(),
         });
-    }
-    if existing
-        .as_ref()
-        .is_some_and(|s| desired::in_sync(s, ss, &shape, &key_state))
-    {
-        ctx.metrics.unseal_skipped.inc();
-        return Ok(Synced::InSync);
     }
     if ss.spec.data.is_some() && !ctx.settings.accept_deprecated_v1_data {
         return Err(Error::Config(
@@ -135,7 +140,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
     for key in used.iter().filter(|k| k.compromised) {
         warn!(%namespace, %name, fingerprint = %key.fingerprint, "unsealed with a key marked compromised: re-seal it (seal --re-encrypt)");
     }
-    let mut secret = desired::build(&shape, unsealed, &used)?;
+    let mut secret = desired::build(&shape, unsealed, &used, digest_key)?;
     let result = match (existing, own) {
         (None, _) => api
             .create(&PostParams::default(), &secret)
@@ -176,31 +181,24 @@ async fn write_status(
         ss.status.as_ref(),
         ss.metadata.generation,
         outcome,
-        &status::now_rfc3339(),
+        &now_rfc3339(),
     ) else {
         return Ok(());
     };
-    let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = serde_json::json!({ "status": next });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(Error::kube(format!(
-            "update status of sealedsecret {namespace}/{name}"
-        )))?;
+    patch_status::<SealedSecret>(&ctx.client, namespace, name, &next).await?;
     Ok(())
 }
 
 async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &str, note: String) {
-    let event = Event {
+    events::publish(
+        &ctx.recorder,
+        &ss.object_ref(&()),
         type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Unseal".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, &ss.object_ref(&())).await {
-        warn!(error = %error, "could not publish event");
-    }
+        "Unseal",
+        reason,
+        note,
+    )
+    .await;
 }
 
 /// Requeue policy: API errors retry with capped exponential backoff for ever; failures that
@@ -217,22 +215,4 @@ pub fn error_policy(ss: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>) -> 
         return Action::await_change();
     }
     Action::requeue(backoff(n))
-}
-
-/// 200 ms doubling per attempt, at most 60 s.
-pub fn backoff(attempt: u32) -> Duration {
-    let ms = 200u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
-    Duration::from_millis(ms.min(60_000))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(1), Duration::from_millis(200));
-        assert_eq!(backoff(2), Duration::from_millis(400));
-        assert_eq!(backoff(30), Duration::from_secs(60));
-    }
 }

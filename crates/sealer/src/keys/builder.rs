@@ -122,6 +122,9 @@ impl KeyBuilder {
 
     /// One key group of a `.sops.yaml` creation rule.
     pub fn group_from_rule(&self, rule: &RuleKeyGroup) -> Result<MasterKeyGroup> {
+        if let Some(id) = rule.hckms.first() {
+            return Err(Error::HcKmsUnsupported { id: id.clone() });
+        }
         let mut group: MasterKeyGroup = Vec::new();
         for key in &rule.kms {
             let arn = match &key.role {
@@ -273,6 +276,25 @@ mod tests {
     use super::*;
 
     const AGE: &str = "age17fj0nnh797lccasvdkcx2tmx2fyyf7qxvd4gjcwp7waup2h8nusqlav45n";
+
+    #[test]
+    fn a_rule_with_hckms_keys_fails_saying_hckms_is_not_supported() {
+        // issue 14: the keys were dropped, then "no master keys … add a creation rule".
+        let config = crate::sops::rules::SopsConfig::parse(
+            &format!("creation_rules:\n  - age: {AGE}\n    hckms: [tenant:key1]\n"),
+            std::path::Path::new("/r/.sops.yaml"),
+        )
+        .unwrap();
+        let rule = &config.creation_rules()[0];
+        let err = KeyBuilder::new(Arc::new(KeyEnv::default()))
+            .group_from_rule(&rule.key_groups[0])
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "hckms is not supported: the rule's Huawei Cloud KMS key `tenant:key1` cannot be used (give the rule another key type)"
+        );
+    }
 
     #[test]
     fn flags_give_one_group_in_sops_order() {

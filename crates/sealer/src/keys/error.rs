@@ -101,6 +101,14 @@ pub enum Error {
         /// The key's identifier (fingerprint, ARN, URI).
         id: String,
     },
+    /// A `.sops.yaml` rule names Huawei Cloud KMS keys, which sealkit cannot use.
+    #[error(
+        "hckms is not supported: the rule's Huawei Cloud KMS key `{id}` cannot be used (give the rule another key type)"
+    )]
+    HcKmsUnsupported {
+        /// The key ID.
+        id: String,
+    },
     /// Not enough key groups could be opened to rebuild the data key.
     #[error(
         "could not decrypt the data key: {opened} of {groups} key groups opened, {needed} needed ({failures})"

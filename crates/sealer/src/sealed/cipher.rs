@@ -14,7 +14,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aes_gcm::aead::{Aead as _, KeyInit as _};
+use aes_gcm::aead::{Aead as _, AeadInPlace as _, KeyInit as _};
 use aes_gcm::aes::Aes192;
 use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, Nonce};
 use rand::RngCore as _;
@@ -85,6 +85,9 @@ impl<'a> SealedBlob<'a> {
 }
 
 /// Seals `plaintext` for `key` under `label` and returns the raw blob.
+///
+/// The plaintext is copied once, into the blob, and encrypted there: sealing a value needs
+/// memory for the value and its blob, nothing more.
 pub fn seal(key: &PublicKey, label: &Label, plaintext: &[u8]) -> Result<Vec<u8>> {
     let mut session_key = Zeroizing::new([0u8; SESSION_KEY_LEN]);
     rand::rngs::OsRng.fill_bytes(session_key.as_mut());
@@ -92,15 +95,24 @@ pub fn seal(key: &PublicKey, label: &Label, plaintext: &[u8]) -> Result<Vec<u8>>
     let rsa_len = u16::try_from(rsa_ciphertext.len()).map_err(|_| Error::EncryptionFailed)?;
     let aead =
         Aes256Gcm::new_from_slice(session_key.as_ref()).map_err(|_| Error::EncryptionFailed)?;
-    let aes_ciphertext = aead
-        .encrypt(&Nonce::default(), plaintext)
-        .map_err(|_| Error::EncryptionFailed)?;
-    let mut blob = Vec::with_capacity(2 + rsa_ciphertext.len() + aes_ciphertext.len());
+    let header = 2 + rsa_ciphertext.len();
+    let len = header
+        .checked_add(plaintext.len())
+        .and_then(|l| l.checked_add(TAG_LEN))
+        .ok_or(Error::EncryptionFailed)?;
+    let mut blob = Vec::with_capacity(len);
     blob.extend_from_slice(&rsa_len.to_be_bytes());
     blob.extend_from_slice(&rsa_ciphertext);
-    blob.extend_from_slice(&aes_ciphertext);
+    blob.extend_from_slice(plaintext);
+    let tag = aead
+        .encrypt_in_place_detached(&Nonce::default(), b"", &mut blob[header..])
+        .map_err(|_| Error::EncryptionFailed)?;
+    blob.extend_from_slice(&tag);
     Ok(blob)
 }
+
+/// Length of the AES-GCM tag after the ciphertext.
+const TAG_LEN: usize = 16;
 
 /// Opens a blob with the first of `keys` that can, under `label`.
 ///

@@ -64,84 +64,172 @@ pub fn seal_secret(
     key: &PublicKey,
     options: &SealOptions,
 ) -> Result<SealedSecretManifest, ConvertError> {
-    let name = options
-        .name
-        .clone()
-        .or_else(|| secret.metadata.name.clone())
-        .filter(|n| !n.is_empty())
-        .ok_or(Error::MissingName)?;
-    let namespace = match (secret.metadata.namespace.as_deref(), &options.namespace) {
-        (Some(input), Some(requested)) if !input.is_empty() && input != requested => {
-            return Err(Error::NamespaceMismatch {
-                input: input.to_owned(),
-                requested: requested.clone(),
-            }
-            .into());
-        }
-        (Some(input), _) if !input.is_empty() => input.to_owned(),
-        (_, Some(requested)) => requested.clone(),
-        _ => options.default_namespace.clone(),
-    };
-
-    let mut annotations = secret.metadata.annotations.clone();
-    for key in LAST_APPLIED_ANNOTATIONS {
-        annotations.remove(key);
-    }
-    if let Some(scope) = options.scope {
-        scope.write_annotations(&mut annotations);
-    }
-    let scope = Scope::from_annotations(&annotations);
-    let label = scope.label(&namespace, &name);
-
+    let target = SealTarget::new(secret, options)?;
     let items = secret_items(secret)?;
     if items.is_empty() && !options.allow_empty_data {
         return Err(Error::EmptySecret.into());
     }
     let mut encrypted_data = BTreeMap::new();
-    for (item, plaintext) in &items {
-        let blob = cipher::seal(key, &label, plaintext.expose()).map_err(|error| {
+    for (item, plaintext) in items {
+        let blob = target.seal_item(key, &item, plaintext.expose())?;
+        encrypted_data.insert(item, encoding::encode_std(&blob));
+    }
+    Ok(target.manifest(secret, encrypted_data))
+}
+
+/// [`seal_secret`] that takes the Secret and lets go of each value once it is sealed: the
+/// plaintext is never copied whole (a `stringData` value is sealed where it lies, a `data`
+/// value is decoded once), so a large value costs its size, its blob and its base64.
+pub fn seal_secret_owned(
+    mut secret: SecretManifest,
+    key: &PublicKey,
+    options: &SealOptions,
+) -> Result<SealedSecretManifest, ConvertError> {
+    let target = SealTarget::new(&secret, options)?;
+    let data = std::mem::take(&mut secret.data);
+    let string_data = std::mem::take(&mut secret.string_data);
+    if data.is_empty() && string_data.is_empty() && !options.allow_empty_data {
+        return Err(Error::EmptySecret.into());
+    }
+    let mut encrypted_data = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (item, value) in data {
+        // `stringData` wins on collision, as in Kubernetes.
+        if string_data.contains_key(&item) {
+            continue;
+        }
+        match encoding::decode_std(value.expose_secret()) {
+            Ok(bytes) => {
+                drop(value);
+                let bytes = SecretBytes::new(bytes);
+                let blob = target.seal_item(key, &item, bytes.expose())?;
+                drop(bytes);
+                encrypted_data.insert(item, encoding::encode_std(&blob));
+            }
+            Err(e) => failures.push(ItemError {
+                item,
+                error: Error::InvalidDataBase64(e),
+            }),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(ConvertError::Items(failures));
+    }
+    for (item, value) in string_data {
+        let blob = target.seal_item(key, &item, value.expose_secret().as_bytes())?;
+        // The plaintext goes before its base64 blob is made.
+        drop(value);
+        encrypted_data.insert(item, encoding::encode_std(&blob));
+    }
+    Ok(target.manifest(&secret, encrypted_data))
+}
+
+/// Where a Secret is sealed to: its name, namespace, annotations and the label they make.
+struct SealTarget {
+    name: String,
+    namespace: String,
+    annotations: BTreeMap<String, String>,
+    label: super::Label,
+}
+
+impl SealTarget {
+    fn new(secret: &SecretManifest, options: &SealOptions) -> Result<Self, ConvertError> {
+        let name = options
+            .name
+            .clone()
+            .or_else(|| secret.metadata.name.clone())
+            .filter(|n| !n.is_empty())
+            .ok_or(Error::MissingName)?;
+        let namespace = match (secret.metadata.namespace.as_deref(), &options.namespace) {
+            (Some(input), Some(requested)) if !input.is_empty() && input != requested => {
+                return Err(Error::NamespaceMismatch {
+                    input: input.to_owned(),
+                    requested: requested.clone(),
+                }
+                .into());
+            }
+            (Some(input), _) if !input.is_empty() => input.to_owned(),
+            (_, Some(requested)) => requested.clone(),
+            _ => options.default_namespace.clone(),
+        };
+        let mut annotations = secret.metadata.annotations.clone();
+        for key in LAST_APPLIED_ANNOTATIONS {
+            annotations.remove(key);
+        }
+        if let Some(scope) = options.scope {
+            scope.write_annotations(&mut annotations);
+        }
+        let scope = Scope::from_annotations(&annotations);
+        let label = scope.label(&namespace, &name);
+        Ok(Self {
+            name,
+            namespace,
+            annotations,
+            label,
+        })
+    }
+
+    /// Seals one item's plaintext into its blob.
+    fn seal_item(
+        &self,
+        key: &PublicKey,
+        item: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ConvertError> {
+        cipher::seal(key, &self.label, plaintext).map_err(|error| {
             ConvertError::Items(vec![ItemError {
-                item: item.clone(),
+                item: item.to_owned(),
                 error,
             }])
-        })?;
-        encrypted_data.insert(item.clone(), encoding::encode_std(&blob));
+        })
     }
 
-    let mut template_meta = secret.metadata.clone();
-    template_meta.name = Some(name.clone());
-    template_meta.namespace = Some(namespace.clone());
-    template_meta.annotations = annotations.clone();
-    template_meta.extra.remove("ownerReferences");
-    for field in SERVER_FIELDS {
-        template_meta.extra.remove(field);
-    }
+    fn manifest(
+        self,
+        secret: &SecretManifest,
+        encrypted_data: BTreeMap<String, String>,
+    ) -> SealedSecretManifest {
+        let Self {
+            name,
+            namespace,
+            annotations,
+            ..
+        } = self;
+        let mut template_meta = secret.metadata.clone();
+        template_meta.name = Some(name.clone());
+        template_meta.namespace = Some(namespace.clone());
+        template_meta.annotations = annotations.clone();
+        template_meta.extra.remove("ownerReferences");
+        for field in SERVER_FIELDS {
+            template_meta.extra.remove(field);
+        }
 
-    let top_annotations = annotations
-        .into_iter()
-        .filter(|(k, _)| k == CLUSTER_WIDE_ANNOTATION || k == NAMESPACE_WIDE_ANNOTATION)
-        .collect();
-    Ok(SealedSecretManifest {
-        api_version: SEALED_SECRET_API_VERSION.into(),
-        kind: SEALED_SECRET_KIND.into(),
-        metadata: ObjectMeta {
-            name: Some(name),
-            namespace: Some(namespace),
-            annotations: top_annotations,
-            ..ObjectMeta::default()
-        },
-        spec: SealedSecretSpec {
-            encrypted_data,
-            template: Some(SecretTemplateSpec {
-                metadata: Some(template_meta),
-                type_: secret.type_.clone().filter(|t| !t.is_empty()),
-                immutable: secret.immutable,
+        let top_annotations = annotations
+            .into_iter()
+            .filter(|(k, _)| k == CLUSTER_WIDE_ANNOTATION || k == NAMESPACE_WIDE_ANNOTATION)
+            .collect();
+        SealedSecretManifest {
+            api_version: SEALED_SECRET_API_VERSION.into(),
+            kind: SEALED_SECRET_KIND.into(),
+            metadata: ObjectMeta {
+                name: Some(name),
+                namespace: Some(namespace),
+                annotations: top_annotations,
+                ..ObjectMeta::default()
+            },
+            spec: SealedSecretSpec {
+                encrypted_data,
+                template: Some(SecretTemplateSpec {
+                    metadata: Some(template_meta),
+                    type_: secret.type_.clone().filter(|t| !t.is_empty()),
+                    immutable: secret.immutable,
+                    data: None,
+                }),
                 data: None,
-            }),
-            data: None,
-        },
-        status: None,
-    })
+            },
+            status: None,
+        }
+    }
 }
 
 /// The plaintext items of a Secret: `data` (base64-decoded), then `stringData` over it.
@@ -441,6 +529,29 @@ stringData:
             "{message}"
         );
         assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn sealing_an_owned_secret_gives_what_sealing_a_borrowed_one_gives() {
+        let sealed = seal_secret_owned(secret(INPUT), KEY.public_key(), &options()).unwrap();
+        let reference = seal_secret(&secret(INPUT), KEY.public_key(), &options()).unwrap();
+        assert_eq!(sealed.metadata, reference.metadata);
+        assert_eq!(sealed.spec.template, reference.spec.template);
+        let back = unseal(&sealed.metadata, &sealed.spec, &[&KEY]).unwrap();
+        assert_eq!(plain(&back, "username"), b"admin");
+        assert_eq!(plain(&back, "password"), b"hunter2");
+
+        let s = secret("metadata: {name: a}\ndata: {k: YQ==}\nstringData: {k: b}\n");
+        let sealed = seal_secret_owned(s, KEY.public_key(), &options()).unwrap();
+        let back = unseal(&sealed.metadata, &sealed.spec, &[&KEY]).unwrap();
+        assert_eq!(plain(&back, "k"), b"b");
+
+        let s = secret("metadata: {name: a}\ndata: {k: '%%', j: YQ==}\n");
+        let err = seal_secret_owned(s, KEY.public_key(), &options()).unwrap_err();
+        assert_eq!(err.failed_items(), ["k"]);
+        let s = secret("metadata: {name: a}\n");
+        let err = seal_secret_owned(s, KEY.public_key(), &options()).unwrap_err();
+        assert!(matches!(err, ConvertError::Invalid(Error::EmptySecret)));
     }
 
     #[test]

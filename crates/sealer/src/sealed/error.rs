@@ -41,11 +41,25 @@ pub enum Error {
         expected: &'static str,
     },
     /// The PEM armor itself is broken.
-    #[error("invalid PEM")]
-    InvalidPem(#[source] pem::PemError),
+    #[error("invalid PEM: {reason}")]
+    InvalidPem {
+        /// What is wrong with the armor (never its content).
+        reason: String,
+    },
     /// The key is not an RSA key.
-    #[error("private key is not an RSA key")]
-    NotRsaKey,
+    #[error("private key is not an RSA key ({found}); sealed secrets use RSA keys")]
+    NotRsaKey {
+        /// What was found instead (`EC PRIVATE KEY`, a PKCS#8 key of another algorithm…).
+        found: String,
+    },
+    /// The private key is encrypted with a passphrase.
+    #[error(
+        "private key is encrypted ({format}); decrypt it first, e.g. `openssl pkey -in KEY -out PLAIN`"
+    )]
+    EncryptedPrivateKey {
+        /// `ENCRYPTED PRIVATE KEY` (PKCS#8) or `Proc-Type: 4,ENCRYPTED` (legacy PEM).
+        format: &'static str,
+    },
     /// The private key bytes were rejected.
     #[error("invalid RSA private key: {reason}")]
     InvalidPrivateKey {
@@ -59,8 +73,19 @@ pub enum Error {
         reason: String,
     },
     /// The certificate's public key is not RSA.
-    #[error("certificate public key is not RSA")]
-    CertificateNotRsa,
+    #[error("certificate public key is {algorithm}, not RSA; sealing needs an RSA certificate")]
+    CertificateNotRsa {
+        /// The key's algorithm (`EC`, `Ed25519`, or its OID).
+        algorithm: String,
+    },
+    /// The certificate's RSA key has a size the cipher does not take.
+    #[error(
+        "certificate holds an RSA-{bits} key, which is not supported: sealing needs an RSA key of 2048 to 8192 bits"
+    )]
+    UnsupportedRsaKeySize {
+        /// Modulus size in bits.
+        bits: usize,
+    },
     /// Key or certificate generation failed.
     #[error("key generation failed: {reason}")]
     KeyGeneration {

@@ -20,7 +20,7 @@ pub mod model;
 pub mod scope;
 
 pub use cipher::{SealedBlob, rsa_private_operations, rsa_private_operations_on_this_thread};
-pub use convert::{SealOptions, seal_secret, unseal, unseal_reporting_keys};
+pub use convert::{SealOptions, seal_secret, seal_secret_owned, unseal, unseal_reporting_keys};
 pub use error::{ConvertError, Error, ItemError, Result};
 pub use keys::{Certificate, PrivateKey, PublicKey};
 #[cfg(feature = "crd")]

@@ -578,23 +578,30 @@ impl Metadata {
     pub(crate) fn from_flat(items: &[(String, String)]) -> Result<Self> {
         let mut root = Value::Branch(Branch::default());
         for (k, v) in items {
-            let tokens = tokenize(k);
-            // A list of n entries is written as indices 0..n, one flat item each: an index past
-            // the number of items is no list sops wrote, and would allocate that many slots.
-            if tokens
-                .iter()
-                .any(|t| matches!(t, Token::List(i) if *i >= items.len()))
-            {
-                return Err(Error::InvalidMetadata(format!(
-                    "`{k}`: list index out of range"
-                )));
-            }
             let text = v.replace("\\n", "\n");
             let value = match k.as_str() {
                 "mac_only_encrypted" => Value::Scalar(Scalar::Bool(text == "true")),
                 "shamir_threshold" => Value::Scalar(Scalar::Int(parse_threshold(&text)? as i64)),
                 _ => Value::str(text),
             };
+            let tokens = tokenize(k);
+            // A hostile file may not nest the tree deeper than any reader allows, nor make a
+            // list longer than the entries that could fill it.
+            if crate::budget::check_depth(tokens.len()).is_err() {
+                return Err(Error::InvalidMetadata(format!(
+                    "metadata key `{k}` nests deeper than {} levels",
+                    crate::budget::MAX_DEPTH
+                )));
+            }
+            if let Some(Token::List(i)) = tokens
+                .iter()
+                .find(|t| matches!(t, Token::List(i) if *i >= items.len()))
+            {
+                return Err(Error::InvalidMetadata(format!(
+                    "metadata key `{k}` has list index {i}, beyond the file's {} metadata entries",
+                    items.len()
+                )));
+            }
             unflatten_into(&mut root, &tokens, value);
         }
         Self::from_value(&root)
@@ -743,6 +750,24 @@ fn unflatten_into(node: &mut Value, tokens: &[Token], leaf: Value) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn flattened_metadata_keys_may_not_nest_deep_or_index_far() {
+        // issue 14: a dotenv or INI file's `sops_*` keys build a tree: unbounded, they
+        // overflowed the stack or allocated a list of a billion items.
+        let deep = format!("key_groups{}", "__map_a".repeat(200));
+        let err = Metadata::from_flat(&[(deep, "x".into())]).unwrap_err();
+        assert!(
+            err.to_string().ends_with("nests deeper than 128 levels"),
+            "{err}"
+        );
+        let far = "age__list_999999999999__map_recipient".to_owned();
+        let err = Metadata::from_flat(&[(far, "x".into())]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid sops metadata: metadata key `age__list_999999999999__map_recipient` has list index 999999999999, beyond the file's 1 metadata entries"
+        );
+    }
+
     fn sample() -> Metadata {
         let mut m = Metadata::new(
             vec![vec![MasterKeyStanza::age(
@@ -800,31 +825,6 @@ mod tests {
             Some(&Value::List(vec![]))
         );
         assert_eq!(Metadata::from_value(&v).unwrap(), m);
-    }
-
-    // found by fuzzing: fuzz/sops_dotenv (an index of 66666666666 tried to allocate that many
-    // list slots and ran out of memory).
-    #[test]
-    fn a_flat_list_index_past_the_metadata_is_an_error_not_an_allocation() {
-        let flat = [
-            ("age__list_66666666666__map_recipient".to_owned(), "x".to_owned()),
-            ("lastmodified".to_owned(), "2026-01-01T00:00:00Z".to_owned()),
-        ];
-        let err = Metadata::from_flat(&flat).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            Error::InvalidMetadata(
-                "`age__list_66666666666__map_recipient`: list index out of range".into()
-            )
-            .to_string()
-        );
-        let ok = [
-            ("age__list_1__map_recipient".to_owned(), "b".to_owned()),
-            ("age__list_0__map_recipient".to_owned(), "a".to_owned()),
-            ("lastmodified".to_owned(), "2026-01-01T00:00:00Z".to_owned()),
-        ];
-        let m = Metadata::from_flat(&ok).unwrap();
-        assert_eq!(m.key_groups()[0].len(), 2);
     }
 
     // found by fuzzing: fuzz/sops_ini (`key_groups__list___map_=` read as one group without

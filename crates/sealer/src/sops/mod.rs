@@ -333,6 +333,23 @@ impl EncryptedFile {
     }
 }
 
+/// A parser's scalar as an owned string without spare capacity: the YAML scanner reserves
+/// room ahead of every plain scalar, which a file of a million short values would keep.
+pub(crate) fn owned_text(text: std::borrow::Cow<'_, str>) -> String {
+    let mut s = text.into_owned();
+    s.shrink_to_fit();
+    s
+}
+
+/// Now, as sops writes `lastmodified` (RFC 3339, seconds, UTC).
+fn now_rfc3339() -> Result<String> {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339)
+        .map_err(|_| Error::Unsupported("cannot format the current time".into()))
+}
+
 /// A decrypted (or never encrypted) file: its documents, without metadata.
 ///
 /// Holds plaintext: `Debug` shows only the shape, and the values are zeroized on drop.
@@ -425,22 +442,46 @@ impl PlainFile {
     /// `lastmodified` to now and the encrypted MAC. [`Error::AlreadyEncrypted`] when a document
     /// has a top-level `sops` key.
     pub fn encrypt(&self, key: &DataKey, metadata: Metadata) -> Result<EncryptedFile> {
-        let now = time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-        let stamp = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|_| Error::Unsupported("cannot format the current time".into()))?;
-        self.encrypt_at(key, metadata, &stamp)
+        self.encrypt_at(key, metadata, &now_rfc3339()?)
+    }
+
+    /// [`PlainFile::encrypt`] that encrypts the values where they are instead of copying the
+    /// file first (a large file is not held twice).
+    pub fn into_encrypted(mut self, key: &DataKey, metadata: Metadata) -> Result<EncryptedFile> {
+        let stamp = now_rfc3339()?;
+        let docs = std::mem::take(&mut self.docs);
+        let single_value = self.single_value;
+        // Whatever the walk leaves in plaintext (on error) is zeroized by this PlainFile.
+        let mut plain = PlainFile { docs, single_value };
+        let mut docs = Vec::new();
+        let r = plain.encrypt_docs(&mut docs, key, metadata, &stamp);
+        r.map(|metadata| EncryptedFile { docs, metadata })
     }
 
     /// [`PlainFile::encrypt`] with a given `lastmodified` (RFC 3339, UTC).
     pub fn encrypt_at(
         &self,
         key: &DataKey,
-        mut metadata: Metadata,
+        metadata: Metadata,
         last_modified: &str,
     ) -> Result<EncryptedFile> {
+        let mut copy = PlainFile {
+            docs: self.docs.clone(),
+            single_value: self.single_value,
+        };
+        let mut docs = Vec::new();
+        let metadata = copy.encrypt_docs(&mut docs, key, metadata, last_modified)?;
+        Ok(EncryptedFile { docs, metadata })
+    }
+
+    /// Encrypts this file's documents in place; on success they move to `out`.
+    fn encrypt_docs(
+        &mut self,
+        out: &mut Vec<Branch>,
+        key: &DataKey,
+        mut metadata: Metadata,
+        last_modified: &str,
+    ) -> Result<Metadata> {
         if self.docs.iter().any(|d| d.get(METADATA_KEY).is_some()) {
             return Err(Error::AlreadyEncrypted);
         }
@@ -458,21 +499,21 @@ impl PlainFile {
         }
         let sel = metadata.selectors.clone().with_default().compile()?;
         let cipher = Cipher::new(key);
-        let mut docs = self.docs.clone();
         let mut w = Walker::new(
             &cipher,
             &sel,
             Direction::Encrypt,
             metadata.mac_only_encrypted,
         );
-        for d in &mut docs {
+        for d in &mut self.docs {
             w.walk_branch(d, Default::default())?;
         }
         let mac = w.mac.finish();
         metadata.last_modified = last_modified.to_owned();
         let aad = mac::mac_aad(last_modified);
         metadata.mac = cipher.encrypt(&Plain::Scalar(Scalar::Str(mac)), aad.as_bytes())?;
-        Ok(EncryptedFile { docs, metadata })
+        *out = std::mem::take(&mut self.docs);
+        Ok(metadata)
     }
 
     /// The value at `path` in the first document (sops `Truncate`).
@@ -518,6 +559,13 @@ impl PlainFile {
         if path.0.is_empty() {
             return Err(Error::Path("empty tree path".into()));
         }
+        // The root branch is level 1; the path adds one level per step.
+        if crate::budget::check_depth(1 + path.0.len() + value.depth()).is_err() {
+            return Err(Error::Path(format!(
+                "the value would nest deeper than {} levels",
+                crate::budget::MAX_DEPTH
+            )));
+        }
         let first = self
             .docs
             .first_mut()
@@ -545,5 +593,87 @@ impl PlainFile {
             *first = b;
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file nested exactly as deep as the readers accept: `{"a": {"a": … "secret" …}}`.
+    fn deepest(format: Format) -> Vec<u8> {
+        let n = crate::budget::MAX_DEPTH - 1;
+        match format {
+            Format::Json => format!("{}\"secret\"{}", "{\"a\":".repeat(n + 1), "}".repeat(n + 1)),
+            _ => format!("a: {}secret{}\n", "{a: ".repeat(n), "}".repeat(n)),
+        }
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_deepest_file_accepted_round_trips_on_a_2_mib_stack() {
+        // issue 14: every pass over a tree (load, walk, MAC, emit, drop) recurses; at the depth
+        // limit they must all fit a test thread's default stack, in an unoptimized build.
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let key = DataKey::from_slice(&[9u8; 32]).unwrap();
+                for format in [Format::Yaml, Format::Json] {
+                    let text = deepest(format);
+                    let plain = PlainFile::parse(&text, format).unwrap();
+                    let stanza = MasterKeyStanza::age(
+                        "age1test",
+                        "-----BEGIN AGE ENCRYPTED FILE-----\nx\n-----END AGE ENCRYPTED FILE-----\n",
+                    );
+                    let metadata = Metadata::new(vec![vec![stanza]], Selectors::default());
+                    let encrypted = plain
+                        .encrypt_at(&key, metadata, "2026-01-01T00:00:00Z")
+                        .unwrap();
+                    let bytes = encrypted.to_bytes(format).unwrap();
+                    let file = EncryptedFile::parse(&bytes, format).unwrap();
+                    let back = file.decrypt(&key, MacCheck::Verify).unwrap();
+                    assert_eq!(back.documents(), plain.documents());
+                    assert!(!back.to_bytes(format).unwrap().is_empty());
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn one_level_more_is_refused_by_every_tree_reader() {
+        let n = crate::budget::MAX_DEPTH;
+        let yaml = format!("a: {}1{}\n", "{a: ".repeat(n), "}".repeat(n));
+        let err = PlainFile::parse(yaml.as_bytes(), Format::Yaml).unwrap_err();
+        assert!(
+            err.to_string().ends_with("nesting deeper than 128 levels"),
+            "{err}"
+        );
+        let json = format!("{}1{}", "{\"a\":".repeat(n + 1), "}".repeat(n + 1));
+        let err = PlainFile::parse(json.as_bytes(), Format::Json).unwrap_err();
+        assert!(
+            err.to_string().ends_with("nesting deeper than 128 levels"),
+            "{err}"
+        );
+        let mut file = PlainFile::parse(b"a: 1\n", Format::Yaml).unwrap();
+        let deep = Value::from_json(&format!(
+            "{}1{}",
+            "{\"a\":".repeat(n - 1),
+            "}".repeat(n - 1)
+        ))
+        .unwrap();
+        let err = file
+            .set(&"[\"b\"][\"c\"]".parse().unwrap(), deep)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the value would nest deeper than 128 levels"
+        );
+        let path = "[\"a\"]".repeat(n + 1);
+        assert_eq!(
+            path.parse::<TreePath>().unwrap_err().to_string(),
+            "tree path has more than 128 components"
+        );
     }
 }

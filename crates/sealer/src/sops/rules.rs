@@ -9,6 +9,11 @@
 //! the config file's directory and a `/` removed from its front, as sops does.
 //! Key lists accept a comma-separated string or a YAML list. `key_groups` (with `merge`)
 //! replaces the flat key lists when present.
+//!
+//! The file is read by [`crate::yaml::from_str`]: YAML merge keys resolve as in sops
+//! (`key_groups: [{<<: *hosts}]`, `<<: [*users, *hosts]`), duplicate keys and hostile aliases
+//! or nesting are refused. `hckms` keys are read so that a rule naming them fails with
+//! "hckms is not supported" when it is used, instead of being dropped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -127,6 +132,8 @@ pub struct RuleKeyGroup {
     pub azure_kv: Vec<AzureKvRuleKey>,
     /// Vault transit URIs (`https://vault/v1/transit/keys/NAME`).
     pub hc_vault: Vec<String>,
+    /// Huawei Cloud KMS key IDs (`hckms`): read so that using them fails clearly.
+    pub hckms: Vec<String>,
 }
 
 impl RuleKeyGroup {
@@ -138,6 +145,7 @@ impl RuleKeyGroup {
             && self.gcp_kms.is_empty()
             && self.azure_kv.is_empty()
             && self.hc_vault.is_empty()
+            && self.hckms.is_empty()
     }
 }
 
@@ -225,6 +233,7 @@ struct RawRule {
     gcp_kms: Option<KeyList>,
     azure_keyvault: Option<KeyList>,
     hc_vault_transit_uri: Option<KeyList>,
+    hckms: Option<KeyList>,
     #[serde(default)]
     key_groups: Vec<RawKeyGroup>,
     #[serde(default)]
@@ -252,9 +261,17 @@ struct RawKeyGroup {
     #[serde(default)]
     hc_vault: Vec<String>,
     #[serde(default)]
+    hckms: Vec<RawHcKms>,
+    #[serde(default)]
     age: Vec<String>,
     #[serde(default)]
     pgp: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawHcKms {
+    #[serde(default)]
+    key_id: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -329,6 +346,9 @@ fn flatten_group(raw: RawKeyGroup, into: &mut RuleKeyGroup) {
     for k in raw.hc_vault {
         push_unique(&mut into.hc_vault, k);
     }
+    for k in raw.hckms {
+        push_unique(&mut into.hckms, k.key_id);
+    }
 }
 
 // sops deduplicates each key group (config.deduplicateKeygroup).
@@ -344,7 +364,7 @@ impl SopsConfig {
         let raw: RawConfig = if text.trim().is_empty() {
             RawConfig::default()
         } else {
-            serde_yaml_ng::from_str(text).map_err(|e| Error::Malformed {
+            crate::yaml::from_str(text).map_err(|e| Error::Malformed {
                 path: path.to_owned(),
                 reason: e.to_string(),
             })?
@@ -440,6 +460,7 @@ impl SopsConfig {
                 })
                 .collect::<Result<_>>()?;
             group.hc_vault = list(rule.hc_vault_transit_uri);
+            group.hckms = list(rule.hckms);
             vec![group]
         } else {
             rule.key_groups
@@ -699,6 +720,72 @@ creation_rules:
         assert_eq!(
             SopsConfig::find(&other.path().join("f.yaml"), &deep).unwrap(),
             dir.path().join("a/.sops.yaml")
+        );
+    }
+
+    #[test]
+    fn merge_keys_in_key_groups_resolve_as_sops_resolves_them() {
+        // issue 14: real configs use anchors and merge keys; they were silently dropped.
+        let config = SopsConfig::parse(
+            r#"
+keys:
+  users: &users
+    age: [age1user]
+  hosts: &hosts
+    pgp: [ABCD]
+defaults: &defaults
+  encrypted_regex: ^data$
+creation_rules:
+  - path_regex: one/
+    key_groups:
+      - <<: *hosts
+  - path_regex: two/
+    <<: *defaults
+    key_groups:
+      - <<: [*users, *hosts]
+        age: [age1own]
+"#,
+            Path::new("/r/.sops.yaml"),
+        )
+        .unwrap();
+        let rules = config.creation_rules();
+        assert_eq!(rules[0].key_groups[0].pgp, ["ABCD"]);
+        assert_eq!(rules[1].key_groups[0].age, ["age1own"]);
+        assert_eq!(rules[1].key_groups[0].pgp, ["ABCD"]);
+        assert_eq!(rules[1].encrypted_regex.as_deref(), Some("^data$"));
+    }
+
+    #[test]
+    fn hckms_keys_are_kept_so_using_them_fails_clearly() {
+        let config = SopsConfig::parse(
+            "creation_rules:\n  - hckms: [tenant:key]\n  - key_groups:\n      - hckms:\n          - key_id: t:k\n",
+            Path::new("/r/.sops.yaml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.creation_rules()[0].key_groups[0].hckms,
+            ["tenant:key"]
+        );
+        assert_eq!(config.creation_rules()[1].key_groups[0].hckms, ["t:k"]);
+        assert!(!config.creation_rules()[1].key_groups[0].is_empty());
+    }
+
+    #[test]
+    fn hostile_configs_fail_with_a_reason() {
+        let laughs = crate::budget::billion_laughs();
+        let err = SopsConfig::parse(&laughs, Path::new("/r/.sops.yaml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/r/.sops.yaml: malformed sops config: line 3: document contains excessive aliasing"
+        );
+        let err = SopsConfig::parse(
+            "creation_rules:\n  - age: a\n    age: b\n",
+            Path::new("/r/.sops.yaml"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/r/.sops.yaml: malformed sops config: line 3: mapping key \"age\" already defined"
         );
     }
 

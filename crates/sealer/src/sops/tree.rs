@@ -4,6 +4,7 @@
 //! stores produce: go-yaml v3 decodes scalars into `string`, `int`, `float64`, `bool`,
 //! `time.Time` or `nil`; `encoding/json` turns every number into `float64`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -58,15 +59,29 @@ impl Scalar {
     /// The bytes sops encrypts and feeds to the MAC (`sops.ToBytes`): strings as is, ints in
     /// decimal, floats in Go's shortest `'f'` form, bools as `True`/`False`.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.bytes().into_owned()
+    }
+
+    /// [`Scalar::to_bytes`] without a copy when the value holds them already.
+    pub fn bytes(&self) -> Cow<'_, [u8]> {
         match self {
-            Scalar::Null => Vec::new(),
-            Scalar::Str(s) => s.as_bytes().to_vec(),
-            Scalar::RawStr(b) | Scalar::Bytes(b) => b.clone(),
-            Scalar::Int(i) => i.to_string().into_bytes(),
-            Scalar::Float(f) => super::gofmt::format_float_f(*f).into_bytes(),
-            Scalar::Bool(true) => b"True".to_vec(),
-            Scalar::Bool(false) => b"False".to_vec(),
-            Scalar::Time(t) => t.as_bytes().to_vec(),
+            Scalar::Null => Cow::Borrowed(b""),
+            Scalar::Str(s) | Scalar::Time(s) => Cow::Borrowed(s.as_bytes()),
+            Scalar::RawStr(b) | Scalar::Bytes(b) => Cow::Borrowed(b),
+            Scalar::Int(i) => Cow::Owned(i.to_string().into_bytes()),
+            Scalar::Float(f) => Cow::Owned(super::gofmt::format_float_f(*f).into_bytes()),
+            Scalar::Bool(true) => Cow::Borrowed(b"True"),
+            Scalar::Bool(false) => Cow::Borrowed(b"False"),
+        }
+    }
+
+    /// [`Scalar::to_bytes`] that moves a string's or byte string's buffer out instead of
+    /// copying it (the scalar is left empty).
+    pub(crate) fn take_bytes(&mut self) -> Vec<u8> {
+        match self {
+            Scalar::Str(s) => std::mem::take(s).into_bytes(),
+            Scalar::RawStr(b) | Scalar::Bytes(b) => std::mem::take(b),
+            other => other.to_bytes(),
         }
     }
 
@@ -145,6 +160,15 @@ impl Value {
     /// Parses a JSON value the way `sops set` does (objects keep their order, numbers are floats).
     pub fn from_json(text: &str) -> Result<Self> {
         super::stores::json::value_from_json(text)
+    }
+
+    /// Levels of nested branches and lists (0 for a scalar or comment).
+    pub(crate) fn depth(&self) -> usize {
+        match self {
+            Value::Branch(b) => 1 + b.items.iter().map(|i| i.value.depth()).max().unwrap_or(0),
+            Value::List(l) => 1 + l.iter().map(Value::depth).max().unwrap_or(0),
+            Value::Scalar(_) | Value::Comment(_) => 0,
+        }
     }
 
     pub(crate) fn zeroize(&mut self) {
@@ -288,6 +312,12 @@ impl FromStr for TreePath {
             } else {
                 steps.push(PathStep::Index(component.parse().map_err(|_| bad())?));
             }
+        }
+        if steps.len() > crate::budget::MAX_DEPTH {
+            return Err(Error::Path(format!(
+                "tree path has more than {} components",
+                crate::budget::MAX_DEPTH
+            )));
         }
         Ok(Self(steps))
     }

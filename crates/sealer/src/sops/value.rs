@@ -91,7 +91,8 @@ fn rsplit_field<'t>(text: &'t str, marker: &str) -> Option<(&'t str, &'t str)> {
 /// `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`, built in one allocation.
 fn enc_text(data: &[u8], iv: &[u8], tag: &[u8], ty: &str) -> String {
     let b64 = |n: usize| n.div_ceil(3) * 4;
-    let mut out = String::with_capacity(48 + b64(data.len()) + b64(iv.len()) + ty.len());
+    let mut out =
+        String::with_capacity(48 + b64(data.len()) + b64(iv.len()) + b64(tag.len()) + ty.len());
     out.push_str("ENC[AES256_GCM,data:");
     STANDARD.encode_string(data, &mut out);
     out.push_str(",iv:");
@@ -145,7 +146,11 @@ impl Cipher {
         let tag = self
             .aead
             .encrypt_in_place_detached(Nonce::<U32>::from_slice(iv), aad, &mut buf)
-            .map_err(|_| Error::Unsupported("AES-GCM encryption failed".into()))?;
+            .map_err(|_| {
+                // Still the plaintext.
+                buf.zeroize();
+                Error::Unsupported("AES-GCM encryption failed".into())
+            })?;
         Ok(enc_text(&buf, iv, &tag, ty))
     }
 

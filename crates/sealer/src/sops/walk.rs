@@ -165,19 +165,20 @@ impl<'a> Walker<'a> {
                 if let Scalar::Bytes(b) = s {
                     *s = Scalar::RawStr(std::mem::take(b));
                 }
-                let mut bytes = zeroize::Zeroizing::new(s.to_bytes());
-                self.mac.leaf(&bytes, encrypted);
                 if encrypted && !s.is_empty_for_cipher() {
                     let ty = s
                         .type_name()
                         .ok_or_else(|| Error::Unsupported("cannot encrypt a null value".into()))?;
-                    // The cipher overwrites the bytes with the ciphertext.
-                    let text = self.cipher.encrypt_bytes(
-                        std::mem::take(&mut *bytes),
-                        ty,
-                        self.aad().as_bytes(),
-                    )?;
+                    // The value's own buffer is hashed, then overwritten by its ciphertext:
+                    // no copy of the plaintext is made.
+                    let bytes = s.take_bytes();
+                    self.mac.leaf(&bytes, encrypted);
+                    let text = self
+                        .cipher
+                        .encrypt_bytes(bytes, ty, self.aad().as_bytes())?;
                     *s = Scalar::Str(text);
+                } else {
+                    self.mac.leaf(&s.bytes(), encrypted);
                 }
             }
             Direction::Decrypt => {
@@ -202,7 +203,7 @@ impl<'a> Walker<'a> {
                         Plain::Comment(text) => return Ok(Some(text)),
                     };
                 }
-                self.mac.leaf(&s.to_bytes(), encrypted);
+                self.mac.leaf(&s.bytes(), encrypted);
             }
         }
         Ok(None)

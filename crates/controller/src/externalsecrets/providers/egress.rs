@@ -275,7 +275,7 @@ mod tests {
     }
 
     fn chain(e: &dyn std::error::Error) -> String {
-        crate::error::chain(e)
+        crate::reconciler::chain(e)
     }
 
     #[test]

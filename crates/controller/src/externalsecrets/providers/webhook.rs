@@ -64,7 +64,7 @@ impl WebhookClient {
             .map_err(|_| ProviderError::Config(format!("webhook.method {:?}", spec.method)))?;
         let timeout = match spec.timeout.as_deref() {
             Some(t) => Some(
-                crate::args::parse_go_duration(t)
+                crate::duration::parse_go_duration(t)
                     .map_err(|e| ProviderError::Config(format!("webhook.timeout {t:?}: {e}")))?,
             ),
             None => None,

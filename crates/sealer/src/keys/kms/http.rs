@@ -43,12 +43,12 @@ pub(crate) fn client_with_tls(
     insecure: bool,
 ) -> Result<reqwest::Client> {
     let mut b = builder();
+    let bad = |reason: String| Error::InvalidKey {
+        kind: "hc_vault",
+        id: key.to_owned(),
+        reason,
+    };
     if let Some(path) = ca_file {
-        let bad = |reason: String| Error::InvalidKey {
-            kind: "hc_vault",
-            id: key.to_owned(),
-            reason,
-        };
         let pem = fs_err::read(path).map_err(|e| bad(format!("reading VAULT_CACERT: {e}")))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|_| bad(format!("VAULT_CACERT {path} holds no PEM certificate")))?;

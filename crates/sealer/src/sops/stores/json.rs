@@ -5,6 +5,7 @@
 //! `json.Marshal` value forms (HTML-safe escapes, shortest floats) and re-indents it like
 //! `json.Indent` (tab by default), plus a final newline.
 
+use crate::budget;
 use crate::sops::error::{Error, Result};
 use crate::sops::gofmt;
 use crate::sops::tree::{Branch, Item, Key, Scalar, Value};
@@ -21,9 +22,29 @@ fn malformed(src: &[u8], at: usize, message: impl Into<String>) -> Error {
 struct Reader<'a> {
     src: &'a [u8],
     pos: usize,
+    /// Objects and arrays open around `pos`.
+    depth: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(src: &'a [u8]) -> Self {
+        Self {
+            src,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    /// Enters an object or array: refused beyond [`budget::MAX_DEPTH`], before recursing.
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        budget::check_depth(self.depth).map_err(|e| self.err(e.to_string()))
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
     fn ws(&mut self) {
         while self.pos < self.src.len()
             && matches!(self.src[self.pos], b' ' | b'\t' | b'\n' | b'\r')
@@ -46,6 +67,8 @@ impl Reader<'_> {
         }
     }
 
+    /// Reads one value. Recursive (once per level, [`budget::MAX_DEPTH`] at most): scalars are
+    /// read in their own function, so this frame stays small in unoptimized builds too.
     fn value(&mut self) -> Result<Value> {
         self.ws();
         match self.src.get(self.pos) {
@@ -55,37 +78,30 @@ impl Reader<'_> {
             }
             Some(b'[') => {
                 self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.src.get(self.pos) == Some(&b']') {
-                    self.pos += 1;
-                    return Ok(Value::List(items));
-                }
-                loop {
-                    items.push(self.value()?);
-                    self.ws();
-                    match self.src.get(self.pos) {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            return Ok(Value::List(items));
-                        }
-                        _ => return Err(self.err("expected `,` or `]`")),
-                    }
-                }
+                self.enter()?;
+                let items = self.array_rest()?;
+                self.leave();
+                Ok(Value::List(items))
             }
-            Some(b'"') => Ok(Value::Scalar(Scalar::Str(self.string()?))),
+            _ => self.scalar().map(Value::Scalar),
+        }
+    }
+
+    #[inline(never)]
+    fn scalar(&mut self) -> Result<Scalar> {
+        match self.src.get(self.pos) {
+            Some(b'"') => Ok(Scalar::Str(self.string()?)),
             Some(b't') if self.src[self.pos..].starts_with(b"true") => {
                 self.pos += 4;
-                Ok(Value::Scalar(Scalar::Bool(true)))
+                Ok(Scalar::Bool(true))
             }
             Some(b'f') if self.src[self.pos..].starts_with(b"false") => {
                 self.pos += 5;
-                Ok(Value::Scalar(Scalar::Bool(false)))
+                Ok(Scalar::Bool(false))
             }
             Some(b'n') if self.src[self.pos..].starts_with(b"null") => {
                 self.pos += 4;
-                Ok(Value::Scalar(Scalar::Null))
+                Ok(Scalar::Null)
             }
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.pos;
@@ -115,13 +131,42 @@ impl Reader<'_> {
                         format!("number `{text}` out of range"),
                     ));
                 }
-                Ok(Value::Scalar(Scalar::Float(f)))
+                Ok(Scalar::Float(f))
             }
             _ => Err(self.err("invalid JSON value")),
         }
     }
 
+    fn array_rest(&mut self) -> Result<Vec<Value>> {
+        let mut items = Vec::new();
+        self.ws();
+        if self.src.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            return Ok(items);
+        }
+        loop {
+            items.push(self.value()?);
+            self.ws();
+            match self.src.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(items);
+                }
+                _ => return Err(self.err("expected `,` or `]`")),
+            }
+        }
+    }
+
+    /// The members of an object whose `{` was just read.
     fn object_rest(&mut self) -> Result<Branch> {
+        self.enter()?;
+        let b = self.members()?;
+        self.leave();
+        Ok(b)
+    }
+
+    fn members(&mut self) -> Result<Branch> {
         let mut b = Branch::default();
         self.ws();
         if self.src.get(self.pos) == Some(&b'}') {
@@ -267,7 +312,7 @@ fn valid_number(t: &str) -> bool {
 
 /// Reads a JSON document whose top level is an object.
 pub(crate) fn load(src: &[u8]) -> Result<Branch> {
-    let mut r = Reader { src, pos: 0 };
+    let mut r = Reader::new(src);
     r.ws();
     if r.src.get(r.pos) != Some(&b'{') {
         return Err(r.err("expected a JSON object at the top level"));
@@ -283,10 +328,7 @@ pub(crate) fn load(src: &[u8]) -> Result<Branch> {
 
 /// `sops set`'s JSON value (`jsonValueToTreeInsertableValue`).
 pub(crate) fn value_from_json(text: &str) -> Result<Value> {
-    let mut r = Reader {
-        src: text.as_bytes(),
-        pos: 0,
-    };
+    let mut r = Reader::new(text.as_bytes());
     let v = r.value()?;
     r.ws();
     if r.pos != text.len() {
@@ -443,6 +485,21 @@ pub(crate) fn emit_value(v: &Value, indent: Option<usize>) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_with_its_line_not_a_stack_overflow() {
+        // issue 14: 20,000 levels overflowed the stack.
+        let n = 20_000;
+        let text = format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+        let err = load(text.as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed json file at line 1: nesting deeper than 128 levels"
+        );
+        let text = format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(load(text.as_bytes()).is_err());
+        assert!(value_from_json(&format!("{}1{}", "[".repeat(n), "]".repeat(n))).is_err());
+    }
 
     #[test]
     fn numbers_become_floats_and_print_like_go() {

@@ -15,10 +15,12 @@ mod emitter;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher as _;
 
-use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, Tag};
+use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, StrInput, Tag};
 
 use self::emitter::{Emitter, Event, Kind, Style};
+use crate::budget::{self, AliasBudget};
 use crate::sops::error::{Error, Result};
 use crate::sops::gofmt;
 use crate::sops::tree::{Branch, Item, Key, Scalar, Value};
@@ -240,7 +242,10 @@ fn scalar_text(s: &Scalar) -> (Cow<'_, str>, Style) {
 /// `stringv`: literal when multi-line, plain when it would read back as the same string,
 /// double-quoted otherwise.
 fn string_style(s: &str) -> Style {
-    if s.contains('\n') {
+    if s == "<<" {
+        // go-yaml resolves it to the merge tag and writes the tag out.
+        Style::MergeTagged
+    } else if s.contains('\n') {
         Style::Literal
     } else if !s.is_empty() && resolve(s) == Resolved::Str && !is_base60_float(s) && !is_old_bool(s)
     {
@@ -282,7 +287,7 @@ impl<'a> Builder<'a> {
         if let Scalar::Bytes(b) = s {
             // go-yaml encodes a Go []byte as a sequence of integers.
             let mut start = Event::new(Kind::SeqStart);
-            start.head = head;
+            start.set_head(head);
             self.events.push(start);
             for byte in b {
                 self.events.push(Event::new(Kind::Scalar(
@@ -291,14 +296,14 @@ impl<'a> Builder<'a> {
                 )));
             }
             let mut end = Event::new(Kind::SeqEnd);
-            end.foot = foot;
+            end.set_foot(foot);
             self.events.push(end);
             return;
         }
         let (text, style) = scalar_text(s);
         let mut ev = Event::new(Kind::Scalar(text, style));
-        ev.head = head;
-        ev.foot = foot;
+        ev.set_head(head);
+        ev.set_foot(foot);
         self.events.push(ev);
     }
 
@@ -312,51 +317,50 @@ impl<'a> Builder<'a> {
     }
 
     /// `appendTreeBranch` + `encoder.node(MappingNode)`; `extra` is emitted as a last item.
+    /// One pass, no list of the items: comments before the first key go to the mapping, the
+    /// others to the key after them, and trailing ones to the mapping's end.
     fn branch(&mut self, b: &'a Branch, extra: Option<&'a Item>, outer_head: String, foot: String) {
         let mut comments: Vec<&str> = Vec::new();
-        let mut own_head = String::new();
-        let mut beginning = true;
-        let mut pairs: Vec<(&'a Key, String, &'a Value)> = Vec::with_capacity(b.items.len() + 1);
+        let mut outer_head = Some(outer_head);
         for item in b.items.iter().chain(extra) {
-            match &item.key {
-                Key::Comment(c) => comments.push(c),
-                key => {
-                    if beginning {
-                        own_head = join_comments(&comments);
-                        comments.clear();
-                        beginning = false;
-                    }
-                    let head = join_comments(&comments);
-                    comments.clear();
-                    pairs.push((key, head, &item.value));
+            let (text, style) = match &item.key {
+                Key::Comment(c) => {
+                    comments.push(c);
+                    continue;
                 }
-            }
-        }
-        let mut last_foot = String::new();
-        if !comments.is_empty() {
-            if beginning {
-                own_head = join_comments(&comments);
-            } else {
-                last_foot = join_comments(&comments);
-            }
-        }
-        let mut start = Event::new(Kind::MapStart);
-        start.head = prepend(outer_head, own_head);
-        self.events.push(start);
-        for (key, head, value) in pairs {
-            let (text, style) = match key {
                 Key::Str(s) => (Cow::Borrowed(s.as_str()), string_style(s)),
                 Key::Other(s) => scalar_text(s),
-                Key::Comment(_) => continue,
+            };
+            let head = join_comments(&comments);
+            comments.clear();
+            let head = match outer_head.take() {
+                // The first key: what came before it belongs to the mapping.
+                Some(outer) => {
+                    let mut start = Event::new(Kind::MapStart);
+                    start.set_head(prepend(outer, head));
+                    self.events.push(start);
+                    String::new()
+                }
+                None => head,
             };
             let mut ev = Event::new(Kind::Scalar(text, style));
-            ev.head = head;
+            ev.set_head(head);
             self.events.push(ev);
-            self.value(value, String::new(), String::new());
+            self.value(&item.value, String::new(), String::new());
+        }
+        let mut last_foot = String::new();
+        match outer_head.take() {
+            // No key at all: every comment belongs to the mapping.
+            Some(outer) => {
+                let mut start = Event::new(Kind::MapStart);
+                start.set_head(prepend(outer, join_comments(&comments)));
+                self.events.push(start);
+            }
+            None => last_foot = join_comments(&comments),
         }
         let mut end = Event::new(Kind::MapEnd);
-        end.tail = last_foot;
-        end.foot = foot;
+        end.set_tail(last_foot);
+        end.set_foot(foot);
         self.events.push(end);
     }
 
@@ -389,7 +393,7 @@ impl<'a> Builder<'a> {
             }
         }
         let mut start = Event::new(Kind::SeqStart);
-        start.head = prepend(outer_head, own_head);
+        start.set_head(prepend(outer_head, own_head));
         self.events.push(start);
         let n = items.len();
         for (i, (head, v)) in items.into_iter().enumerate() {
@@ -401,15 +405,40 @@ impl<'a> Builder<'a> {
             self.value(v, head, f);
         }
         let mut end = Event::new(Kind::SeqEnd);
-        end.foot = foot;
+        end.set_foot(foot);
         self.events.push(end);
     }
 }
 
 /// Emits documents like sops's `EmitPlainFile` / `EmitEncryptedFile` (with `extra` appended
 /// to every document, e.g. the `sops` metadata).
+/// How many emitter events a value makes (to size the event list once).
+fn event_count(v: &Value) -> usize {
+    match v {
+        Value::Branch(b) => 2 + b.items.iter().map(item_event_count).sum::<usize>(),
+        Value::List(l) => 2 + l.iter().map(event_count).sum::<usize>(),
+        Value::Scalar(Scalar::Bytes(bytes)) => 2 + bytes.len(),
+        Value::Scalar(_) => 1,
+        Value::Comment(_) => 0,
+    }
+}
+
+fn item_event_count(item: &Item) -> usize {
+    match item.key {
+        Key::Comment(_) => 0,
+        _ => 1 + event_count(&item.value),
+    }
+}
+
 pub(crate) fn emit(docs: &[Branch], extra: Option<&Item>, indent: usize) -> Vec<u8> {
-    let mut b = Builder { events: Vec::new() };
+    let extra_events = extra.map_or(0, item_event_count);
+    let count = 2 + docs
+        .iter()
+        .map(|d| 4 + extra_events + d.items.iter().map(item_event_count).sum::<usize>())
+        .sum::<usize>();
+    let mut b = Builder {
+        events: Vec::with_capacity(count),
+    };
     b.events.push(Event::new(Kind::StreamStart));
     for d in docs {
         b.events.push(Event::new(Kind::DocStart));
@@ -426,7 +455,7 @@ pub(crate) fn emit(docs: &[Branch], extra: Option<&Item>, indent: usize) -> Vec<
                 Kind::Scalar(t, _) => t.len(),
                 _ => 0,
             };
-            text + e.head.len() + e.foot.len() + e.tail.len() + 8
+            text + e.comments_len() + 8
         })
         .sum();
     Emitter::new(indent, b.events, size).run()
@@ -458,6 +487,14 @@ struct Container {
     /// Anchored, or inside an anchored node: an alias may assemble it again, so it is copied
     /// out, not moved out.
     shared: bool,
+    /// Still being read: an alias to it would make it contain itself.
+    open: bool,
+    /// Nodes of the assembled subtree (itself, keys, values, aliases expanded).
+    nodes: u64,
+    /// Scalar bytes of the assembled subtree.
+    bytes: usize,
+    /// Levels of the assembled subtree (1 for a collection of scalars).
+    height: usize,
 }
 
 /// Document position used to merge comments between items.
@@ -482,8 +519,12 @@ struct Loader<'s> {
     src: &'s str,
     ascii: bool,
     line_starts: Vec<usize>,
-    events: Vec<(PEvent<'s>, Span)>,
-    pos: usize,
+    /// The events, pulled one at a time (a large file is never held as a list of events).
+    parser: Parser<'s, StrInput<'s>>,
+    /// Where the text of the events read so far ends.
+    last_end: usize,
+    /// Comments found between events so far: (offset of `#`, whole-line?).
+    found: Vec<(usize, bool)>,
     containers: Vec<Container>,
     scalars: Vec<Option<Scalar>>,
     /// Per scalar: anchored or inside an anchored node (see [`Container::shared`]).
@@ -493,11 +534,42 @@ struct Loader<'s> {
     doc: usize,
     check_duplicates: bool,
     /// The string keys of each mapping so far, when checking for duplicates.
-    seen_keys: HashMap<usize, HashSet<String>>,
+    seen_keys: HashMap<usize, HashSet<u64>>,
+    /// Whether the text has a `#` at all: without one there is no comment to place, and item
+    /// positions need not be recorded.
+    has_comments: bool,
+    key_hasher: std::hash::RandomState,
+    /// Alias expansion so far (checked before anything is expanded).
+    budget: AliasBudget,
 }
 
 fn malformed(line: Option<usize>, message: impl Into<String>) -> Error {
     Error::malformed("yaml", line, message)
+}
+
+#[inline(never)]
+fn scan_error(e: &saphyr_parser::ScanError) -> Error {
+    // saphyr counts flow levels in a byte: past 255 it stops, deeper than our own limit.
+    let info = if e.info() == "recursion limit exceeded" {
+        budget::Exceeded::Depth.to_string()
+    } else {
+        e.info().to_owned()
+    };
+    malformed(Some(e.marker().line()), info)
+}
+
+#[inline(never)]
+fn unexpected_event(event: &PEvent<'_>, line: usize) -> Error {
+    malformed(Some(line), format!("unexpected YAML event {event:?}"))
+}
+
+/// The scalar bytes an alias of `s` copies.
+fn scalar_len(s: &Scalar) -> usize {
+    match s {
+        Scalar::Str(t) | Scalar::Time(t) => t.len(),
+        Scalar::RawStr(b) | Scalar::Bytes(b) => b.len(),
+        Scalar::Null | Scalar::Int(_) | Scalar::Float(_) | Scalar::Bool(_) => 8,
+    }
 }
 
 impl<'s> Loader<'s> {
@@ -524,8 +596,17 @@ impl<'s> Loader<'s> {
         byte - self.line_starts[line - 1]
     }
 
-    fn new_container(&mut self, is_map: bool, parent: Option<usize>, anchored: bool) -> usize {
+    /// A new collection under `parent`; refused beyond [`budget::MAX_DEPTH`] levels.
+    fn new_container(
+        &mut self,
+        is_map: bool,
+        parent: Option<usize>,
+        anchored: bool,
+        line: usize,
+    ) -> Result<usize> {
         let depth = parent.map_or(0, |p| self.containers[p].depth + 1);
+        budget::check_depth(depth as usize + 1)
+            .map_err(|e| malformed(Some(line), e.to_string()))?;
         let shared = anchored || self.is_shared(parent);
         self.containers.push(Container {
             is_map,
@@ -535,8 +616,51 @@ impl<'s> Loader<'s> {
             items: Vec::new(),
             comments: Vec::new(),
             shared,
+            open: true,
+            nodes: 1,
+            bytes: 0,
+            height: 1,
         });
-        self.containers.len() - 1
+        Ok(self.containers.len() - 1)
+    }
+
+    /// (nodes, scalar bytes, levels) of the subtree `r` assembles into.
+    fn stats(&self, r: NodeRef) -> (u64, usize, usize) {
+        match r {
+            NodeRef::Scalar(i) => (1, self.scalars[i].as_ref().map_or(0, scalar_len), 0),
+            NodeRef::Container(c) => {
+                let c = &self.containers[c];
+                (c.nodes, c.bytes, c.height)
+            }
+        }
+    }
+
+    /// Adds a key or value to its collection's totals.
+    fn add_child(&mut self, parent: usize, child: NodeRef) {
+        let (nodes, bytes, height) = self.stats(child);
+        let c = &mut self.containers[parent];
+        c.nodes = c.nodes.saturating_add(nodes);
+        c.bytes = c.bytes.saturating_add(bytes);
+        c.height = c.height.max(height + 1);
+    }
+
+    /// An alias (`*x`) under `parent`: charged to the budget, and its depth checked, before
+    /// anything is copied.
+    fn alias(&mut self, target: NodeRef, parent: Option<usize>, line: usize) -> Result<NodeRef> {
+        if let NodeRef::Container(c) = target
+            && self.containers[c].open
+        {
+            return Err(malformed(
+                Some(line),
+                "an alias refers to the node that contains it",
+            ));
+        }
+        let (nodes, bytes, height) = self.stats(target);
+        let level = parent.map_or(0, |p| self.containers[p].depth as usize + 1);
+        budget::check_depth(level + height)
+            .and_then(|()| self.budget.alias(nodes, bytes))
+            .map_err(|e| malformed(Some(line), e.to_string()))?;
+        Ok(target)
     }
 
     fn is_shared(&self, container: Option<usize>) -> bool {
@@ -553,6 +677,9 @@ impl<'s> Loader<'s> {
     }
 
     fn record_start(&mut self, container: usize, byte: usize) {
+        if !self.has_comments {
+            return;
+        }
         let col = self.col_of(byte);
         let c = &mut self.containers[container];
         if c.col.is_none() {
@@ -567,14 +694,32 @@ impl<'s> Loader<'s> {
         });
     }
 
+    /// The next event; the text between it and the previous one is searched for comments.
     fn next(&mut self) -> Result<(PEvent<'s>, Span)> {
-        let ev = self
-            .events
-            .get_mut(self.pos)
-            .map(|(e, s)| (std::mem::replace(e, PEvent::Nothing), *s))
-            .ok_or_else(|| malformed(None, "unexpected end of YAML"))?;
-        self.pos += 1;
-        Ok(ev)
+        let (event, span) = match self.parser.next() {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => return Err(scan_error(&e)),
+            None => return Err(malformed(None, "unexpected end of YAML")),
+        };
+        let start = self.byte(&span.start);
+        let end = match &event {
+            // saphyr ends a quoted scalar's span after the whitespace and comment that follow
+            // it; the scalar really ends at its closing quote.
+            PEvent::Scalar(
+                _,
+                style @ (ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted),
+                ..,
+            ) => quoted_scalar_end(self.src, start, *style == ScalarStyle::DoubleQuoted)
+                .unwrap_or_else(|| self.byte(&span.end)),
+            _ => self.byte(&span.end),
+        };
+        if start > self.last_end {
+            let mut found = std::mem::take(&mut self.found);
+            self.comments_between(self.last_end, start, &mut found);
+            self.found = found;
+        }
+        self.last_end = self.last_end.max(end);
+        Ok((event, span))
     }
 
     fn scalar_value(
@@ -644,7 +789,7 @@ impl<'s> Loader<'s> {
             Resolved::Int(i) => Scalar::Int(i),
             Resolved::Float(f) => Scalar::Float(f),
             Resolved::Time(t) => Scalar::Time(t),
-            Resolved::Str | Resolved::Merge => Scalar::Str(owned.into_owned()),
+            Resolved::Str | Resolved::Merge => Scalar::Str(crate::sops::owned_text(owned)),
             Resolved::Uint(_) => {
                 return Err(malformed(
                     Some(line),
@@ -655,102 +800,202 @@ impl<'s> Loader<'s> {
     }
 
     /// Parses one node whose first event was `ev`.
+    ///
+    /// Recursive (once per level, [`budget::MAX_DEPTH`] at most): the work of each kind of node
+    /// is in its own function, so this frame stays small in unoptimized builds too.
     fn node(&mut self, ev: PEvent<'s>, span: Span, parent: Option<usize>) -> Result<NodeRef> {
         let line = span.start.line();
         match ev {
             PEvent::Scalar(v, style, anchor, tag) => {
-                let s = self.scalar_value(v, style, tag.as_deref(), line)?;
-                self.scalars.push(Some(s));
-                self.shared_scalars
-                    .push(anchor != 0 || self.is_shared(parent));
-                let r = NodeRef::Scalar(self.scalars.len() - 1);
-                if anchor != 0 {
-                    self.anchors.insert(anchor, r);
-                }
-                Ok(r)
+                self.scalar_node(v, style, anchor, tag, parent, line)
             }
-            PEvent::Alias(id) => self
-                .anchors
-                .get(&id)
-                .copied()
-                .ok_or_else(|| malformed(Some(line), "unknown alias")),
-            PEvent::MappingStart(anchor, _) => {
-                let id = self.new_container(true, parent, anchor != 0);
-                let r = NodeRef::Container(id);
-                if anchor != 0 {
-                    self.anchors.insert(anchor, r);
-                }
-                loop {
-                    let (kev, kspan) = self.next()?;
-                    if matches!(kev, PEvent::MappingEnd) {
-                        self.seen_keys.remove(&id);
-                        break;
-                    }
-                    let kbyte = self.byte(&kspan.start);
-                    let kline = kspan.start.line();
-                    self.record_start(id, kbyte);
-                    let key = match self.node(kev, kspan, Some(id))? {
-                        NodeRef::Scalar(i) => match self.take_scalar(i) {
-                            Some(Scalar::Str(s)) => Key::Str(s),
-                            Some(other) => Key::Other(other),
-                            None => Key::Other(Scalar::Null),
-                        },
-                        NodeRef::Container(_) => {
-                            return Err(malformed(
-                                Some(kline),
-                                "complex mapping keys are not supported",
-                            ));
-                        }
-                    };
-                    if self.check_duplicates
-                        && let Key::Str(k) = &key
-                    {
-                        // A set, not a scan of the items: large flat maps stay linear.
-                        let seen = self.seen_keys.entry(id).or_default();
-                        if !seen.insert(k.clone()) {
-                            return Err(malformed(
-                                Some(kline),
-                                format!("mapping key \"{k}\" already defined"),
-                            ));
-                        }
-                    }
-                    let (vev, vspan) = self.next()?;
-                    let value = self.node(vev, vspan, Some(id))?;
-                    self.containers[id]
-                        .items
-                        .push(((2 * kbyte + 1, 0), Some(key), value));
-                }
-                Ok(r)
+            PEvent::Alias(id) => {
+                let target = self
+                    .anchors
+                    .get(&id)
+                    .copied()
+                    .ok_or_else(|| malformed(Some(line), "unknown alias"))?;
+                self.alias(target, parent, line)
             }
-            PEvent::SequenceStart(anchor, _) => {
-                let id = self.new_container(false, parent, anchor != 0);
-                let r = NodeRef::Container(id);
-                if anchor != 0 {
-                    self.anchors.insert(anchor, r);
-                }
-                loop {
-                    let (iev, ispan) = self.next()?;
-                    if matches!(iev, PEvent::SequenceEnd) {
-                        break;
-                    }
-                    let mut byte = self.byte(&ispan.start);
-                    // Use the `-` indicator as the item's position when there is one.
-                    let before = self.src[..byte].trim_end_matches([' ', '\t']);
-                    if before.ends_with('-') {
-                        byte = before.len() - 1;
-                    }
-                    self.record_start(id, byte);
-                    let value = self.node(iev, ispan, Some(id))?;
-                    self.containers[id]
-                        .items
-                        .push(((2 * byte + 1, 0), None, value));
-                }
-                Ok(r)
+            PEvent::MappingStart(anchor, _) => self.mapping(anchor, parent, line),
+            PEvent::SequenceStart(anchor, _) => self.sequence(anchor, parent, line),
+            other => Err(unexpected_event(&other, line)),
+        }
+    }
+
+    #[inline(never)]
+    fn scalar_node(
+        &mut self,
+        v: Cow<'s, str>,
+        style: ScalarStyle,
+        anchor: usize,
+        tag: Option<Cow<'s, Tag>>,
+        parent: Option<usize>,
+        line: usize,
+    ) -> Result<NodeRef> {
+        self.budget
+            .node()
+            .map_err(|e| malformed(Some(line), e.to_string()))?;
+        let s = self.scalar_value(v, style, tag.as_deref(), line)?;
+        self.scalars.push(Some(s));
+        self.shared_scalars
+            .push(anchor != 0 || self.is_shared(parent));
+        let r = NodeRef::Scalar(self.scalars.len() - 1);
+        if anchor != 0 {
+            self.anchors.insert(anchor, r);
+        }
+        Ok(r)
+    }
+
+    /// Opens a collection node (budget, depth, anchor).
+    #[inline(never)]
+    fn open_collection(
+        &mut self,
+        is_map: bool,
+        anchor: usize,
+        parent: Option<usize>,
+        line: usize,
+    ) -> Result<usize> {
+        self.budget
+            .node()
+            .map_err(|e| malformed(Some(line), e.to_string()))?;
+        let id = self.new_container(is_map, parent, anchor != 0, line)?;
+        if anchor != 0 {
+            self.anchors.insert(anchor, NodeRef::Container(id));
+        }
+        Ok(id)
+    }
+
+    fn mapping(&mut self, anchor: usize, parent: Option<usize>, line: usize) -> Result<NodeRef> {
+        let id = self.open_collection(true, anchor, parent, line)?;
+        loop {
+            let (kev, kspan) = self.next()?;
+            if matches!(kev, PEvent::MappingEnd) {
+                self.seen_keys.remove(&id);
+                self.containers[id].open = false;
+                break;
             }
-            other => Err(malformed(
-                Some(line),
-                format!("unexpected YAML event {other:?}"),
-            )),
+            let kbyte = self.byte(&kspan.start);
+            let kline = kspan.start.line();
+            self.record_start(id, kbyte);
+            let key = match kev {
+                // The usual key: read straight into the item, not kept as a node.
+                PEvent::Scalar(v, style, 0, tag) => {
+                    self.scalar_key(id, v, style, tag.as_deref(), kline)?
+                }
+                kev => {
+                    let key_ref = self.node(kev, kspan, Some(id))?;
+                    self.mapping_key(id, key_ref, kline)?
+                }
+            };
+            let (vev, vspan) = self.next()?;
+            let value = self.node(vev, vspan, Some(id))?;
+            self.add_child(id, value);
+            self.containers[id]
+                .items
+                .push(((2 * kbyte + 1, 0), Some(key), value));
+        }
+        Ok(NodeRef::Container(id))
+    }
+
+    /// A key written as a scalar without an anchor.
+    #[inline(never)]
+    fn scalar_key(
+        &mut self,
+        id: usize,
+        v: Cow<'s, str>,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        kline: usize,
+    ) -> Result<Key> {
+        self.budget
+            .node()
+            .map_err(|e| malformed(Some(kline), e.to_string()))?;
+        let scalar = self.scalar_value(v, style, tag, kline)?;
+        let c = &mut self.containers[id];
+        c.nodes = c.nodes.saturating_add(1);
+        c.bytes = c.bytes.saturating_add(scalar_len(&scalar));
+        let key = match scalar {
+            Scalar::Str(s) => Key::Str(s),
+            other => Key::Other(other),
+        };
+        self.check_duplicate(id, &key, kline)?;
+        Ok(key)
+    }
+
+    /// The key of an item of mapping `id` (a scalar; unique when checking duplicates).
+    #[inline(never)]
+    fn mapping_key(&mut self, id: usize, key_ref: NodeRef, kline: usize) -> Result<Key> {
+        self.add_child(id, key_ref);
+        let key = match key_ref {
+            NodeRef::Scalar(i) => match self.take_scalar(i) {
+                Some(Scalar::Str(s)) => Key::Str(s),
+                Some(other) => Key::Other(other),
+                None => Key::Other(Scalar::Null),
+            },
+            NodeRef::Container(_) => {
+                return Err(malformed(
+                    Some(kline),
+                    "complex mapping keys are not supported",
+                ));
+            }
+        };
+        self.check_duplicate(id, &key, kline)?;
+        Ok(key)
+    }
+
+    /// Refuses a string key mapping `id` already has, when checking duplicates.
+    fn check_duplicate(&mut self, id: usize, key: &Key, kline: usize) -> Result<()> {
+        if self.check_duplicates
+            && let Key::Str(k) = key
+        {
+            // A set of hashes, not a scan of the items: large flat maps stay linear, and the
+            // keys are not held twice. Only a repeated hash compares the keys themselves.
+            let hash = self.key_hasher.hash_one(k.as_str());
+            let seen = self.seen_keys.entry(id).or_default();
+            if !seen.insert(hash)
+                && self.containers[id]
+                    .items
+                    .iter()
+                    .any(|(_, other, _)| matches!(other, Some(Key::Str(o)) if o == k))
+            {
+                return Err(malformed(
+                    Some(kline),
+                    format!("mapping key \"{k}\" already defined"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn sequence(&mut self, anchor: usize, parent: Option<usize>, line: usize) -> Result<NodeRef> {
+        let id = self.open_collection(false, anchor, parent, line)?;
+        loop {
+            let (iev, ispan) = self.next()?;
+            if matches!(iev, PEvent::SequenceEnd) {
+                self.containers[id].open = false;
+                break;
+            }
+            let byte = self.item_byte(&ispan);
+            self.record_start(id, byte);
+            let value = self.node(iev, ispan, Some(id))?;
+            self.add_child(id, value);
+            self.containers[id]
+                .items
+                .push(((2 * byte + 1, 0), None, value));
+        }
+        Ok(NodeRef::Container(id))
+    }
+
+    /// Where a sequence item starts: its `-` indicator when there is one.
+    #[inline(never)]
+    fn item_byte(&self, span: &Span) -> usize {
+        let byte = self.byte(&span.start);
+        let before = self.src[..byte].trim_end_matches([' ', '\t']);
+        if before.ends_with('-') {
+            before.len() - 1
+        } else {
+            byte
         }
     }
 
@@ -791,6 +1036,40 @@ impl<'s> Loader<'s> {
         rest[..end].trim_end_matches('\r').to_owned()
     }
 
+    /// A collection without comments: its items become the branch or list in place (the
+    /// item list's memory is reused, a file of a million keys is not held twice here).
+    #[inline(never)]
+    fn assemble_items(
+        &mut self,
+        is_map: bool,
+        items: Vec<(SortKey, Option<Key>, NodeRef)>,
+    ) -> Value {
+        if is_map {
+            let items = items
+                .into_iter()
+                .map(|(_, key, v)| Item {
+                    key: key.unwrap_or(Key::Other(Scalar::Null)),
+                    value: self.node_value(v),
+                })
+                .collect();
+            Value::Branch(Branch { items })
+        } else {
+            Value::List(
+                items
+                    .into_iter()
+                    .map(|(_, _, v)| self.node_value(v))
+                    .collect(),
+            )
+        }
+    }
+
+    fn node_value(&mut self, r: NodeRef) -> Value {
+        match r {
+            NodeRef::Scalar(i) => Value::Scalar(self.take_scalar(i).unwrap_or(Scalar::Null)),
+            NodeRef::Container(i) => self.assemble(i),
+        }
+    }
+
     fn assemble(&mut self, id: usize) -> Value {
         let c = &mut self.containers[id];
         let (items, comments) = if c.shared {
@@ -802,15 +1081,15 @@ impl<'s> Loader<'s> {
             )
         };
         let is_map = c.is_map;
-        let sort = !comments.is_empty();
+        if comments.is_empty() {
+            return self.assemble_items(is_map, items);
+        }
         let mut entries: Vec<(SortKey, Entry)> = items
             .into_iter()
             .map(|(k, key, v)| (k, Ok((key, v))))
             .chain(comments.into_iter().map(|(k, t)| (k, Err(t))))
             .collect();
-        if sort {
-            entries.sort_by_key(|(k, _)| *k);
-        }
+        entries.sort_by_key(|(k, _)| *k);
         let node = |this: &mut Self, r: NodeRef| match r {
             NodeRef::Scalar(i) => Value::Scalar(this.take_scalar(i).unwrap_or(Scalar::Null)),
             NodeRef::Container(i) => this.assemble(i),
@@ -873,21 +1152,20 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
             + 1;
         malformed(Some(line), "invalid UTF-8")
     })?;
-    let mut events = Vec::new();
-    for ev in Parser::new_from_str(src) {
-        match ev {
-            Ok(e) => events.push(e),
-            Err(e) => return Err(malformed(Some(e.marker().line()), e.info().to_owned())),
-        }
-    }
+    // Line starts map parser positions to bytes (non-ASCII text) and place comments; a file
+    // of ASCII without `#` needs neither (a million lines would hold a million offsets).
+    let has_comments = src.as_bytes().contains(&b'#');
     let mut line_starts = vec![0];
-    line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+    if has_comments || !src.is_ascii() {
+        line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+    }
     let mut l = Loader {
         src,
         ascii: src.is_ascii(),
         line_starts,
-        events,
-        pos: 0,
+        parser: Parser::new_from_str(src),
+        last_end: 0,
+        found: Vec::new(),
         containers: Vec::new(),
         scalars: Vec::new(),
         shared_scalars: Vec::new(),
@@ -895,31 +1173,11 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
         starts: Vec::new(),
         doc: 0,
         check_duplicates,
+        has_comments,
         seen_keys: HashMap::new(),
+        key_hasher: std::hash::RandomState::new(),
+        budget: AliasBudget::new(text.len()),
     };
-    // Event positions (for comment discovery between them) and documents.
-    let mut gaps: Vec<(usize, usize)> = Vec::with_capacity(l.events.len());
-    let mut last_end = 0;
-    for (event, span) in &l.events {
-        let s = l.byte(&span.start);
-        let e = match event {
-            // saphyr ends a quoted scalar's span after the whitespace and comment that follow
-            // it; the scalar really ends at its closing quote.
-            PEvent::Scalar(
-                _,
-                style @ (ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted),
-                ..,
-            ) => quoted_scalar_end(src, s, *style == ScalarStyle::DoubleQuoted)
-                .unwrap_or_else(|| l.byte(&span.end)),
-            _ => l.byte(&span.end),
-        };
-        if s > last_end {
-            gaps.push((last_end, s));
-        }
-        last_end = last_end.max(e);
-    }
-    gaps.push((last_end, src.len()));
-
     let mut roots: Vec<Option<usize>> = Vec::new();
     let mut doc_starts: Vec<usize> = Vec::new();
     loop {
@@ -964,7 +1222,7 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
                 };
                 let root = match root {
                     Some(r) => r,
-                    None => l.new_container(true, None, false),
+                    None => l.new_container(true, None, false, line)?,
                 };
                 roots.push(Some(root));
                 // DocumentEnd
@@ -983,10 +1241,8 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
     }
 
     // Attach comments.
-    let mut found = Vec::new();
-    for (a, b) in gaps {
-        l.comments_between(a, b, &mut found);
-    }
+    let mut found = std::mem::take(&mut l.found);
+    l.comments_between(l.last_end, src.len(), &mut found);
     for (at, whole) in found {
         if roots.is_empty() {
             break;
@@ -1148,6 +1404,93 @@ mod tests {
             matches!(err, Error::Malformed { line: Some(3), .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_before_anything_is_expanded() {
+        // issue 14: the store expanded aliases without a budget and aborted at 2 GB.
+        let text = crate::budget::billion_laughs();
+        assert!(text.len() < 600);
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 4: document contains excessive aliasing"
+        );
+    }
+
+    #[test]
+    fn aliases_of_a_large_string_may_not_copy_much_more_than_the_file() {
+        let big = "x".repeat(4 << 20);
+        let mut text = format!("a: &a {big}\nb: [");
+        text.push_str(&["*a"; 8].join(", "));
+        text.push_str("]\n");
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert!(
+            err.ends_with("document contains excessive aliasing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_alias_inside_its_own_anchor_is_refused() {
+        let err = load(b"a: &a\n  b: *a\n", true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 2: an alias refers to the node that contains it"
+        );
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_with_its_line_not_a_stack_overflow() {
+        // issue 14: 20,000 levels overflowed the stack.
+        let n = 20_000;
+        let text = format!("a: {}1{}\n", "{\"a\": ".repeat(n), "}".repeat(n));
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 1: nesting deeper than 128 levels"
+        );
+        let text = format!("a: {}1{}\n", "[".repeat(n), "]".repeat(n));
+        assert!(load(text.as_bytes(), true).is_err());
+    }
+
+    #[test]
+    fn deep_block_nesting_is_refused_too() {
+        let mut text = String::new();
+        for level in 0..200 {
+            text.push_str(&" ".repeat(level));
+            text.push_str("k:\n");
+        }
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 129: nesting deeper than 128 levels"
+        );
+    }
+
+    #[test]
+    fn aliases_may_not_nest_a_tree_deeper_than_the_limit() {
+        // Each half is 100 levels deep; the alias puts one under the other.
+        let half = |anchor: &str, inner: &str| {
+            format!("{}{anchor}{inner}{}", "{k: ".repeat(100), "}".repeat(100))
+        };
+        let text = format!("a: &a {}\nb: {}\n", half("", "1"), half("", "*a"));
+        let err = load(text.as_bytes(), true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "malformed yaml file at line 2: nesting deeper than 128 levels"
+        );
+    }
+
+    #[test]
+    fn a_merge_key_is_kept_as_the_key_sops_writes_with_its_tag() {
+        // sops 3.11 keeps `<<` as a key holding the merged node, and writes it `!!merge <<`.
+        let out = roundtrip("base: &b {x: 1}\nm:\n  <<: *b\n  y: 2\nq: \"<<\"\n");
+        assert_eq!(
+            out,
+            "base:\n    x: 1\nm:\n    !!merge <<:\n        x: 1\n    \"y\": 2\nq: !!merge <<\n"
+        );
+        assert_eq!(roundtrip(&out), out);
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub(crate) enum Style {
     SingleQuoted,
     DoubleQuoted,
     Literal,
+    /// Plain after the tag `!!merge`: how go-yaml writes the string `<<` that sops holds for a
+    /// merge key (`!!merge <<: …`).
+    MergeTagged,
 }
 
 #[derive(Debug)]
@@ -32,21 +35,57 @@ pub(crate) enum Kind<'a> {
 #[derive(Debug)]
 pub(crate) struct Event<'a> {
     pub kind: Kind<'a>,
-    pub head: String,
-    pub line: String,
-    pub foot: String,
-    pub tail: String,
+    /// Boxed: most events have none, and a file of a million values has two million events.
+    comments: Option<Box<Comments>>,
+}
+
+/// The comments of an [`Event`].
+#[derive(Debug, Default)]
+struct Comments {
+    head: String,
+    line: String,
+    foot: String,
+    tail: String,
 }
 
 impl<'a> Event<'a> {
     pub fn new(kind: Kind<'a>) -> Self {
         Self {
             kind,
-            head: String::new(),
-            line: String::new(),
-            foot: String::new(),
-            tail: String::new(),
+            comments: None,
         }
+    }
+
+    fn comments(&mut self) -> &mut Comments {
+        self.comments.get_or_insert_with(Box::default)
+    }
+
+    /// Sets the head comment (lines with their `#`); nothing when empty.
+    pub fn set_head(&mut self, text: String) {
+        if !text.is_empty() {
+            self.comments().head = text;
+        }
+    }
+
+    /// Sets the foot comment; nothing when empty.
+    pub fn set_foot(&mut self, text: String) {
+        if !text.is_empty() {
+            self.comments().foot = text;
+        }
+    }
+
+    /// Sets the tail comment; nothing when empty.
+    pub fn set_tail(&mut self, text: String) {
+        if !text.is_empty() {
+            self.comments().tail = text;
+        }
+    }
+
+    /// Bytes of comment text the event will write.
+    pub fn comments_len(&self) -> usize {
+        self.comments.as_ref().map_or(0, |c| {
+            c.head.len() + c.line.len() + c.foot.len() + c.tail.len()
+        })
     }
 }
 
@@ -350,18 +389,25 @@ impl<'e> Emitter<'e> {
     // ----- events -----
 
     fn analyze_event(&mut self) {
-        let ev = &mut self.events[self.head];
-        if !ev.head.is_empty() {
-            self.head_comment = std::mem::take(&mut ev.head);
-        }
-        if !ev.line.is_empty() {
-            self.line_comment = std::mem::take(&mut ev.line);
-        }
-        if !ev.foot.is_empty() {
-            self.foot_comment = std::mem::take(&mut ev.foot);
-        }
-        if !ev.tail.is_empty() {
-            self.tail_comment = std::mem::take(&mut ev.tail);
+        if let Some(c) = self.events[self.head].comments.take() {
+            let Comments {
+                head,
+                line,
+                foot,
+                tail,
+            } = *c;
+            if !head.is_empty() {
+                self.head_comment = head;
+            }
+            if !line.is_empty() {
+                self.line_comment = line;
+            }
+            if !foot.is_empty() {
+                self.foot_comment = foot;
+            }
+            if !tail.is_empty() {
+                self.tail_comment = tail;
+            }
         }
         if let Kind::Scalar(v, _) = &self.events[self.head].kind {
             self.scalar = analyze_scalar(v.as_bytes());
@@ -705,6 +751,13 @@ impl<'e> Emitter<'e> {
             Kind::Scalar(v, s) => (std::mem::take(v), *s),
             _ => return,
         };
+        let requested = if requested == Style::MergeTagged {
+            // `yaml_emitter_process_tag`: the tag handle and suffix, then the plain scalar.
+            self.write_indicator(b"!!merge", true, false, false);
+            Style::Plain
+        } else {
+            requested
+        };
         let style = self.select_scalar_style(requested, value.is_empty());
         self.scalar.style = Some(style);
         self.increase_indent(true, false);
@@ -715,6 +768,7 @@ impl<'e> Emitter<'e> {
             Style::SingleQuoted => self.write_single(v, allow_breaks),
             Style::DoubleQuoted => self.write_double(v),
             Style::Literal => self.write_literal(v),
+            Style::MergeTagged => self.write_plain(v),
         }
         self.pop_indent();
         self.pop_state();

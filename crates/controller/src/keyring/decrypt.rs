@@ -1,21 +1,15 @@
-//! Shared state of the reconcilers and the HTTP server.
+//! Decryption with the keyring's keys, bounded and ordered: the SealedSecret reconciler and
+//! `/v1/verify`, `/v1/rotate` open SealedSecrets through a [`Decryptor`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use futures::FutureExt as _;
-use futures::future::{BoxFuture, Shared};
-use k8s_openapi::api::core::v1::Secret;
-use kube::Client;
-use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
 use prometheus_client::metrics::counter::Counter;
 use sealer::sealed::{ObjectMeta, SealedSecretSpec, SecretManifest};
 use tokio::sync::Semaphore;
 
+use super::{KeyEntry, Keyring};
 use crate::error::{Error, Result};
-use crate::keyring::{KeyEntry, Keyring};
-use crate::metrics::Metrics;
 
 /// Runs decryptions on blocking threads, at most `slots` at once, trying first the keys that
 /// have opened the most SealedSecrets so far (newest first among equals). Used by the
@@ -43,6 +37,18 @@ impl Decryptor {
             keyring,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             rsa_operations,
+            opened: Arc::default(),
+        }
+    }
+
+    /// A decryptor over the same keys with `concurrency` slots of its own (at least one) and
+    /// its own record of which keys opened what, so that neither can hold up or reorder the
+    /// other: the HTTP API gets one apart from the reconciler's.
+    pub fn with_own_slots(&self, concurrency: usize) -> Self {
+        Self {
+            keyring: self.keyring.clone(),
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            rsa_operations: self.rsa_operations.clone(),
             opened: Arc::default(),
         }
     }
@@ -126,100 +132,35 @@ pub struct KeyUse {
     pub compromised: bool,
 }
 
-/// What the SealedSecret reconciler needs.
-pub struct Context {
-    /// API client.
-    pub client: Client,
-    /// Decryption.
-    pub decryptor: Decryptor,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Event recorder.
-    pub recorder: Recorder,
-    /// Cache of Secrets (the watch that also triggers reconciles).
-    pub secrets: Store<Secret>,
-    /// Behaviour switches.
-    pub settings: Settings,
-    failures: Mutex<HashMap<(String, String), u32>>,
-}
-
-/// Reconciler switches from the flags.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Write `status`.
-    pub update_status: bool,
-    /// Failed decryptions before giving up until the object or the keys change.
-    pub max_unseal_retries: u32,
-    /// Decrypt the legacy v1 `spec.data`.
-    pub accept_deprecated_v1_data: bool,
-}
-
-impl Context {
-    /// A context.
-    pub fn new(
-        client: Client,
-        decryptor: Decryptor,
-        metrics: Arc<Metrics>,
-        recorder: Recorder,
-        secrets: Store<Secret>,
-        settings: Settings,
-    ) -> Self {
-        Self {
-            client,
-            decryptor,
-            metrics,
-            recorder,
-            secrets,
-            settings,
-            failures: Mutex::default(),
-        }
-    }
-
-    /// Counts one more failure of `namespace/name`; returns the count.
-    pub fn record_failure(&self, namespace: &str, name: &str) -> u32 {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = f
-            .entry((namespace.to_owned(), name.to_owned()))
-            .or_default();
-        *n = n.saturating_add(1);
-        *n
-    }
-
-    /// Forgets the failures of `namespace/name`.
-    pub fn clear_failures(&self, namespace: &str, name: &str) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        f.remove(&(namespace.to_owned(), name.to_owned()));
-    }
-}
-
-/// Resolves once `store` has had its first full list; any number of reconciles may await
-/// clones of it at once.
-///
-/// `Store::wait_until_ready` must not be awaited by many tasks at once: kube-runtime keeps its
-/// readiness in a `futures` oneshot receiver, which remembers only the last waker that polled
-/// it, so all but one concurrent waiters sleep for ever (seen as reconciles that never finish
-/// once the controller's concurrency slots fill with them). A `Shared` future polls the store
-/// from one place and wakes every waiter.
-pub fn cache_ready<K>(store: Store<K>) -> Shared<BoxFuture<'static, ()>>
-where
-    K: kube::runtime::reflector::Lookup + Clone + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    async move {
-        // Err only when the writer is dropped: then the controller is stopping anyway.
-        let _ = store.wait_until_ready().await;
-    }
-    .boxed()
-    .shared()
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use kube::runtime::{reflector, watcher};
-
     use super::*;
+
+    // issue 13: verify/rotate shared the reconciler's decryption slots, so a flood of API
+    // requests queued ahead of every reconcile (and the other way round).
+    #[tokio::test]
+    async fn a_decryptor_with_its_own_slots_is_not_held_up_by_the_other() {
+        use crate::args::KeyOrderPriority;
+        let ring = Keyring::new(KeyOrderPriority::CertNotBefore);
+        let reconciles = Decryptor::new(ring, 1, Counter::default());
+        let api = reconciles.with_own_slots(1);
+        // Every API slot taken (a flood in progress)...
+        let _busy = api.slots.clone().acquire_owned().await.unwrap();
+        // ...and a reconcile still gets a slot at once (it fails later, for want of keys).
+        let meta = ObjectMeta::default();
+        let spec: SealedSecretSpec = serde_json::from_value(serde_json::json!({
+            "encryptedData": {}
+        }))
+        .unwrap();
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            reconciles.unseal(meta, spec),
+        )
+        .await
+        .expect("a reconcile waited for an API slot");
+        assert!(matches!(r, Err(Error::NoActiveKey)));
+        assert_eq!(reconciles.slots.available_permits(), 1);
+    }
 
     #[tokio::test]
     async fn keys_that_opened_secrets_before_are_tried_first() {
@@ -262,23 +203,5 @@ mod tests {
         }
         // The first costs one operation per key; then the key that opened it goes first.
         assert_eq!(ops, vec![3, 1, 1]);
-    }
-
-    #[tokio::test]
-    async fn every_reconcile_waiting_for_the_cache_wakes_when_it_is_filled() {
-        let (reader, mut writer) = reflector::store::<Secret>();
-        let ready = cache_ready(reader);
-        let waiters: Vec<_> = (0..64).map(|_| tokio::spawn(ready.clone())).collect();
-        // Let every waiter register before the cache fills.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        writer.apply_watcher_event(&watcher::Event::Init);
-        writer.apply_watcher_event(&watcher::Event::InitDone);
-        for waiter in waiters {
-            // A bound against a hang, not a timing assertion.
-            tokio::time::timeout(Duration::from_secs(30), waiter)
-                .await
-                .expect("a waiter was never woken")
-                .expect("waiter task");
-        }
     }
 }
