@@ -26,7 +26,7 @@ use sealer::secret::SecretBytes;
 use sealer::sops::rules::SopsConfig;
 use sealer::sops::value::{Cipher, EncValue, Plain};
 use sealer::sops::{
-    Branch, EncryptedFile, Format, Item, Key, MacCheck, PlainFile, Scalar, Value,
+    Branch, EncryptedFile, Format, Item, Key, MacCheck, PlainFile, Scalar, TreePath, Value,
 };
 use sealer::template::{Limits, Template};
 
@@ -197,9 +197,14 @@ pub fn sops_yaml(data: &[u8]) {
     sops_store(data, Format::Yaml);
 }
 
-/// The SOPS JSON store (see [`sops_store`]).
+/// The SOPS JSON store (see [`sops_store`]); the same text as a `sops set` value and as a
+/// `--extract`/`set` tree path.
 pub fn sops_json(data: &[u8]) {
     sops_store(data, Format::Json);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Value::from_json(text);
+        let _ = text.parse::<TreePath>();
+    }
 }
 
 /// The SOPS dotenv store (see [`sops_store`]).
@@ -258,9 +263,9 @@ fn sops_store(data: &[u8], format: Format) {
 
 /// Whether a tree read back (`after`) is the one written (`before`) as sops sees it: a float
 /// that Go prints as an integer (`1.0` is written `1`) reads back as that integer, as with
-/// sops itself, NaN is NaN, and comments compare without whitespace and comment characters
-/// (Go's ini.v1 rewrites the `;`/`#` and spacing at the start of each comment line, and writes
-/// no empty comment at all).
+/// sops itself, NaN is NaN, and comments are left out: they are no data, and the writers place
+/// and space them as Go's go-yaml and ini.v1 do (a comment may move to the next item, lose its
+/// `;`/`#` or vanish when empty), so only the data must come back.
 fn same_documents(before: &[Branch], after: &[Branch]) -> bool {
     before.len() == after.len() && before.iter().zip(after).all(|(a, b)| same_branch(a, b))
 }
@@ -271,7 +276,6 @@ fn same_branch(before: &Branch, after: &Branch) -> bool {
         && before.iter().zip(&after).all(|(a, b)| {
             let same_key = match (&a.key, &b.key) {
                 (Key::Other(x), Key::Other(y)) => same_scalar(x, y),
-                (Key::Comment(x), Key::Comment(y)) => same_comment(x, y),
                 (x, y) => x == y,
             };
             same_key && same_value(&a.value, &b.value)
@@ -282,7 +286,13 @@ fn kept_items(branch: &Branch) -> Vec<&Item> {
     branch
         .items
         .iter()
-        .filter(|i| !matches!(&i.key, Key::Comment(c) if c.trim().is_empty()))
+        .filter(|i| !matches!(i.key, Key::Comment(_)))
+        .collect()
+}
+
+fn kept_values(list: &[Value]) -> Vec<&Value> {
+    list.iter()
+        .filter(|v| !matches!(v, Value::Comment(_)))
         .collect()
 }
 
@@ -290,21 +300,12 @@ fn same_value(before: &Value, after: &Value) -> bool {
     match (before, after) {
         (Value::Branch(a), Value::Branch(b)) => same_branch(a, b),
         (Value::List(a), Value::List(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_value(a, b))
+            let (a, b) = (kept_values(a), kept_values(b));
+            a.len() == b.len() && a.iter().zip(&b).all(|(a, b)| same_value(a, b))
         }
         (Value::Scalar(a), Value::Scalar(b)) => same_scalar(a, b),
-        (Value::Comment(a), Value::Comment(b)) => same_comment(a, b),
         (a, b) => a == b,
     }
-}
-
-fn same_comment(before: &str, after: &str) -> bool {
-    let text = |c: &str| {
-        c.chars()
-            .filter(|c| !c.is_whitespace() && *c != '#' && *c != ';')
-            .collect::<String>()
-    };
-    text(before) == text(after)
 }
 
 fn same_scalar(before: &Scalar, after: &Scalar) -> bool {
