@@ -30,8 +30,11 @@ use sealer::sops::{
 };
 use sealer::template::{Limits, Template};
 
+/// The body of a fuzz target.
+pub type Body = fn(&[u8]);
+
 /// Every target: its name (as in `fuzz_targets/` and `corpus/`) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("sealed_blob", sealed_blob),
     ("sealed_manifest", sealed_manifest),
     ("secret_stream", secret_stream),
@@ -120,7 +123,11 @@ pub fn sealed_manifest(data: &[u8]) {
             panic!("one SealedSecret written, {} read", again.len());
         };
         let again: SealedSecretManifest = again.parse("SealedSecret").expect("it is one");
-        assert_eq!(json(&again), json(&ss), "the SealedSecret changed on a round trip");
+        assert_eq!(
+            json(&again),
+            json(&ss),
+            "the SealedSecret changed on a round trip"
+        );
         let _ = sealed::unseal(&ss.metadata, &ss.spec, &[&*SEALING_KEY]);
     }
 }

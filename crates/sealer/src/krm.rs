@@ -100,9 +100,8 @@ mod tests {
 
     #[test]
     fn a_json_resource_list_without_items_has_none() {
-        let list =
-            ResourceList::parse(r#"{"apiVersion":"v2","kind":"ResourceList","items":null}"#)
-                .unwrap();
+        let list = ResourceList::parse(r#"{"apiVersion":"v2","kind":"ResourceList","items":null}"#)
+            .unwrap();
         assert_eq!(list.format, StreamFormat::Json);
         assert_eq!(list.api_version, "v2");
         assert!(list.items.is_empty());

@@ -151,8 +151,8 @@ pub fn parse_sealed_secret(
 ) -> Result<SealedSecretManifest, Response> {
     use sealer::yaml::Error as YamlError;
     // The parse is `sealer::yaml::parse_single`, which `fuzz/` fuzzes as `verify_body`.
-    let ss = sealer::yaml::parse_single::<SealedSecretManifest>(body, "SealedSecret").map_err(
-        |e| {
+    let ss =
+        sealer::yaml::parse_single::<SealedSecretManifest>(body, "SealedSecret").map_err(|e| {
             let message = match e {
                 YamlError::NotUtf8 => "request body is not UTF-8".to_owned(),
                 YamlError::NotOneDocument { .. } => {
@@ -162,8 +162,7 @@ pub fn parse_sealed_secret(
                 other => other.to_string(),
             };
             text(StatusCode::BAD_REQUEST, message)
-        },
-    )?;
+        })?;
     let items = ss.spec.encrypted_data.len() + usize::from(ss.spec.data.is_some());
     if items > max_items {
         return Err(text(

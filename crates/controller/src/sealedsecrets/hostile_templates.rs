@@ -9,9 +9,9 @@ use sealer::sealed::{SealOptions, SecretManifest, seal_secret};
 use secrecy::ExposeSecret as _;
 
 use crate::args::KeyOrderPriority;
-use crate::keyring::decrypt::Decryptor;
 use crate::error::Error;
 use crate::keyring::Keyring;
+use crate::keyring::decrypt::Decryptor;
 use crate::keyring::tests::entry;
 
 #[tokio::test]

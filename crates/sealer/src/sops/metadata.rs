@@ -836,7 +836,10 @@ mod tests {
             ("lastmodified".to_owned(), String::new()),
         ];
         let err = Metadata::from_flat(&flat).unwrap_err();
-        assert_eq!(err.to_string(), Error::InvalidMetadata("no keys found in file".into()).to_string());
+        assert_eq!(
+            err.to_string(),
+            Error::InvalidMetadata("no keys found in file".into()).to_string()
+        );
         let mut m = sample();
         m.key_groups.push(Vec::new());
         m.shamir_threshold = 1;

@@ -160,7 +160,10 @@ fn parse(src: &[u8]) -> Result<Vec<Section>> {
                 }
                 val
             } else {
-                read_value(line[value_at..].trim_end_matches(['\n', '\r']), &mut comment)
+                read_value(
+                    line[value_at..].trim_end_matches(['\n', '\r']),
+                    &mut comment,
+                )
             };
         let c = comment.trim().to_owned();
         comment.clear();
@@ -355,7 +358,11 @@ pub(crate) fn sops_section(root: &mut Branch) -> Result<Option<Vec<(String, Stri
     // A second `[sops]` would be written back before the metadata and read as it next time:
     // which one holds the metadata must not depend on who reads the file.
     if root.items.iter().any(is_sops) {
-        return Err(Error::malformed("ini", None, "more than one [sops] section"));
+        return Err(Error::malformed(
+            "ini",
+            None,
+            "more than one [sops] section",
+        ));
     }
     let Value::Branch(b) = item.value else {
         return Ok(Some(Vec::new()));
@@ -425,7 +432,10 @@ mod tests {
         );
         assert_eq!(load(&out).unwrap(), b);
         let err = load(b"\"open = v\n").unwrap_err();
-        assert!(err.to_string().contains("missing closing key quote"), "{err}");
+        assert!(
+            err.to_string().contains("missing closing key quote"),
+            "{err}"
+        );
     }
 
     // found by fuzzing: fuzz/sops_ini (the second of two `[sops]` sections stayed among the
@@ -434,7 +444,10 @@ mod tests {
     fn an_encrypted_file_with_two_sops_sections_is_refused() {
         let mut b = load(b"k = v\n[sops]\nversion = 3.11.0\n[sops]\nmac = x\n").unwrap();
         let err = sops_section(&mut b).unwrap_err();
-        assert!(err.to_string().contains("more than one [sops] section"), "{err}");
+        assert!(
+            err.to_string().contains("more than one [sops] section"),
+            "{err}"
+        );
         let mut one = load(b"k = v\n[sops]\nversion = 3.11.0\n").unwrap();
         let flat = sops_section(&mut one).unwrap().unwrap();
         assert_eq!(flat, [("version".to_owned(), "3.11.0".to_owned())]);
