@@ -324,6 +324,14 @@ pub(crate) fn emit(root: &Branch, metadata: Option<&[(String, String)]>) -> Resu
             if !c.is_empty() {
                 comment_lines(c, true, &mut out);
             }
+            // ini.v1 quotes such a key with backticks and cannot read it back: refuse it
+            // rather than write a file whose key changes.
+            if k.contains('`') && (k.contains('"') || k.contains(['=', ':'])) {
+                return Err(Error::Unsupported(
+                    "ini: a key holding a backtick and a quote or delimiter cannot be written"
+                        .into(),
+                ));
+            }
             let kname = quoted(k);
             out.push_str(&kname);
             for _ in kname.len()..align {
@@ -452,5 +460,16 @@ mod tests {
         let flat = sops_section(&mut one).unwrap().unwrap();
         assert_eq!(flat, [("version".to_owned(), "3.11.0".to_owned())]);
         assert_eq!(one.items.len(), 1);
+    }
+
+    // found by fuzzing: fuzz/sops_ini (the key ``C"` `` was written as ``C"`` `` in backticks,
+    // as ini.v1 writes it, and read back as `C"`).
+    #[test]
+    fn a_key_no_quoting_can_hold_is_refused_not_changed() {
+        let b = load(b"\"\"\"C\"`\"\"\" = v\n").unwrap();
+        let section = b.items[0].value.as_branch().unwrap();
+        assert_eq!(section.items[0].key.as_str(), Some("C\"`"));
+        let err = emit(&b, None).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err}");
     }
 }
