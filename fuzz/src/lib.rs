@@ -15,14 +15,14 @@ use std::path::Path;
 use std::str::FromStr as _;
 use std::sync::LazyLock;
 
-use sealer::keys::DataKey;
-use sealer::keys::age::{AgeIdentities, AgeRecipient, parse_identities};
-use sealer::keys::age_pq::{AgePqIdentity, AgePqRecipient};
 use sealer::krm::ResourceList;
 use sealer::sealed::{
     self, Certificate, PrivateKey, Scope, SealOptions, SealedSecretManifest, SecretManifest,
 };
 use sealer::secret::SecretBytes;
+use sealer::sops::master_keys::DataKey;
+use sealer::sops::master_keys::age::{AgeIdentities, AgeRecipient, parse_identities};
+use sealer::sops::master_keys::age_pq::{AgePqIdentity, AgePqRecipient};
 use sealer::sops::rules::SopsConfig;
 use sealer::sops::value::{Cipher, EncValue, Plain};
 use sealer::sops::{

@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod fixtures;
 pub mod gnupg;
 pub mod harness;
+pub mod http_server;
 pub mod servers;
 
 pub use fixtures::{Sandbox, conformance, conformance_file, replace_in_fixture};

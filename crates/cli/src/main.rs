@@ -16,6 +16,8 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    // The network SOPS master keys (Vault transit, AWS/GCP/Azure KMS) come from sealkit-cloud.
+    sealkit_cloud::install();
     // Under a plugin name (`ksops`, `SecretGenerator`) the binary is `seal render`.
     let cli = match commands::render::command_line_for_program_name() {
         Some(line) => cli::Cli::parse_from(line),

@@ -8,6 +8,8 @@ use std::process::Command;
 
 use sealkit_tests::Sandbox;
 
+#[path = "sops_cli/identity.rs"]
+mod identity;
 #[path = "sops_cli/keys.rs"]
 mod keys;
 

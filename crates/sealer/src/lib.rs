@@ -9,18 +9,20 @@
 //! - [`encoding`]: the base64 helpers (the only ones in the workspace).
 //! - [`secret`]: zeroizing, redacted containers for plaintext.
 //!
-//! No Kubernetes client lives here.
+//! - [`sops`]: SOPS files and their master keys ([`sops::master_keys`]).
+//!
+//! No Kubernetes client and no network I/O live here: the network master keys (Vault transit,
+//! cloud KMS) are described in [`sops::master_keys::remote`] and made usable by the
+//! `sealkit-cloud` crate.
 //!
 //! # Crate Features
 //! - `crd`: `kube::CustomResource` and `JsonSchema` for the SealedSecret type.
-//! - `kms`: network-backed master keys (Vault transit, cloud KMS).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod budget;
 pub mod encoding;
-pub mod keys;
 pub mod krm;
 pub mod sealed;
 pub mod secret;

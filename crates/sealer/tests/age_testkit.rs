@@ -5,7 +5,7 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use sealer::keys::age::parse_identities;
+use sealer::sops::master_keys::age::parse_identities;
 use sha2::{Digest as _, Sha256};
 
 struct Vector {

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sealer::keys::DataKey;
+use sealer::sops::master_keys::DataKey;
 use sealer::sops::{
     EncryptedFile, Error, Format, MacCheck, PlainFile, Scalar, StoreOptions, TreePath, Value,
 };
@@ -159,13 +159,15 @@ fn data_key(
         .key_groups()
         .iter()
         .flatten()
-        .any(|s| s.kind() == sealer::keys::KeyKind::Pgp);
+        .any(|s| s.kind() == sealer::sops::master_keys::KeyKind::Pgp);
     if let (true, Some(key)) = (has_pgp, pgp_test_key(file)) {
         let home = gnupg_home_for(homes, &key);
-        let with = sealer::keys::Unwrappers::from_env(Default::default()).with_key_env(
-            sealer::keys::KeyEnv::from_vars([("GNUPGHOME", home.to_string_lossy().as_ref())]),
-        );
-        let opened = sealer::keys::unwrap_data_key(enc.metadata(), &with)
+        let with = sealer::sops::master_keys::Unwrappers::from_env(Default::default())
+            .with_key_env(sealer::sops::master_keys::KeyEnv::from_vars([(
+                "GNUPGHOME",
+                home.to_string_lossy().as_ref(),
+            )]));
+        let opened = sealer::sops::master_keys::unwrap_data_key(enc.metadata(), &with)
             .unwrap_or_else(|e| panic!("{}: PGP: {e}", file.display()));
         let want = expected["data_key_hex"].as_str().unwrap();
         assert_eq!(hex::encode(opened.expose()), want, "{}", file.display());
@@ -460,7 +462,7 @@ fn negative_files_are_refused_like_sops() {
 /// the file decrypts with a valid MAC to the expected values.
 #[test]
 fn post_quantum_stanza_written_by_go_age_opens_to_the_recorded_data_key() {
-    use sealer::keys::age::AgeIdentities;
+    use sealer::sops::master_keys::age::AgeIdentities;
     let dir = conformance().join("flux-kustomize-controller");
     let file = dir.join("algorithms-age-pq.yaml");
     let expected: serde_json::Value =
@@ -494,12 +496,12 @@ fn post_quantum_stanza_written_by_go_age_opens_to_the_recorded_data_key() {
         .lines()
         .find(|l| l.starts_with("AGE-SECRET-KEY-PQ-1"))
         .unwrap();
-    let identity: sealer::keys::age_pq::AgePqIdentity = secret.parse().unwrap();
+    let identity: sealer::sops::master_keys::age_pq::AgePqIdentity = secret.parse().unwrap();
     assert_eq!(identity.to_public().to_string(), public);
     assert_eq!(stanza.recipient(), Some(public));
 
     // Any other identity (here a fresh post-quantum one) does not open it.
-    let other = sealer::keys::age_pq::AgePqIdentity::generate();
+    let other = sealer::sops::master_keys::age_pq::AgePqIdentity::generate();
     use secrecy::ExposeSecret as _;
     let others = AgeIdentities::from_text(other.to_string().expose_secret(), "fresh").unwrap();
     assert!(others.unwrap(stanza.enc(), "age1pq1…").is_err());

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sealer::keys::DataKey;
+use sealer::sops::master_keys::DataKey;
 use sealer::sops::{
     EncryptedFile, Error, Format, MacCheck, MasterKeyStanza, Metadata, PlainFile, Scalar,
     Selectors, StoreOptions, TreePath, Value, shamir,

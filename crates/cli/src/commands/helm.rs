@@ -19,9 +19,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use sealer::keys::Unwrappers;
-use sealer::keys::age::IdentityEnv;
 use sealer::sops::Format;
+use sealer::sops::master_keys::Unwrappers;
+use sealer::sops::master_keys::age::IdentityEnv;
 use zeroize::Zeroizing;
 
 use super::sops_args::TypeArgs;

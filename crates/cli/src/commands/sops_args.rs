@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use sealer::keys::KeyFlags;
+use sealer::sops::master_keys::KeyFlags;
 
 /// `--input-type` / `--output-type`.
 #[derive(clap::Args, Debug, Clone, Default)]

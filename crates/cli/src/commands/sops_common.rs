@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use sealer::keys::{self, DataKey, KeyBuilder, KeyFlags, MasterKeyGroup, Unwrappers};
+use sealer::sops::master_keys::{self, DataKey, KeyBuilder, KeyFlags, MasterKeyGroup, Unwrappers};
 use sealer::sops::rules::{CreationRule, SopsConfig};
 use sealer::sops::{
     self, EncryptedFile, Format, MacCheck, Metadata, PlainFile, Selectors, StoreOptions, TreePath,
@@ -229,7 +229,7 @@ impl Plan {
 
     /// Fresh metadata with the data key wrapped for every key.
     pub fn metadata(&self, data_key: &DataKey) -> anyhow::Result<Metadata> {
-        let groups = keys::wrap_data_key(&self.groups, self.threshold, data_key)?;
+        let groups = master_keys::wrap_data_key(&self.groups, self.threshold, data_key)?;
         let mut metadata = Metadata::new(groups, self.selectors.clone());
         metadata.shamir_threshold = if self.groups.len() > 1 {
             self.threshold
@@ -297,7 +297,7 @@ impl Opened {
     ) -> anyhow::Result<(EncryptedFile, DataKey)> {
         let encrypted = with_file(path, EncryptedFile::parse(input, formats.input))?;
         // Keep the key error's causes (a refused connection, a TLS failure) in the chain.
-        let data_key = keys::unwrap_data_key(encrypted.metadata(), with)
+        let data_key = master_keys::unwrap_data_key(encrypted.metadata(), with)
             .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
         Ok((encrypted, data_key))
     }
@@ -474,7 +474,7 @@ impl Opened {
         let data_key = DataKey::generate();
         let mut metadata = self.encrypted.metadata().clone();
         let threshold = metadata.shamir_threshold;
-        metadata.set_key_groups(keys::wrap_data_key(&groups, threshold, &data_key)?);
+        metadata.set_key_groups(master_keys::wrap_data_key(&groups, threshold, &data_key)?);
         let encrypted = with_file(&self.path, self.plain().encrypt(&data_key, metadata))?;
         self.data_key = data_key;
         with_file(
@@ -523,7 +523,7 @@ impl Opened {
             }
         }
         let threshold = plan.threshold_for_file();
-        let wrapped = keys::wrap_data_key(&plan.groups, plan.threshold, &self.data_key)?;
+        let wrapped = master_keys::wrap_data_key(&plan.groups, plan.threshold, &self.data_key)?;
         let metadata = self.encrypted.metadata_mut();
         metadata.set_key_groups(wrapped);
         metadata.shamir_threshold = threshold;

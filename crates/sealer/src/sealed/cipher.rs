@@ -20,7 +20,7 @@ use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, Nonce};
 use rand::RngCore as _;
 use zeroize::Zeroizing;
 
-use super::keys::{PrivateKey, PublicKey};
+use super::keypair::{PrivateKey, PublicKey};
 use super::scope::Label;
 use super::{Error, Result};
 use crate::secret::SecretBytes;

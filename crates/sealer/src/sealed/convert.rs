@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::cipher;
-use super::keys::{PrivateKey, PublicKey};
+use super::keypair::{PrivateKey, PublicKey};
 use super::model::{
     ObjectMeta, SEALED_SECRET_API_VERSION, SEALED_SECRET_KIND, SealedSecretManifest,
     SealedSecretSpec, SecretManifest, SecretTemplateSpec,

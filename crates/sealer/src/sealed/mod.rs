@@ -6,7 +6,7 @@
 //!
 //! - [`cipher`]: one value in, one blob out: `u16 BE len(rsa) ‖ RSA-OAEP(session key) ‖ AES-GCM`.
 //! - [`scope`]: strict / namespace-wide / cluster-wide and the OAEP label each implies.
-//! - [`keys`]: RSA key pairs and self-signed certificates (PEM in and out).
+//! - [`keypair`]: RSA key pairs and self-signed certificates (PEM in and out).
 //! - [`model`]: the SealedSecret and Secret manifests.
 //! - [`convert`]: Secret → SealedSecret and back.
 
@@ -15,14 +15,14 @@ pub mod convert;
 #[cfg(feature = "crd")]
 mod crd;
 mod error;
-pub mod keys;
+pub mod keypair;
 pub mod model;
 pub mod scope;
 
 pub use cipher::{SealedBlob, rsa_private_operations, rsa_private_operations_on_this_thread};
 pub use convert::{SealOptions, seal_secret, seal_secret_owned, unseal, unseal_reporting_keys};
 pub use error::{ConvertError, Error, ItemError, Result};
-pub use keys::{Certificate, PrivateKey, PublicKey};
+pub use keypair::{Certificate, PrivateKey, PublicKey};
 #[cfg(feature = "crd")]
 pub use model::SealedSecret;
 pub use model::{

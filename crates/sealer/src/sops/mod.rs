@@ -3,11 +3,11 @@
 //!
 //! # API sketch
 //! ```no_run
-//! use sealer::keys::DataKey;
+//! use sealer::sops::master_keys::DataKey;
 //! use sealer::sops::{EncryptedFile, Format, MacCheck, Metadata, MasterKeyStanza, PlainFile, Selectors, TreePath};
 //! # fn main() -> Result<(), sealer::sops::Error> {
 //! let format = Format::from_path("secrets.yaml".as_ref());
-//! // Encrypt: parse the cleartext, wrap a fresh data key for each recipient (sealer::keys),
+//! // Encrypt: parse the cleartext, wrap a fresh data key for each recipient (sealer::sops::master_keys),
 //! // put the stanzas in the metadata, encrypt (sets `lastmodified` and `mac`).
 //! let plain = PlainFile::parse(b"password: hunter2\n", format)?;
 //! let key = DataKey::generate();
@@ -15,7 +15,7 @@
 //! let metadata = Metadata::new(vec![vec![stanza]], Selectors::default());
 //! let encrypted = plain.encrypt(&key, metadata)?;
 //! let bytes = encrypted.to_bytes(format)?;
-//! // Decrypt: parse, unwrap the data key from `metadata().key_groups()` (sealer::keys, with
+//! // Decrypt: parse, unwrap the data key from `metadata().key_groups()` (sealer::sops::master_keys, with
 //! // `shamir::combine` when there are several groups), decrypt and check the MAC.
 //! let file = EncryptedFile::parse(&bytes, format)?;
 //! let plain = file.decrypt(&key, MacCheck::Verify)?;
@@ -29,6 +29,7 @@
 mod error;
 mod gofmt;
 mod mac;
+pub mod master_keys;
 pub mod metadata;
 pub mod rules;
 pub mod selectors;
@@ -46,7 +47,7 @@ pub use metadata::{KeyGroup, KeyKind, MasterKeyStanza, Metadata, SOPS_FORMAT_VER
 pub use selectors::Selectors;
 pub use tree::{Branch, Item, Key, PathStep, Scalar, TreePath, Value};
 
-use crate::keys::DataKey;
+use master_keys::DataKey;
 use metadata::NilList;
 use value::{Cipher, Plain};
 use walk::{Direction, Walker};

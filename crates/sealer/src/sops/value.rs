@@ -17,7 +17,7 @@ use zeroize::Zeroize as _;
 use super::error::{Error, Result};
 use super::gofmt;
 use super::tree::Scalar;
-use crate::keys::DataKey;
+use crate::sops::master_keys::DataKey;
 
 /// AES-256-GCM with sops's 32-byte IV.
 pub type SopsAead = AesGcm<Aes256, U32>;

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use sealer::keys::Unwrappers;
 use sealer::sealed::{Certificate, Scope, SealOptions, SecretManifest};
+use sealer::sops::master_keys::Unwrappers;
 use sealer::sops::{Format, Key, PlainFile, Scalar, Value as TreeValue};
 use sealer::yaml::Document;
 use serde::Deserialize;

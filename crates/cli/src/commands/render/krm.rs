@@ -13,8 +13,8 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use sealer::keys::Unwrappers;
 use sealer::krm::{Error as KrmError, ResourceList};
+use sealer::sops::master_keys::Unwrappers;
 use sealer::yaml::StreamFormat;
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use sealer::keys::Unwrappers;
+use sealer::sops::master_keys::Unwrappers;
 use sealer::yaml::{self, StreamFormat};
 use zeroize::Zeroizing;
 

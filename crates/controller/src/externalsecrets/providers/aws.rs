@@ -1,5 +1,6 @@
 //! AWS Secrets Manager (external-secrets `providers/v1/aws/secretsmanager`), spoken as the JSON
-//! 1.1 protocol over `reqwest` and signed with Signature Version 4 by `sealer::keys::kms::sigv4` (no AWS SDK).
+//! 1.1 protocol over `reqwest` and signed with Signature Version 4 by
+//! `sealkit_cloud::aws::signing` (no AWS service SDK).
 //!
 //! `remoteRef.version` is a version stage (`AWSCURRENT` when unset) or `uuid/<VersionId>`;
 //! `property` is a top-level key of the JSON `SecretString` (exact key first, then a gjson path);
@@ -13,9 +14,9 @@
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
-use sealer::keys::kms::sigv4;
 use sealer::secret::SecretBytes;
-use secrecy::{ExposeSecret as _, SecretString};
+use sealkit_cloud::aws::signing;
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 use super::egress::read_json;
@@ -26,23 +27,13 @@ use crate::externalsecrets::crd::{AwsProvider, ExternalSecretFind, MetadataPolic
 
 const SERVICE: &str = "aws secretsmanager";
 
-/// Static AWS credentials.
-pub struct Credentials {
-    /// Access key ID.
-    pub access_key_id: SecretString,
-    /// Secret access key.
-    pub secret_access_key: SecretString,
-    /// Session token of temporary credentials.
-    pub session_token: Option<SecretString>,
-}
-
 /// A Secrets Manager client for one store.
 pub struct AwsClient {
     http: reqwest::Client,
     endpoint: url::Url,
     region: String,
     prefix: String,
-    credentials: Credentials,
+    credentials: sealkit_cloud::aws::Credentials,
 }
 
 impl AwsClient {
@@ -79,14 +70,19 @@ impl AwsClient {
                 "aws credentials of the controller's environment (set auth.secretRef)".into(),
             ));
         };
-        let credentials = Credentials {
-            access_key_id: access.read_text(&keys.access_key_id, None).await?,
-            secret_access_key: access.read_text(&keys.secret_access_key, None).await?,
-            session_token: match &keys.session_token {
-                Some(sel) => Some(access.read_text(sel, None).await?),
-                None => None,
-            },
+        let access_key_id = access.read_text(&keys.access_key_id, None).await?;
+        let secret_access_key = access.read_text(&keys.secret_access_key, None).await?;
+        let session_token = match &keys.session_token {
+            Some(sel) => Some(access.read_text(sel, None).await?),
+            None => None,
         };
+        let credentials = sealkit_cloud::aws::Credentials::new(
+            access_key_id.expose_secret(),
+            secret_access_key.expose_secret(),
+            session_token.map(|t| t.expose_secret().to_owned()),
+            None,
+            "secretRef",
+        );
         let endpoint = match &access.settings.aws_secretsmanager_endpoint {
             Some(e) => e.clone(),
             None => format!("https://secretsmanager.{}.amazonaws.com", spec.region),
@@ -107,7 +103,6 @@ impl AwsClient {
     async fn call(&self, action: &str, body: &Value) -> Result<Value, ProviderError> {
         let payload = serde_json::to_vec(body).unwrap_or_default();
         let target = format!("secretsmanager.{action}");
-        let now = time::OffsetDateTime::now_utc();
         if self.endpoint.host_str().is_none() {
             return Err(ProviderError::Config("the endpoint has no host".into()));
         }
@@ -115,23 +110,19 @@ impl AwsClient {
             ("content-type", "application/x-amz-json-1.1"),
             ("x-amz-target", target.as_str()),
         ];
-        let access_key_id = self.credentials.access_key_id.expose_secret();
-        let signed = sigv4::sign(
-            &sigv4::Request {
+        let signed = signing::sign(
+            &signing::Request {
                 method: "POST",
                 url: &self.endpoint,
                 headers: &headers,
                 body: &payload,
             },
-            &sigv4::SigningParams {
-                access_key_id,
-                secret_access_key: &self.credentials.secret_access_key,
-                session_token: self.credentials.session_token.as_ref(),
-                region: &self.region,
-                service: "secretsmanager",
-                time: now,
-            },
-        );
+            &self.credentials,
+            &self.region,
+            "secretsmanager",
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| ProviderError::Config(e.to_string()))?;
         let mut req = self.http.post(self.endpoint.clone()).body(payload);
         for (k, v) in headers.iter().copied() {
             req = req.header(k, v);

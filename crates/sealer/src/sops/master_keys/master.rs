@@ -2,10 +2,9 @@
 //!
 //! A master key wraps a secret (the data key, or one key group's Shamir share) into the
 //! string sops stores as `enc`, and unwraps it again. Local keys (age) answer at once;
-//! network keys (Vault transit, AWS KMS, … behind feature `kms`) return a future that a
-//! runtime drives. Async callers (the controller) await the futures directly; sync callers
-//! (the CLI) use [`block_on`], which with feature `kms` runs them on one shared tokio
-//! runtime, so the CLI stays synchronous and needs no runtime of its own.
+//! network keys (Vault transit, AWS KMS, … from a [`RemoteKeys`] implementation) return a
+//! future. Async callers await the futures directly; sync callers (the CLI) use
+//! [`block_on`], so the CLI stays synchronous and needs no runtime of its own.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +15,7 @@ use zeroize::Zeroizing;
 use super::age::{AgeIdentities, AgeRecipient, IdentityEnv};
 use super::env::KeyEnv;
 use super::error::{Error, Result};
+use super::remote::{RemoteKeys, installed_remote_keys};
 use crate::sops::{KeyKind, MasterKeyStanza};
 
 /// The future a master-key operation returns.
@@ -24,13 +24,21 @@ pub type KeyFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Credentials and identities used to unwrap data keys, loaded lazily and once.
 ///
 /// age identities come from the environment exactly as sops finds them (see
-/// [`crate::keys::age`]); tests inject their own with [`Unwrappers::with_age`]. Network and
-/// PGP keys read their credentials from [`Unwrappers::key_env`].
-#[derive(Debug, Default)]
+/// [`crate::sops::master_keys::age`]); tests inject their own with [`Unwrappers::with_age`].
+/// Network and PGP keys read their credentials from [`Unwrappers::key_env`]; network keys
+/// are made usable by [`Unwrappers::remote_keys`] (the process's installed one unless set).
+#[derive(Debug)]
 pub struct Unwrappers {
     env: IdentityEnv,
     key_env: Arc<KeyEnv>,
     age: std::sync::OnceLock<AgeIdentities>,
+    remote: Option<Arc<dyn RemoteKeys>>,
+}
+
+impl Default for Unwrappers {
+    fn default() -> Self {
+        Self::from_env(IdentityEnv::default())
+    }
 }
 
 impl Unwrappers {
@@ -45,6 +53,7 @@ impl Unwrappers {
             env,
             key_env: Arc::default(),
             age: std::sync::OnceLock::new(),
+            remote: installed_remote_keys(),
         }
     }
 
@@ -56,6 +65,7 @@ impl Unwrappers {
             env: IdentityEnv::default(),
             key_env: Arc::default(),
             age,
+            remote: installed_remote_keys(),
         }
     }
 
@@ -63,6 +73,17 @@ impl Unwrappers {
     pub fn with_key_env(mut self, env: KeyEnv) -> Self {
         self.key_env = Arc::new(env);
         self
+    }
+
+    /// The same, with `remote` making network keys usable.
+    pub fn with_remote_keys(mut self, remote: Arc<dyn RemoteKeys>) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// What makes network keys usable, if anything.
+    pub fn remote_keys(&self) -> Option<&Arc<dyn RemoteKeys>> {
+        self.remote.as_ref()
     }
 
     /// The age identities (loaded on first use).
@@ -124,8 +145,8 @@ impl MasterKey for AgeRecipient {
     }
 }
 
-/// A key sealkit can read and keep in metadata but not use in this build (PGP, KMS
-/// without feature `kms`). Wrapping or unwrapping with it fails with a clear error.
+/// A key sealkit can read and keep in metadata but not use (a kind this build does not
+/// know). Wrapping or unwrapping with it fails with a clear error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnsupportedKey {
     kind: KeyKind,
@@ -175,51 +196,19 @@ impl MasterKey for UnsupportedKey {
     }
 }
 
-#[cfg(not(feature = "kms"))]
 struct ThreadWaker(std::thread::Thread);
 
-#[cfg(not(feature = "kms"))]
 impl std::task::Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
         self.0.unpark();
     }
 }
 
-/// Runs a master-key future to completion from synchronous code.
+/// Runs a master-key future to completion on the current thread.
 ///
-/// With feature `kms` the future runs on a shared tokio runtime (network keys use tokio
-/// I/O); called from inside another tokio runtime it runs on a helper thread instead of
-/// panicking. Without `kms`, every key is local and the current thread drives it.
-#[cfg(feature = "kms")]
-pub fn block_on<F>(future: F) -> F::Output
-where
-    F: Future + Send,
-    F::Output: Send,
-{
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    let runtime = RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sealer-keys")
-            .enable_all()
-            .build()
-            .expect("starting the tokio runtime for master keys")
-    });
-    if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| runtime.block_on(future))
-                .join()
-                .expect("master-key thread panicked")
-        })
-    } else {
-        runtime.block_on(future)
-    }
-}
-
-/// Runs a master-key future to completion on the current thread (every key is local
-/// without feature `kms`).
-#[cfg(not(feature = "kms"))]
+/// Local keys answer at once. Network keys (from a [`super::RemoteKeys`]) do their I/O on a
+/// runtime of their own and wake this thread when done, so this works from any thread,
+/// inside an async runtime or not.
 pub fn block_on<F>(future: F) -> F::Output
 where
     F: Future + Send,

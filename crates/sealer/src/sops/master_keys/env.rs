@@ -14,14 +14,19 @@ const KEPT: &[&str] = &[
     "VAULT_",
     "AWS_",
     "GOOGLE_",
+    "GCE_METADATA_",
     "AZURE_",
+    "IDENTITY_",
+    "IMDS_ENDPOINT",
+    "MSI_",
     "GNUPGHOME",
     "HOME",
     "CLOUDSDK_CONFIG",
 ];
 
 /// A snapshot of the variables master keys read (`VAULT_TOKEN`, `AWS_*`, `GOOGLE_*`,
-/// `AZURE_*`, `GNUPGHOME`, `SOPS_*`, `HOME`).
+/// `GCE_METADATA_*`, `AZURE_*`, managed identity's `IDENTITY_*`/`IMDS_ENDPOINT`/`MSI_*`,
+/// `GNUPGHOME`, `SOPS_*`, `HOME`).
 #[derive(Clone, Default)]
 pub struct KeyEnv {
     vars: BTreeMap<String, SecretString>,
@@ -69,6 +74,11 @@ impl KeyEnv {
             .get(name)
             .map(|v| v.expose_secret())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Every variable, by name.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &SecretString)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// A variable as a secret, `None` when unset or empty.

@@ -18,7 +18,7 @@ use crate::sops::{KeyGroup, KeyKind, MasterKeyStanza, Metadata, shamir};
 pub type MasterKeyGroup = Vec<Box<dyn MasterKey>>;
 
 /// The master key a metadata stanza names (metadata in), with the process environment for
-/// credentials. Kinds this build cannot use become [`super::UnsupportedKey`]s that fail
+/// credentials and the process's [`super::RemoteKeys`]. Kinds this program cannot use fail
 /// with a clear error when used. See [`KeyBuilder::key_for_stanza`].
 pub fn master_key_for(stanza: &MasterKeyStanza) -> Result<Box<dyn MasterKey>> {
     KeyBuilder::from_process_env().key_for_stanza(stanza)
@@ -138,7 +138,10 @@ fn in_decryption_order<'g>(group: &'g KeyGroup, order: &[String]) -> Vec<&'g Mas
 
 /// Opens one group: the first key whose stanza decrypts wins.
 async fn open_group(group: &KeyGroup, with: &Unwrappers) -> Result<Zeroizing<Vec<u8>>> {
-    let builder = KeyBuilder::new(with.key_env().clone());
+    let mut builder = KeyBuilder::new(with.key_env().clone()).without_remote_keys();
+    if let Some(remote) = with.remote_keys() {
+        builder = builder.with_remote_keys(remote.clone());
+    }
     let mut other_errors: Vec<Error> = Vec::new();
     let mut any_age = false;
     for stanza in in_decryption_order(group, &with.key_env().decryption_order()) {
@@ -197,7 +200,7 @@ fn recipients_of(group: &KeyGroup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::age::{AgeIdentities, AgeRecipient};
+    use crate::sops::master_keys::age::{AgeIdentities, AgeRecipient};
 
     const KEY_A: &str =
         "AGE-SECRET-KEY-1L587LPYXVNQK8NT5UURPVCQN052QKY4ZJTHXSEVKX2KWFZAJMVQQY2TFLN";

@@ -1,24 +1,51 @@
 //! Master keys against real peers: OpenBao (Vault transit), moto (AWS KMS and STS) and GnuPG;
 //! GCP Cloud KMS and Azure Key Vault against local servers that check each request against
 //! the shape the service documents (no emulator of either is installable from crates.io,
-//! PyPI, Debian or npm). Needs feature `kms`.
+//! PyPI, Debian or npm); Azure's token endpoint over HTTPS, as azure_identity requires.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sealer::keys::{
-    self, DataKey, KeyBuilder, KeyEnv, KeyFlags, MasterKey, MasterKeyGroup, Unwrappers, block_on,
+use sealer::sops::master_keys::{
+    self, DataKey, KeyBuilder, KeyEnv, KeyFlags, MasterKey, MasterKeyGroup, RemoteKeys, Unwrappers,
+    block_on,
 };
 use sealer::sops::{KeyKind, Metadata, Selectors};
+use sealkit_cloud::CloudKeys;
 use sealkit_tests::gnupg::GnupgHome;
 use sealkit_tests::servers::{Moto, OpenBao};
 
+#[path = "master_keys/aws_sources.rs"]
+mod aws_sources;
+
+fn cloud_keys() -> Arc<dyn RemoteKeys> {
+    Arc::new(CloudKeys::default())
+}
+
+/// Cloud keys whose HTTP client also trusts `ca_pem` (a local HTTPS server's certificate).
+fn cloud_keys_trusting(ca_pem: &str) -> Arc<dyn RemoteKeys> {
+    let client = sealkit_cloud::http::ClientBuilder::new()
+        .add_ca_pem(ca_pem.as_bytes(), "test server")
+        .unwrap()
+        .build()
+        .unwrap();
+    Arc::new(CloudKeys::with_http_client(client))
+}
+
 fn builder(vars: &[(&str, &str)]) -> KeyBuilder {
-    KeyBuilder::new(Arc::new(KeyEnv::from_vars(vars.iter().copied())))
+    builder_with(vars, cloud_keys())
+}
+
+fn builder_with(vars: &[(&str, &str)], keys: Arc<dyn RemoteKeys>) -> KeyBuilder {
+    KeyBuilder::new(Arc::new(KeyEnv::from_vars(vars.iter().copied()))).with_remote_keys(keys)
 }
 
 fn unwrappers(builder: &KeyBuilder) -> Unwrappers {
-    Unwrappers::from_env(Default::default()).with_key_env((**builder.env()).clone())
+    let with = Unwrappers::from_env(Default::default()).with_key_env((**builder.env()).clone());
+    match builder.remote_keys() {
+        Some(keys) => with.with_remote_keys(keys.clone()),
+        None => with,
+    }
 }
 
 /// Wraps a fresh secret, rebuilds the key from its stanza (metadata out and in) and unwraps.
@@ -256,51 +283,38 @@ print(req.headers["Authorization"])
         String::from_utf8_lossy(&out.stderr)
     );
     let theirs = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let url = reqwest::Url::parse("http://127.0.0.1:4566/").unwrap();
-    let secret = secrecy::SecretString::from("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned());
-    let token = secrecy::SecretString::from("session-token".to_owned());
-    let ours = keys::kms::sigv4::sign(
-        &keys::kms::sigv4::Request {
+    let url = url::Url::parse("http://127.0.0.1:4566/").unwrap();
+    let credentials = sealkit_cloud::aws::Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        Some("session-token".into()),
+        None,
+        "test",
+    );
+    let ours = sealkit_cloud::aws::signing::sign(
+        &sealkit_cloud::aws::signing::Request {
             method: "POST",
             url: &url,
             headers: &[
-                ("Content-Type", "application/x-amz-json-1.1"),
-                ("X-Amz-Target", "TrentService.Encrypt"),
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-target", "TrentService.Encrypt"),
             ],
             body: br#"{"KeyId":"alias/sops","Plaintext":"AAAA"}"#,
         },
-        &keys::kms::sigv4::SigningParams {
-            access_key_id: "AKIDEXAMPLE",
-            secret_access_key: &secret,
-            session_token: Some(&token),
-            region: "eu-west-1",
-            service: "kms",
-            time: time::macros::datetime!(2026-01-02 03:04:05 UTC),
-        },
-    );
+        &credentials,
+        "eu-west-1",
+        "kms",
+        // 2026-01-02T03:04:05Z
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_767_323_045),
+    )
+    .unwrap();
     let ours = &ours.iter().find(|(k, _)| k == "authorization").unwrap().1;
     assert_eq!(ours, &theirs);
 }
 
 // ---- GCP Cloud KMS and Azure Key Vault: local servers checking the documented shapes -------
 
-/// Serves `router` on a free loopback port from a background thread.
-fn serve(router: axum::Router) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, router).await.unwrap();
-            });
-    });
-    addr
-}
+use sealkit_tests::http_server::serve;
 
 mod gcp_mock {
     use axum::Json;
@@ -311,11 +325,14 @@ mod gcp_mock {
     use std::sync::Arc;
 
     pub const TOKEN: &str = "ya29.mock-token";
+    /// The subject token an `external_account` file's credential source holds.
+    pub const SUBJECT_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.subject.token";
+    /// The workload identity pool provider an `external_account` file names.
+    pub const AUDIENCE: &str = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/sops";
 
     pub struct Mock {
         /// PKCS#1 public key of the service account (to check the JWT signature).
         pub sa_public_key: Vec<u8>,
-        pub token_uri: std::sync::OnceLock<String>,
     }
 
     fn google_error(status: StatusCode, name: &str, message: &str) -> Response {
@@ -326,59 +343,95 @@ mod gcp_mock {
             .into_response()
     }
 
-    /// `POST /token`: an RFC 7523 JWT-bearer grant signed by the service account, or a
-    /// refresh-token grant.
-    pub async fn token(State(mock): State<Arc<Mock>>, body: String) -> Response {
+    /// Whether `jwt` is a self-signed service-account token (AIP-4111, what
+    /// google-cloud-auth sends for service-account keys): RS256 by the key, `kid` the key's
+    /// id, `iss` and `sub` its email, the cloud-platform scope, an hour or so of validity.
+    fn self_signed(mock: &Mock, jwt: &str) -> bool {
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let signed = parts.len() == 3 && {
+            let sig = sealer::encoding::decode_url_safe(parts[2]).unwrap_or_default();
+            aws_lc_rs::signature::UnparsedPublicKey::new(
+                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                &mock.sa_public_key,
+            )
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+            .is_ok()
+        };
+        let part = |i: usize| -> serde_json::Value {
+            parts
+                .get(i)
+                .and_then(|c| sealer::encoding::decode_url_safe(c).ok())
+                .and_then(|c| serde_json::from_slice(&c).ok())
+                .unwrap_or_default()
+        };
+        let (header, claims) = (part(0), part(1));
+        let lifetime = claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0);
+        signed
+            && header["alg"] == "RS256"
+            && header["kid"] == "key-id-1"
+            && claims["iss"] == "sops@project.iam.gserviceaccount.com"
+            && claims["sub"] == "sops@project.iam.gserviceaccount.com"
+            && claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
+            && (3600..=4000).contains(&lifetime)
+    }
+
+    /// `POST /token`: a refresh-token grant (authorized_user) or an STS token exchange
+    /// (external_account: RFC 8693, the subject token read from the credential source),
+    /// form-encoded or JSON (Google's token endpoints take both; google-cloud-auth sends the
+    /// refresh grant as JSON).
+    pub async fn token(body: String) -> Response {
         let form: std::collections::HashMap<String, String> =
-            url_pairs(&body).into_iter().collect();
-        let ok = match form.get("grant_type").map(String::as_str) {
-            Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => {
-                let jwt = form.get("assertion").cloned().unwrap_or_default();
-                let parts: Vec<&str> = jwt.split('.').collect();
-                let signed = parts.len() == 3 && {
-                    let sig = sealer::encoding::decode_url_safe(parts[2]).unwrap_or_default();
-                    aws_lc_rs::signature::UnparsedPublicKey::new(
-                        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-                        &mock.sa_public_key,
-                    )
-                    .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
-                    .is_ok()
-                };
-                let claims: serde_json::Value = parts
-                    .get(1)
-                    .and_then(|c| sealer::encoding::decode_url_safe(c).ok())
-                    .and_then(|c| serde_json::from_slice(&c).ok())
-                    .unwrap_or_default();
-                let header: serde_json::Value = parts
-                    .first()
-                    .and_then(|c| sealer::encoding::decode_url_safe(c).ok())
-                    .and_then(|c| serde_json::from_slice(&c).ok())
-                    .unwrap_or_default();
-                signed
-                    && header["alg"] == "RS256"
-                    && header["kid"] == "key-id-1"
-                    && claims["iss"] == "sops@project.iam.gserviceaccount.com"
-                    && claims["aud"] == mock.token_uri.get().unwrap().as_str()
-                    && claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
-                    && claims["exp"].as_i64() == claims["iat"].as_i64().map(|i| i + 3600)
-            }
+            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&body) {
+                Ok(map) => map
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+                    .collect(),
+                Err(_) => url_pairs(&body).into_iter().collect(),
+            };
+        let get = |k: &str| form.get(k).map(String::as_str);
+        let ok = match get("grant_type") {
             Some("refresh_token") => {
-                form.get("refresh_token").map(String::as_str) == Some("1//refresh")
-                    && form.get("client_id").map(String::as_str) == Some("client.apps")
-                    && form.get("client_secret").map(String::as_str) == Some("shh")
+                get("refresh_token") == Some("1//refresh")
+                    && get("client_id") == Some("client.apps")
+                    && get("client_secret") == Some("shh")
+            }
+            Some("urn:ietf:params:oauth:grant-type:token-exchange") => {
+                get("subject_token") == Some(SUBJECT_TOKEN)
+                    && get("subject_token_type") == Some("urn:ietf:params:oauth:token-type:jwt")
+                    && get("audience") == Some(AUDIENCE)
+                    && get("requested_token_type")
+                        == Some("urn:ietf:params:oauth:token-type:access_token")
+                    && get("scope") == Some("https://www.googleapis.com/auth/cloud-platform")
             }
             _ => false,
         };
         if ok {
-            Json(json!({"access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer"}))
-                .into_response()
+            Json(json!({
+                "access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer",
+                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            }))
+            .into_response()
         } else {
             (
                 StatusCode::BAD_REQUEST,
-                Json(json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})),
+                Json(json!({"error": "invalid_grant", "error_description": "Invalid grant."})),
             )
                 .into_response()
         }
+    }
+
+    /// `GET /computeMetadata/v1/instance/service-accounts/default/token` (the metadata
+    /// server): only with `Metadata-Flavor: Google`.
+    pub async fn metadata_token(headers: HeaderMap) -> Response {
+        if headers.get("metadata-flavor").and_then(|h| h.to_str().ok()) != Some("Google") {
+            return (
+                StatusCode::FORBIDDEN,
+                "Missing Metadata-Flavor:Google header.",
+            )
+                .into_response();
+        }
+        Json(json!({"access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer"}))
+            .into_response()
     }
 
     pub fn url_pairs(body: &str) -> Vec<(String, String)> {
@@ -392,13 +445,17 @@ mod gcp_mock {
     /// `POST /v1/{name}:encrypt|decrypt` (Cloud KMS REST v1). The "ciphertext" is the
     /// plaintext bound to the key name, enough to tell keys apart.
     pub async fn crypto(
+        State(mock): State<Arc<Mock>>,
         Path(rest): Path<String>,
         headers: HeaderMap,
         Json(body): Json<serde_json::Value>,
     ) -> Response {
-        if headers.get("authorization").and_then(|h| h.to_str().ok())
-            != Some(&format!("Bearer {TOKEN}"))
-        {
+        let bearer = headers
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if bearer != TOKEN && !self_signed(&mock, bearer) {
             return google_error(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
@@ -454,15 +511,16 @@ fn gcp_server() -> (SocketAddr, aws_lc_rs::signature::RsaKeyPair) {
     let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
     let mock = Arc::new(gcp_mock::Mock {
         sa_public_key: pair.public_key().as_ref().to_vec(),
-        token_uri: std::sync::OnceLock::new(),
     });
     let router = axum::Router::new()
         .route("/token", axum::routing::post(gcp_mock::token))
+        .route(
+            "/computeMetadata/v1/instance/service-accounts/default/token",
+            axum::routing::get(gcp_mock::metadata_token),
+        )
         .route("/v1/{*rest}", axum::routing::post(gcp_mock::crypto))
-        .with_state(mock.clone());
-    let addr = serve(router);
-    mock.token_uri.set(format!("http://{addr}/token")).unwrap();
-    (addr, pair)
+        .with_state(mock);
+    (serve(router), pair)
 }
 
 const GCP_KEY: &str = "projects/p/locations/global/keyRings/sops/cryptoKeys/k1";
@@ -487,7 +545,8 @@ fn gcp_kms_speaks_the_rest_api_with_each_credential_kind() {
     let stanza = key.to_stanza(&enc);
     assert_eq!(stanza.field("resource_id"), Some(GCP_KEY));
 
-    // A service-account JSON in GOOGLE_CREDENTIALS (its JWT is checked by the token server).
+    // A service-account JSON in GOOGLE_CREDENTIALS: google-cloud-auth signs its own JWT as
+    // the bearer token (checked by the KMS server), no token exchange.
     let pem = pem::encode(&pem::Pem::new(
         "PRIVATE KEY",
         pair.as_der().unwrap().as_ref().to_vec(),
@@ -525,6 +584,41 @@ fn gcp_kms_speaks_the_rest_api_with_each_credential_kind() {
     let b = builder(&[
         ("SOPS_GCP_KMS_ENDPOINT", endpoint.as_str()),
         ("GOOGLE_APPLICATION_CREDENTIALS", adc.to_str().unwrap()),
+    ]);
+    round_trip(one(&b, flags.clone()).as_ref(), &b);
+
+    // An external_account file (workload identity federation): the subject token from a file
+    // traded at the file's local STS `token_url`.
+    let subject = dir.path().join("subject.jwt");
+    fs_err::write(&subject, gcp_mock::SUBJECT_TOKEN).unwrap();
+    let federated = dir.path().join("federated.json");
+    fs_err::write(
+        &federated,
+        serde_json::json!({
+            "type": "external_account",
+            "audience": gcp_mock::AUDIENCE,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("http://{addr}/token"),
+            "credential_source": {"file": subject.to_str().unwrap()},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let b = builder(&[
+        ("SOPS_GCP_KMS_ENDPOINT", endpoint.as_str()),
+        (
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            federated.to_str().unwrap(),
+        ),
+    ]);
+    round_trip(one(&b, flags.clone()).as_ref(), &b);
+
+    // Nothing in the environment: the metadata server at GCE_METADATA_HOST.
+    let metadata_host = addr.to_string();
+    let b = builder(&[
+        ("SOPS_GCP_KMS_ENDPOINT", endpoint.as_str()),
+        ("HOME", "/nonexistent"),
+        ("GCE_METADATA_HOST", metadata_host.as_str()),
     ]);
     round_trip(one(&b, flags.clone()).as_ref(), &b);
 
@@ -580,6 +674,8 @@ mod azure_mock {
         pub private: OaepPrivateDecryptingKey,
         pub public: OaepPublicEncryptingKey,
         pub base: std::sync::OnceLock<String>,
+        /// The client certificate's RSA public key (PKCS#1) and its x5t.
+        pub client_cert: std::sync::OnceLock<(Vec<u8>, String)>,
     }
 
     impl Mock {
@@ -589,7 +685,45 @@ mod azure_mock {
                 public: OaepPublicEncryptingKey::new(key.public_key()).unwrap(),
                 private: OaepPrivateDecryptingKey::new(key).unwrap(),
                 base: std::sync::OnceLock::new(),
+                client_cert: std::sync::OnceLock::new(),
             }
+        }
+
+        /// A certificate assertion: RS256 by the client certificate's key, its x5t, the
+        /// token endpoint as `aud`, the client as `iss` and `sub`, ten minutes at most.
+        fn certificate_assertion_ok(&self, tenant: &str, jwt: &str) -> bool {
+            let Some((public, x5t)) = self.client_cert.get() else {
+                return false;
+            };
+            let parts: Vec<&str> = jwt.split('.').collect();
+            if parts.len() != 3 {
+                return false;
+            }
+            let sig = sealer::encoding::decode_url_safe(parts[2]).unwrap_or_default();
+            let signed = aws_lc_rs::signature::UnparsedPublicKey::new(
+                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                public,
+            )
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+            .is_ok();
+            let part = |i: usize| -> serde_json::Value {
+                sealer::encoding::decode_url_safe(parts[i])
+                    .ok()
+                    .and_then(|c| serde_json::from_slice(&c).ok())
+                    .unwrap_or_default()
+            };
+            let (header, claims) = (part(0), part(1));
+            let audience = format!("{}/{tenant}/oauth2/v2.0/token", self.base.get().unwrap());
+            let lifetime =
+                claims["exp"].as_i64().unwrap_or(0) - claims["nbf"].as_i64().unwrap_or(0);
+            signed
+                && header["alg"] == "RS256"
+                && header["x5t"] == x5t.as_str()
+                && claims["aud"] == audience.as_str()
+                && claims["iss"] == "client-1"
+                && claims["sub"] == "client-1"
+                && claims["jti"].as_str().is_some_and(|j| !j.is_empty())
+                && (1..=600).contains(&lifetime)
         }
     }
 
@@ -621,14 +755,21 @@ mod azure_mock {
         None
     }
 
-    /// `POST /{tenant}/oauth2/v2.0/token`: client credentials (secret or federated token).
-    pub async fn token(Path(tenant): Path<String>, body: String) -> Response {
+    /// `POST /{tenant}/oauth2/v2.0/token`: client credentials (a secret, a federated token, or
+    /// a client certificate's signed assertion).
+    pub async fn token(
+        State(mock): State<Arc<Mock>>,
+        Path(tenant): Path<String>,
+        body: String,
+    ) -> Response {
         let form: HashMap<String, String> = super::gcp_mock::url_pairs(&body).into_iter().collect();
         let get = |k: &str| form.get(k).map(String::as_str);
+        let assertion = (get("client_assertion_type")
+            == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
+        .then(|| get("client_assertion").unwrap_or_default());
         let credential_ok = get("client_secret") == Some("azure-secret")
-            || (get("client_assertion_type")
-                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-                && get("client_assertion") == Some("federated.jwt"));
+            || assertion == Some("federated.jwt")
+            || assertion.is_some_and(|jwt| mock.certificate_assertion_ok(&tenant, jwt));
         if tenant == "tenant-1"
             && get("grant_type") == Some("client_credentials")
             && get("client_id") == Some("client-1")
@@ -717,7 +858,8 @@ mod azure_mock {
     }
 }
 
-fn azure_server() -> SocketAddr {
+/// The Key Vault and Entra ID mock over HTTPS (azure_identity refuses a plain-HTTP authority).
+fn azure_server() -> sealkit_tests::http_server::TlsServer {
     let mock = Arc::new(azure_mock::Mock::new());
     let router = axum::Router::new()
         .route(
@@ -730,15 +872,55 @@ fn azure_server() -> SocketAddr {
             axum::routing::post(azure_mock::operation),
         )
         .with_state(mock.clone());
-    let addr = serve(router);
-    mock.base.set(format!("http://{addr}")).unwrap();
-    addr
+    let server = sealkit_tests::http_server::serve_tls(router);
+    mock.base.set(server.url()).unwrap();
+    AZURE_MOCKS.with(|m| m.borrow_mut().push(mock));
+    server
+}
+
+thread_local! {
+    /// The mocks `azure_server` started on this thread (a test reaches its own).
+    static AZURE_MOCKS: std::cell::RefCell<Vec<Arc<azure_mock::Mock>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A client certificate (self-signed, RSA 2048) as a PEM file of certificate and PKCS#8 key,
+/// registered with the last Azure mock started on this thread.
+fn azure_client_certificate(dir: &std::path::Path) -> std::path::PathBuf {
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::signature::KeyPair as _;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let pkcs8 = pair.as_der().unwrap();
+    let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec()));
+    let key = rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["sops-client".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        cert.der().as_ref(),
+    );
+    let x5t = sealer::encoding::encode_url_nopad(digest.as_ref());
+    AZURE_MOCKS.with(|m| {
+        m.borrow()
+            .last()
+            .unwrap()
+            .client_cert
+            .set((pair.public_key().as_ref().to_vec(), x5t))
+            .unwrap()
+    });
+    let path = dir.join("client.pem");
+    fs_err::write(&path, format!("{}{key_pem}", cert.pem())).unwrap();
+    path
 }
 
 #[test]
 fn azure_key_vault_speaks_the_rest_api_with_client_credentials() {
-    let addr = azure_server();
-    let base = format!("http://{addr}");
+    let server = azure_server();
+    let keys = cloud_keys_trusting(&server.ca_pem);
+    let builder = |vars: &[(&str, &str)]| builder_with(vars, keys.clone());
+    let base = server.url();
     let authority = format!("{base}/");
     let secret_env = [
         ("AZURE_AUTHORITY_HOST", authority.as_str()),
@@ -770,7 +952,7 @@ fn azure_key_vault_speaks_the_rest_api_with_client_credentials() {
     // Workload identity (a federated token file).
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
-    fs_err::write(&token_file, "federated.jwt\n").unwrap();
+    fs_err::write(&token_file, "federated.jwt").unwrap();
     let wi = builder(&[
         ("AZURE_AUTHORITY_HOST", authority.as_str()),
         ("AZURE_TENANT_ID", "tenant-1"),
@@ -785,6 +967,26 @@ fn azure_key_vault_speaks_the_rest_api_with_client_credentials() {
         },
     );
     round_trip(versioned.as_ref(), &wi);
+
+    // A client certificate (PEM), as a signed client assertion.
+    let client_pem = azure_client_certificate(dir.path());
+    let certified = builder(&[
+        ("AZURE_AUTHORITY_HOST", authority.as_str()),
+        ("AZURE_TENANT_ID", "tenant-1"),
+        ("AZURE_CLIENT_ID", "client-1"),
+        (
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            client_pem.to_str().unwrap(),
+        ),
+    ]);
+    let with_cert = one(
+        &certified,
+        KeyFlags {
+            azure_kv: Some(format!("{base}/keys/sops/{}", azure_mock::VERSION)),
+            ..KeyFlags::default()
+        },
+    );
+    round_trip(with_cert.as_ref(), &certified);
 
     // A tampered enc, a wrong client secret.
     let mut raw = sealer::encoding::decode_url_safe(&enc).unwrap();
@@ -813,13 +1015,14 @@ fn azure_key_vault_speaks_the_rest_api_with_client_credentials() {
         )
         .as_ref(),
     );
-    assert_eq!(
-        err,
-        format!(
-            "azure_kv key {base}/keys/sops: access denied by {base}/tenant-1/oauth2/v2.0/token \
-             (HTTP 401): token request refused: AADSTS7000215: Invalid client secret provided."
-        )
+    assert!(
+        err.starts_with(&format!(
+            "azure_kv key {base}/keys/sops: no credentials: azure credentials from client \
+             secret could not be obtained"
+        )),
+        "{err}"
     );
+    assert!(err.contains("AADSTS7000215"), "{err}");
     assert!(!err.contains("wrong"), "{err}");
 }
 
@@ -867,7 +1070,7 @@ fn pgp_round_trips_through_gpg_and_names_the_key_when_it_cannot_decrypt() {
 
 fn metadata_for(groups: &[MasterKeyGroup], threshold: usize, data_key: &DataKey) -> Metadata {
     let mut m = Metadata::new(
-        keys::wrap_data_key(groups, threshold, data_key).unwrap(),
+        master_keys::wrap_data_key(groups, threshold, data_key).unwrap(),
         Selectors::default(),
     );
     m.shamir_threshold = if groups.len() > 1 { threshold } else { 0 };
@@ -899,8 +1102,11 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
     ];
     let b = builder(&all);
     let with_age = |vars: &[(&str, &str)]| {
-        Unwrappers::with_age(keys::age::AgeIdentities::from_text(&age_secret, "test").unwrap())
-            .with_key_env(KeyEnv::from_vars(vars.iter().copied()))
+        Unwrappers::with_age(
+            master_keys::age::AgeIdentities::from_text(&age_secret, "test").unwrap(),
+        )
+        .with_key_env(KeyEnv::from_vars(vars.iter().copied()))
+        .with_remote_keys(cloud_keys())
     };
     // Without the PGP home in `vars`, gpg gets an empty one (never the user's ~/.gnupg).
     let empty_gnupg = GnupgHome::new();
@@ -909,7 +1115,9 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
         for (k, v) in vars {
             env.set(k, v);
         }
-        Unwrappers::from_env(Default::default()).with_key_env(env)
+        Unwrappers::from_env(Default::default())
+            .with_key_env(env)
+            .with_remote_keys(cloud_keys())
     };
 
     // One group: age + Vault transit. Either alone opens it.
@@ -922,9 +1130,9 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
         })
         .unwrap();
     let one_group = metadata_for(&[group], 0, &data_key);
-    let opened = keys::unwrap_data_key(&one_group, &no_age(&all[..1])).unwrap();
+    let opened = master_keys::unwrap_data_key(&one_group, &no_age(&all[..1])).unwrap();
     assert_eq!(opened.expose(), data_key.expose());
-    let opened = keys::unwrap_data_key(&one_group, &with_age(&[])).unwrap();
+    let opened = master_keys::unwrap_data_key(&one_group, &with_age(&[])).unwrap();
     assert_eq!(opened.expose(), data_key.expose());
 
     // Three groups (Vault, AWS KMS, PGP), threshold 2: any two open it, one does not.
@@ -951,12 +1159,12 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
                 _ => vec![all[4]],
             })
             .collect();
-        let opened = keys::unwrap_data_key(&shamir, &no_age(&vars))
+        let opened = master_keys::unwrap_data_key(&shamir, &no_age(&vars))
             .unwrap_or_else(|e| panic!("{pair:?}: {e}"));
         assert_eq!(opened.expose(), data_key.expose());
     }
     bao.kill();
-    let err = keys::unwrap_data_key(&shamir, &no_age(&all[..1]))
+    let err = master_keys::unwrap_data_key(&shamir, &no_age(&all[..1]))
         .unwrap_err()
         .to_string();
     assert!(
@@ -967,7 +1175,7 @@ fn age_and_vault_in_one_group_each_open_the_file_and_two_of_three_groups_suffice
         err.contains(&format!("group 1: hc_vault key {uri}: cannot reach")),
         "{err}"
     );
-    let err = keys::unwrap_data_key(&shamir, &no_age(&all[4..]))
+    let err = master_keys::unwrap_data_key(&shamir, &no_age(&all[4..]))
         .unwrap_err()
         .to_string();
     assert!(
@@ -1000,7 +1208,9 @@ fn a_group_of_every_kind_is_read_and_rewritten_unchanged_by_real_sops() {
     let gnupg = GnupgHome::new();
     let fp = gnupg.generate("sealkit every kind");
     let gcp = format!("http://{}", gcp_server().0);
-    let azure = format!("http://{}", azure_server());
+    let azure_server = azure_server();
+    let keys = cloud_keys_trusting(&azure_server.ca_pem);
+    let azure = azure_server.url();
     let identity = age::x25519::Identity::generate();
     let dir = tempfile::tempdir().unwrap();
     let age_file = dir.path().join("age.txt");
@@ -1026,7 +1236,7 @@ fn a_group_of_every_kind_is_read_and_rewritten_unchanged_by_real_sops() {
         ("AZURE_CLIENT_ID", "client-1"),
         ("AZURE_CLIENT_SECRET", "azure-secret"),
     ];
-    let b = builder(&vars);
+    let b = builder_with(&vars, keys.clone());
     let group = b
         .group_from_flags(&KeyFlags {
             age: Some(identity.to_public().to_string()),
@@ -1103,7 +1313,9 @@ fn a_group_of_every_kind_is_read_and_rewritten_unchanged_by_real_sops() {
         for (k, v) in vars.iter().filter(|(k, _)| names.contains(k)) {
             env.set(k, v);
         }
-        Unwrappers::from_env(Default::default()).with_key_env(env)
+        Unwrappers::from_env(Default::default())
+            .with_key_env(env)
+            .with_remote_keys(keys.clone())
     };
     for names in [
         &["VAULT_TOKEN"][..],
@@ -1121,7 +1333,7 @@ fn a_group_of_every_kind_is_read_and_rewritten_unchanged_by_real_sops() {
             "AZURE_CLIENT_SECRET",
         ],
     ] {
-        let opened = keys::unwrap_data_key(encrypted.metadata(), &only(names))
+        let opened = master_keys::unwrap_data_key(encrypted.metadata(), &only(names))
             .unwrap_or_else(|e| panic!("{names:?}: {e}"));
         assert_eq!(opened.expose(), data_key.expose(), "{names:?}");
     }

@@ -1,79 +1,19 @@
-//! The HTTP client every network key shares, and how its failures become key errors.
+//! How master keys call their services, and how failures become key errors (which name the
+//! key and the URL, never a token or the secret).
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use sealer::sops::master_keys::{Error, Result};
 
-use crate::keys::error::{Error, Result};
+use crate::http::{self, MAX_ANSWER_BYTES};
 
-/// How long a key service may take to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one key operation may take in all.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("sealkit/", env!("CARGO_PKG_VERSION")))
-}
-
-/// The shared client (connection pool, system roots, timeouts). Building it reads the
-/// system's CA certificates (`SSL_CERT_FILE`, `SSL_CERT_DIR`), which can fail: that is an
-/// error for `key`, never a panic.
-pub(crate) fn client(key: &str) -> Result<&'static reqwest::Client> {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    if let Some(client) = CLIENT.get() {
-        return Ok(client);
+/// The client master keys use: the one given to [`super::CloudKeys`], else the shared one
+/// (or an error naming the key).
+pub(crate) fn client(key: &str, given: Option<&reqwest::Client>) -> Result<reqwest::Client> {
+    if let Some(client) = given {
+        return Ok(client.clone());
     }
-    let built = builder().build().map_err(|e| Error::HttpClient {
+    http::shared().map_err(|e| Error::NoCredentials {
         key: key.to_owned(),
-        reason: "the system's CA certificates (SSL_CERT_FILE, SSL_CERT_DIR) hold no usable \
-                 certificate"
-            .into(),
-        source: Some(Box::new(e)),
-    })?;
-    Ok(CLIENT.get_or_init(|| built))
-}
-
-/// A client that also trusts the PEM certificates in `ca_file` and, with `insecure`, skips
-/// certificate checks (Vault's `VAULT_CACERT` and `VAULT_SKIP_VERIFY`).
-pub(crate) fn client_with_tls(
-    key: &str,
-    ca_file: Option<&str>,
-    insecure: bool,
-) -> Result<reqwest::Client> {
-    let mut b = builder();
-    let bad = |reason: String| Error::InvalidKey {
-        kind: "hc_vault",
-        id: key.to_owned(),
-        reason,
-    };
-    if let Some(path) = ca_file {
-        let pem = fs_err::read(path).map_err(|e| bad(format!("reading VAULT_CACERT: {e}")))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|_| bad(format!("VAULT_CACERT {path} holds no PEM certificate")))?;
-        for cert in certs {
-            b = b.add_root_certificate(cert);
-        }
-    }
-    if insecure {
-        b = b.danger_accept_invalid_certs(true);
-    }
-    // reqwest checks the certificates' DER only here.
-    b.build().map_err(|e| match ca_file {
-        // reqwest's words ("invalid peer certificate") would point at the server.
-        Some(path) => Error::HttpClient {
-            key: key.to_owned(),
-            reason: format!("VAULT_CACERT {path} holds a certificate that is not valid DER"),
-            source: None,
-        },
-        None => Error::HttpClient {
-            key: key.to_owned(),
-            reason: "the system's CA certificates (SSL_CERT_FILE, SSL_CERT_DIR) hold no usable \
-                     certificate"
-                .into(),
-            source: Some(Box::new(e)),
-        },
+        reason: e.to_string(),
     })
 }
 
@@ -113,7 +53,14 @@ pub(crate) async fn send(
     };
     let response = request.send().await.map_err(unreachable)?;
     let status = response.status().as_u16();
-    let body = response.text().await.map_err(unreachable)?;
+    let body = http::read_capped(response, MAX_ANSWER_BYTES, endpoint)
+        .await
+        .map_err(|e| Error::BadResponse {
+            key: key.to_owned(),
+            endpoint: endpoint.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let body = String::from_utf8_lossy(&body).into_owned();
     Ok(Answer { status, body })
 }
 
@@ -219,59 +166,12 @@ pub(crate) fn decode_b64(
     key: &str,
     endpoint: &str,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    crate::encoding::decode_std(text)
+    sealer::encoding::decode_std(text)
         .map(zeroize::Zeroizing::new)
         .map_err(|_| Error::BadResponse {
             key: key.to_owned(),
             endpoint: endpoint.to_owned(),
             reason: format!("`{what}` is not base64"),
-        })
-}
-
-/// `application/x-www-form-urlencoded` pairs.
-pub(crate) fn form_body(pairs: &[(&str, &str)]) -> String {
-    let mut url = reqwest::Url::parse("http://form.invalid/").expect("static URL");
-    url.query_pairs_mut().extend_pairs(pairs);
-    url.query().unwrap_or_default().to_owned()
-}
-
-/// An OAuth 2.0 token request (RFC 6749 §4): `pairs` form-encoded to `endpoint`, the
-/// `access_token` of the JSON answer back. Failures name the token endpoint and quote the
-/// server's `error_description` (never the request).
-pub(crate) async fn oauth_token(
-    key: &str,
-    endpoint: &str,
-    pairs: &[(&str, &str)],
-) -> Result<secrecy::SecretString> {
-    let body = zeroize::Zeroizing::new(form_body(pairs));
-    let request = client(key)?
-        .post(endpoint)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_string());
-    let answer = send(key, endpoint, request).await?;
-    let body = zeroize::Zeroizing::new(answer.body.clone());
-    let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    if !answer.ok() {
-        let text = value
-            .get("error_description")
-            .or_else(|| value.get("error"))
-            .and_then(|m| m.as_str())
-            .map_or_else(|| one_line(&body), one_line);
-        return Err(Error::AccessDenied {
-            key: key.to_owned(),
-            endpoint: endpoint.to_owned(),
-            status: answer.status,
-            message: format!("token request refused: {text}"),
-        });
-    }
-    value
-        .get("access_token")
-        .and_then(|t| t.as_str())
-        .map(|t| secrecy::SecretString::from(t.to_owned()))
-        .ok_or_else(|| Error::BadResponse {
-            key: key.to_owned(),
-            endpoint: endpoint.to_owned(),
-            reason: "no `access_token` in the token answer".into(),
         })
 }
 
@@ -293,28 +193,6 @@ mod tests {
         assert_eq!(other.to_string(), "k: u answered HTTP 500: boom");
         let wrong = refused("k", "u", 400, "bad".into(), Refusal::WrongKey);
         assert!(matches!(wrong, Error::WrongKey { .. }));
-    }
-
-    // issue 14: a malformed certificate in VAULT_CACERT panicked `seal decrypt` (reqwest
-    // checks the DER only when the client is built).
-    #[test]
-    fn a_vault_cacert_with_a_malformed_certificate_is_an_error_not_a_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ca.pem");
-        fs_err::write(
-            &path,
-            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-        )
-        .unwrap();
-        let path = path.to_str().unwrap();
-        let err = client_with_tls("hc_vault key k", Some(path), false).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "hc_vault key k: cannot set up TLS: VAULT_CACERT {path} holds a certificate \
-                 that is not valid DER"
-            )
-        );
     }
 
     #[test]

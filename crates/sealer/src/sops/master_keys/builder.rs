@@ -3,8 +3,9 @@
 //!
 //! Flag spellings and parsing follow sops 3.11 (`cmd/sops/main.go` `keyGroups`,
 //! `getMasterKeys`): comma-separated lists, `--kms ARN[+ROLE]`, `--encryption-context
-//! k:v,k2:v2` and `--aws-profile` for the KMS keys given with them. Without feature `kms`,
-//! network keys become [`UnsupportedKey`]s that keep their metadata and fail when used.
+//! k:v,k2:v2` and `--aws-profile` for the KMS keys given with them. Network keys are made
+//! usable by the builder's [`RemoteKeys`]; without one they are [`RemoteKey`]s that keep
+//! their metadata and fail when used.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,10 @@ use super::error::{Error, Result};
 use super::groups::MasterKeyGroup;
 use super::master::{MasterKey, UnsupportedKey};
 use super::pgp::PgpKey;
+use super::remote::{
+    AwsKmsKeyRef, AzureKvKeyRef, GcpKmsKeyRef, RemoteKey, RemoteKeys, VaultKeyRef,
+    installed_remote_keys,
+};
 use crate::sops::rules::RuleKeyGroup;
 use crate::sops::{KeyKind, MasterKeyStanza, Metadata};
 
@@ -64,20 +69,47 @@ fn split(list: Option<&str>) -> impl Iterator<Item = &str> {
 }
 
 /// Builds master keys that read credentials from one environment snapshot.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KeyBuilder {
     env: Arc<KeyEnv>,
+    remote: Option<Arc<dyn RemoteKeys>>,
+}
+
+impl Default for KeyBuilder {
+    fn default() -> Self {
+        Self::new(Arc::default())
+    }
 }
 
 impl KeyBuilder {
-    /// Keys reading `env`.
+    /// Keys reading `env`; network keys through the process's installed [`RemoteKeys`].
     pub fn new(env: Arc<KeyEnv>) -> Self {
-        Self { env }
+        Self {
+            env,
+            remote: installed_remote_keys(),
+        }
+    }
+
+    /// The same, with network keys made usable by `remote`.
+    pub fn with_remote_keys(mut self, remote: Arc<dyn RemoteKeys>) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// The same, with network keys left unusable (their metadata is kept).
+    pub fn without_remote_keys(mut self) -> Self {
+        self.remote = None;
+        self
     }
 
     /// Keys reading the process environment.
     pub fn from_process_env() -> Self {
         Self::new(Arc::new(KeyEnv::from_process()))
+    }
+
+    /// What makes network keys usable, if anything.
+    pub fn remote_keys(&self) -> Option<&Arc<dyn RemoteKeys>> {
+        self.remote.as_ref()
     }
 
     /// The environment the keys read.
@@ -103,7 +135,7 @@ impl KeyBuilder {
             group.push(self.kms(arn, &context, flags.aws_profile.as_deref())?);
         }
         for id in split(flags.gcp_kms.as_deref()) {
-            group.push(self.gcp_kms(id));
+            group.push(self.gcp_kms(id)?);
         }
         for url in split(flags.azure_kv.as_deref()) {
             group.push(self.azure_kv_url(url)?);
@@ -134,7 +166,7 @@ impl KeyBuilder {
             group.push(self.kms(&arn, &key.context, key.aws_profile.as_deref())?);
         }
         for id in &rule.gcp_kms {
-            group.push(self.gcp_kms(id));
+            group.push(self.gcp_kms(id)?);
         }
         for key in &rule.azure_kv {
             group.push(self.azure_kv_parts(&key.vault_url, &key.key, &key.version)?);
@@ -153,18 +185,12 @@ impl KeyBuilder {
 
     /// The master key a metadata stanza names (metadata in).
     pub fn key_for_stanza(&self, stanza: &MasterKeyStanza) -> Result<Box<dyn MasterKey>> {
-        let env = self.env.clone();
+        if let Some(remote) = RemoteKey::from_stanza(stanza) {
+            return self.remote(remote?);
+        }
         Ok(match stanza.kind() {
             KeyKind::Age => Box::new(AgeRecipient::parse(stanza.recipient().unwrap_or_default())?),
-            KeyKind::Pgp => Box::new(PgpKey::from_stanza(stanza, env)?),
-            #[cfg(feature = "kms")]
-            KeyKind::HcVault => Box::new(super::kms::vault::VaultKey::from_stanza(stanza, env)?),
-            #[cfg(feature = "kms")]
-            KeyKind::Kms => Box::new(super::kms::aws::AwsKmsKey::from_stanza(stanza, env)?),
-            #[cfg(feature = "kms")]
-            KeyKind::GcpKms => Box::new(super::kms::gcp::GcpKmsKey::from_stanza(stanza, env)),
-            #[cfg(feature = "kms")]
-            KeyKind::AzureKv => Box::new(super::kms::azure::AzureKvKey::from_stanza(stanza, env)?),
+            KeyKind::Pgp => Box::new(PgpKey::from_stanza(stanza, self.env.clone())?),
             kind => Box::new(UnsupportedKey::new(kind, stanza.identifier())),
         })
     }
@@ -178,83 +204,43 @@ impl KeyBuilder {
             .collect()
     }
 
-    #[cfg(feature = "kms")]
+    /// A network key, usable when the builder has [`RemoteKeys`].
+    pub fn remote(&self, key: RemoteKey) -> Result<Box<dyn MasterKey>> {
+        match &self.remote {
+            Some(remote) => remote.connect(key, self.env.clone()),
+            None => Ok(Box::new(key)),
+        }
+    }
+
     fn kms(
         &self,
         arn: &str,
         context: &BTreeMap<String, String>,
         profile: Option<&str>,
     ) -> Result<Box<dyn MasterKey>> {
-        Ok(Box::new(super::kms::aws::AwsKmsKey::from_arn(
+        self.remote(RemoteKey::Kms(AwsKmsKeyRef::from_arn(
             arn,
             context.clone(),
             profile,
-            self.env.clone(),
         )?))
     }
 
-    #[cfg(not(feature = "kms"))]
-    fn kms(
-        &self,
-        arn: &str,
-        _context: &BTreeMap<String, String>,
-        _profile: Option<&str>,
-    ) -> Result<Box<dyn MasterKey>> {
-        Ok(Box::new(UnsupportedKey::new(KeyKind::Kms, arn)))
+    fn gcp_kms(&self, id: &str) -> Result<Box<dyn MasterKey>> {
+        self.remote(RemoteKey::GcpKms(GcpKmsKeyRef::new(id)))
     }
 
-    #[cfg(feature = "kms")]
-    fn gcp_kms(&self, id: &str) -> Box<dyn MasterKey> {
-        Box::new(super::kms::gcp::GcpKmsKey::new(id, self.env.clone()))
-    }
-
-    #[cfg(not(feature = "kms"))]
-    fn gcp_kms(&self, id: &str) -> Box<dyn MasterKey> {
-        Box::new(UnsupportedKey::new(KeyKind::GcpKms, id))
-    }
-
-    #[cfg(feature = "kms")]
     fn azure_kv_url(&self, url: &str) -> Result<Box<dyn MasterKey>> {
-        Ok(Box::new(super::kms::azure::AzureKvKey::from_url(
-            url,
-            self.env.clone(),
-        )?))
+        self.remote(RemoteKey::AzureKv(AzureKvKeyRef::from_url(url)?))
     }
 
-    #[cfg(not(feature = "kms"))]
-    fn azure_kv_url(&self, url: &str) -> Result<Box<dyn MasterKey>> {
-        Ok(Box::new(UnsupportedKey::new(KeyKind::AzureKv, url)))
-    }
-
-    #[cfg(feature = "kms")]
     fn azure_kv_parts(&self, vault: &str, name: &str, version: &str) -> Result<Box<dyn MasterKey>> {
-        Ok(Box::new(super::kms::azure::AzureKvKey::new(
-            vault,
-            name,
-            version,
-            self.env.clone(),
+        self.remote(RemoteKey::AzureKv(AzureKvKeyRef::new(
+            vault, name, version,
         )?))
     }
 
-    #[cfg(not(feature = "kms"))]
-    fn azure_kv_parts(&self, vault: &str, name: &str, version: &str) -> Result<Box<dyn MasterKey>> {
-        Ok(Box::new(UnsupportedKey::new(
-            KeyKind::AzureKv,
-            format!("{vault}/keys/{name}/{version}"),
-        )))
-    }
-
-    #[cfg(feature = "kms")]
     fn hc_vault(&self, uri: &str) -> Result<Box<dyn MasterKey>> {
-        Ok(Box::new(super::kms::vault::VaultKey::from_uri(
-            uri,
-            self.env.clone(),
-        )?))
-    }
-
-    #[cfg(not(feature = "kms"))]
-    fn hc_vault(&self, uri: &str) -> Result<Box<dyn MasterKey>> {
-        Ok(Box::new(UnsupportedKey::new(KeyKind::HcVault, uri)))
+        self.remote(RemoteKey::HcVault(VaultKeyRef::from_uri(uri)?))
     }
 }
 
@@ -312,12 +298,10 @@ mod tests {
             kinds,
             [KeyKind::Kms, KeyKind::Pgp, KeyKind::HcVault, KeyKind::Age]
         );
-        if cfg!(feature = "kms") {
-            assert_eq!(
-                group[0].id(),
-                "arn:aws:kms:us-east-1:111122223333:key/k|app:demo"
-            );
-        }
+        assert_eq!(
+            group[0].id(),
+            "arn:aws:kms:us-east-1:111122223333:key/k|app:demo"
+        );
         let bad = KeyFlags {
             kms: Some("arn:aws:kms:us-east-1:1:key/k".into()),
             encryption_context: Some("nocolon".into()),
@@ -356,9 +340,7 @@ mod tests {
         );
         let key = builder.key_for_stanza(&vault).unwrap();
         assert_eq!(key.kind(), KeyKind::HcVault);
-        if cfg!(feature = "kms") {
-            assert_eq!(key.id(), "http://127.0.0.1:8200/v1/transit/keys/sops");
-            assert_eq!(key.to_stanza("vault:v1:x"), vault);
-        }
+        assert_eq!(key.id(), "http://127.0.0.1:8200/v1/transit/keys/sops");
+        assert_eq!(key.to_stanza("vault:v1:x"), vault);
     }
 }

@@ -5,7 +5,8 @@
 //! - [`age`]: X25519, post-quantum ([`age_pq`]) and ssh recipients, identities found as sops
 //!   finds them.
 //! - [`pgp`]: OpenPGP keys through the GnuPG keyring (`gpg`), as sops uses them.
-//! - `kms` (feature `kms`): Vault transit, AWS KMS, GCP Cloud KMS, Azure Key Vault.
+//! - [`remote`]: Vault transit, AWS KMS, GCP Cloud KMS and Azure Key Vault keys as sops records
+//!   them; a [`RemoteKeys`] implementation (the `sealkit-cloud` crate) makes them usable.
 //! - [`KeyBuilder`]: the one place keys are built from flags, `.sops.yaml` and metadata.
 //! - [`wrap_data_key`] / [`unwrap_data_key`]: key groups and Shamir's threshold.
 //! - [`DataKey`]: the 32-byte file key.
@@ -17,10 +18,9 @@ mod data_key;
 mod env;
 mod error;
 mod groups;
-#[cfg(feature = "kms")]
-pub mod kms;
 mod master;
 pub mod pgp;
+pub mod remote;
 
 pub use crate::sops::KeyKind;
 pub use builder::{KeyBuilder, KeyFlags, kms_context};
@@ -32,9 +32,13 @@ pub use groups::{
     wrap_data_key, wrap_data_key_async,
 };
 pub use master::{KeyFuture, MasterKey, UnsupportedKey, Unwrappers, block_on};
+pub use remote::{
+    AwsKmsKeyRef, AzureKvKeyRef, GcpKmsKeyRef, RemoteKey, RemoteKeys, VaultKeyRef,
+    install_remote_keys, installed_remote_keys,
+};
 
 /// Now in RFC 3339 UTC with seconds, the `created_at` sops writes.
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
