@@ -338,15 +338,24 @@ pub(crate) fn emit(root: &Branch, metadata: Option<&[(String, String)]>) -> Resu
                 out.push(' ');
             }
             out.push_str(" = ");
-            if v.contains(['\n', '`']) {
-                out.push_str(&format!("\"\"\"{v}\"\"\""));
+            let written = if v.contains(['\n', '`']) {
+                format!("\"\"\"{v}\"\"\"")
             } else if v.contains(['#', ';']) {
-                out.push_str(&format!("`{v}`"));
+                format!("`{v}`")
             } else if v.trim().len() != v.len() {
-                out.push_str(&format!("\"{v}\""));
+                format!("\"{v}\"")
             } else {
-                out.push_str(v);
+                v.clone()
+            };
+            // ini.v1's quoting cannot hold every value (`"""` inside a multi-line one, quotes
+            // around a plain one): refuse such a value rather than write one that changes.
+            if !value_reads_back(&written, v) {
+                return Err(Error::Unsupported(
+                    "ini: a value no INI quoting can hold (quotes around it, or `\"\"\"` with a line break or backtick) cannot be written"
+                        .into(),
+                ));
             }
+            out.push_str(&written);
             out.push('\n');
         }
         if i != last {
@@ -354,6 +363,14 @@ pub(crate) fn emit(root: &Branch, metadata: Option<&[(String, String)]>) -> Resu
         }
     }
     Ok(out.into_bytes())
+}
+
+/// Whether `written`, the text after ` = `, reads back as `value`.
+fn value_reads_back(written: &str, value: &str) -> bool {
+    match parse(format!("k = {written}\n").as_bytes()).as_deref() {
+        Ok([section]) => matches!(section.keys.as_slice(), [(_, v, _)] if v == value),
+        _ => false,
+    }
 }
 
 /// The flat `[sops]` section of an encrypted INI file, if any.
@@ -471,5 +488,28 @@ mod tests {
         assert_eq!(section.items[0].key.as_str(), Some("C\"`"));
         let err = emit(&b, None).unwrap_err();
         assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    }
+
+    // found by fuzzing: fuzz/sops_ini (a value holding `"""` and a line break was written in
+    // `"""` and read back cut at the inner `"""`; a value in quotes was written bare and read
+    // back without them).
+    #[test]
+    fn a_value_no_quoting_can_hold_is_refused_not_changed() {
+        for value in ["a\"\"\"\nb", "\"x\"", "'x'"] {
+            let mut section = Branch::default();
+            section.push("k", Value::str(value));
+            let mut b = Branch::default();
+            b.push("s", Value::Branch(section));
+            let err = emit(&b, None).unwrap_err();
+            assert!(matches!(err, Error::Unsupported(_)), "{value:?}: {err}");
+        }
+        for value in ["a\nb", "a`b", "x # y", " x ", "\"x", "x\"\"\"y", ""] {
+            let mut section = Branch::default();
+            section.push("k", Value::str(value));
+            let mut b = Branch::default();
+            b.push("s", Value::Branch(section));
+            let again = load(&emit(&b, None).unwrap()).unwrap();
+            assert_eq!(again.get("s"), b.get("s"), "{value:?}");
+        }
     }
 }
