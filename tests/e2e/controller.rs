@@ -31,24 +31,24 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Where keys live and where kubeseal looks for the controller.
-const CONTROLLER_NS: &str = "kube-system";
+pub(crate) const CONTROLLER_NS: &str = "kube-system";
 /// kubeseal's default Service name.
-const SERVICE: &str = "sealed-secrets-controller";
-const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
-const DIGEST_ANNOTATION: &str = "sealkit.dev/unsealed-digest";
-const KEYS_ANNOTATION: &str = "sealkit.dev/unsealed-keys";
+pub(crate) const SERVICE: &str = "sealed-secrets-controller";
+pub(crate) const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
+pub(crate) const DIGEST_ANNOTATION: &str = "sealkit.dev/unsealed-digest";
+pub(crate) const KEYS_ANNOTATION: &str = "sealkit.dev/unsealed-keys";
 
 // ---------------------------------------------------------------------------------------------
 // The cluster: a harness with the CRD, a temp dir and a kubeconfig.
 
-struct Cluster {
-    h: Harness,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+pub(crate) struct Cluster {
+    pub(crate) h: Harness,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) kubeconfig: PathBuf,
 }
 
 impl Cluster {
-    async fn start(namespaces: &[&str]) -> Self {
+    pub(crate) async fn start(namespaces: &[&str]) -> Self {
         let h = harness::start().await;
         let crds: Api<CustomResourceDefinition> = Api::all(h.client());
         for crd in seal_controller::crds::crds() {
@@ -71,24 +71,24 @@ impl Cluster {
         Self { h, dir, kubeconfig }
     }
 
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         self.h.client()
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn secrets(&self, ns: &str) -> Api<Secret> {
+    pub(crate) fn secrets(&self, ns: &str) -> Api<Secret> {
         Api::namespaced(self.client(), ns)
     }
 
-    fn sealed(&self, ns: &str) -> Api<SealedSecret> {
+    pub(crate) fn sealed(&self, ns: &str) -> Api<SealedSecret> {
         Api::namespaced(self.client(), ns)
     }
 
     /// Runs `seal` with this cluster's kubeconfig in `KUBECONFIG`.
-    async fn seal(&self, args: &[&str], stdin: &str) -> Output {
+    pub(crate) async fn seal(&self, args: &[&str], stdin: &str) -> Output {
         run_binary(
             "seal",
             args,
@@ -99,7 +99,7 @@ impl Cluster {
     }
 
     /// Runs `seal` and expects success; returns stdout.
-    async fn seal_ok(&self, args: &[&str], stdin: &str) -> String {
+    pub(crate) async fn seal_ok(&self, args: &[&str], stdin: &str) -> String {
         let out = self.seal(args, stdin).await;
         assert!(
             out.status.success(),
@@ -110,7 +110,7 @@ impl Cluster {
     }
 
     /// Server-side applies every SealedSecret of a YAML/JSON stream, as `kubectl apply` would.
-    async fn apply(&self, text: &str) -> Vec<SealedSecret> {
+    pub(crate) async fn apply(&self, text: &str) -> Vec<SealedSecret> {
         let mut out = Vec::new();
         for doc in serde_yaml_ng::Deserializer::from_str(text) {
             let value = serde_json::Value::deserialize(doc).expect("YAML document");
@@ -137,7 +137,7 @@ impl Cluster {
     }
 
     /// The Secret `ns/name`, once it exists.
-    async fn secret(&self, ns: &str, name: &str) -> Secret {
+    pub(crate) async fn secret(&self, ns: &str, name: &str) -> Secret {
         let api = self.secrets(ns);
         eventually(&format!("secret {ns}/{name}"), || {
             let api = api.clone();
@@ -147,7 +147,12 @@ impl Cluster {
     }
 
     /// The Secret `ns/name` once `pred` holds for it.
-    async fn secret_where(&self, ns: &str, name: &str, pred: impl Fn(&Secret) -> bool) -> Secret {
+    pub(crate) async fn secret_where(
+        &self,
+        ns: &str,
+        name: &str,
+        pred: impl Fn(&Secret) -> bool,
+    ) -> Secret {
         let api = self.secrets(ns);
         let pred = &pred;
         eventually(&format!("secret {ns}/{name} as expected"), || {
@@ -159,7 +164,12 @@ impl Cluster {
 
     /// The `Synced` condition of `ns/name` once its status is `want` for the object's current
     /// generation.
-    async fn synced(&self, ns: &str, name: &str, want: &str) -> sealer::sealed::Condition {
+    pub(crate) async fn synced(
+        &self,
+        ns: &str,
+        name: &str,
+        want: &str,
+    ) -> sealer::sealed::Condition {
         let api = self.sealed(ns);
         eventually(&format!("sealedsecret {ns}/{name} Synced={want}"), || {
             let api = api.clone();
@@ -180,7 +190,7 @@ impl Cluster {
     }
 
     /// Fails if any value (or its base64) appears in an Event or a SealedSecret status.
-    async fn assert_no_secret_in_events_or_status(&self, values: &[&str]) {
+    pub(crate) async fn assert_no_secret_in_events_or_status(&self, values: &[&str]) {
         let core: Api<k8s_openapi::api::core::v1::Event> = Api::all(self.client());
         let events: Api<k8s_openapi::api::events::v1::Event> = Api::all(self.client());
         let ss: Api<SealedSecret> = Api::all(self.client());
@@ -209,7 +219,7 @@ impl Cluster {
 }
 
 /// Fails if `text` contains any of `values`, plainly or base64-encoded.
-fn assert_no_secret(text: &str, values: &[&str], what: &str) {
+pub(crate) fn assert_no_secret(text: &str, values: &[&str], what: &str) {
     for v in values {
         assert!(!text.contains(v), "{what} contain a secret value");
         let b64 = sealer::encoding::encode_std(v.as_bytes());
@@ -221,7 +231,7 @@ fn assert_no_secret(text: &str, values: &[&str], what: &str) {
 }
 
 /// Polls `f` until it returns `Some` (90 s at most).
-async fn eventually<T, F, Fut>(what: &str, f: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -231,7 +241,7 @@ where
 
 /// Polls `f` until it returns `Some`, for at most `limit` (a bound against hangs, not a
 /// timing assertion: the machine may be slow and shared).
-async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+pub(crate) async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -250,7 +260,7 @@ where
 }
 
 /// Runs a workspace binary with `stdin`, extra environment, and returns its output.
-async fn run_binary(
+pub(crate) async fn run_binary(
     name: &str,
     args: &[&str],
     stdin: &str,
@@ -280,11 +290,11 @@ async fn run_binary(
 }
 
 /// A unique value per run, so a leak cannot be a coincidence.
-fn secret_value(tag: &str) -> String {
+pub(crate) fn secret_value(tag: &str) -> String {
     format!("{tag}-{:016x}", rand::random::<u64>())
 }
 
-fn secret_yaml(ns: &str, name: &str, items: &[(&str, &str)]) -> String {
+pub(crate) fn secret_yaml(ns: &str, name: &str, items: &[(&str, &str)]) -> String {
     let mut s = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    app: web\n  annotations:\n    note: kept\ntype: kubernetes.io/basic-auth\nstringData:\n"
     );
@@ -294,7 +304,7 @@ fn secret_yaml(ns: &str, name: &str, items: &[(&str, &str)]) -> String {
     s
 }
 
-fn data_of(secret: &Secret) -> BTreeMap<String, String> {
+pub(crate) fn data_of(secret: &Secret) -> BTreeMap<String, String> {
     secret
         .data
         .iter()
@@ -308,7 +318,7 @@ fn data_of(secret: &Secret) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn items(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(crate) fn items(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -318,18 +328,18 @@ fn items(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 // ---------------------------------------------------------------------------------------------
 // The controller, in-process.
 
-struct Controller {
+pub(crate) struct Controller {
     stop: watch::Sender<bool>,
     task: JoinHandle<seal_controller::Result<()>>,
-    api: SocketAddr,
-    metrics: SocketAddr,
-    http: reqwest::Client,
+    pub(crate) api: SocketAddr,
+    pub(crate) metrics: SocketAddr,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Controller {
     /// Starts `seal_controller::run` with test defaults (2048-bit keys, key namespace
     /// `kube-system`, no rate limit to speak of) plus `extra` flags; waits for `/readyz`.
-    async fn start(c: &Cluster, extra: &[&str]) -> Self {
+    pub(crate) async fn start(c: &Cluster, extra: &[&str]) -> Self {
         init_test_logs();
         let mut argv = vec![
             "seal-controller",
@@ -368,16 +378,16 @@ impl Controller {
         this
     }
 
-    async fn wait_ready(&self) {
+    pub(crate) async fn wait_ready(&self) {
         wait_ready(&self.http, self.api).await;
     }
 
     /// Routes the harness's Service proxy for kubeseal's default Service to this controller.
-    fn expose(&self, c: &Cluster) {
+    pub(crate) fn expose(&self, c: &Cluster) {
         c.h.register_service_proxy(CONTROLLER_NS, SERVICE, "http", self.api);
     }
 
-    async fn cert_pem(&self) -> String {
+    pub(crate) async fn cert_pem(&self) -> String {
         self.http
             .get(format!("http://{}/v1/cert.pem", self.api))
             .send()
@@ -389,7 +399,7 @@ impl Controller {
     }
 
     /// The value of one metric line (`name` with its labels, as exposed).
-    async fn metric(&self, name: &str) -> f64 {
+    pub(crate) async fn metric(&self, name: &str) -> f64 {
         let text = self
             .http
             .get(format!("http://{}/metrics", self.metrics))
@@ -404,7 +414,7 @@ impl Controller {
             .map_or(0.0, |v| v.trim().parse().expect("number"))
     }
 
-    async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) -> f64 {
+    pub(crate) async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) -> f64 {
         let pred = &pred;
         eventually_within(
             Duration::from_secs(900),
@@ -418,7 +428,7 @@ impl Controller {
     }
 
     /// SIGTERM-like: asks it to stop and waits for a clean return.
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
         let result = tokio::time::timeout(Duration::from_secs(30), self.task)
             .await
@@ -428,14 +438,14 @@ impl Controller {
     }
 
     /// Like a killed process: no goodbye (a leader keeps its Lease until it expires).
-    async fn kill(self) {
+    pub(crate) async fn kill(self) {
         self.task.abort();
         let _ = self.task.await;
     }
 }
 
 /// Waits until the controller at `api` answers `/readyz` with 200.
-async fn wait_ready(http: &reqwest::Client, api: SocketAddr) {
+pub(crate) async fn wait_ready(http: &reqwest::Client, api: SocketAddr) {
     let url = format!("http://{api}/readyz");
     eventually("controller ready", || {
         let req = http.get(&url);
@@ -452,7 +462,7 @@ async fn wait_ready(http: &reqwest::Client, api: SocketAddr) {
 
 /// With `SEALKIT_TEST_LOG=<filter>`, the in-process controllers log to stderr (for debugging a
 /// failing test).
-fn init_test_logs() {
+pub(crate) fn init_test_logs() {
     if let Ok(filter) = std::env::var("SEALKIT_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -462,7 +472,7 @@ fn init_test_logs() {
 }
 
 /// A key pair stored as Bitnami stores it, in `kube-system` (name `<prefix><random>`).
-async fn store_key(c: &Cluster, name: &str) -> (PrivateKey, Certificate) {
+pub(crate) async fn store_key(c: &Cluster, name: &str) -> (PrivateKey, Certificate) {
     let key = PrivateKey::generate(2048).expect("key");
     let cert = Certificate::self_signed(&key, time::Duration::days(3650), "").expect("cert");
     let meta = seal_controller::keyring::store::KeySecretMeta {
@@ -479,7 +489,7 @@ async fn store_key(c: &Cluster, name: &str) -> (PrivateKey, Certificate) {
 }
 
 /// Seals `items` for `ns/name` in-process (for bulk tests; the CLI tests use `seal`).
-fn seal_in_process(
+pub(crate) fn seal_in_process(
     cert: &Certificate,
     ns: &str,
     name: &str,
@@ -490,7 +500,7 @@ fn seal_in_process(
     sealer::sealed::seal_secret(&secret, cert.public_key(), &SealOptions::default()).expect("seal")
 }
 
-async fn create_sealed(c: &Cluster, ss: &SealedSecretManifest) {
+pub(crate) async fn create_sealed(c: &Cluster, ss: &SealedSecretManifest) {
     let obj: SealedSecret =
         serde_json::from_value(serde_json::to_value(ss).expect("json")).expect("SealedSecret");
     c.sealed(ss.metadata.namespace.as_deref().expect("namespace"))
@@ -1417,15 +1427,16 @@ async fn a_secret_carrying_a_copied_digest_is_not_taken_over_and_digests_are_key
     ctl.stop().await;
 }
 
-// issue 13 (separate identities): the bridge alone reads no key Secret and serves no /v1/*.
+// issue 13 (separate identities): the bridge alone reads no key Secret and serves no /v1/*
+// and no sealing page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_sealed_secret_side_off_no_key_is_read_and_no_sealing_route_is_served() {
     let c = Cluster::start(&["team-a"]).await;
     store_key(&c, "sealed-secrets-keyoff00").await;
     c.h.clear_requests();
     let ctl = Controller::start(&c, &["--sealed-secrets=false", "--external-secrets=true"]).await;
-    for path in ["/v1/cert.pem", "/v1/verify", "/v1/rotate"] {
-        let status = if path == "/v1/cert.pem" {
+    for path in ["/v1/cert.pem", "/v1/verify", "/v1/rotate", "/"] {
+        let status = if path == "/v1/cert.pem" || path == "/" {
             ctl.http
                 .get(format!("http://{}{path}", ctl.api))
                 .send()

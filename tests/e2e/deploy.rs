@@ -143,6 +143,11 @@ fn the_bridge_reaches_secrets_only_in_the_namespaces_it_serves() {
             ),
             "{how}: no TokenRequest for the sealing controller's ServiceAccount"
         );
+        assert!(
+            can(granted, "get", "", "serviceaccounts", SERVED)
+                && !can(granted, "get", "", "serviceaccounts", KEY_NAMESPACE),
+            "{how}: the stores' ServiceAccounts (IRSA role annotation), only where served"
+        );
     }
 
     // More namespaces: one RoleBinding each, and the same list in the flag.

@@ -1254,8 +1254,11 @@ async fn cluster_secret_store_conditions_admit_only_matching_namespaces() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsupported_providers_are_kept_and_reported_and_a_foreign_owner_is_not_overwritten() {
     let b = Bridge::start().await;
-    b.create::<SecretStore>(store("gcp", json!({"gcpsm": {"projectID": "p"}})))
-        .await;
+    b.create::<SecretStore>(store(
+        "gcp",
+        json!({"akeyless": {"akeylessGWApiURL": "https://akeyless.example"}}),
+    ))
+    .await;
     b.wait_store_ready(false, NS, "gcp", ("False", "InvalidProviderConfig"))
         .await;
     let stored = Api::<SecretStore>::namespaced(b.client(), NS)
@@ -1263,7 +1266,7 @@ async fn unsupported_providers_are_kept_and_reported_and_a_foreign_owner_is_not_
         .await
         .unwrap();
     assert!(
-        stored.spec.provider.other.contains_key("gcpsm"),
+        stored.spec.provider.other.contains_key("akeyless"),
         "unknown providers are not pruned"
     );
 
@@ -1957,3 +1960,11 @@ async fn vault_namespace_header_reads_from_an_openbao_namespace() {
     b.wait_data(NS, "at-root", &[("who", "root")]).await;
     b.stop().await;
 }
+
+// ESO API breadth (issue 16): templateFrom, ClusterExternalSecret, generators, kept fields.
+mod api;
+mod providers;
+mod push;
+
+// GCP Secret Manager and Azure Key Vault against local servers (issue 16).
+mod cloud;

@@ -95,6 +95,17 @@ fn wait_http(url: &str, timeout: Duration, proc: &Process, what: &str) {
         .timeout(Duration::from_secs(2))
         .build()
         .expect("http client");
+    wait_http_with(&client, url, timeout, proc, what);
+}
+
+/// [`wait_http`] with a given client (one trusting a test CA).
+fn wait_http_with(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    timeout: Duration,
+    proc: &Process,
+    what: &str,
+) {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if let Ok(resp) = client.get(url).send()
@@ -115,6 +126,10 @@ pub struct OpenBao {
     process: Process,
     addr: SocketAddr,
     token: String,
+    /// `vault-ca.pem` of a `-dev-tls` server.
+    ca_pem: Option<String>,
+    client: reqwest::blocking::Client,
+    _tls_dir: Option<tempfile::TempDir>,
 }
 
 impl OpenBao {
@@ -150,6 +165,9 @@ impl OpenBao {
             process,
             addr,
             token: Self::ROOT_TOKEN.to_owned(),
+            ca_pem: None,
+            client: reqwest::blocking::Client::new(),
+            _tls_dir: None,
         };
         wait_http(
             &format!("{}/v1/sys/health", this.url()),
@@ -160,9 +178,76 @@ impl OpenBao {
         this
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// Starts a dev server over HTTPS (`-dev-tls`: a CA and a server certificate for
+    /// 127.0.0.1 it makes itself, [`OpenBao::ca_pem`]). Client certificates are asked for but
+    /// not required, so cert auth and token calls share the listener.
+    pub fn start_tls() -> Self {
+        let bao = require_tool("bao");
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let dir = tempfile::tempdir().expect("a directory for the dev TLS files");
+        let mut cmd = Command::new(bao);
+        cmd.args([
+            "server",
+            "-dev",
+            "-dev-tls",
+            &format!("-dev-tls-cert-dir={}", dir.path().display()),
+            "-dev-no-store-token",
+            &format!("-dev-root-token-id={}", Self::ROOT_TOKEN),
+            &format!("-dev-listen-address={addr}"),
+        ])
+        .env_remove("VAULT_ADDR")
+        .env_remove("BAO_ADDR")
+        .env_remove("VAULT_TOKEN")
+        .env_remove("BAO_TOKEN");
+        let process = Process::spawn(cmd, "openbao");
+        let ca_path = dir.path().join("vault-ca.pem");
+        let start = Instant::now();
+        while !ca_path.is_file() && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let ca_pem = fs_err::read_to_string(&ca_path).unwrap_or_else(|e| {
+            panic!(
+                "OpenBao -dev-tls wrote no CA: {e}; its log:\n{}",
+                process.log_text()
+            )
+        });
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("the dev CA"),
+            )
+            .build()
+            .expect("http client");
+        let this = Self {
+            process,
+            addr,
+            token: Self::ROOT_TOKEN.to_owned(),
+            ca_pem: Some(ca_pem),
+            client,
+            _tls_dir: Some(dir),
+        };
+        wait_http_with(
+            &this.client,
+            &format!("{}/v1/sys/health", this.url()),
+            Duration::from_secs(30),
+            &this.process,
+            "OpenBao",
+        );
+        this
+    }
+
+    /// `http://127.0.0.1:PORT` (`https://` for [`OpenBao::start_tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.ca_pem {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// The CA of a [`OpenBao::start_tls`] server, in PEM.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The listening address.
@@ -193,8 +278,8 @@ impl OpenBao {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> serde_json::Value {
-        let client = reqwest::blocking::Client::new();
-        let mut req = client
+        let mut req = self
+            .client
             .request(method.clone(), format!("{}/v1/{}", self.url(), path))
             .header("X-Vault-Token", &self.token);
         if let Some(body) = body {
@@ -327,12 +412,21 @@ impl Moto {
         self.process.log_text()
     }
 
-    /// Calls an AWS JSON 1.1 API (`target` like `secretsmanager.CreateSecret`, `TrentService.CreateKey`)
+    /// moto's state of every service (`/moto-api/data.json`): what STS issued, for one.
+    pub fn state(&self) -> serde_json::Value {
+        reqwest::blocking::get(format!("{}/moto-api/data.json", self.endpoint()))
+            .and_then(|r| r.json())
+            .expect("moto's state")
+    }
+
+    /// Calls an AWS JSON 1.1 API (`target` like `secretsmanager.CreateSecret`, `AmazonSSM.PutParameter`, `TrentService.CreateKey`)
     /// without signing (moto does not check signatures); panics unless 2xx.
     pub fn json_call(&self, target: &str, body: &serde_json::Value) -> serde_json::Value {
         let client = reqwest::blocking::Client::new();
         let service = if target.starts_with("TrentService") {
             "kms"
+        } else if target.starts_with("AmazonSSM") {
+            "ssm"
         } else {
             "secretsmanager"
         };

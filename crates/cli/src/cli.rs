@@ -17,7 +17,7 @@ use crate::env;
     name = "seal",
     version,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  $ seal secret.yaml --cert cert.pem > sealed.yaml\n  $ echo -n hunter2 | seal --raw --name db --namespace prod --cert cert.pem\n  $ seal encrypt --age age1... -i secrets.enc.yaml\n  $ seal demo"
+    after_help = "Examples:\n  $ seal secret.yaml --cert cert.pem > sealed.yaml\n  $ seal reseal deploy/\n  $ echo -n hunter2 | seal --raw --name db --namespace prod --cert cert.pem\n  $ seal encrypt --age age1... -i secrets.enc.yaml\n  $ seal demo"
 )]
 pub struct Cli {
     /// What to do; without a subcommand, `seal` seals Secrets.
@@ -48,6 +48,11 @@ impl Cli {
 pub enum Command {
     /// Decrypt SealedSecrets offline with the controller's private key(s) (recovery).
     Unseal(commands::unseal::Args),
+    /// Re-seal every SealedSecret in files and directory trees for the current key, in place
+    /// (online through the controller, or offline with backed-up private keys).
+    Reseal(commands::reseal::Args),
+    /// The controller's sealing keys: list, retire, wrap/unwrap with a KMS, backup/restore.
+    Keys(commands::keys::Args),
     /// Generate an RSA key pair and self-signed certificate, as the controller makes them.
     Keygen(commands::keygen::Args),
     /// Show the whole round trip on a throwaway key: keygen, seal, unseal.

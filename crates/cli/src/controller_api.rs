@@ -7,6 +7,11 @@
 //!
 //! The cluster comes from `--kubeconfig`, else `KUBECONFIG`, else `~/.kube/config` (with
 //! `--context` choosing a context), through the `kube` client.
+//!
+//! [`Controller`] also reaches the controller directly at a URL (`--controller-url`, e.g. a
+//! `kubectl port-forward`), for `seal reseal` and `seal keys list`; [`connect_cluster`] gives
+//! a plain Kubernetes client for the commands that change key Secrets with the user's own
+//! credentials.
 
 use std::path::PathBuf;
 
@@ -138,6 +143,15 @@ impl ControllerApi {
             .with_context(|| format!("cannot re-encrypt through {}", self.service))
     }
 
+    /// `GET /v1/keys`: the controller's keys and their usage (JSON).
+    pub fn keys(&self) -> anyhow::Result<Vec<u8>> {
+        let request = http::Request::get(format!("{}/v1/keys", self.proxy))
+            .body(Vec::new())
+            .context("building the request")?;
+        self.call(request)
+            .with_context(|| format!("cannot list keys through {}", self.service))
+    }
+
     fn post(&self, path: &str, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         let request = http::Request::post(format!("{}{path}", self.proxy))
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -164,6 +178,146 @@ impl ControllerApi {
             }
         })
     }
+}
+
+/// The largest answer read from `--controller-url` (a re-sealed SealedSecret or the key list).
+const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The controller: through the API server's service proxy, or directly at a URL.
+pub enum Controller {
+    /// Through the API server.
+    Proxy(Box<ControllerApi>),
+    /// At `--controller-url`.
+    Url {
+        /// `http(s)://host:port` without a trailing slash.
+        base: String,
+        /// The client.
+        client: reqwest::blocking::Client,
+    },
+}
+
+impl Controller {
+    /// `url` when given, else the Service named by `args`.
+    pub fn connect(args: &ControllerArgs, url: Option<&str>) -> anyhow::Result<Self> {
+        match url {
+            Some(url) => {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(std::time::Duration::from_secs(120))
+                    .build()
+                    .context("building the HTTP client")?;
+                Ok(Self::Url {
+                    base: url.trim_end_matches('/').to_owned(),
+                    client,
+                })
+            }
+            None => Ok(Self::Proxy(Box::new(ControllerApi::connect(args)?))),
+        }
+    }
+
+    /// Where it is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Proxy(api) => api.service.clone(),
+            Self::Url { base, .. } => base.clone(),
+        }
+    }
+
+    /// `GET /v1/keys`.
+    pub fn keys(&self) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Self::Proxy(api) => api.keys(),
+            Self::Url { .. } => self
+                .url_call(reqwest::Method::GET, "/v1/keys", Vec::new())
+                .with_context(|| format!("cannot list keys at {}", self.describe())),
+        }
+    }
+
+    /// `POST /v1/rotate`, waiting and trying again while the controller answers 429 (its
+    /// rate limit) for up to two minutes.
+    pub fn rotate(&self, sealed_json: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let mut pause = std::time::Duration::from_millis(250);
+        loop {
+            let answer = match self {
+                Self::Proxy(api) => api.post("/v1/rotate", sealed_json.to_vec()),
+                Self::Url { .. } => {
+                    self.url_call(reqwest::Method::POST, "/v1/rotate", sealed_json.to_vec())
+                }
+            };
+            match answer {
+                Err(e)
+                    if e.downcast_ref::<ControllerStatus>()
+                        .is_some_and(|s| s.code == 429)
+                        && std::time::Instant::now() + pause < deadline =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                }
+                other => {
+                    return other
+                        .with_context(|| format!("cannot re-seal through {}", self.describe()));
+                }
+            }
+        }
+    }
+
+    fn url_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Vec<u8>> {
+        use std::io::Read as _;
+        let Self::Url { base, client } = self else {
+            anyhow::bail!("not a URL controller");
+        };
+        let mut request = client.request(method, format!("{base}{path}"));
+        if !body.is_empty() {
+            request = request
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = request.send()?;
+        let status = response.status();
+        let mut bytes = Vec::new();
+        response
+            .take(MAX_ANSWER_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .context("reading the controller's answer")?;
+        if bytes.len() as u64 > MAX_ANSWER_BYTES {
+            anyhow::bail!("the controller's answer is larger than {MAX_ANSWER_BYTES} bytes");
+        }
+        if !status.is_success() {
+            let err = anyhow::Error::new(ControllerStatus {
+                code: status.as_u16(),
+            });
+            let message = String::from_utf8_lossy(&bytes).trim().to_owned();
+            return Err(if message.is_empty() {
+                err
+            } else {
+                err.context(message)
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// A Kubernetes client for the kubeconfig `args` name (the user's own credentials), with a
+/// runtime to drive it, and the context's namespace.
+pub fn connect_cluster(
+    args: &ControllerArgs,
+) -> anyhow::Result<(tokio::runtime::Runtime, Client, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (client, namespace) = runtime.block_on(async {
+        let config = load_config(args).await?;
+        let namespace = config.default_namespace.clone();
+        let client = Client::try_from(config).context("building the Kubernetes client")?;
+        anyhow::Ok((client, namespace))
+    })?;
+    Ok((runtime, client, namespace))
 }
 
 async fn load_config(args: &ControllerArgs) -> anyhow::Result<Config> {

@@ -8,6 +8,7 @@ mod commands;
 mod controller_api;
 mod env;
 mod fsio;
+mod keywrap;
 mod printer;
 mod report;
 

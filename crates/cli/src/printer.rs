@@ -1,7 +1,7 @@
 //! The only place that prints: data to stdout, messages to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{self, Write as _};
+use std::io::{self, IsTerminal as _, Write as _};
 
 /// Writes command output (stdout) and human messages (stderr).
 #[derive(Debug, Default)]
@@ -51,5 +51,39 @@ impl Printer {
     /// An error line on stderr.
     pub fn error(&self, message: &str) {
         eprintln!("error: {message}");
+    }
+
+    /// A progress bar of `len` steps on stderr, drawn only when stderr is a terminal.
+    pub fn progress(&self, len: u64, what: &str) -> Progress {
+        let bar = if io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(len)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta})")
+        {
+            bar.set_style(style);
+        }
+        bar.set_message(what.to_owned());
+        Progress { bar }
+    }
+}
+
+/// A progress bar (see [`Printer::progress`]); shared by worker threads.
+#[derive(Debug)]
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    /// `n` more steps done.
+    pub fn inc(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
     }
 }

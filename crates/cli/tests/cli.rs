@@ -8,6 +8,9 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
 
+#[path = "cli/reseal.rs"]
+mod reseal;
+
 const SECRET: &str = "\
 apiVersion: v1
 kind: Secret

@@ -211,8 +211,8 @@ sops:
             .env("VAULT_TOKEN", "s.test")
             .env("VAULT_CACERT", &ca),
         &format!(
-            "vault.enc.yaml: hc_vault key https://127.0.0.1:9/v1/transit/keys/k: cannot set up \
-             TLS: VAULT_CACERT {} holds a certificate that is not valid DER",
+            "vault.enc.yaml: invalid hc_vault key `https://127.0.0.1:9/v1/transit/keys/k`: \
+             VAULT_CACERT {}: holds a certificate that is not valid DER",
             ca.display()
         ),
     );

@@ -66,6 +66,17 @@ impl ClientBuilder {
                 origin: origin.to_owned(),
                 reason: "holds no PEM certificate".into(),
             })?;
+        // reqwest checks a certificate's DER only when a client is built: check each one now,
+        // so a bad bundle is named instead of failing (or panicking) later.
+        for cert in &certs {
+            reqwest::Client::builder()
+                .tls_certs_only([cert.clone()])
+                .build()
+                .map_err(|_| Error::CaCertificates {
+                    origin: origin.to_owned(),
+                    reason: "holds a certificate that is not valid DER".into(),
+                })?;
+        }
         self.roots.extend(certs);
         Ok(self)
     }
@@ -165,6 +176,16 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "VAULT_CACERT /tmp/x: holds no PEM certificate"
+        );
+        let err = ClientBuilder::new()
+            .add_ca_pem(
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                "VAULT_CACERT /tmp/x",
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "VAULT_CACERT /tmp/x: holds a certificate that is not valid DER"
         );
         let err = ClientBuilder::new()
             .add_ca_file(Path::new("/nonexistent/ca.pem"), "VAULT_CACERT")

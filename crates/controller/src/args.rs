@@ -204,7 +204,7 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub external_secrets_namespaces: Vec<String>,
-    /// Let provider URLs reach link-local addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254: cloud metadata and credential endpoints)
+    /// Let provider URLs reach link-local addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, fd00:ec2::23: cloud metadata and credential endpoints)
     #[arg(long, env = "SEALED_SECRETS_EXTERNAL_SECRETS_ALLOW_LINK_LOCAL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub external_secrets_allow_link_local: bool,
     /// ExternalSecrets reconciled at once
@@ -231,12 +231,38 @@ pub struct RunArgs {
     /// AWS Secrets Manager endpoint instead of https://secretsmanager.<region>.amazonaws.com
     #[arg(long, env = "AWS_SECRETSMANAGER_ENDPOINT")]
     pub aws_secretsmanager_endpoint: Option<String>,
+    /// Keep sealing private keys wrapped by these Vault/OpenBao transit keys (https://HOST:8200/v1/transit/keys/NAME, comma-separated; token from VAULT_TOKEN): new keys are stored wrapped, wrapped keys are unwrapped at start
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_WRAP_HC_VAULT_TRANSIT",
+        value_delimiter = ','
+    )]
+    pub key_wrap_hc_vault_transit: Vec<String>,
+    /// Keep sealing private keys wrapped by these AWS KMS keys (ARNs, comma-separated; credentials and endpoint from AWS_*)
+    #[arg(long, env = "SEALED_SECRETS_KEY_WRAP_KMS", value_delimiter = ',')]
+    pub key_wrap_kms: Vec<String>,
+    /// Keep sealing private keys wrapped by these GCP Cloud KMS keys (resource IDs, comma-separated; credentials from GOOGLE_*)
+    #[arg(long, env = "SEALED_SECRETS_KEY_WRAP_GCP_KMS", value_delimiter = ',')]
+    pub key_wrap_gcp_kms: Vec<String>,
+    /// Keep sealing private keys wrapped by these Azure Key Vault keys (key URLs, comma-separated; credentials from AZURE_*)
+    #[arg(long, env = "SEALED_SECRETS_KEY_WRAP_AZURE_KV", value_delimiter = ',')]
+    pub key_wrap_azure_kv: Vec<String>,
 }
 
 /// `k=v,k2=v2` parsed.
 pub type KeyValues = Vec<(String, String)>;
 
 impl RunArgs {
+    /// The `--key-wrap-*` master keys.
+    pub fn key_wrap_flags(&self) -> crate::keyring::wrap::WrapFlags {
+        crate::keyring::wrap::WrapFlags {
+            hc_vault_transit: self.key_wrap_hc_vault_transit.clone(),
+            kms: self.key_wrap_kms.clone(),
+            gcp_kms: self.key_wrap_gcp_kms.clone(),
+            azure_kv: self.key_wrap_azure_kv.clone(),
+        }
+    }
+
     /// The namespaces to watch, `None` for all.
     pub fn watched_namespaces(&self, key_namespace: &str) -> Option<Vec<String>> {
         let extra: Vec<String> = self

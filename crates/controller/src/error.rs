@@ -63,6 +63,9 @@ pub enum Error {
     /// A configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Wrapping or unwrapping a sealing key with its KMS master key failed.
+    #[error("sealing key wrapping failed")]
+    KeyWrap(#[from] crate::keyring::wrap::Error),
 }
 
 impl Error {
@@ -81,7 +84,7 @@ impl Error {
             Self::Unmanaged { .. } => "unmanaged",
             Self::Immutable { .. } => "immutable",
             Self::NoActiveKey => "nokey",
-            Self::InvalidKeySecret { .. } | Self::KeyGeneration(_) => "key",
+            Self::InvalidKeySecret { .. } | Self::KeyGeneration(_) | Self::KeyWrap(_) => "key",
             Self::Join(_) => "internal",
             Self::Serve { .. } | Self::Config(_) => "config",
         }

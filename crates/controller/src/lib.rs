@@ -49,6 +49,8 @@ pub use crate::error::{Error, Result};
 use crate::keyring::generate::KeyParams;
 use crate::keyring::renewal::{Renewal, next_renewal};
 use crate::keyring::store::KeySecretMeta;
+use crate::keyring::usage::KeyUsage;
+use crate::keyring::wrap::KeyWrap;
 use crate::keyring::{Decryptor, Keyring};
 use crate::metrics::Metrics;
 use crate::reconciler::retry::backoff;
@@ -118,10 +120,22 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     let sealing = if args.sealed_secrets {
         let key_api: Api<Secret> = Api::namespaced(client.clone(), &key_namespace);
-        let Some(sealing) = Sealing::load(&args, key_api, &metrics, &shutdown, &mut tasks).await
+        let wrap = KeyWrap::from_flags(&args.key_wrap_flags())?.map(Arc::new);
+        if let Some(wrap) = &wrap {
+            tracing::info!(master_keys = ?wrap.describe(), "sealing keys are kept wrapped");
+        }
+        let Some(sealing) =
+            Sealing::load(&args, key_api, wrap, &metrics, &shutdown, &mut tasks).await
         else {
             return Ok(());
         };
+        // Every replica answers /v1/keys and /metrics: each keeps its own usage index.
+        let namespaces = args.watched_namespaces(&key_namespace);
+        tasks.spawn(sealing.usage.clone().watch(
+            client.clone(),
+            namespaces,
+            args.label_selector.clone(),
+        ));
         Some(sealing)
     } else {
         None
@@ -138,6 +152,7 @@ pub async fn run(
             )),
             accept_deprecated_v1_data: args.accept_deprecated_v1_data,
             max_items: args.max_items_per_request,
+            usage: s.usage.clone(),
         }),
     };
     let stopped = |rx: &watch::Receiver<bool>| {
@@ -148,7 +163,11 @@ pub async fn run(
     };
     let api_server = http::serve(
         listeners.api,
-        http::web::with_page(http::api_router(state.clone()), args.web),
+        // The bridge alone (`--sealed-secrets=false`) has no certificate to seal with: no page.
+        http::web::with_page(
+            http::api_router(state.clone()),
+            args.web && state.sealing.is_some(),
+        ),
         stopped(&shutdown),
     );
     let metrics_server = http::serve(
@@ -231,12 +250,15 @@ async fn until(rx: &mut watch::Receiver<bool>, want: bool) -> bool {
 }
 
 /// The SealedSecret side of the process: the keys and two decryptors, one for reconciles and
-/// one, with slots of its own, for `/v1/verify` and `/v1/rotate`.
+/// one, with slots of its own, for `/v1/verify` and `/v1/rotate`; the master keys that wrap
+/// the sealing keys, if any; the index of which keys the SealedSecrets need.
 struct Sealing {
     keyring: Keyring,
     decryptor: Decryptor,
     api_decryptor: Decryptor,
     key_api: Api<Secret>,
+    wrap: Option<Arc<KeyWrap>>,
+    usage: KeyUsage,
 }
 
 impl Sealing {
@@ -245,6 +267,7 @@ impl Sealing {
     async fn load(
         args: &RunArgs,
         key_api: Api<Secret>,
+        wrap: Option<Arc<KeyWrap>>,
         metrics: &Metrics,
         shutdown: &watch::Receiver<bool>,
         tasks: &mut JoinSet<()>,
@@ -263,7 +286,7 @@ impl Sealing {
         // Keys first: every replica serves the certificate and decrypts for verify/rotate.
         let mut attempt = 0;
         let initial = loop {
-            match keyring::import::load(&key_api, &args.key_prefix).await {
+            match keyring::import::load(&key_api, &args.key_prefix, wrap.as_deref()).await {
                 Ok(keys) => break keys,
                 Err(e) => {
                     attempt += 1;
@@ -276,22 +299,47 @@ impl Sealing {
                 }
             }
         };
-        keyring.replace(initial);
+        keyring.replace(initial.usable);
+        keyring.replace_held_back(initial.held_back);
         for k in keyring.snapshot().iter() {
-            tracing::info!(secret = %k.secret_name, fingerprint = %k.fingerprint, compromised = k.compromised, "key loaded");
+            tracing::info!(secret = %k.secret_name, fingerprint = %k.fingerprint, compromised = k.compromised, wrapped = k.wrapped, "key loaded");
+        }
+        for k in keyring.held_back().iter() {
+            match &k.reason {
+                keyring::HeldBackReason::Retired => {
+                    tracing::info!(secret = %k.secret_name, "retired key left unused");
+                }
+                keyring::HeldBackReason::Locked(why) => {
+                    tracing::error!(secret = %k.secret_name, error = %why, "sealing key locked: no certificate is served and no key is made until it unwraps");
+                }
+            }
+        }
+        if wrap.is_some() || keyring.is_locked() {
+            tasks.spawn(keyring::import::retry_locked(
+                key_api.clone(),
+                args.key_prefix.clone(),
+                keyring.clone(),
+                wrap.clone(),
+            ));
         }
         if args.watch_for_secrets {
             tasks.spawn(keyring::import::watch(
                 key_api.clone(),
                 args.key_prefix.clone(),
                 keyring.clone(),
+                wrap.clone(),
             ));
         }
+        let runs = args
+            .watched_namespaces(&args.resolve_key_namespace())
+            .map_or(1, |list| list.len());
         Some(Self {
             keyring,
             decryptor,
             api_decryptor,
             key_api,
+            wrap,
+            usage: KeyUsage::new(runs),
         })
     }
 }
@@ -366,6 +414,7 @@ impl LeaderDuties {
             sealing.key_api.clone(),
             params,
             sealing.keyring.clone(),
+            sealing.wrap.clone(),
             self.args.key_renew_period,
             self.args.key_cutoff_time,
         );
@@ -440,16 +489,20 @@ impl LeaderDuties {
                     .args
                     .external_secrets_namespaces()
                     .map(|list| list.into_iter().collect()),
+                aws_env: externalsecrets::providers::aws_auth::bridge_env(std::env::vars()),
+                gcp: externalsecrets::providers::gcp::GcpSettings::from_process_env(),
+                azure: externalsecrets::providers::azure::AzureSettings::from_process_env(),
             }),
         }
     }
 }
 
-/// Resolves once the keyring holds a key; `false` when it is dropped first.
+/// Resolves once the keyring holds a key and none is locked; `false` when it is dropped
+/// first.
 async fn keyring_ready(keyring: &Keyring) -> bool {
     let mut changed = keyring.subscribe();
     loop {
-        if !keyring.snapshot().is_empty() {
+        if !keyring.snapshot().is_empty() && !keyring.is_locked() {
             return true;
         }
         if changed.changed().await.is_err() {
@@ -482,23 +535,38 @@ async fn load_digest_key(
     }
 }
 
-/// Generates the first key and renews on schedule (leader only).
+/// Generates the first key and renews on schedule (leader only); never while a key is
+/// locked.
 async fn renew_keys(
     api: Api<Secret>,
     params: KeyParams,
     keyring: Keyring,
+    wrap: Option<Arc<KeyWrap>>,
     period: Duration,
     cutoff: Option<time::OffsetDateTime>,
 ) {
     let mut changed = keyring.subscribe();
     let mut failures = 0;
     loop {
+        if keyring.is_locked() {
+            if changed.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
         let newest = keyring
             .newest_active()
             .map(|k| k.order_time(keyring.priority()));
         match next_renewal(newest, period, cutoff, time::OffsetDateTime::now_utc()) {
             Renewal::Now => {
-                match keyring::generate::generate_and_store(&api, &params, &keyring).await {
+                match keyring::generate::generate_and_store(
+                    &api,
+                    &params,
+                    &keyring,
+                    wrap.as_deref(),
+                )
+                .await
+                {
                     Ok(_) => failures = 0,
                     Err(e) => {
                         failures += 1;

@@ -27,6 +27,13 @@ pub struct KeyLabels {
     pub state: String,
 }
 
+/// Labels of `sealed_secrets_per_key`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FingerprintLabels {
+    /// `SHA256:…` of the key.
+    pub fingerprint: String,
+}
+
 /// Labels of `http_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -52,6 +59,10 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     /// Keys held, by state.
     pub keys: Family<KeyLabels, Gauge>,
+    /// SealedSecrets that need each key (as recorded in their status).
+    pub sealed_secrets_per_key: Family<FingerprintLabels, Gauge>,
+    /// SealedSecrets with no key recorded yet.
+    pub sealed_secrets_unrecorded: Gauge,
     /// 1 while this replica is the leader (or leader election is off).
     pub leader: Gauge,
     /// HTTP requests by route and status.
@@ -77,6 +88,8 @@ impl Metrics {
             rsa_private_operations: Counter::default(),
             reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             keys: Family::default(),
+            sealed_secrets_per_key: Family::default(),
+            sealed_secrets_unrecorded: Gauge::default(),
             leader: Gauge::default(),
             http_requests: Family::default(),
         };
@@ -106,6 +119,16 @@ impl Metrics {
             this.reconcile_duration.clone(),
         );
         registry.register("keys", "Sealing keys held, by state", this.keys.clone());
+        registry.register(
+            "sealed_secrets_per_key",
+            "SealedSecrets whose status records that this key opened them",
+            this.sealed_secrets_per_key.clone(),
+        );
+        registry.register(
+            "sealed_secrets_unrecorded",
+            "SealedSecrets with no sealing key recorded yet (they may need any key)",
+            this.sealed_secrets_unrecorded.clone(),
+        );
         registry.register(
             "leader",
             "1 when this replica writes (leader, or leader election off)",
@@ -150,6 +173,29 @@ impl Metrics {
                 })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Sets the key usage gauges: one series per key fingerprint (0 when nothing needs it);
+    /// none while the counts are not known.
+    pub fn set_key_usage<'a>(
+        &self,
+        fingerprints: impl IntoIterator<Item = &'a str>,
+        counts: Option<&crate::keyring::usage::UsageCounts>,
+    ) {
+        self.sealed_secrets_per_key.clear();
+        let Some(counts) = counts else {
+            self.sealed_secrets_unrecorded.set(0);
+            return;
+        };
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        for fingerprint in fingerprints {
+            self.sealed_secrets_per_key
+                .get_or_create(&FingerprintLabels {
+                    fingerprint: fingerprint.to_owned(),
+                })
+                .set(gauge(counts.per_key.get(fingerprint).copied().unwrap_or(0)));
+        }
+        self.sealed_secrets_unrecorded.set(gauge(counts.unrecorded));
     }
 
     /// The OpenMetrics text exposition.

@@ -149,8 +149,51 @@ pub const EXTERNAL_SECRETS: &[Permission] = &[
         "patch",
         Scope::Cluster,
     ),
-    // Namespace labels, for ClusterSecretStore conditions.
+    // ClusterExternalSecrets (cluster-scoped, no secret value): the controller's watch, their
+    // status, and removing ESO's finalizer from one being deleted.
+    p(
+        "external-secrets.io",
+        "clusterexternalsecrets",
+        "list",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "clusterexternalsecrets",
+        "watch",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "clusterexternalsecrets",
+        "patch",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "clusterexternalsecrets/status",
+        "patch",
+        Scope::Cluster,
+    ),
+    // PushSecrets (no secret value): the controller's watch and their status.
+    p("external-secrets.io", "pushsecrets", "list", Scope::Cluster),
+    p(
+        "external-secrets.io",
+        "pushsecrets",
+        "watch",
+        Scope::Cluster,
+    ),
+    p(
+        "external-secrets.io",
+        "pushsecrets/status",
+        "patch",
+        Scope::Cluster,
+    ),
+    // Namespace labels: ClusterSecretStore conditions (get) and the ClusterExternalSecret
+    // selectors (a cache: list/watch).
     p("", "namespaces", "get", Scope::Cluster),
+    p("", "namespaces", "list", Scope::Cluster),
+    p("", "namespaces", "watch", Scope::Cluster),
     // Secrets only where it serves: the cache (list/watch), credential Secrets and fresh reads
     // (get), target Secrets (create/update; delete for deletionPolicy: Delete).
     p("", "secrets", "get", Scope::ServedNamespaces),
@@ -159,14 +202,57 @@ pub const EXTERNAL_SECRETS: &[Permission] = &[
     p("", "secrets", "create", Scope::ServedNamespaces),
     p("", "secrets", "update", Scope::ServedNamespaces),
     p("", "secrets", "delete", Scope::ServedNamespaces),
-    // CA bundles a store names (`caProvider` of type ConfigMap).
+    // CA bundles a store names (`caProvider` of type ConfigMap), and `templateFrom` templates.
     p("", "configmaps", "get", Scope::ServedNamespaces),
+    // The ExternalSecrets a ClusterExternalSecret stamps into the namespaces the bridge serves.
+    p(
+        "external-secrets.io",
+        "externalsecrets",
+        "get",
+        Scope::ServedNamespaces,
+    ),
+    p(
+        "external-secrets.io",
+        "externalsecrets",
+        "create",
+        Scope::ServedNamespaces,
+    ),
+    p(
+        "external-secrets.io",
+        "externalsecrets",
+        "update",
+        Scope::ServedNamespaces,
+    ),
+    p(
+        "external-secrets.io",
+        "externalsecrets",
+        "delete",
+        Scope::ServedNamespaces,
+    ),
+    // Password generators an ExternalSecret names (`dataFrom[].sourceRef.generatorRef`).
+    p(
+        "generators.external-secrets.io",
+        "passwords",
+        "get",
+        Scope::ServedNamespaces,
+    ),
     // TokenRequests for the ServiceAccounts a store names (kubernetes provider
     // `auth.serviceAccount`, Vault `auth.kubernetes.serviceAccountRef`).
     p(
         "",
         "serviceaccounts/token",
         "create",
+        Scope::ServedNamespaces,
+    ),
+    // The ServiceAccounts a store names, for their annotations (AWS `auth.jwt`:
+    // `eks.amazonaws.com/role-arn`; GCP `workloadIdentity`: `iam.gke.io/gcp-service-account`;
+    // Azure `WorkloadIdentity`: `azure.workload.identity/client-id`).
+    p("", "serviceaccounts", "get", Scope::ServedNamespaces),
+    // The finalizer of PushSecrets with `deletionPolicy: Delete`.
+    p(
+        "external-secrets.io",
+        "pushsecrets",
+        "patch",
         Scope::ServedNamespaces,
     ),
     // Events on ExternalSecrets and SecretStores; on ClusterSecretStores in `default`.

@@ -506,7 +506,7 @@ impl Harness {
 
     /// Routes the Service proxy of `namespace/name` on `port` (a port number or name, e.g. `"8080"` or
     /// `"http"`) to `target`. Creates the Service (with that port) if it does not exist yet, as a
-    /// deployed controller's Service would.
+    /// deployed controller's Service would. Registering a port again replaces its target.
     pub fn register_service_proxy(
         &self,
         namespace: &str,
@@ -538,14 +538,15 @@ impl Harness {
                     .expect("namespace exists and the Service is valid");
             }
         }
-        self.shared
-            .endpoints
-            .lock()
-            .expect("endpoints lock")
+        // Registering a port again moves it to the new target, as a Service's endpoints follow
+        // a restarted pod.
+        let mut endpoints = self.shared.endpoints.lock().expect("endpoints lock");
+        let ports = endpoints
             .0
             .entry((namespace.to_string(), name.to_string()))
-            .or_default()
-            .push((port.to_string(), proxy::Target { addr: target }));
+            .or_default();
+        ports.retain(|(p, _)| p != port);
+        ports.push((port.to_string(), proxy::Target { addr: target }));
     }
 
     /// Stops serving: cuts open watches and closes the listener.

@@ -50,6 +50,51 @@ impl Endpoints {
     }
 }
 
+/// Request headers that are not passed on: hop-by-hop headers (RFC 9110 §7.6.1), the ones the
+/// client library sets for the new connection, `Accept-Encoding` (the answer is passed back
+/// without its `Content-Encoding`), and `Authorization` (kube-apiserver drops the credentials
+/// once it has authenticated the request).
+const NOT_FORWARDED: [header::HeaderName; 11] = [
+    header::ACCEPT_ENCODING,
+    header::AUTHORIZATION,
+    header::CONNECTION,
+    header::CONTENT_LENGTH,
+    header::HOST,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+];
+
+/// The headers sent to the Service, as kube-apiserver's proxy (`UpgradeAwareHandler`) sends
+/// them: the client's end-to-end headers, and `X-Forwarded-For` with the client's address
+/// appended (`utilnet.AppendForwardedForHeader`). The harness listens on 127.0.0.1 only, so
+/// that is every client's address.
+fn forwarded_headers(headers: &HeaderMap) -> Vec<(header::HeaderName, header::HeaderValue)> {
+    let mut out: Vec<_> = headers
+        .iter()
+        .filter(|(name, _)| !NOT_FORWARDED.contains(name))
+        .filter(|(name, _)| name.as_str() != "x-forwarded-for" && name.as_str() != "keep-alive")
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let prior: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let chain = if prior.is_empty() {
+        "127.0.0.1".to_owned()
+    } else {
+        format!("{}, 127.0.0.1", prior.join(", "))
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&chain) {
+        out.push((header::HeaderName::from_static("x-forwarded-for"), value));
+    }
+    out
+}
+
 /// Forwards one request.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn forward(
@@ -75,10 +120,8 @@ pub(crate) async fn forward(
     let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut req = http.request(method, &url).body(body);
-    for h in [header::CONTENT_TYPE, header::ACCEPT] {
-        if let Some(v) = headers.get(&h).and_then(|v| v.to_str().ok()) {
-            req = req.header(h.as_str(), v);
-        }
+    for (name, value) in forwarded_headers(headers) {
+        req = req.header(name, value);
     }
     let resp = req.send().await.map_err(|e| {
         ApiError::new(

@@ -11,11 +11,13 @@ pub mod fetch_cert;
 pub mod filestatus;
 pub mod helm;
 pub mod keygen;
+pub mod keys;
 pub mod man;
 pub mod merge;
 pub mod raw;
 pub mod reencrypt;
 pub mod render;
+pub mod reseal;
 pub mod rotate;
 pub mod seal;
 pub mod set;
@@ -65,6 +67,8 @@ fn run_sealing(
 ) -> anyhow::Result<ExitStatus> {
     match command {
         Some(Command::Unseal(args)) => unseal::run(&args, printer),
+        Some(Command::Reseal(args)) => reseal::run(&args, printer),
+        Some(Command::Keys(args)) => keys::run(&args, printer),
         Some(Command::Keygen(args)) => keygen::run(&args, printer),
         Some(Command::Demo(args)) => demo::run(&args, printer),
         Some(Command::Completions(args)) => completions::run(&args, printer),

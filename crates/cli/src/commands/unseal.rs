@@ -23,8 +23,9 @@ pub struct Args {
     pub input: Option<PathBuf>,
 
     /// Private key file: PEM (PKCS#1 or PKCS#8), or YAML/JSON key Secrets holding `tls.key`
-    /// (as `kubectl get secret -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` prints).
-    /// Repeat or comma-separate to try several keys.
+    /// (as `kubectl get secret -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` or
+    /// `seal keys backup` print; wrapped keys are unwrapped with their master key and this
+    /// machine's credentials). Repeat or comma-separate to try several keys.
     #[arg(
         long = "private-key",
         visible_alias = "recovery-private-key",
@@ -100,16 +101,22 @@ pub fn load_private_keys(path: &Path) -> anyhow::Result<Vec<PrivateKey>> {
         let Some(encoded) = secret.data.get("tls.key") else {
             continue;
         };
-        let pem = zeroize::Zeroizing::new(
+        let where_ = || {
+            format!(
+                "{}: tls.key",
+                document_context(&Input::File(path.into()), doc)
+            )
+        };
+        let mut pem = zeroize::Zeroizing::new(
             sealer::encoding::decode_std(encoded.expose_secret())
-                .with_context(|| {
-                    format!(
-                        "{}: tls.key",
-                        document_context(&Input::File(path.into()), doc)
-                    )
-                })
+                .with_context(where_)
                 .with_context(context)?,
         );
+        if crate::keywrap::is_wrapped(&pem) {
+            pem = crate::keywrap::unwrap(&pem)
+                .with_context(where_)
+                .with_context(context)?;
+        }
         keys.extend(PrivateKey::all_from_pem(&pem).with_context(context)?);
     }
     if keys.is_empty() {

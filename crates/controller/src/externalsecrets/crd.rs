@@ -6,8 +6,10 @@
 //! Field names and enum values are ESO's. Unlike ESO's generated CRDs, no optional field has a
 //! server-side default: defaults are applied in code, so what a user applies is what the API
 //! server stores and GitOps tools see no drift (external-secrets#6398, #6797).
-//! A store's `provider` keeps fields of providers sealkit does not implement (they are reported
-//! in the store's status instead of being pruned away).
+//! Every field ESO's CRDs accept is kept (a test compares the schemas with ESO v2.9.0's): a
+//! field sealkit does not implement is declared as [`Unsupported`] or kept under
+//! `x-kubernetes-preserve-unknown-fields`, and [`super::fields`] records it so the object's
+//! `Ready` condition names it instead of it being pruned away or ignored.
 
 use std::collections::BTreeMap;
 
@@ -15,10 +17,13 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::fields::{Unsupported, UnsupportedFields, track_unsupported_fields};
+
 /// `ExternalSecret.spec`.
 // Several `printcolumn(...)` entries look like duplicated attributes to clippy.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(remote = "Self")]
 #[kube(
     group = "external-secrets.io",
     version = "v1",
@@ -72,9 +77,41 @@ pub struct ExternalSecretSpec {
     /// One Secret key per remote value.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<ExternalSecretData>,
-    /// Many keys at once: every property of one remote secret, or every secret found.
+    /// Many keys at once: every property of one remote secret, every secret found, or the
+    /// output of a generator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_from: Vec<ExternalSecretDataFromRemoteRef>,
+    /// Time windows that allow or deny refreshes: not supported by sealkit (kept, and named in
+    /// the `Ready` condition).
+    #[serde(default, skip_serializing)]
+    pub sync_windows: Option<Unsupported<SyncWindows>>,
+    /// Fields present that sealkit does not model (named in the `Ready` condition).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: UnsupportedFields,
+}
+track_unsupported_fields!(ExternalSecretSpec, "spec");
+
+/// `spec.syncWindows` (ESO 2.x): kept for the schema, not supported.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct SyncWindows {
+    /// `allow` or `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The windows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<SyncWindow>,
+}
+
+/// One `syncWindows.windows[]` entry.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct SyncWindow {
+    /// Cron schedule (UTC) of the window's start.
+    #[serde(default)]
+    pub schedule: String,
+    /// Go duration of the window.
+    #[serde(default)]
+    pub duration: String,
 }
 
 /// `secretStoreRef` / `sourceRef.storeRef`.
@@ -138,6 +175,22 @@ pub struct ExternalSecretTarget {
     /// Write the Secret as `immutable: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub immutable: Option<bool>,
+    /// A generic target (another kind than Secret): not supported by sealkit (kept, and named
+    /// in the `Ready` condition).
+    #[serde(default, skip_serializing)]
+    pub manifest: Option<Unsupported<TargetManifest>>,
+}
+
+/// `target.manifest`: kept for the schema, not supported.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetManifest {
+    /// API version of the target kind.
+    #[serde(default)]
+    pub api_version: String,
+    /// The target kind.
+    #[serde(default)]
+    pub kind: String,
 }
 
 /// `target.creationPolicy`.
@@ -187,10 +240,65 @@ pub struct ExternalSecretTemplate {
     /// Secret key → template text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
-    /// Templates read from ConfigMaps/Secrets: not supported by sealkit (an error names it).
+    /// More templates, applied in order before `data`: kept in ConfigMaps or Secrets of the
+    /// ExternalSecret's namespace, or written inline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("items" = {"type": "object", "x-kubernetes-preserve-unknown-fields": true}))]
-    pub template_from: Vec<serde_json::Value>,
+    pub template_from: Vec<TemplateFrom>,
+}
+
+/// One `template.templateFrom[]` entry: a `configMap`, a `secret` or a `literal`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateFrom {
+    /// Templates kept in a ConfigMap of the ExternalSecret's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<TemplateRef>,
+    /// Templates kept in a Secret of the ExternalSecret's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<TemplateRef>,
+    /// `Data` (unset), `Annotations` or `Labels` (any case): where the output goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// One template rendering a YAML map of keys to values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub literal: Option<String>,
+    /// How each rendered value is decoded (`None` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_decoding_strategy: Option<DecodingStrategy>,
+}
+
+/// `templateFrom[].configMap` / `templateFrom[].secret`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct TemplateRef {
+    /// Name of the ConfigMap or Secret.
+    #[serde(default)]
+    pub name: String,
+    /// The keys to use.
+    #[serde(default)]
+    pub items: Vec<TemplateRefItem>,
+}
+
+/// One `templateFrom[].configMap.items[]` entry.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRefItem {
+    /// Key of the ConfigMap or Secret.
+    #[serde(default)]
+    pub key: String,
+    /// `Values` (unset: the key names the output, its value is the template) or
+    /// `KeysAndValues` (the value renders a YAML map of outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_as: Option<TemplateScope>,
+}
+
+/// `templateAs`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum TemplateScope {
+    /// The key names the output; its value is the template.
+    #[default]
+    Values,
+    /// The value is a template rendering a YAML map of outputs.
+    KeysAndValues,
 }
 
 /// `template.metadata`.
@@ -238,10 +346,25 @@ pub struct StoreSourceRef {
     /// The store to read this entry from.
     #[serde(default, rename = "storeRef", skip_serializing_if = "Option::is_none")]
     pub store_ref: Option<SecretStoreRef>,
-    /// Generators are not supported by sealkit (an error names it).
+    /// A generator whose output becomes the values (`dataFrom[]` only; sealkit implements
+    /// the `Password` generator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
-    pub generator_ref: Option<serde_json::Value>,
+    pub generator_ref: Option<GeneratorRef>,
+}
+
+/// `sourceRef.generatorRef`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratorRef {
+    /// `generators.external-secrets.io/v1alpha1` (also when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// The generator kind (`Password`).
+    #[serde(default)]
+    pub kind: String,
+    /// Name of the generator, in the ExternalSecret's namespace.
+    #[serde(default)]
+    pub name: String,
 }
 
 /// `remoteRef` / `dataFrom[].extract`.
@@ -447,6 +570,7 @@ pub struct Condition {
 // Several `printcolumn(...)` entries look like duplicated attributes to clippy.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(remote = "Self")]
 #[kube(
     group = "external-secrets.io",
     version = "v1",
@@ -496,7 +620,12 @@ pub struct SecretStoreSpec {
     /// else any condition admitting).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ClusterSecretStoreCondition>,
+    /// Fields present that sealkit does not model (named in the `Ready` condition).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unsupported: UnsupportedFields,
 }
+track_unsupported_fields!(SecretStoreSpec, "spec");
 
 fn int_or_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "x-kubernetes-int-or-string": true })
@@ -535,9 +664,9 @@ fn int_or_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     )
 )]
+#[serde(transparent)]
 pub struct ClusterSecretStoreSpec {
     /// The store's fields.
-    #[serde(flatten)]
     pub store: SecretStoreSpec,
 }
 
@@ -615,6 +744,12 @@ pub struct StoreProvider {
     /// Static data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fake: Option<FakeProvider>,
+    /// GCP Secret Manager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcpsm: Option<GcpsmProvider>,
+    /// Azure Key Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azurekv: Option<AzureKvProvider>,
     /// Every other provider key, kept so the status can name it.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -648,9 +783,11 @@ pub struct ServiceAccountSelector {
     pub audiences: Vec<String>,
 }
 
-/// `provider.vault`.
+/// `provider.vault`. ESO's fields sealkit does not implement yet (`tls`, `checkAndSet`,
+/// `readYourWrites`, `forwardInconsistent`) are kept and named in the store's `Ready` condition.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct VaultProvider {
     /// `https://vault.example.com:8200`.
     pub server: String,
@@ -706,7 +843,16 @@ pub struct VaultAuth {
     /// Kubernetes ServiceAccount login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<VaultKubernetesAuth>,
-    /// Other methods (ldap, jwt, cert, iam, userPass, gcp): reported as unsupported.
+    /// Username and password login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_pass: Option<VaultUserPassAuth>,
+    /// JWT/OIDC login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<VaultJwtAuth>,
+    /// TLS client certificate login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<VaultCertAuth>,
+    /// Other methods (ldap, iam, gcp): reported as unsupported.
     #[serde(flatten)]
     #[schemars(skip)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -748,12 +894,77 @@ pub struct VaultKubernetesAuth {
     pub service_account_ref: Option<ServiceAccountSelector>,
 }
 
+/// `auth.userPass`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultUserPassAuth {
+    /// Mount path (`userpass` when empty).
+    #[serde(default)]
+    pub path: String,
+    /// The user name.
+    #[serde(default)]
+    pub username: String,
+    /// The password, from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
+}
+
+/// `auth.jwt`: a JWT from a Secret, or a TokenRequest token of a ServiceAccount.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultJwtAuth {
+    /// Mount path (`jwt` when empty).
+    #[serde(default)]
+    pub path: String,
+    /// Vault role (the mount's `default_role` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The JWT, from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
+    /// A ServiceAccount whose token is requested for the login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_service_account_token: Option<VaultServiceAccountToken>,
+}
+
+/// `auth.jwt.kubernetesServiceAccountToken`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultServiceAccountToken {
+    /// The ServiceAccount (its `audiences` come first).
+    pub service_account_ref: ServiceAccountSelector,
+    /// Audiences (deprecated in ESO; `["vault"]` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<Vec<String>>,
+    /// Token lifetime (deprecated in ESO; 600 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_seconds: Option<i64>,
+}
+
+/// `auth.cert`: a TLS client certificate, presented on every call to the server.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultCertAuth {
+    /// Mount path (`cert` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The certificate role to log in as (any matching one when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_role: Option<String>,
+    /// The PEM client certificate (key `tls.crt` when unset).
+    #[serde(default)]
+    pub client_cert: SecretKeySelector,
+    /// The PEM private key (key `tls.key` when unset).
+    #[serde(default)]
+    pub secret_ref: SecretKeySelector,
+}
+
 /// `provider.aws`.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct AwsProvider {
-    /// `SecretsManager` (the only one sealkit implements) or `ParameterStore`.
+    /// `SecretsManager` or `ParameterStore` (`CertificateManager` is refused).
     pub service: String,
     /// Region, such as `eu-west-1`.
     pub region: String,
@@ -763,9 +974,34 @@ pub struct AwsProvider {
     /// Prefix added to every key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    /// Role to assume: not supported by sealkit (an error names it).
+    /// Role assumed last, with `externalID` and the session tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// Roles assumed in order before `role` (role chaining).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_roles: Vec<String>,
+    /// `ExternalId` of the `role` AssumeRole.
+    #[serde(
+        default,
+        rename = "externalID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_id: Option<String>,
+    /// Session tags of the `role` AssumeRole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session_tags: Vec<AwsTag>,
+    /// Session tag keys passed on to chained sessions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitive_tag_keys: Vec<String>,
+}
+
+/// A session tag.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct AwsTag {
+    /// Tag key.
+    pub key: String,
+    /// Tag value.
+    pub value: String,
 }
 
 /// `aws.auth`.
@@ -776,19 +1012,29 @@ pub struct AwsAuth {
     /// Access keys from Secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<AwsAuthSecretRef>,
-    /// IRSA: not supported by sealkit (an error names it).
+    /// Web identity (IRSA): a TokenRequest token of a ServiceAccount exchanged with
+    /// `AssumeRoleWithWebIdentity` for its `eks.amazonaws.com/role-arn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwt: Option<serde_json::Value>,
+    pub jwt: Option<AwsJwtAuth>,
+}
+
+/// `aws.auth.jwt`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsJwtAuth {
+    /// The ServiceAccount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountSelector>,
 }
 
 /// `aws.auth.secretRef`.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct AwsAuthSecretRef {
     /// Access key ID.
-    #[serde(rename = "accessKeyIDSecretRef")]
+    #[serde(default, rename = "accessKeyIDSecretRef")]
     pub access_key_id: SecretKeySelector,
     /// Secret access key.
-    #[serde(rename = "secretAccessKeySecretRef")]
+    #[serde(default, rename = "secretAccessKeySecretRef")]
     pub secret_access_key: SecretKeySelector,
     /// Session token of temporary credentials.
     #[serde(
@@ -867,6 +1113,174 @@ pub struct KubernetesCertAuth {
     pub client_key: SecretKeySelector,
 }
 
+/// `provider.gcpsm` (external-secrets `secretstore_gcpsm_types.go`). Unmodelled ESO fields
+/// (`auth.workloadIdentityFederation`) are kept and named in the store's `Ready` condition.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct GcpsmProvider {
+    /// The project holding the secrets (else `workloadIdentity.clusterProjectID`).
+    #[serde(default, rename = "projectID", skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    /// Region of regional secrets (`projects/P/locations/L/secrets/S`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// `LatestOrFail` (unset) or `LatestOrFetch` (a disabled `latest` falls back to the
+    /// newest enabled version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_version_selection_policy: Option<String>,
+    /// How to authenticate (none: the bridge's own Google identity, ClusterSecretStores only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<GcpsmAuth>,
+}
+
+/// `gcpsm.auth`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct GcpsmAuth {
+    /// A service account key JSON in a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<GcpsmSecretRef>,
+    /// GKE Workload Identity for a Kubernetes ServiceAccount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<GcpWorkloadIdentity>,
+    /// Workload Identity Federation with a Kubernetes ServiceAccount token (`serviceAccountRef`;
+    /// `credConfig` and `awsSecurityCredentials` are kept and named as unsupported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity_federation: Option<GcpWorkloadIdentityFederation>,
+}
+
+/// `gcpsm.auth.workloadIdentityFederation`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct GcpWorkloadIdentityFederation {
+    /// The ServiceAccount whose token is exchanged (its audiences are the token's, as ESO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountSelector>,
+    /// The workload identity pool provider
+    /// (`//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/R`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// A Google service account to impersonate (else the ServiceAccount's
+    /// `iam.gke.io/gcp-service-account` annotation, else none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp_service_account_email: Option<String>,
+}
+
+/// `gcpsm.auth.secretRef`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GcpsmSecretRef {
+    /// The key holding the service account JSON.
+    #[serde(default)]
+    pub secret_access_key_secret_ref: SecretKeySelector,
+}
+
+/// `gcpsm.auth.workloadIdentity`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GcpWorkloadIdentity {
+    /// The ServiceAccount whose token is exchanged (annotation `iam.gke.io/gcp-service-account`
+    /// names the Google service account to impersonate).
+    pub service_account_ref: ServiceAccountSelector,
+    /// The cluster's location (else the metadata server's `cluster-location`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_location: Option<String>,
+    /// The cluster's name (else the metadata server's `cluster-name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// The cluster's project (else the metadata server's `project-id`).
+    #[serde(
+        default,
+        rename = "clusterProjectID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cluster_project_id: Option<String>,
+}
+
+/// `provider.azurekv` (external-secrets `secretstore_azurekv_types.go`). Unmodelled ESO fields
+/// (`customCloudConfig`) are kept and named in the store's `Ready` condition.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct AzureKvProvider {
+    /// `https://<name>.vault.azure.net`.
+    pub vault_url: String,
+    /// `ServicePrincipal` (unset), `ManagedIdentity` or `WorkloadIdentity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<AzureAuthType>,
+    /// The Entra ID tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// The cloud (`PublicCloud` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_type: Option<AzureEnvironment>,
+    /// Service principal credentials (and WorkloadIdentity's client and tenant IDs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_secret_ref: Option<AzureKvAuth>,
+    /// WorkloadIdentity: the ServiceAccount whose token is the client assertion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountSelector>,
+    /// ManagedIdentity: a user-assigned identity's client ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_id: Option<String>,
+    /// ESO's choice of Go SDK; sealkit always speaks the v2.0 token endpoint.
+    #[serde(
+        default,
+        rename = "useAzureSDK",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub use_azure_sdk: Option<bool>,
+}
+
+/// `azurekv.authType`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AzureAuthType {
+    /// A client secret or certificate from Secrets.
+    #[default]
+    ServicePrincipal,
+    /// The bridge's own managed identity (ClusterSecretStores only).
+    ManagedIdentity,
+    /// A ServiceAccount token as a federated client assertion.
+    WorkloadIdentity,
+}
+
+/// `azurekv.environmentType`.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AzureEnvironment {
+    /// `login.microsoftonline.com`, `vault.azure.net`.
+    #[default]
+    PublicCloud,
+    /// `login.microsoftonline.us`, `vault.usgovcloudapi.net`.
+    USGovernmentCloud,
+    /// `login.chinacloudapi.cn`, `vault.azure.cn`.
+    ChinaCloud,
+    /// `login.microsoftonline.de`, `vault.microsoftazure.de`.
+    GermanCloud,
+    /// Needs `customCloudConfig`: not supported by sealkit.
+    AzureStackCloud,
+}
+
+/// `azurekv.authSecretRef`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureKvAuth {
+    /// The client (application) ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<SecretKeySelector>,
+    /// The client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<SecretKeySelector>,
+    /// A PEM client certificate with its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<SecretKeySelector>,
+    /// The tenant ID (wins over `tenantId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<SecretKeySelector>,
+}
+
 /// `caProvider`: a CA bundle kept in a Secret or a ConfigMap.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct CaProvider {
@@ -923,6 +1337,30 @@ pub struct WebhookProvider {
     /// The CA bundle from a Secret or ConfigMap (`caBundle` wins when both are set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_provider: Option<CaProvider>,
+    /// NTLM authentication: not supported by sealkit (kept, and named in the store's `Ready`
+    /// condition).
+    #[serde(default, skip_serializing)]
+    pub auth: Option<Unsupported<WebhookAuth>>,
+}
+
+/// `webhook.auth`: kept for the schema, not supported.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct WebhookAuth {
+    /// NTLM credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ntlm: Option<WebhookNtlm>,
+}
+
+/// `webhook.auth.ntlm`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookNtlm {
+    /// The user name.
+    #[serde(default)]
+    pub username_secret: SecretKeySelector,
+    /// The password.
+    #[serde(default)]
+    pub password_secret: SecretKeySelector,
 }
 
 /// `webhook.result`.

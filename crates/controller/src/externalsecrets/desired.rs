@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use super::crd::{CreationPolicy, ExternalSecret, TemplateMergePolicy};
 use super::error::Error;
 use super::providers::SecretMap;
-use super::template;
+use super::template::{self, TemplateSources};
 
 /// Label on every Secret the bridge writes.
 pub const LABEL_MANAGED: &str = "reconcile.external-secrets.io/managed";
@@ -51,6 +51,7 @@ pub(super) fn desired_secret(
     es: &ExternalSecret,
     existing: Option<&Secret>,
     values: SecretMap,
+    sources: &TemplateSources,
     target: &str,
     creation: CreationPolicy,
     manager: &str,
@@ -115,12 +116,14 @@ pub(super) fn desired_secret(
                     }
                 }
             }
-            if t.merge_policy == Some(TemplateMergePolicy::Merge) || t.data.is_empty() {
+            // ESO: the fetched keys too with `mergePolicy: Merge`, or when nothing is templated.
+            let templated = !t.data.is_empty() || !t.template_from.is_empty();
+            if t.merge_policy == Some(TemplateMergePolicy::Merge) || !templated {
                 for (k, v) in &values {
                     data.insert(k.clone(), byte(v));
                 }
             }
-            let rendered = template::render(t, &values)?;
+            let rendered = template::render(t, &values, sources)?;
             for (k, v) in &rendered.data {
                 data.insert(k.clone(), byte(v));
             }

@@ -75,6 +75,31 @@ pub enum Error {
         /// Secret name.
         name: String,
     },
+    /// The object holds fields sealkit does not model: they are not ignored.
+    #[error("{object} has fields sealkit does not support: {fields}")]
+    UnsupportedFields {
+        /// `ExternalSecret`, `SecretStore "name"`…
+        object: String,
+        /// The fields' paths.
+        fields: String,
+    },
+    /// The generator an ExternalSecret names does not exist.
+    #[error("{kind} {name:?} not found")]
+    GeneratorNotFound {
+        /// Its kind.
+        kind: String,
+        /// Its name.
+        name: String,
+    },
+    /// A generator could not produce values.
+    #[error("generator {name:?} failed")]
+    Generator {
+        /// Its name.
+        name: String,
+        /// Why (never a generated value).
+        #[source]
+        source: super::generators::Error,
+    },
     /// `deletionPolicy: Delete` without `creationPolicy: Owner`.
     #[error("unable to delete secret {name:?}: creationPolicy={policy} is not Owner")]
     DeleteNotOwner {
@@ -102,7 +127,8 @@ impl Error {
             Self::Provider { source, .. } => source.metric_label(),
             Self::Owned { .. } => "owned",
             Self::Immutable { .. } => "immutable",
-            Self::DeleteNotOwner { .. } => "spec",
+            Self::DeleteNotOwner { .. } | Self::UnsupportedFields { .. } => "spec",
+            Self::GeneratorNotFound { .. } | Self::Generator { .. } => "generator",
         }
     }
 
@@ -116,6 +142,8 @@ impl Error {
                 | Self::Immutable { .. }
                 | Self::DeleteNotOwner { .. }
                 | Self::OtherController { .. }
+                | Self::UnsupportedFields { .. }
+                | Self::Generator { .. }
                 | Self::Provider {
                     source: ProviderError::Unsupported(_) | ProviderError::Config(_),
                     ..

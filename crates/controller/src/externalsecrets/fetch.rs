@@ -3,6 +3,8 @@
 //! then every `data` entry, through the store's client and rate limit; keys rewritten or
 //! converted and values decoded as ESO does. A remote secret that does not exist is an error
 //! under `deletionPolicy: Retain` and skipped under `Delete`/`Merge`, never an empty value.
+//! A `dataFrom[].sourceRef.generatorRef` runs its generator ([`super::generators`]) on every
+//! fetch, as ESO does; its keys are rewritten but not converted.
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use super::crd::{
     StoreSourceRef,
 };
 use super::error::Error;
+use super::generators::{self, Password};
 use super::providers::{ProviderError, SecretMap};
 use super::stores::{self, ResolvedStore};
 use super::template;
@@ -31,21 +34,28 @@ pub(super) async fn fetch(
 ) -> Result<SecretMap, Error> {
     let mut out = SecretMap::new();
     let store_for = async |source: Option<&StoreSourceRef>| -> Result<ResolvedStore, Error> {
-        if let Some(src) = source {
-            if src.generator_ref.is_some() {
-                return Err(Error::Spec(
-                    "generators (sourceRef.generatorRef) are not supported by sealkit".into(),
-                ));
-            }
-            if let Some(r) = &src.store_ref {
-                return stores::resolve(ctx, r, namespace).await;
-            }
+        if let Some(r) = source.and_then(|s| s.store_ref.as_ref()) {
+            return stores::resolve(ctx, r, namespace).await;
         }
         default_store
             .cloned()
             .ok_or_else(|| Error::Spec("spec.secretStoreRef is required".into()))
     };
     for (i, from) in es.spec.data_from.iter().enumerate() {
+        if let Some(generator) = from
+            .source_ref
+            .as_ref()
+            .and_then(|s| s.generator_ref.as_ref())
+        {
+            if from.extract.is_some() || from.find.is_some() {
+                return Err(Error::Spec(format!(
+                    "dataFrom[{i}] must set exactly one of extract, find or sourceRef.generatorRef"
+                )));
+            }
+            let map = generate(ctx, namespace, generator).await?;
+            out.extend(shape(map, &from.rewrite, (None, None, None), i, false)?);
+            continue;
+        }
         let store = store_for(from.source_ref.as_ref()).await?;
         let fetched = match (&from.extract, &from.find) {
             (Some(extract), None) => {
@@ -60,7 +70,7 @@ pub(super) async fn fetch(
                     extract.decoding_strategy,
                     extract.null_byte_policy,
                 );
-                shape(map, &from.rewrite, strategy, i)?
+                shape(map, &from.rewrite, strategy, i, true)?
             }
             (None, Some(find)) => {
                 let map = call(ctx, &store, namespace, |c| {
@@ -72,11 +82,11 @@ pub(super) async fn fetch(
                     find.decoding_strategy,
                     find.null_byte_policy,
                 );
-                shape(map, &from.rewrite, strategy, i)?
+                shape(map, &from.rewrite, strategy, i, true)?
             }
             _ => {
                 return Err(Error::Spec(format!(
-                    "dataFrom[{i}] must set exactly one of extract or find"
+                    "dataFrom[{i}] must set exactly one of extract, find or sourceRef.generatorRef"
                 )));
             }
         };
@@ -87,6 +97,14 @@ pub(super) async fn fetch(
             return Err(Error::Spec(format!(
                 "data[{i}].secretKey {:?} is not a valid Secret key",
                 d.secret_key
+            )));
+        }
+        if d.source_ref
+            .as_ref()
+            .is_some_and(|s| s.generator_ref.is_some())
+        {
+            return Err(Error::Spec(format!(
+                "data[{i}].sourceRef.generatorRef is not implemented for data[] (ESO neither): use dataFrom[]"
             )));
         }
         let store = store_for(d.source_ref.as_ref()).await?;
@@ -102,6 +120,32 @@ pub(super) async fn fetch(
         out.insert(d.secret_key.clone(), value);
     }
     Ok(out)
+}
+
+/// Runs the generator `reference` names, in the ExternalSecret's namespace.
+async fn generate(
+    ctx: &Context,
+    namespace: &str,
+    reference: &super::crd::GeneratorRef,
+) -> Result<SecretMap, Error> {
+    let wrap = |source| Error::Generator {
+        name: reference.name.clone(),
+        source,
+    };
+    generators::check_kind(reference.api_version.as_deref(), &reference.kind).map_err(wrap)?;
+    let api: kube::Api<Password> = kube::Api::namespaced(ctx.client.clone(), namespace);
+    let password = api
+        .get_opt(&reference.name)
+        .await
+        .map_err(Error::kube(format!(
+            "get password {namespace}/{}",
+            reference.name
+        )))?
+        .ok_or_else(|| Error::GeneratorNotFound {
+            kind: reference.kind.clone(),
+            name: reference.name.clone(),
+        })?;
+    generators::generate_passwords(&password.spec).map_err(wrap)
 }
 
 /// One provider call through the store's client, rate limit and metrics; a failing client is
@@ -167,7 +211,8 @@ async fn missing_ok<T>(
     }
 }
 
-/// Rewrites, converts keys, decodes values of one `dataFrom` result.
+/// Rewrites, converts keys (when `convert` and no rewrite is given), decodes values of one
+/// `dataFrom` result.
 fn shape(
     map: SecretMap,
     rewrites: &[super::crd::ExternalSecretRewrite],
@@ -177,6 +222,7 @@ fn shape(
         Option<NullBytePolicy>,
     ),
     index: usize,
+    convert: bool,
 ) -> Result<SecretMap, Error> {
     let mut out = SecretMap::new();
     for (key, value) in map {
@@ -204,7 +250,7 @@ fn shape(
                 }
             };
         }
-        if rewrites.is_empty() {
+        if rewrites.is_empty() && convert {
             key = convert_key(&key, conversion.unwrap_or_default());
         }
         if !valid_key(&key) {
@@ -245,7 +291,8 @@ pub fn convert_key(key: &str, strategy: ConversionStrategy) -> String {
         .collect()
 }
 
-fn decode(
+/// Decodes a value as `decodingStrategy` says (`None` when unset); errors name `key`.
+pub(super) fn decode(
     value: SecretBytes,
     strategy: Option<DecodingStrategy>,
     key: &str,

@@ -10,19 +10,27 @@
 //!   rate limit and the store reconciler (`Ready` after a provider check).
 //! - [`reconcile`]: ExternalSecret → Secret, with [`schedule`] (when to fetch again),
 //!   [`fetch`] (values from the stores) and [`desired`] (the Secret to write).
-//! - [`template`]: rendering of `target.template`.
+//! - [`template`]: rendering of `target.template`, `templateFrom` included.
+//! - [`clusterexternalsecret`]: `ClusterExternalSecret`, stamped into the namespaces it selects.
+//! - [`generators`]: the `Password` generator of `dataFrom[].sourceRef.generatorRef`.
+//! - [`fields`]: fields ESO's CRDs accept that sealkit keeps but does not implement, named in
+//!   `Ready`.
 //! - [`metrics`]: sync calls and errors by provider and reason, refresh lag.
 //!
 //! Semantics follow external-secrets `pkg/controllers/externalsecret`; where sealkit differs
-//! (no server-side defaults, unsupported providers reported in the store status, no generators)
-//! the README section "ExternalSecrets" says so.
+//! (no server-side defaults, unsupported providers and fields reported in `Ready`, only the
+//! `Password` generator) the README section "ExternalSecrets" says so.
 
+pub mod clusterexternalsecret;
 pub mod crd;
 pub mod desired;
 pub mod error;
 pub mod fetch;
+pub mod fields;
+pub mod generators;
 pub mod metrics;
 pub mod providers;
+pub mod pushsecret;
 pub mod reconcile;
 pub mod schedule;
 pub mod stores;
@@ -33,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::ListParams;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -43,7 +51,9 @@ use kube::runtime::{WatchStreamExt as _, predicates, watcher};
 use kube::{Api, Client, CustomResourceExt as _, Resource as _, ResourceExt as _};
 use tokio::sync::watch;
 
+use self::clusterexternalsecret::{CesContext, ClusterExternalSecret};
 use self::crd::{ClusterSecretStore, ExternalSecret, SecretStore, StoreKind};
+use self::generators::Password;
 use self::metrics::EsMetrics;
 use self::providers::ProviderSettings;
 use self::schedule::LastSync;
@@ -58,6 +68,9 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         ExternalSecret::crd(),
         SecretStore::crd(),
         ClusterSecretStore::crd(),
+        ClusterExternalSecret::crd(),
+        Password::crd(),
+        pushsecret::PushSecret::crd(),
     ]
     .into_iter()
     .map(|mut crd| {
@@ -194,8 +207,9 @@ impl Context {
 }
 
 /// Runs the bridge over `namespace` (all when `None`) until `shutdown` turns true. Waits
-/// quietly while the `external-secrets.io` CRDs are not installed. ClusterSecretStores are
-/// validated only when `cluster_stores` is set (one bridge per process does it).
+/// quietly while the `external-secrets.io` CRDs are not installed. The cluster-scoped kinds
+/// (ClusterSecretStores are validated, ClusterExternalSecrets stamped into the namespaces the
+/// bridge serves) are handled only when `cluster_stores` is set (one run per process does it).
 pub async fn run(
     client: Client,
     config: Config,
@@ -364,15 +378,121 @@ pub async fn run(
                 .await;
         }
     };
+    let ces_controller = async {
+        if cluster_stores {
+            run_cluster_external_secrets(
+                client.clone(),
+                config.providers.served_namespaces.clone(),
+                shutdown.clone(),
+            )
+            .await;
+        }
+    };
+    let ps_controller = run_push_secrets(ctx.clone(), namespace.clone(), shutdown.clone());
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "externalsecret bridge started"
     );
-    tokio::join!(es_controller, ss_controller, css_controller);
+    tokio::join!(
+        es_controller,
+        ss_controller,
+        css_controller,
+        ces_controller,
+        ps_controller
+    );
 }
 
-/// Waits until the ExternalSecret kind is served; false when shut down first.
-async fn wait_for_crds(api: &Api<ExternalSecret>, mut shutdown: watch::Receiver<bool>) -> bool {
+/// The PushSecret controller over `namespace` (all when `None`); waits while its CRD is not
+/// installed, without holding up the other kinds.
+async fn run_push_secrets(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let api: Api<pushsecret::PushSecret> = match &namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    if !wait_for_crds(&api, shutdown.clone()).await {
+        return;
+    }
+    let mut stop = shutdown.clone();
+    Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(async move {
+            let _ = stop.wait_for(|v| *v).await;
+        })
+        .run(pushsecret::reconcile, pushsecret::error_policy, ctx)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "pushsecret reconcile error");
+            }
+        })
+        .await;
+}
+
+/// The ClusterExternalSecret controller: watches them, the ExternalSecrets they own and the
+/// Namespaces (a label change can add or remove a target), and reconciles only once the
+/// Namespace cache is complete (an empty cache would look like no namespace matching).
+async fn run_cluster_external_secrets(
+    client: Client,
+    served: Option<std::collections::BTreeSet<String>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let ces_api: Api<ClusterExternalSecret> = Api::all(client.clone());
+    if !wait_for_crds(&ces_api, shutdown.clone()).await {
+        return;
+    }
+    let (ns_reader, ns_writer) = reflector::store::<Namespace>();
+    let ns_events = reflector::reflector(
+        ns_writer,
+        watcher(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+        )
+        .default_backoff(),
+    )
+    .touched_objects();
+    let ready_namespaces = cache_ready(ns_reader.clone());
+    let ctx = Arc::new(CesContext::new(client.clone(), ns_reader, served));
+    let controller = Controller::new(ces_api, watcher::Config::default().any_semantic());
+    let ces_store = controller.store();
+    let mut stop = shutdown.clone();
+    controller
+        .owns(
+            Api::<ExternalSecret>::all(client),
+            watcher::Config::default().any_semantic(),
+        )
+        .watches_stream(ns_events, move |_ns: Namespace| {
+            ces_store
+                .state()
+                .iter()
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(async move {
+            let _ = stop.wait_for(|v| *v).await;
+        })
+        .run(
+            move |ces, ctx| {
+                let ready = ready_namespaces.clone();
+                async move {
+                    ready.await;
+                    clusterexternalsecret::reconcile(ces, ctx).await
+                }
+            },
+            clusterexternalsecret::error_policy,
+            ctx,
+        )
+        .for_each(|_| async {})
+        .await;
+}
+
+/// Waits until the kind of `api` is served; false when shut down first.
+async fn wait_for_crds<K>(api: &Api<K>, mut shutdown: watch::Receiver<bool>) -> bool
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let mut warned = false;
     loop {
         match api.list_metadata(&ListParams::default().limit(1)).await {
@@ -380,12 +500,13 @@ async fn wait_for_crds(api: &Api<ExternalSecret>, mut shutdown: watch::Receiver<
             Err(kube::Error::Api(s)) if s.code == 404 => {
                 if !warned {
                     tracing::warn!(
-                        "the external-secrets.io/v1 CRDs are not installed (deploy/crds/); the ExternalSecret bridge waits for them"
+                        kind = %K::kind(&()),
+                        "an external-secrets.io CRD is not installed (deploy/crds/); the ExternalSecret bridge waits for it"
                     );
                     warned = true;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot list externalsecrets yet"),
+            Err(e) => tracing::warn!(kind = %K::kind(&()), error = %e, "cannot list yet"),
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(if warned { 30 } else { 2 })) => {}

@@ -37,6 +37,7 @@ use super::schedule::{
     synced_resource_version,
 };
 use super::stores;
+use super::template::TemplateSources;
 use crate::reconciler::cache::scrub;
 use crate::reconciler::is_not_found;
 use crate::reconciler::retry::exponential;
@@ -243,6 +244,12 @@ async fn sync(
     provider: &mut &'static str,
 ) -> Result<Outcome, Error> {
     let (creation, deletion) = target_policy(es);
+    if !es.spec.unsupported.is_empty() {
+        return Err(Error::UnsupportedFields {
+            object: "ExternalSecret".into(),
+            fields: es.spec.unsupported.list(),
+        });
+    }
     if es.spec.data.is_empty() && es.spec.data_from.is_empty() {
         return Err(Error::Spec("spec.data or spec.dataFrom is required".into()));
     }
@@ -260,6 +267,8 @@ async fn sync(
         Some(s)
     };
     let values = fetch(es, ctx, namespace, default_store.as_ref(), deletion).await?;
+    let template = es.spec.target.as_ref().and_then(|t| t.template.as_ref());
+    let sources = TemplateSources::load(&ctx.client, namespace, template).await?;
 
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let mut existing = api
@@ -272,6 +281,7 @@ async fn sync(
         &api,
         existing.as_ref(),
         values,
+        &sources,
         name,
         target,
         creation,
@@ -291,6 +301,7 @@ async fn write(
     api: &Api<Secret>,
     existing: Option<&Secret>,
     values: SecretMap,
+    sources: &TemplateSources,
     es_name: &str,
     target: &str,
     creation: CreationPolicy,
@@ -335,7 +346,7 @@ async fn write(
         });
     }
     let manager = field_manager(es_name);
-    let mut desired = desired_secret(es, existing, values, target, creation, &manager)?;
+    let mut desired = desired_secret(es, existing, values, sources, target, creation, &manager)?;
     let params = PostParams {
         field_manager: Some(manager),
         ..Default::default()

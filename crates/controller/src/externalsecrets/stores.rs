@@ -147,6 +147,12 @@ pub async fn resolve(
             class: class.to_owned(),
         });
     }
+    if !resolved.spec.unsupported.is_empty() {
+        return Err(Error::UnsupportedFields {
+            object: format!("{} {:?}", resolved.kind, resolved.name),
+            fields: resolved.spec.unsupported.list(),
+        });
+    }
     Ok(resolved)
 }
 
@@ -380,6 +386,18 @@ pub fn access_for(ctx: &Context, store: &ResolvedStore, es_namespace: &str) -> S
 /// `Ready` of a store after a provider check: reason `Valid`, `ValidationUnknown`,
 /// `InvalidProviderConfig` or `ValidationFailed`.
 pub async fn check(ctx: &Context, store: &ResolvedStore) -> Condition {
+    if !store.spec.unsupported.is_empty() {
+        return Condition {
+            type_: "Ready".into(),
+            status: "False".into(),
+            reason: Some("InvalidProviderConfig".into()),
+            message: Some(format!(
+                "fields not supported by sealkit: {}",
+                store.spec.unsupported.list()
+            )),
+            last_transition_time: None,
+        };
+    }
     let access = access_for(ctx, store, "");
     let (status, reason, message) = match providers::connect(&store.spec.provider, &access).await {
         Err(ProviderError::Referent) => {

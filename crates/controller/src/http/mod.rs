@@ -1,7 +1,8 @@
 //! The HTTP API, Bitnami's paths (`pkg/controller/server.go`): `GET /v1/cert.pem`,
 //! `POST /v1/verify`, `POST /v1/rotate`, `/healthz`, `/readyz` on `--listen-addr`, and
 //! `/metrics` on `--listen-metrics-addr`. `kubeseal` reaches them through the API server's
-//! service proxy.
+//! service proxy. sealkit adds `GET /v1/keys` (the keys and how many SealedSecrets need
+//! each, read-only).
 //!
 //! Verify and rotate decrypt without rendering `spec.template.data` and answer only yes/no or
 //! the re-sealed object, so a crafted template cannot turn them into a decryption oracle
@@ -17,6 +18,7 @@
 
 pub mod cert;
 pub mod health;
+pub mod keys;
 pub mod metrics;
 pub mod ratelimit;
 pub mod rotate;
@@ -39,6 +41,7 @@ use tokio::net::TcpListener;
 pub use self::ratelimit::RateLimiter;
 use crate::error::{Error, Result};
 use crate::keyring::Decryptor;
+use crate::keyring::usage::KeyUsage;
 use crate::metrics::{HttpLabels, Metrics};
 
 /// Largest request body accepted (a Secret is at most 1 MiB; sealing grows it by about 4/3).
@@ -64,6 +67,8 @@ pub struct SealingApi {
     pub accept_deprecated_v1_data: bool,
     /// Most items (`encryptedData` entries) a verify or rotate request may carry.
     pub max_items: usize,
+    /// Which keys the SealedSecrets need (`/v1/keys`, `/metrics`).
+    pub usage: KeyUsage,
 }
 
 /// The API router (port 8080).
@@ -78,6 +83,7 @@ pub fn api_router(state: AppState) -> Router {
                 .route("/v1/cert.pem", get(cert::cert))
                 .route("/v1/verify", post(verify::verify))
                 .route("/v1/rotate", post(rotate::rotate))
+                .route("/v1/keys", get(keys::keys))
                 .with_state(sealing),
         );
     }
@@ -195,9 +201,21 @@ pub(crate) mod tests {
                 limiter: Arc::new(RateLimiter::new(rate, rate, vec![])),
                 accept_deprecated_v1_data: true,
                 max_items: 64,
+                usage: KeyUsage::new(1),
             }),
             metrics,
         }
+    }
+
+    /// [`state`] (no rate limit to speak of) and the key usage index it serves.
+    pub(crate) fn state_with_usage(keys: &[(usize, &str, bool)]) -> (AppState, KeyUsage) {
+        let s = state(keys, 100);
+        let usage = s
+            .sealing
+            .as_ref()
+            .map(|s| s.usage.clone())
+            .unwrap_or_default();
+        (s, usage)
     }
 
     /// A POST to `path` from peer `peer` with extra headers; the status.
@@ -260,6 +278,7 @@ pub(crate) mod tests {
             ("GET", "/v1/cert.pem"),
             ("POST", "/v1/verify"),
             ("POST", "/v1/rotate"),
+            ("GET", "/v1/keys"),
         ] {
             let (status, _, _) = call(api.clone(), method, path, Body::empty()).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}");

@@ -3,6 +3,10 @@
 //! The scope comes only from the top-level annotations, and the template's scope annotations
 //! are rewritten to match, so a template cannot widen it (CVE-2026-22728). Template data is
 //! kept as written, never rendered (Bitnami #2049).
+//!
+//! A SealedSecret whose every item the newest active key already opens comes back with its
+//! `encryptedData` unchanged, byte for byte (`seal reseal` then leaves the file alone): the
+//! answer differs from the input only when something had to be re-sealed.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sealer::sealed::model::{SEALED_SECRET_API_VERSION, SEALED_SECRET_KIND};
-use sealer::sealed::{ObjectMeta, Scope, SealOptions, SecretManifest};
+use sealer::sealed::{ObjectMeta, Scope, SealOptions, SealedSecretManifest, SecretManifest};
 
 use super::ratelimit::Peer;
 use super::verify::strip_template_data;
@@ -39,7 +43,11 @@ pub async fn rotate(
     };
     let mut spec = ss.spec.clone();
     strip_template_data(&mut spec);
-    let opened = match state.decryptor.unseal(ss.metadata.clone(), spec).await {
+    let (opened, used) = match state
+        .decryptor
+        .unseal_reporting_keys(ss.metadata.clone(), spec)
+        .await
+    {
         Ok(opened) => opened,
         Err(Error::Unseal(_)) => {
             return text(StatusCode::CONFLICT, "unable to decrypt sealed secret");
@@ -50,6 +58,13 @@ pub async fn rotate(
         }
     };
     let scope = Scope::from_annotations(&ss.metadata.annotations);
+    let current = ss.spec.data.is_none()
+        && !used.is_empty()
+        && used.iter().all(|k| k.fingerprint == newest.fingerprint);
+    if current {
+        drop(opened);
+        return answer(ss, scope);
+    }
     let namespace = ss.metadata.namespace.clone().unwrap_or_default();
     let mut scope_annotations = Default::default();
     scope.write_annotations(&mut scope_annotations);
@@ -83,6 +98,12 @@ pub async fn rotate(
     };
     ss.spec.encrypted_data = resealed.spec.encrypted_data;
     ss.spec.data = None;
+    answer(ss, scope)
+}
+
+/// The SealedSecret as answered: template scope annotations matching the top-level scope, no
+/// status.
+fn answer(mut ss: SealedSecretManifest, scope: Scope) -> Response {
     if let Some(meta) = ss.spec.template.as_mut().and_then(|t| t.metadata.as_mut()) {
         scope.write_annotations(&mut meta.annotations);
     }
@@ -161,6 +182,21 @@ mod tests {
             "postgres://u:{{ .password }}@db"
         );
         assert_eq!(rotated.spec.encrypted_data.len(), 1);
+    }
+
+    // issue 17: rotating a SealedSecret already sealed with the newest key changes nothing, so
+    // `seal reseal` can leave its file byte-identical.
+    #[tokio::test]
+    async fn a_sealed_secret_already_for_the_newest_key_comes_back_unchanged() {
+        let ss = sealed_json(1, db_secret());
+        let router = api_router(state(&[(0, "old", true), (1, "new", false)], 100));
+        let (status, body, _) = call(router, "POST", "/v1/rotate", ss.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let rotated: SealedSecretManifest = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            serde_json::to_value(&rotated.spec.encrypted_data).unwrap(),
+            ss["spec"]["encryptedData"]
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! New key pairs: RSA (`--key-size`) with a self-signed certificate shaped like Bitnami's
 //! (`pkg/crypto/keys.go`: empty subject unless `--my-cn`, critical Encipher Only, CA:TRUE),
-//! stored as a key Secret before it is used.
+//! stored as a key Secret before it is used; with `--key-wrap-*`, its private key is stored
+//! wrapped by the master key (see [`super::wrap`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use kube::api::PostParams;
 use sealer::sealed::{Certificate, PrivateKey};
 
 use super::store::{self, KeySecretMeta};
+use super::wrap::KeyWrap;
 use super::{KeyEntry, Keyring};
 use crate::error::{Error, Result};
 use crate::reconciler::cache::scrub;
@@ -43,27 +45,40 @@ pub async fn generate_pair(params: &KeyParams) -> Result<(PrivateKey, Certificat
     .map_err(Error::Join)?
 }
 
-/// Generates a key, stores it as a key Secret and, once the API server has it, adds it to the
-/// keyring (Bitnami registers a key only after the create succeeds).
+/// Generates a key, stores it as a key Secret (its private key wrapped when `wrap` is given)
+/// and, once the API server has it, adds it to the keyring (Bitnami registers a key only after
+/// the create succeeds).
 pub async fn generate_and_store(
     api: &Api<Secret>,
     params: &KeyParams,
     keyring: &Keyring,
+    wrap: Option<&KeyWrap>,
 ) -> Result<Arc<KeyEntry>> {
     let (key, cert) = generate_pair(params).await?;
-    let mut secret = store::key_secret(&key, &cert, &params.secret);
+    let pem = zeroize::Zeroizing::new(
+        secrecy::ExposeSecret::expose_secret(&key.to_pkcs1_pem())
+            .as_bytes()
+            .to_vec(),
+    );
+    let tls_key = match wrap {
+        Some(wrap) => wrap.wrap(&pem).await?,
+        None => pem.to_vec(),
+    };
+    let mut secret = store::key_secret_with(tls_key, &cert, &params.secret);
     let created = api.create(&PostParams::default(), &secret).await;
     scrub(&mut secret);
     let mut created = created.map_err(Error::kube(format!(
         "create key secret {}/{}*",
         params.secret.namespace, params.secret.prefix
     )))?;
-    let entry = store::entry_from_secret(&created, None);
+    // The key in memory, not the stored (maybe wrapped) form: no second trip to the KMS.
+    let entry = store::entry_with_key(&created, &pem, false);
     scrub(&mut created);
-    let entry = Arc::new(entry?.ok_or(Error::NoActiveKey)?);
+    let entry = Arc::new(entry?);
     tracing::info!(
         secret = %entry.secret_name,
         fingerprint = %entry.fingerprint,
+        wrapped = entry.wrapped,
         certificate = %cert.to_pem(),
         "new sealing key generated"
     );

@@ -3,12 +3,22 @@
 //! Keys live in the controller namespace as Bitnami stores them (see [`store`]): the newest
 //! `active` key seals (`/v1/cert.pem`, `/v1/rotate`); every key, `compromised` ones included,
 //! decrypts. Follows bitnami-labs/sealed-secrets `pkg/controller/keyregistry.go`.
+//!
+//! sealkit adds two states a key Secret can be in without its key being used: `retired` (the
+//! label an operator sets with `seal keys retire` once nothing needs the key; Bitnami's
+//! controller, which reads only `active` keys, ignores it too) and locked (a private key
+//! wrapped by a KMS master key that cannot be unwrapped, see [`wrap`]). While a key is
+//! locked the keyring has no sealing key: no certificate is served and no key is made, so a
+//! KMS outage or a wrong master key never leads to a new key nobody asked for.
 
 pub mod decrypt;
 pub mod generate;
 pub mod import;
+pub mod listing;
 pub mod renewal;
 pub mod store;
+pub mod usage;
+pub mod wrap;
 
 use std::sync::{Arc, RwLock};
 
@@ -35,6 +45,37 @@ pub struct KeyEntry {
     pub fingerprint: String,
     /// `resourceVersion` of the Secret it was read from, to skip re-parsing.
     pub resource_version: Option<String>,
+    /// Whether the Secret holds the private key wrapped by a KMS master key.
+    pub wrapped: bool,
+}
+
+/// A key Secret whose key the keyring does not use, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldBack {
+    /// Name of the key Secret.
+    pub secret_name: String,
+    /// `SHA256:…` fingerprint of its certificate's key, when the certificate reads.
+    pub fingerprint: Option<String>,
+    /// The certificate's NotBefore and NotAfter, when it reads.
+    pub validity: Option<(OffsetDateTime, OffsetDateTime)>,
+    /// The Secret's `creationTimestamp`, when known.
+    pub created: Option<OffsetDateTime>,
+    /// Whether the private key is wrapped.
+    pub wrapped: bool,
+    /// Why it is held back.
+    pub reason: HeldBackReason,
+    /// `resourceVersion` of the Secret it was read from.
+    pub resource_version: Option<String>,
+}
+
+/// Why a key Secret's key is not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldBackReason {
+    /// Labelled `retired`: kept for the record, neither seals nor decrypts.
+    Retired,
+    /// Its private key is wrapped and cannot be unwrapped; the text says why (never key
+    /// bytes). Blocks sealing and key generation.
+    Locked(String),
 }
 
 impl std::fmt::Debug for KeyEntry {
@@ -65,6 +106,7 @@ impl KeyEntry {
 #[derive(Clone)]
 pub struct Keyring {
     keys: Arc<RwLock<Arc<Vec<Arc<KeyEntry>>>>>,
+    held_back: Arc<RwLock<Arc<Vec<Arc<HeldBack>>>>>,
     priority: KeyOrderPriority,
     changed: Arc<watch::Sender<u64>>,
 }
@@ -80,9 +122,53 @@ impl Keyring {
     pub fn new(priority: KeyOrderPriority) -> Self {
         Self {
             keys: Arc::default(),
+            held_back: Arc::default(),
             priority,
             changed: Arc::new(watch::channel(0).0),
         }
+    }
+
+    /// The key Secrets whose keys are not used (retired, locked).
+    pub fn held_back(&self) -> Arc<Vec<Arc<HeldBack>>> {
+        self.held_back
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the held-back set; wakes subscribers when which keys are locked changes.
+    pub fn replace_held_back(&self, entries: Vec<Arc<HeldBack>>) {
+        let locked_names = |list: &[Arc<HeldBack>]| -> Vec<String> {
+            let mut names: Vec<String> = list
+                .iter()
+                .filter(|h| matches!(h.reason, HeldBackReason::Locked(_)))
+                .map(|h| h.secret_name.clone())
+                .collect();
+            names.sort();
+            names
+        };
+        let mut guard = self.held_back.write().unwrap_or_else(|e| e.into_inner());
+        let changed = locked_names(&guard) != locked_names(&entries);
+        *guard = Arc::new(entries);
+        drop(guard);
+        if changed {
+            self.changed.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// The key Secrets whose wrapped keys cannot be unwrapped. While there is one, the
+    /// keyring has no sealing key ([`Keyring::newest_active`] is `None`) and no key is made.
+    pub fn locked(&self) -> Vec<Arc<HeldBack>> {
+        self.held_back()
+            .iter()
+            .filter(|h| matches!(h.reason, HeldBackReason::Locked(_)))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether a key is locked (see [`Keyring::locked`]).
+    pub fn is_locked(&self) -> bool {
+        !self.locked().is_empty()
     }
 
     /// Every key, newest first.
@@ -124,8 +210,12 @@ impl Keyring {
         self.replace(all);
     }
 
-    /// The key that seals: the newest one not marked compromised.
+    /// The key that seals: the newest one not marked compromised; none while a key is
+    /// locked (the newest might be the locked one).
     pub fn newest_active(&self) -> Option<Arc<KeyEntry>> {
+        if self.is_locked() {
+            return None;
+        }
         self.snapshot().iter().find(|e| !e.compromised).cloned()
     }
 
@@ -178,6 +268,7 @@ pub(crate) mod tests {
             created: None,
             compromised,
             resource_version: None,
+            wrapped: false,
         })
     }
 
@@ -203,6 +294,35 @@ pub(crate) mod tests {
         assert!(!rx.has_changed().unwrap());
         ring.insert(entry(1, "b", false));
         assert!(rx.has_changed().unwrap());
+    }
+
+    // issue 17: a wrapped key that cannot be unwrapped must not lead to a certificate of an
+    // older key or to a new key.
+    #[test]
+    fn while_a_key_is_locked_there_is_no_sealing_key() {
+        let ring = Keyring::new(KeyOrderPriority::CertNotBefore);
+        ring.replace(vec![entry(0, "a", false)]);
+        let mut rx = ring.subscribe();
+        rx.borrow_and_update();
+        let locked = |reason: HeldBackReason| {
+            Arc::new(HeldBack {
+                secret_name: "b".into(),
+                fingerprint: None,
+                validity: None,
+                created: None,
+                wrapped: true,
+                reason,
+                resource_version: None,
+            })
+        };
+        ring.replace_held_back(vec![locked(HeldBackReason::Locked("kms down".into()))]);
+        assert!(rx.has_changed().unwrap());
+        assert!(ring.newest_active().is_none());
+        assert!(ring.is_locked());
+        rx.borrow_and_update();
+        ring.replace_held_back(vec![locked(HeldBackReason::Retired)]);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(ring.newest_active().unwrap().secret_name, "a");
     }
 
     #[test]

@@ -275,28 +275,37 @@ pub fn in_sync(
     key_state: &dyn Fn(&str) -> Option<bool>,
     key: &DigestKey,
 ) -> bool {
+    keys_if_in_sync(existing, ss, shape, key_state, key).is_some()
+}
+
+/// [`in_sync`] that also says, when the Secret is in sync, which keys it was made with (the
+/// fingerprints its [`KEYS_ANNOTATION`] lists, which the keyed digest covers): what the
+/// SealedSecret needs, known without decrypting anything.
+pub fn keys_if_in_sync(
+    existing: &Secret,
+    ss: &SealedSecret,
+    shape: &Shape,
+    key_state: &dyn Fn(&str) -> Option<bool>,
+    key: &DigestKey,
+) -> Option<Vec<KeyUse>> {
     let own = ownership(existing, ss);
     let unowned_by_design = shape.owner.is_none() && owner_refs(existing).is_empty();
     if own == Ownership::Foreign && !unowned_by_design {
-        return false;
+        return None;
     }
     let empty = BTreeMap::new();
     let data = existing.data.as_ref().unwrap_or(&empty);
     let annotations = existing.metadata.annotations.clone().unwrap_or_default();
-    let Some(recorded) = annotations.get(DIGEST_ANNOTATION) else {
-        return false;
-    };
-    let Some(used) = recorded_keys(&annotations, key_state) else {
-        return false;
-    };
+    let recorded = annotations.get(DIGEST_ANNOTATION)?;
+    let used = recorded_keys(&annotations, key_state)?;
     if *recorded != digest(key, &shape.input_digest, &used, data, shape.keys.as_ref()) {
-        return false;
+        return None;
     }
     if secret_type(&existing.type_) != secret_type(&shape.type_) {
-        return false;
+        return None;
     }
     let labels = existing.metadata.labels.clone().unwrap_or_default();
-    match own {
+    let same = match own {
         Ownership::Patch { managed } => {
             let contains = |have: &BTreeMap<String, String>, want: &BTreeMap<String, String>| {
                 want.iter().all(|(k, v)| have.get(k) == Some(v))
@@ -319,7 +328,8 @@ pub fn in_sync(
                 && shape.keys.as_ref().is_none_or(|k| data.keys().eq(k.iter()))
                 && owner_refs(existing) == shape.owner.iter().cloned().collect::<Vec<_>>()
         }
-    }
+    };
+    same.then_some(used)
 }
 
 /// A Secret without `type` is `Opaque`.

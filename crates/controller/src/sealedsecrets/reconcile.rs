@@ -19,13 +19,39 @@ use crate::reconciler::cache::scrub;
 use crate::reconciler::retry::backoff;
 use crate::reconciler::{events, status::now_rfc3339, status::patch_status};
 
-/// What a successful reconcile did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a successful reconcile did, and the fingerprints of the keys the SealedSecret needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Synced {
-    /// The Secret was already right: nothing decrypted.
-    InSync,
-    /// The Secret was created or updated.
-    Written,
+    /// The Secret was already right: nothing decrypted (the keys are those its keyed digest
+    /// vouches for).
+    InSync(Vec<String>),
+    /// The Secret was created or updated with the keys that opened the items.
+    Written(Vec<String>),
+}
+
+fn fingerprints(used: &[crate::keyring::KeyUse]) -> Vec<String> {
+    used.iter().map(|k| k.fingerprint.clone()).collect()
+}
+
+/// What to record in `status.sealingKeys` after a reconcile: the keys that opened it, none
+/// when no key opened any item, and nothing new when it is not known.
+fn sealing_keys(result: &Result<Synced>, ss: &SealedSecret) -> Option<Vec<String>> {
+    match result {
+        Ok(Synced::InSync(keys) | Synced::Written(keys)) => Some(keys.clone()),
+        Err(Error::Unseal(e)) => {
+            let none_opened = match e {
+                sealer::sealed::ConvertError::Items(items) => {
+                    ss.spec.data.is_none() && items.len() == ss.spec.encrypted_data.len()
+                }
+                sealer::sealed::ConvertError::Invalid(sealer::sealed::Error::DecryptionFailed) => {
+                    true
+                }
+                _ => false,
+            };
+            none_opened.then(Vec::new)
+        }
+        Err(_) => None,
+    }
 }
 
 /// Reconciles one SealedSecret: writes its Secret, its status and an Event.
@@ -56,7 +82,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         Err(e) => Outcome::failed("ErrUpdateFailed", e.chain()),
     };
     match &result {
-        Ok(Synced::Written) => {
+        Ok(Synced::Written(_)) => {
             ctx.clear_failures(&namespace, &name);
             info!(%namespace, %name, "unsealed");
             publish(
@@ -68,7 +94,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
             )
             .await;
         }
-        Ok(Synced::InSync) => ctx.clear_failures(&namespace, &name),
+        Ok(Synced::InSync(_)) => ctx.clear_failures(&namespace, &name),
         Err(e) => {
             ctx.metrics.count_error(e.metric_label(), &namespace);
             warn!(%namespace, %name, error = %e.chain(), "reconcile failed");
@@ -80,7 +106,8 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         }
     }
     let status_result = if ctx.settings.update_status {
-        write_status(&ss, &ctx, &namespace, &name, &outcome).await
+        let keys = sealing_keys(&result, &ss);
+        write_status(&ss, &ctx, &namespace, &name, &outcome, keys).await
     } else {
         Ok(())
     };
@@ -101,9 +128,11 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
         .secrets
         .get(&ObjectRef::<Secret>::new(name).within(namespace));
     let digest_key = ctx.digest_key.as_ref();
-    if cached.is_some_and(|s| desired::in_sync(&s, ss, &shape, &key_state, digest_key)) {
+    if let Some(used) =
+        cached.and_then(|s| desired::keys_if_in_sync(&s, ss, &shape, &key_state, digest_key))
+    {
         ctx.metrics.unseal_skipped.inc();
-        return Ok(Synced::InSync);
+        return Ok(Synced::InSync(fingerprints(&used)));
     }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let mut existing = api
@@ -112,15 +141,15 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
         .map_err(Error::kube(format!("get secret {namespace}/{name}")))?;
     let in_sync = existing
         .as_ref()
-        .is_some_and(|s| desired::in_sync(s, ss, &shape, &key_state, digest_key));
+        .and_then(|s| desired::keys_if_in_sync(s, ss, &shape, &key_state, digest_key));
     let own = existing.as_ref().map(|e| desired::ownership(e, ss));
-    if in_sync || own == Some(Ownership::Foreign) {
+    if in_sync.is_some() || own == Some(Ownership::Foreign) {
         if let Some(s) = existing.as_mut() {
             scrub(s);
         }
-        if in_sync {
+        if let Some(used) = in_sync {
             ctx.metrics.unseal_skipped.inc();
-            return Ok(Synced::InSync);
+            return Ok(Synced::InSync(fingerprints(&used)));
         }
         return Err(Error::Unmanaged {
             name: name.to_owned(),
@@ -167,7 +196,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context, namespace: &str, name: &str) -> 
         (Some(_), None) => Ok(()),
     };
     scrub(&mut secret);
-    result.map(|()| Synced::Written)
+    result.map(|()| Synced::Written(fingerprints(&used)))
 }
 
 async fn write_status(
@@ -176,11 +205,13 @@ async fn write_status(
     namespace: &str,
     name: &str,
     outcome: &Outcome,
+    sealing_keys: Option<Vec<String>>,
 ) -> Result<()> {
     let Some(next) = status::next_status(
         ss.status.as_ref(),
         ss.metadata.generation,
         outcome,
+        sealing_keys,
         &now_rfc3339(),
     ) else {
         return Ok(());

@@ -39,19 +39,23 @@ impl Outcome {
 }
 
 /// The status to write, or `None` when the current one already says the same (timestamps
-/// aside): no write, no watch event, no loop.
+/// aside): no write, no watch event, no loop. `sealing_keys` is what to record in
+/// `status.sealingKeys` (`None`: keep what is there).
 pub fn next_status(
     current: Option<&SealedSecretStatus>,
     generation: Option<i64>,
     outcome: &Outcome,
+    sealing_keys: Option<Vec<String>>,
     now: &str,
 ) -> Option<SealedSecretStatus> {
     let status = if outcome.synced { "True" } else { "False" };
     let old = current.and_then(|s| s.conditions.iter().find(|c| c.type_ == SYNCED));
     let message = (!outcome.message.is_empty()).then(|| outcome.message.clone());
+    let sealing_keys = sealing_keys.or_else(|| current.and_then(|s| s.sealing_keys.clone()));
     let same = old.is_some_and(|c| {
         c.status == status && c.reason.as_deref() == Some(outcome.reason) && c.message == message
-    }) && current.and_then(|s| s.observed_generation) == generation;
+    }) && current.and_then(|s| s.observed_generation) == generation
+        && current.and_then(|s| s.sealing_keys.as_ref()) == sealing_keys.as_ref();
     if same {
         return None;
     }
@@ -79,6 +83,7 @@ pub fn next_status(
     Some(SealedSecretStatus {
         observed_generation: generation,
         conditions,
+        sealing_keys,
     })
 }
 
@@ -88,7 +93,7 @@ mod tests {
 
     #[test]
     fn first_status_is_written_with_a_transition() {
-        let s = next_status(None, Some(3), &Outcome::synced(), "t1").unwrap();
+        let s = next_status(None, Some(3), &Outcome::synced(), None, "t1").unwrap();
         assert_eq!(s.observed_generation, Some(3));
         let c = &s.conditions[0];
         assert_eq!((c.type_.as_str(), c.status.as_str()), ("Synced", "True"));
@@ -98,9 +103,9 @@ mod tests {
 
     #[test]
     fn an_unchanged_outcome_writes_nothing() {
-        let s = next_status(None, Some(3), &Outcome::synced(), "t1").unwrap();
+        let s = next_status(None, Some(3), &Outcome::synced(), None, "t1").unwrap();
         assert_eq!(
-            next_status(Some(&s), Some(3), &Outcome::synced(), "t2"),
+            next_status(Some(&s), Some(3), &Outcome::synced(), None, "t2"),
             None
         );
     }
@@ -108,18 +113,40 @@ mod tests {
     #[test]
     fn a_new_generation_or_message_is_written_keeping_the_transition_time() {
         let fail = Outcome::failed("ErrUnsealFailed", "item \"a\": no key".into());
-        let s = next_status(None, Some(1), &fail, "t1").unwrap();
-        let s2 = next_status(Some(&s), Some(2), &fail, "t2").unwrap();
+        let s = next_status(None, Some(1), &fail, None, "t1").unwrap();
+        let s2 = next_status(Some(&s), Some(2), &fail, None, "t2").unwrap();
         assert_eq!(s2.conditions[0].last_transition_time.as_deref(), Some("t1"));
         assert_eq!(s2.conditions[0].last_update_time.as_deref(), Some("t2"));
-        let s3 = next_status(Some(&s2), Some(2), &Outcome::synced(), "t3").unwrap();
+        let s3 = next_status(Some(&s2), Some(2), &Outcome::synced(), None, "t3").unwrap();
         assert_eq!(s3.conditions[0].status, "True");
         assert_eq!(s3.conditions[0].last_transition_time.as_deref(), Some("t3"));
     }
 
+    // issue 17: which keys opened a SealedSecret is recorded, written when it changes, and
+    // kept when a reconcile has nothing new to say about it.
+    #[test]
+    fn sealing_keys_are_recorded_kept_and_rewritten_only_when_they_change() {
+        let keys = || Some(vec!["SHA256:a".to_owned()]);
+        let s = next_status(None, Some(1), &Outcome::synced(), keys(), "t1").unwrap();
+        assert_eq!(s.sealing_keys, keys());
+        assert_eq!(
+            next_status(Some(&s), Some(1), &Outcome::synced(), keys(), "t2"),
+            None
+        );
+        assert_eq!(
+            next_status(Some(&s), Some(1), &Outcome::synced(), None, "t2"),
+            None
+        );
+        let fail = Outcome::failed("ErrUpdateFailed", "x".into());
+        let s2 = next_status(Some(&s), Some(1), &fail, None, "t3").unwrap();
+        assert_eq!(s2.sealing_keys, keys());
+        let s3 = next_status(Some(&s2), Some(1), &fail, Some(vec![]), "t4").unwrap();
+        assert_eq!(s3.sealing_keys, Some(vec![]));
+    }
+
     #[test]
     fn other_conditions_are_kept_after_synced() {
-        let mut s = next_status(None, Some(1), &Outcome::synced(), "t1").unwrap();
+        let mut s = next_status(None, Some(1), &Outcome::synced(), None, "t1").unwrap();
         s.conditions.insert(
             0,
             Condition {
@@ -129,7 +156,7 @@ mod tests {
             },
         );
         let fail = Outcome::failed("ErrUpdateFailed", "x".into());
-        let s2 = next_status(Some(&s), Some(1), &fail, "t2").unwrap();
+        let s2 = next_status(Some(&s), Some(1), &fail, None, "t2").unwrap();
         assert_eq!(s2.conditions[0].type_, "Synced");
         assert_eq!(s2.conditions[1].type_, "Other");
     }

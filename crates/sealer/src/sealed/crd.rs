@@ -4,7 +4,8 @@
 //! (`helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml`), so that a cluster can switch
 //! controllers without re-creating the CRD and every object Bitnami's CRD accepts is accepted
 //! here: `encryptedData` and `template.metadata` keep unknown fields, `template.data` may be
-//! null.
+//! null. One addition, in `status`: `sealingKeys` (which keys opened it); with Bitnami's own
+//! CRD installed the API server drops it and key usage reads as unrecorded.
 
 use std::borrow::Cow;
 
@@ -104,6 +105,11 @@ impl JsonSchema for SealedSecret {
                             "description": "The generation the status describes.",
                             "type": "integer",
                             "format": "int64"
+                        },
+                        "sealingKeys": {
+                            "description": "Fingerprints (SHA256:...) of the sealing keys that opened its items when the controller last unsealed it; empty when none of the controller's keys opens it.",
+                            "type": "array",
+                            "items": {"type": "string"}
                         }
                     }
                 }

@@ -120,6 +120,23 @@ pub enum Error {
     /// The legacy `spec.data` payload decrypted but is not a Secret.
     #[error("legacy spec.data does not hold a Secret")]
     InvalidLegacyData(#[source] serde_json::Error),
+    /// A value written as a YAML block, over several lines or as an alias: no single run of
+    /// text to replace.
+    #[error(
+        "value is written as a YAML block, over several lines or as an alias: cannot be replaced in place"
+    )]
+    NotInPlace,
+    /// The legacy `spec.data` cannot be re-sealed by replacing values.
+    #[error(
+        "legacy spec.data cannot be re-sealed in place (seal --re-encrypt rewrites the whole object)"
+    )]
+    LegacyDataInPlace,
+    /// A wrapped private key is not a valid SOPS document.
+    #[error("wrapped private key is not a valid SOPS document")]
+    WrappedKey(#[source] crate::sops::Error),
+    /// A wrapped private key names no master key.
+    #[error("wrapped private key names no master key")]
+    WrappedKeyNoMasterKey,
     /// Unknown scope name.
     #[error("unknown scope {0:?} (expected strict, namespace-wide or cluster-wide)")]
     UnknownScope(String),

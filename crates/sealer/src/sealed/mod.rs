@@ -9,6 +9,10 @@
 //! - [`keypair`]: RSA key pairs and self-signed certificates (PEM in and out).
 //! - [`model`]: the SealedSecret and Secret manifests.
 //! - [`convert`]: Secret → SealedSecret and back.
+//! - [`located`]: SealedSecrets found in a file's text, re-sealed by replacing only their
+//!   values.
+//! - [`wrapped_key`]: a sealing private key kept encrypted under a KMS master key (a SOPS
+//!   document).
 
 pub mod cipher;
 pub mod convert;
@@ -16,8 +20,10 @@ pub mod convert;
 mod crd;
 mod error;
 pub mod keypair;
+pub mod located;
 pub mod model;
 pub mod scope;
+pub mod wrapped_key;
 
 pub use cipher::{SealedBlob, rsa_private_operations, rsa_private_operations_on_this_thread};
 pub use convert::{SealOptions, seal_secret, seal_secret_owned, unseal, unseal_reporting_keys};

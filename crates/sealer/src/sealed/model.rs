@@ -140,6 +140,11 @@ pub struct SealedSecretStatus {
     /// Conditions, `Synced` first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// sealkit: fingerprints (`SHA256:…`) of the sealing keys that opened its items when the
+    /// controller last unsealed it (or found its Secret in sync); empty when none of the
+    /// controller's keys opens it; absent when not recorded yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealing_keys: Option<Vec<String>>,
 }
 
 /// A whole SealedSecret object as found in a file.

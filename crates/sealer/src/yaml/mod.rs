@@ -5,6 +5,9 @@
 //! `kind: List` (YAML or JSON) whose `items` are the objects. Documents keep their order and
 //! their index (0-based) so errors can say which one failed.
 //!
+//! [`spanned`] reads the same streams keeping each scalar's place in the text, for edits that
+//! change values and no other byte.
+//!
 //! YAML is read as kubectl reads it ([`compose`]): merge keys resolved, duplicate keys refused,
 //! `!!binary` decoded, custom tags refused by name, aliases and nesting within
 //! [`crate::budget`]. JSON refuses duplicate keys too. A `!!binary` value under a Secret's
@@ -13,6 +16,7 @@
 mod compose;
 mod de;
 mod json;
+pub mod spanned;
 
 use std::path::Path;
 

@@ -7,16 +7,14 @@
 //! `ResourceNotFoundException` and secrets "marked for deletion" are
 //! [`ProviderError::NotFound`]. The endpoint is `https://secretsmanager.<region>.amazonaws.com`
 //! unless the controller's `--aws-secretsmanager-endpoint` (env `AWS_SECRETSMANAGER_ENDPOINT`,
-//! ESO's knob) overrides it. Only static access keys (`auth.secretRef`) are implemented: a store
-//! without them is refused (ESO would fall back to the controller's own AWS identity: the
-//! environment, IRSA, container credentials or instance metadata). Calls go through the
+//! ESO's knob) or the bridge's `AWS_ENDPOINT_URL_SECRETS_MANAGER` / `AWS_ENDPOINT_URL`
+//! overrides it. Credentials: [`super::aws_auth`]. Calls go through the
 //! [`egress`](super::egress) policy; answers are capped.
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use sealer::secret::SecretBytes;
 use sealkit_cloud::aws::signing;
-use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 use super::egress::read_json;
@@ -25,84 +23,82 @@ use super::{
 };
 use crate::externalsecrets::crd::{AwsProvider, ExternalSecretFind, MetadataPolicy, RemoteRef};
 
+mod push;
+
 const SERVICE: &str = "aws secretsmanager";
 
-/// A Secrets Manager client for one store.
-pub struct AwsClient {
+/// A signed AWS JSON 1.1 API (`POST /`, `X-Amz-Target: <prefix>.<Action>`) of one store:
+/// Secrets Manager and SSM Parameter Store share it.
+pub(crate) struct AwsApi {
     http: reqwest::Client,
     endpoint: url::Url,
     region: String,
-    prefix: String,
     credentials: sealkit_cloud::aws::Credentials,
+    /// The signing name (`secretsmanager`, `ssm`).
+    signing_name: &'static str,
+    /// The target prefix (`secretsmanager`, `AmazonSSM`).
+    target_prefix: &'static str,
+    /// The service name in messages.
+    pub(crate) service: &'static str,
 }
 
-impl AwsClient {
-    /// Reads the credentials; makes no call.
-    pub async fn connect(spec: &AwsProvider, access: &StoreAccess) -> Result<Self, ProviderError> {
-        if spec.service != "SecretsManager" {
-            return Err(ProviderError::Unsupported(format!(
-                "aws service {:?}",
-                spec.service
-            )));
-        }
-        if spec.role.as_deref().is_some_and(|r| !r.is_empty()) {
-            return Err(ProviderError::Unsupported("aws.role (assume role)".into()));
-        }
+impl AwsApi {
+    /// Checks the region, resolves the credentials (see [`super::aws_auth`]) and the endpoint:
+    /// `override_endpoint`, else `AWS_ENDPOINT_URL_<env_name>` / `AWS_ENDPOINT_URL` of the
+    /// bridge, else `https://<signing_name>.<region>.amazonaws.com`.
+    pub(crate) async fn connect(
+        spec: &AwsProvider,
+        access: &StoreAccess,
+        (service, signing_name, target_prefix, env_name): (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+        ),
+        override_endpoint: Option<&str>,
+    ) -> Result<Self, ProviderError> {
         if spec.region.is_empty() {
             return Err(ProviderError::Config("aws.region is required".into()));
         }
-        if !spec
-            .region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !sealkit_cloud::aws::is_region_name(&spec.region) {
             return Err(ProviderError::Config(format!(
                 "aws.region {:?} is not a region name",
                 spec.region
             )));
         }
-        let auth = spec.auth.as_ref();
-        if auth.is_some_and(|a| a.jwt.is_some()) {
-            return Err(ProviderError::Unsupported("aws.auth.jwt (IRSA)".into()));
-        }
-        let Some(keys) = auth.and_then(|a| a.secret_ref.as_ref()) else {
-            return Err(ProviderError::Unsupported(
-                "aws credentials of the controller's environment (set auth.secretRef)".into(),
-            ));
+        let endpoint = match override_endpoint {
+            Some(e) => url::Url::parse(e)
+                .map_err(|_| ProviderError::Config(format!("invalid endpoint {e:?}")))?,
+            None => sealkit_cloud::aws::endpoint_url(
+                &access.settings.aws_env,
+                env_name,
+                signing_name,
+                &spec.region,
+            )
+            .map_err(|e| ProviderError::Config(e.to_string()))?,
         };
-        let access_key_id = access.read_text(&keys.access_key_id, None).await?;
-        let secret_access_key = access.read_text(&keys.secret_access_key, None).await?;
-        let session_token = match &keys.session_token {
-            Some(sel) => Some(access.read_text(sel, None).await?),
-            None => None,
-        };
-        let credentials = sealkit_cloud::aws::Credentials::new(
-            access_key_id.expose_secret(),
-            secret_access_key.expose_secret(),
-            session_token.map(|t| t.expose_secret().to_owned()),
-            None,
-            "secretRef",
-        );
-        let endpoint = match &access.settings.aws_secretsmanager_endpoint {
-            Some(e) => e.clone(),
-            None => format!("https://secretsmanager.{}.amazonaws.com", spec.region),
-        };
-        let endpoint = url::Url::parse(&endpoint)
-            .map_err(|_| ProviderError::Config(format!("invalid endpoint {endpoint:?}")))?;
         access.settings.egress.check_url(&endpoint)?;
+        let credentials = super::aws_auth::credentials(spec, access).await?;
         Ok(Self {
             http: access.http.clone(),
             endpoint,
             region: spec.region.clone(),
-            prefix: spec.prefix.clone().unwrap_or_default(),
             credentials,
+            signing_name,
+            target_prefix,
+            service,
         })
     }
 
-    /// One signed JSON 1.1 call (`GetSecretValue`, `ListSecrets`…).
-    async fn call(&self, action: &str, body: &Value) -> Result<Value, ProviderError> {
+    /// One signed call; the JSON answer, or the error classified by `classify`.
+    pub(crate) async fn call(
+        &self,
+        action: &str,
+        body: &Value,
+        classify: impl FnOnce(u16, &str, String, &Value) -> ProviderError,
+    ) -> Result<Value, ProviderError> {
         let payload = serde_json::to_vec(body).unwrap_or_default();
-        let target = format!("secretsmanager.{action}");
+        let target = format!("{}.{action}", self.target_prefix);
         if self.endpoint.host_str().is_none() {
             return Err(ProviderError::Config("the endpoint has no host".into()));
         }
@@ -119,7 +115,7 @@ impl AwsClient {
             },
             &self.credentials,
             &self.region,
-            "secretsmanager",
+            self.signing_name,
             std::time::SystemTime::now(),
         )
         .map_err(|e| ProviderError::Config(e.to_string()))?;
@@ -133,9 +129,9 @@ impl AwsClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| ProviderError::unreachable(SERVICE, &self.endpoint, e))?;
+            .map_err(|e| ProviderError::unreachable(self.service, &self.endpoint, e))?;
         let status = resp.status().as_u16();
-        let answer = read_json(resp, SERVICE).await?;
+        let answer = read_json(resp, self.service).await?;
         if (200..300).contains(&status) {
             return Ok(answer);
         }
@@ -152,6 +148,79 @@ impl AwsClient {
             .unwrap_or("no error message")
             .to_owned();
         Err(classify(status, &kind, message, body))
+    }
+}
+
+/// Errors every AWS JSON service shares: bad credentials are [`ProviderError::Denied`], the
+/// rest [`ProviderError::Upstream`].
+pub(crate) fn classify_common(
+    service: &'static str,
+    status: u16,
+    kind: &str,
+    message: String,
+) -> ProviderError {
+    match kind {
+        "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "IncompleteSignature"
+        | "AccessDeniedException"
+        | "ExpiredTokenException"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch" => ProviderError::Denied {
+            service,
+            message: format!("{kind}: {message}"),
+        },
+        _ if status == 403 => ProviderError::Denied {
+            service,
+            message: format!("{kind}: {message}"),
+        },
+        _ => ProviderError::Upstream {
+            service,
+            status,
+            message: if kind.is_empty() {
+                message
+            } else {
+                format!("{kind}: {message}")
+            },
+        },
+    }
+}
+
+/// A Secrets Manager client for one store.
+pub struct AwsClient {
+    api: AwsApi,
+    prefix: String,
+}
+
+impl AwsClient {
+    /// Resolves the credentials (STS calls for `auth.jwt` and roles); makes no other call.
+    pub async fn connect(spec: &AwsProvider, access: &StoreAccess) -> Result<Self, ProviderError> {
+        if spec.service != "SecretsManager" {
+            return Err(ProviderError::Unsupported(format!(
+                "aws service {:?}",
+                spec.service
+            )));
+        }
+        let api = AwsApi::connect(
+            spec,
+            access,
+            (
+                SERVICE,
+                "secretsmanager",
+                "secretsmanager",
+                "SECRETS_MANAGER",
+            ),
+            access.settings.aws_secretsmanager_endpoint.as_deref(),
+        )
+        .await?;
+        Ok(Self {
+            api,
+            prefix: spec.prefix.clone().unwrap_or_default(),
+        })
+    }
+
+    async fn call(&self, action: &str, body: &Value) -> Result<Value, ProviderError> {
+        self.api.call(action, body, classify).await
     }
 
     async fn get_value(&self, remote: &RemoteRef) -> Result<SecretBytes, ProviderError> {
@@ -275,35 +344,34 @@ fn classify(status: u16, kind: &str, message: String, body: &Value) -> ProviderE
         "InvalidRequestException" if message.contains("marked for deletion") => {
             ProviderError::NotFound { key }
         }
-        "UnrecognizedClientException"
-        | "InvalidSignatureException"
-        | "IncompleteSignature"
-        | "AccessDeniedException"
-        | "ExpiredTokenException"
-        | "InvalidClientTokenId"
-        | "SignatureDoesNotMatch" => ProviderError::Denied {
-            service: SERVICE,
-            message: format!("{kind}: {message}"),
-        },
-        _ if status == 403 => ProviderError::Denied {
-            service: SERVICE,
-            message: format!("{kind}: {message}"),
-        },
-        _ => ProviderError::Upstream {
-            service: SERVICE,
-            status,
-            message: if kind.is_empty() {
-                message
-            } else {
-                format!("{kind}: {message}")
-            },
-        },
+        _ => classify_common(SERVICE, status, kind, message),
     }
 }
 
 impl SecretsClient for AwsClient {
     fn provider(&self) -> &'static str {
         "aws"
+    }
+
+    fn push_secret<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.push(request).boxed()
+    }
+
+    fn pushed_exists<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        self.exists(request).boxed()
+    }
+
+    fn delete_pushed<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.delete(request).boxed()
     }
 
     fn get_secret<'a>(
@@ -387,7 +455,11 @@ mod tests {
             .await
             .err()
             .unwrap();
-        assert!(matches!(err, ProviderError::Unsupported(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("the bridge's own AWS identity is lent only to ClusterSecretStores"),
+            "{err}"
+        );
         assert!(seen.lock().unwrap().is_empty());
     }
 

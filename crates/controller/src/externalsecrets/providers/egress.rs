@@ -169,6 +169,16 @@ impl Egress {
         ca_pem: Option<&[u8]>,
         timeout: Option<Duration>,
     ) -> Result<reqwest::Client, ProviderError> {
+        self.client_with_identity(ca_pem, timeout, None)
+    }
+
+    /// [`Egress::client`] presenting a TLS client certificate (Vault `cert` auth).
+    pub fn client_with_identity(
+        &self,
+        ca_pem: Option<&[u8]>,
+        timeout: Option<Duration>,
+        identity: Option<reqwest::Identity>,
+    ) -> Result<reqwest::Client, ProviderError> {
         let redirects = self.clone();
         let mut builder = reqwest::Client::builder()
             .timeout(timeout.unwrap_or(DEFAULT_TIMEOUT))
@@ -197,6 +207,9 @@ impl Egress {
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
+        }
+        if let Some(identity) = identity {
+            builder = builder.identity(identity);
         }
         builder
             .build()

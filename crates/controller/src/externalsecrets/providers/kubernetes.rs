@@ -41,6 +41,8 @@ use crate::externalsecrets::crd::{
     ExternalSecretFind, KubernetesAuth, KubernetesProvider, MetadataPolicy, RemoteRef,
 };
 
+mod push;
+
 const SERVICE: &str = "kubernetes";
 
 /// The API server of a store without `server.url` (ESO's CRD default).
@@ -372,6 +374,27 @@ fn strings_json(data: &BTreeMap<String, k8s_openapi::ByteString>) -> Value {
 impl SecretsClient for KubernetesClient {
     fn provider(&self) -> &'static str {
         "kubernetes"
+    }
+
+    fn push_secret<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.push(request).boxed()
+    }
+
+    fn pushed_exists<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        self.exists(request).boxed()
+    }
+
+    fn delete_pushed<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.delete(request).boxed()
     }
 
     fn get_secret<'a>(

@@ -1,18 +1,24 @@
-//! The provider contract (external-secrets `apis/externalsecrets/v1/provider.go`) and the five
+//! The provider contract (external-secrets `apis/externalsecrets/v1/provider.go`) and the
 //! providers sealkit implements. A store is turned into a [`SecretsClient`] by [`connect`];
 //! credentials come from Kubernetes Secrets through [`StoreAccess`] and never reach a log, an
 //! error message, a status or an event.
 //!
-//! No provider authenticates with the bridge's own identity on behalf of a store: credentials
-//! are the Secrets a store names, or tokens of the ServiceAccounts it names
-//! ([`service_account`]); a store naming neither is refused. Credential Secrets, ConfigMaps and
+//! No provider authenticates with the bridge's own identity on behalf of a namespaced
+//! SecretStore: credentials are the Secrets a store names, or tokens of the ServiceAccounts it
+//! names ([`service_account`]); a store naming neither is refused. Only a ClusterSecretStore
+//! may use the bridge's own cloud identity ([`cloud_identity`]: GCP and Azure). Credential Secrets, ConfigMaps and
 //! ServiceAccounts are read only in the namespaces the bridge serves. Every HTTP call goes
 //! through [`egress`] (timeouts, size caps, no link-local peers).
 
 pub mod aws;
+pub mod aws_auth;
+pub mod azure;
+pub mod cloud_identity;
 pub mod egress;
 pub mod fake;
+pub mod gcp;
 pub mod kubernetes;
+pub mod parameterstore;
 pub mod service_account;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -272,6 +278,127 @@ pub trait SecretsClient: Send + Sync {
     ) -> BoxFuture<'a, Result<SecretMap, ProviderError>>;
     /// Checks the store answers and the credentials work.
     fn validate(&self) -> BoxFuture<'_, Result<Validation, ProviderError>>;
+
+    /// Writes one value of a PushSecret, marked as pushed by `request.owner`. Refuses to write
+    /// over a remote secret that carries no `managed-by: external-secrets` marker, or that
+    /// another PushSecret pushed.
+    fn push_secret<'a>(
+        &'a self,
+        request: &'a PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = request;
+        let provider = self.provider();
+        Box::pin(async move {
+            Err(ProviderError::Unsupported(format!(
+                "PushSecret to provider {provider}"
+            )))
+        })
+    }
+
+    /// Whether the remote secret (and property) of `request` exists (`updatePolicy:
+    /// IfNotExists`).
+    fn pushed_exists<'a>(
+        &'a self,
+        request: &'a PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        let _ = request;
+        let provider = self.provider();
+        Box::pin(async move {
+            Err(ProviderError::Unsupported(format!(
+                "PushSecret to provider {provider}"
+            )))
+        })
+    }
+
+    /// Deletes the remote secret (or only its property) of `request`, **only** when it carries
+    /// `request.owner`'s marker; anything else (missing, unmarked, pushed by another) is left
+    /// alone and is not an error.
+    fn delete_pushed<'a>(
+        &'a self,
+        request: &'a PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = request;
+        let provider = self.provider();
+        Box::pin(async move {
+            Err(ProviderError::Unsupported(format!(
+                "PushSecret to provider {provider}"
+            )))
+        })
+    }
+}
+
+/// ESO's ownership marker on what a PushSecret writes (`managed-by: external-secrets`).
+pub const MANAGED_BY: (&str, &str) = ("managed-by", "external-secrets");
+
+/// sealkit's marker naming the PushSecret (`<namespace>/<name>`) that wrote a remote value.
+pub const PUSHED_BY: &str = "sealkit.io/pushed-by";
+
+/// One value a PushSecret writes (or deletes).
+#[derive(Clone, Copy)]
+pub struct PushRequest<'a> {
+    /// The remote secret's name.
+    pub remote_key: &'a str,
+    /// A field of the remote JSON value to write instead of the whole value.
+    pub property: Option<&'a str>,
+    /// The value (empty for a delete).
+    pub value: &'a SecretBytes,
+    /// Every key of the source Secret when no `secretKey` was named (the kubernetes provider
+    /// copies them as they are).
+    pub all: Option<&'a SecretMap>,
+    /// `<namespace>/<name>` of the PushSecret.
+    pub owner: &'a str,
+}
+
+/// Checks the markers of an existing remote secret before a push: ESO's `managed-by` must be
+/// there, and a `sealkit.io/pushed-by` naming another PushSecret refuses the push.
+pub fn check_push_markers(
+    service: &'static str,
+    key: &str,
+    managed_by: Option<&str>,
+    pushed_by: Option<&str>,
+    owner: &str,
+) -> Result<(), ProviderError> {
+    if managed_by != Some(MANAGED_BY.1) {
+        return Err(ProviderError::Config(format!(
+            "{service} secret {key:?} is not managed by external-secrets: sealkit does not write over it"
+        )));
+    }
+    match pushed_by {
+        Some(other) if other != owner => Err(ProviderError::Config(format!(
+            "{service} secret {key:?} was pushed by PushSecret {other}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The JSON object map a push writes: the value itself (a JSON object) without a property, or
+/// `existing` with `property` set to the value (a UTF-8 string).
+pub fn pushed_object(
+    key: &str,
+    existing: Option<serde_json::Map<String, serde_json::Value>>,
+    request: &PushRequest<'_>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ProviderError> {
+    match request.property {
+        Some(property) => {
+            let text = std::str::from_utf8(request.value.expose()).map_err(|_| {
+                ProviderError::Config(format!(
+                    "the value pushed to property {property:?} of {key:?} is not UTF-8"
+                ))
+            })?;
+            let mut map = existing.unwrap_or_default();
+            map.insert(
+                property.to_owned(),
+                serde_json::Value::String(text.to_owned()),
+            );
+            Ok(map)
+        }
+        None => match serde_json::from_slice::<serde_json::Value>(request.value.expose()) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err(ProviderError::Config(format!(
+                "the value pushed to {key:?} is not a JSON object: name a remoteRef.property"
+            ))),
+        },
+    }
 }
 
 /// Settings of the controller that providers need.
@@ -285,6 +412,13 @@ pub struct ProviderSettings {
     /// The namespaces the bridge serves (`--external-secrets-namespaces`; `None`: every
     /// namespace). Credentials are read only there.
     pub served_namespaces: Option<BTreeSet<String>>,
+    /// The bridge's `AWS_*` environment: its endpoint variables apply to every AWS store,
+    /// the rest (the bridge's own identity) only to ClusterSecretStores without `auth`.
+    pub aws_env: sealkit_cloud::EnvSnapshot,
+    /// GCP endpoints and the bridge's own Google identity (ClusterSecretStores only).
+    pub gcp: gcp::GcpSettings,
+    /// Azure authority and the bridge's own Azure identity (ClusterSecretStores only).
+    pub azure: azure::AzureSettings,
 }
 
 /// Where a store's credentials live, and the clients to read them with.
@@ -546,6 +680,12 @@ pub fn provider_name(provider: &StoreProvider) -> Result<&'static str, ProviderE
     if provider.fake.is_some() {
         set.push("fake");
     }
+    if provider.gcpsm.is_some() {
+        set.push("gcpsm");
+    }
+    if provider.azurekv.is_some() {
+        set.push("azurekv");
+    }
     let others: Vec<&str> = provider.other.keys().map(String::as_str).collect();
     match (set.as_slice(), others.as_slice()) {
         ([one], []) => Ok(one),
@@ -572,10 +712,14 @@ pub async fn connect(
             )
             .await?,
         ),
-        "aws" => Arc::new(
-            aws::AwsClient::connect(provider.aws.as_ref().unwrap_or(&Default::default()), access)
-                .await?,
-        ),
+        "aws" => {
+            let spec = provider.aws.as_ref().cloned().unwrap_or_default();
+            if spec.service == "ParameterStore" {
+                Arc::new(parameterstore::ParameterStoreClient::connect(&spec, access).await?)
+            } else {
+                Arc::new(aws::AwsClient::connect(&spec, access).await?)
+            }
+        }
         "kubernetes" => Arc::new(
             kubernetes::KubernetesClient::connect(
                 provider.kubernetes.as_ref().unwrap_or(&Default::default()),
@@ -586,6 +730,20 @@ pub async fn connect(
         "webhook" => Arc::new(
             webhook::WebhookClient::connect(
                 provider.webhook.as_ref().unwrap_or(&Default::default()),
+                access,
+            )
+            .await?,
+        ),
+        "gcpsm" => Arc::new(
+            gcp::GcpClient::connect(
+                provider.gcpsm.as_ref().unwrap_or(&Default::default()),
+                access,
+            )
+            .await?,
+        ),
+        "azurekv" => Arc::new(
+            azure::AzureClient::connect(
+                provider.azurekv.as_ref().unwrap_or(&Default::default()),
                 access,
             )
             .await?,
@@ -757,6 +915,49 @@ mod tests {
             err.to_string().contains("caProvider.namespace is required"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_push_needs_esos_marker_and_no_other_pushsecrets_mark() {
+        let check = |managed, pushed| check_push_markers("vault", "k", managed, pushed, "apps/a");
+        assert!(check(Some("external-secrets"), None).is_ok());
+        assert!(check(Some("external-secrets"), Some("apps/a")).is_ok());
+        let err = check(None, None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not managed by external-secrets"),
+            "{err}"
+        );
+        let err = check(Some("external-secrets"), Some("other/b")).unwrap_err();
+        assert!(
+            err.to_string().contains("was pushed by PushSecret other/b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_property_push_merges_and_a_whole_push_needs_a_json_object() {
+        let value = SecretBytes::new(b"s3cret".to_vec());
+        let request = PushRequest {
+            remote_key: "app/db",
+            property: Some("password"),
+            value: &value,
+            all: None,
+            owner: "apps/a",
+        };
+        let existing = serde_json::json!({"user": "u"}).as_object().cloned();
+        let map = pushed_object("app/db", existing, &request).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(map),
+            serde_json::json!({"user": "u", "password": "s3cret"})
+        );
+        let whole = PushRequest {
+            property: None,
+            ..request
+        };
+        let err = pushed_object("app/db", None, &whole).unwrap_err();
+        assert!(err.to_string().contains("not a JSON object"), "{err}");
+        assert!(!err.to_string().contains("s3cret"));
     }
 
     #[test]

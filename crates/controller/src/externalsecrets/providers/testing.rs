@@ -22,6 +22,8 @@ pub struct MockApi {
     pub secrets: BTreeMap<(String, String), BTreeMap<String, String>>,
     /// `(namespace, name)` of ServiceAccounts → the token a TokenRequest for it returns.
     pub tokens: BTreeMap<(String, String), String>,
+    /// `(namespace, name)` of ServiceAccounts → their annotations (a GET answers them).
+    pub annotations: BTreeMap<(String, String), BTreeMap<String, String>>,
 }
 
 impl MockApi {
@@ -41,6 +43,24 @@ impl MockApi {
         self.tokens
             .insert((namespace.into(), name.into()), token.into());
         self
+    }
+
+    /// Adds a ServiceAccount with annotations whose TokenRequests answer `token`.
+    pub fn annotated_service_account(
+        mut self,
+        namespace: &str,
+        name: &str,
+        token: &str,
+        annotations: &[(&str, &str)],
+    ) -> Self {
+        self.annotations.insert(
+            (namespace.into(), name.into()),
+            annotations
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        self.service_account(namespace, name, token)
     }
 
     /// A client of this API server, and the log of what it was asked.
@@ -84,6 +104,18 @@ impl MockApi {
                                "data": data.iter().map(|(k, v)| (k.clone(), json!(sealer::encoding::encode_std(v.as_bytes())))).collect::<serde_json::Map<_, _>>()}),
                     ),
                     None => not_found(),
+                }
+            }
+            ("GET", ["api", "v1", "namespaces", ns, "serviceaccounts", name]) => {
+                let key = ((*ns).to_owned(), (*name).to_owned());
+                match (self.tokens.get(&key), self.annotations.get(&key)) {
+                    (None, None) => not_found(),
+                    (_, annotations) => (
+                        StatusCode::OK,
+                        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                               "metadata": {"name": name, "namespace": ns,
+                                            "annotations": annotations.cloned().unwrap_or_default()}}),
+                    ),
                 }
             }
             (

@@ -5,9 +5,14 @@
 //! `secret/data/app/db` (v2) or `secret/app/db` (v1), a key that already starts with the mount
 //! is not prefixed twice; without `path` the key's first segment is the mount. A missing secret
 //! (404, or KV v2's soft-deleted `data: null`) is [`ProviderError::NotFound`].
-//! Auth: `tokenSecretRef`, `appRole` (`roleId`/`roleRef` + `secretRef`) and `kubernetes`
-//! (`serviceAccountRef`: a TokenRequest for that ServiceAccount with its audiences and a
-//! ten-minute lifetime, as ESO; else a `secretRef` JWT). Unlike ESO, Kubernetes auth with
+//! Auth, the first block set in ESO's order: `tokenSecretRef`, `appRole` (`roleId`/`roleRef` +
+//! `secretRef`), `kubernetes` (`serviceAccountRef`: a TokenRequest for that ServiceAccount
+//! with its audiences and a ten-minute lifetime, as ESO; else a `secretRef` JWT), `userPass`
+//! (`PUT auth/<path>/login/<username>`), `jwt` (a `secretRef` JWT, or a TokenRequest token of
+//! `kubernetesServiceAccountToken` with audiences `["vault"]` unless it names others) and
+//! `cert` (the client certificate and key from Secrets, presented on the connection, so on
+//! every later call too, as ESO). `ldap`, `iam` and `gcp` are refused by name; no method reads
+//! or writes the process environment. Unlike ESO, Kubernetes auth with
 //! neither is refused: ESO then sends the controller's own ServiceAccount token to a server the
 //! store names (issue 13, attack 2), and sealkit's token never leaves the process. The token
 //! obtained is held in a [`SecretString`] and sent only in `X-Vault-Token`. Every call goes
@@ -28,6 +33,8 @@ use super::{
 use crate::externalsecrets::crd::{
     ExternalSecretFind, MetadataPolicy, RemoteRef, VaultKvVersion, VaultProvider,
 };
+
+mod push;
 
 const SERVICE: &str = "vault";
 
@@ -82,6 +89,35 @@ impl VaultClient {
             )));
         }
         let login_namespace = auth.namespace.clone().or_else(|| spec.namespace.clone());
+        if auth.token_secret_ref.is_none()
+            && auth.app_role.is_none()
+            && auth.kubernetes.is_none()
+            && auth.user_pass.is_none()
+            && auth.jwt.is_none()
+            && let Some(cert) = &auth.cert
+        {
+            // The certificate is part of the connection: every later call presents it too,
+            // as ESO's transport does.
+            let cert_pem = access.read_key(&cert.client_cert, Some("tls.crt")).await?;
+            let key_pem = access.read_key(&cert.secret_ref, Some("tls.key")).await?;
+            let mut both = zeroize::Zeroizing::new(Vec::with_capacity(
+                cert_pem.expose().len() + key_pem.expose().len() + 1,
+            ));
+            both.extend_from_slice(cert_pem.expose());
+            both.push(b'\n');
+            both.extend_from_slice(key_pem.expose());
+            let identity = reqwest::Identity::from_pem(&both).map_err(|_| {
+                ProviderError::Config(
+                    "vault.auth.cert: clientCert and secretRef hold no PEM certificate and private key"
+                        .into(),
+                )
+            })?;
+            this.http =
+                access
+                    .settings
+                    .egress
+                    .client_with_identity(ca.as_deref(), None, Some(identity))?;
+        }
         this.token = if let Some(sel) = &auth.token_secret_ref {
             access.read_text(sel, Some("token")).await?
         } else if let Some(role) = &auth.app_role {
@@ -95,12 +131,15 @@ impl VaultClient {
                 }
             };
             let secret_id = access.read_text(&role.secret_ref, None).await?;
-            let path = role.path.as_deref().unwrap_or("approle");
+            let path = format!(
+                "{}/login",
+                role.path.as_deref().unwrap_or("approle").trim_matches('/')
+            );
             let body = serde_json::json!({
                 "role_id": role_id.expose_secret(),
                 "secret_id": secret_id.expose_secret(),
             });
-            this.login(path, login_namespace.as_deref(), body).await?
+            this.login(&path, login_namespace.as_deref(), body).await?
         } else if let Some(k8s) = &auth.kubernetes {
             let jwt = if let Some(sa) = &k8s.service_account_ref {
                 access
@@ -114,12 +153,87 @@ impl VaultClient {
                         .into(),
                 ));
             };
-            let path = k8s.mount_path.as_deref().unwrap_or("kubernetes");
+            let path = format!(
+                "{}/login",
+                k8s.mount_path
+                    .as_deref()
+                    .unwrap_or("kubernetes")
+                    .trim_matches('/')
+            );
             let body = serde_json::json!({"role": k8s.role, "jwt": jwt.expose_secret()});
-            this.login(path, login_namespace.as_deref(), body).await?
+            this.login(&path, login_namespace.as_deref(), body).await?
+        } else if let Some(up) = &auth.user_pass {
+            let Some(sel) = &up.secret_ref else {
+                return Err(ProviderError::Config(
+                    "vault.auth.userPass needs secretRef (the password)".into(),
+                ));
+            };
+            if up.username.is_empty()
+                || up.username == "."
+                || up.username == ".."
+                || up.username.contains(['/', '?', '#', '%'])
+            {
+                return Err(ProviderError::Config(format!(
+                    "vault.auth.userPass.username {:?} is not a user name",
+                    up.username
+                )));
+            }
+            let password = access.read_text(sel, None).await?;
+            let path = non_empty(&up.path).unwrap_or("userpass");
+            let body = serde_json::json!({"password": password.expose_secret()});
+            this.login(
+                &format!("{}/login/{}", path.trim_matches('/'), up.username),
+                login_namespace.as_deref(),
+                body,
+            )
+            .await?
+        } else if let Some(jwt) = &auth.jwt {
+            let token = if let Some(sel) = &jwt.secret_ref {
+                access.read_text(sel, None).await?
+            } else if let Some(k) = &jwt.kubernetes_service_account_token {
+                let extra: Vec<&str> = match &k.audiences {
+                    Some(a) => a.iter().map(String::as_str).collect(),
+                    None => vec!["vault"],
+                };
+                access
+                    .service_account_token(
+                        &k.service_account_ref,
+                        &extra,
+                        k.expiration_seconds.unwrap_or(VAULT_LOGIN_EXPIRATION),
+                    )
+                    .await?
+            } else {
+                return Err(ProviderError::Config(
+                    "neither `secretRef` nor `kubernetesServiceAccountToken` was supplied as token source for jwt authentication"
+                        .into(),
+                ));
+            };
+            let path = non_empty(&jwt.path).unwrap_or("jwt");
+            let body = serde_json::json!({
+                "role": jwt.role.clone().unwrap_or_default(),
+                "jwt": token.expose_secret(),
+            });
+            this.login(
+                &format!("{}/login", path.trim_matches('/')),
+                login_namespace.as_deref(),
+                body,
+            )
+            .await?
+        } else if let Some(cert) = &auth.cert {
+            let path = cert.path.as_deref().and_then(non_empty).unwrap_or("cert");
+            let body = match cert.vault_role.as_deref().and_then(non_empty) {
+                Some(role) => serde_json::json!({"name": role}),
+                None => serde_json::json!({}),
+            };
+            this.login(
+                &format!("{}/login", path.trim_matches('/')),
+                login_namespace.as_deref(),
+                body,
+            )
+            .await?
         } else {
             return Err(ProviderError::Config(
-                "vault.auth names no method sealkit implements (tokenSecretRef, appRole, kubernetes)"
+                "vault.auth names no method sealkit implements (tokenSecretRef, appRole, kubernetes, userPass, jwt, cert)"
                     .into(),
             ));
         };
@@ -132,7 +246,7 @@ impl VaultClient {
         namespace: Option<&str>,
         body: Value,
     ) -> Result<SecretString, ProviderError> {
-        let url = self.url(&format!("auth/{}/login", mount.trim_matches('/')))?;
+        let url = self.url(&format!("auth/{}", mount.trim_matches('/')))?;
         let mut req = self.http.post(url.clone()).json(&body);
         if let Some(ns) = namespace {
             req = req.header("X-Vault-Namespace", ns);
@@ -183,12 +297,26 @@ impl VaultClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Option<Value>, ProviderError> {
+        self.call_with(method, path, query, None).await
+    }
+
+    /// [`VaultClient::call`] with a JSON body.
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, ProviderError> {
         let url = self.url(path)?;
         let mut req = self
             .http
             .request(method, url.clone())
             .query(query)
             .header("X-Vault-Token", self.token.expose_secret());
+        if let Some(body) = body {
+            req = req.json(body);
+        }
         if let Some(ns) = &self.namespace {
             req = req.header("X-Vault-Namespace", ns);
         }
@@ -369,6 +497,27 @@ impl SecretsClient for VaultClient {
         SERVICE
     }
 
+    fn push_secret<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.push(request).boxed()
+    }
+
+    fn pushed_exists<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        self.exists(request).boxed()
+    }
+
+    fn delete_pushed<'a>(
+        &'a self,
+        request: &'a super::PushRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.delete(request).boxed()
+    }
+
     fn get_secret<'a>(
         &'a self,
         remote: &'a RemoteRef,
@@ -421,6 +570,11 @@ pub fn build_path(mount: Option<&str>, version: VaultKvVersion, key: &str) -> St
         },
         None => key.to_owned(),
     }
+}
+
+/// `Some(s)` unless `s` is empty.
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
 }
 
 /// Vault's `{"errors": [...]}` as one line.
@@ -589,6 +743,45 @@ mod tests {
             .unwrap();
         assert!(matches!(err, ProviderError::LinkLocal { .. }), "{err}");
         assert!(api_seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_userpass_username_cannot_steer_the_login_path() {
+        // The username goes into `auth/<path>/login/<username>`: `../` would log in elsewhere.
+        let (server, seen) = vault("unused").await;
+        let (client, _) = MockApi::default()
+            .secret("apps", "pw", &[("password", "x")])
+            .client();
+        for username in ["../../token/create", "a/b", "..", "x?y", ""] {
+            let spec = VaultProvider {
+                server: server.clone(),
+                auth: Some(VaultAuth {
+                    user_pass: Some(crate::externalsecrets::crd::VaultUserPassAuth {
+                        path: "userpass".into(),
+                        username: username.into(),
+                        secret_ref: Some(crate::externalsecrets::crd::SecretKeySelector {
+                            name: "pw".into(),
+                            namespace: None,
+                            key: Some("password".into()),
+                        }),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let err = VaultClient::connect(&spec, &secret_store_access(client.clone(), "apps"))
+                .await
+                .err()
+                .unwrap();
+            assert!(
+                err.to_string().contains("is not a user name"),
+                "{username}: {err}"
+            );
+        }
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "a login reached the server"
+        );
     }
 
     #[test]

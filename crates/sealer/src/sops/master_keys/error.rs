@@ -166,17 +166,6 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The HTTP client for a key service could not be set up (an unusable CA certificate).
-    #[error("{key}: cannot set up TLS: {reason}")]
-    HttpClient {
-        /// The key.
-        key: String,
-        /// Which certificates are at fault.
-        reason: String,
-        /// reqwest's error, when it says more than `reason`.
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
     /// The key service refused the credentials or the operation.
     #[error("{key}: access denied by {endpoint} (HTTP {status}): {message}")]
     AccessDenied {
