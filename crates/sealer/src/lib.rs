@@ -4,6 +4,7 @@
 //!   Secret ⇄ SealedSecret conversion, byte-compatible with `bitnami.com/v1alpha1`.
 //! - [`template`]: Go `text/template` + Sprig subset for SealedSecret and ExternalSecret templates.
 //! - [`yaml`]: multi-document YAML/JSON streams of Kubernetes objects.
+//! - [`krm`]: the KRM function input (`ResourceList`) that `seal render` reads.
 //! - [`budget`]: nesting-depth and alias-expansion limits of every parser of repository files.
 //! - [`encoding`]: the base64 helpers (the only ones in the workspace).
 //! - [`secret`]: zeroizing, redacted containers for plaintext.
@@ -22,6 +23,7 @@
 
 pub mod budget;
 pub mod encoding;
+pub mod krm;
 pub mod sealed;
 pub mod secret;
 pub mod sops;

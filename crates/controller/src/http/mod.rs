@@ -155,18 +155,20 @@ pub fn parse_sealed_secret(
     body: &[u8],
     max_items: usize,
 ) -> Result<SealedSecretManifest, Response> {
-    let bad = |m: &str| text(StatusCode::BAD_REQUEST, m);
-    let body = std::str::from_utf8(body).map_err(|_| bad("request body is not UTF-8"))?;
-    let (_, docs) = sealer::yaml::parse_stream(body).map_err(|e| bad(&e.to_string()))?;
-    let [doc] = docs.as_slice() else {
-        return Err(bad("expected exactly one SealedSecret document"));
-    };
-    if doc.kind().is_some_and(|k| k != "SealedSecret") {
-        return Err(bad("expected kind SealedSecret"));
-    }
-    let ss = doc
-        .parse::<SealedSecretManifest>("SealedSecret")
-        .map_err(|e| bad(&e.to_string()))?;
+    use sealer::yaml::Error as YamlError;
+    // The parse is `sealer::yaml::parse_single`, which `fuzz/` fuzzes as `verify_body`.
+    let ss =
+        sealer::yaml::parse_single::<SealedSecretManifest>(body, "SealedSecret").map_err(|e| {
+            let message = match e {
+                YamlError::NotUtf8 => "request body is not UTF-8".to_owned(),
+                YamlError::NotOneDocument { .. } => {
+                    "expected exactly one SealedSecret document".to_owned()
+                }
+                YamlError::WrongKind { .. } => "expected kind SealedSecret".to_owned(),
+                other => other.to_string(),
+            };
+            text(StatusCode::BAD_REQUEST, message)
+        })?;
     let items = ss.spec.encrypted_data.len() + usize::from(ss.spec.data.is_some());
     if items > max_items {
         return Err(text(

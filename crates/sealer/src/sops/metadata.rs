@@ -444,7 +444,11 @@ impl Metadata {
                         group.extend(stanzas(kind, v)?);
                     }
                 }
-                m.key_groups.push(group);
+                // A group without keys holds no share anyone can open, and the flat forms
+                // (dotenv, INI) cannot even write it: it is no group.
+                if !group.is_empty() {
+                    m.key_groups.push(group);
+                }
             }
         }
         if m.key_groups.is_empty() {
@@ -573,6 +577,7 @@ impl Metadata {
     /// Reads the flat form (`DecodeNewLines`, `DecodeNonStrings`, `UnflattenMetadata`).
     pub(crate) fn from_flat(items: &[(String, String)]) -> Result<Self> {
         let mut root = Value::Branch(Branch::default());
+        let mut list_items = 0;
         for (k, v) in items {
             let text = v.replace("\\n", "\n");
             let value = match k.as_str() {
@@ -589,20 +594,30 @@ impl Metadata {
                     crate::budget::MAX_DEPTH
                 )));
             }
+            // The bound does not depend on the number of entries: a list with holes is written
+            // with fewer entries than it was read from, and must still read back.
             if let Some(Token::List(i)) = tokens
                 .iter()
-                .find(|t| matches!(t, Token::List(i) if *i >= items.len()))
+                .find(|t| matches!(t, Token::List(i) if *i >= MAX_FLAT_LIST_ITEMS))
             {
                 return Err(Error::InvalidMetadata(format!(
-                    "metadata key `{k}` has list index {i}, beyond the file's {} metadata entries",
-                    items.len()
+                    "metadata key `{k}` has list index {i}, beyond the {MAX_FLAT_LIST_ITEMS} items metadata lists may hold"
                 )));
             }
-            unflatten_into(&mut root, &tokens, value);
+            unflatten_into(&mut root, &tokens, value, &mut list_items).map_err(|()| {
+                Error::InvalidMetadata(format!(
+                    "metadata key `{k}` makes the metadata lists longer than {MAX_FLAT_LIST_ITEMS} items in all"
+                ))
+            })?;
         }
         Self::from_value(&root)
     }
 }
+
+/// How many list items the flat metadata of a dotenv or INI file may make in all (holes
+/// included): far more than any key list, little memory. A written file never makes more than
+/// the file it was read from, so every file read writes a file that reads.
+const MAX_FLAT_LIST_ITEMS: usize = 1 << 16;
 
 fn parse_threshold(s: &str) -> Result<usize> {
     if let Ok(i) = s.parse::<usize>() {
@@ -704,10 +719,17 @@ fn tokenize(path: &str) -> Vec<Token> {
     tokens
 }
 
-fn unflatten_into(node: &mut Value, tokens: &[Token], leaf: Value) {
+/// Places `leaf` at `tokens` under `node`; `list_items` counts the list items made so far and
+/// may not pass [`MAX_FLAT_LIST_ITEMS`] (`Err` when it would).
+fn unflatten_into(
+    node: &mut Value,
+    tokens: &[Token],
+    leaf: Value,
+    list_items: &mut usize,
+) -> std::result::Result<(), ()> {
     let Some((first, rest)) = tokens.split_first() else {
         *node = leaf;
-        return;
+        return Ok(());
     };
     let fresh = |next: Option<&Token>| match next {
         Some(Token::List(_)) => Value::List(Vec::new()),
@@ -718,26 +740,36 @@ fn unflatten_into(node: &mut Value, tokens: &[Token], leaf: Value) {
             if !matches!(node, Value::Branch(_)) {
                 *node = Value::Branch(Branch::default());
             }
-            let Value::Branch(b) = node else { return };
+            let Value::Branch(b) = node else {
+                return Ok(());
+            };
             if b.get(k).is_none() {
                 b.items.push(Item::new(k.clone(), fresh(rest.first())));
             }
-            if let Some(child) = b.get_mut(k) {
-                unflatten_into(child, rest, leaf);
+            match b.get_mut(k) {
+                Some(child) => unflatten_into(child, rest, leaf, list_items),
+                None => Ok(()),
             }
         }
         Token::List(i) => {
             if !matches!(node, Value::List(_)) {
                 *node = Value::List(Vec::new());
             }
-            let Value::List(l) = node else { return };
-            while l.len() <= *i {
-                l.push(Value::Scalar(Scalar::Null));
+            let Value::List(l) = node else {
+                return Ok(());
+            };
+            if l.len() <= *i {
+                let more = *i + 1 - l.len();
+                *list_items = list_items
+                    .checked_add(more)
+                    .filter(|n| *n <= MAX_FLAT_LIST_ITEMS)
+                    .ok_or(())?;
+                l.resize(*i + 1, Value::Scalar(Scalar::Null));
             }
             if matches!(l[*i], Value::Scalar(Scalar::Null)) {
                 l[*i] = fresh(rest.first());
             }
-            unflatten_into(&mut l[*i], rest, leaf);
+            unflatten_into(&mut l[*i], rest, leaf, list_items)
         }
     }
 }
@@ -760,8 +792,40 @@ mod tests {
         let err = Metadata::from_flat(&[(far, "x".into())]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid sops metadata: metadata key `age__list_999999999999__map_recipient` has list index 999999999999, beyond the file's 1 metadata entries"
+            "invalid sops metadata: metadata key `age__list_999999999999__map_recipient` has list index 999999999999, beyond the 65536 items metadata lists may hold"
         );
+        // Many lists, each under the bound, may not add up past it either.
+        let many: Vec<_> = (0..3)
+            .map(|n| (format!("x{n}__list_40000"), "x".to_owned()))
+            .collect();
+        let err = Metadata::from_flat(&many).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid sops metadata: metadata key `x1__list_40000` makes the metadata lists longer than 65536 items in all"
+        );
+    }
+
+    // found by fuzzing: fuzz/sops_dotenv (a list index bounded by the number of entries: a key
+    // given twice counted twice, was written once, and the written file no longer read).
+    #[test]
+    fn flat_metadata_written_from_a_file_read_reads_back() {
+        let flat: Vec<(String, String)> = [
+            ("lastmodified", "2026-01-01T00:00:00Z"),
+            ("mac", "x"),
+            ("version", "3.11.0"),
+            ("age__list_0__map_recipient", "age1x"),
+            ("age__list_0__map_enc", "y"),
+            ("x__list_6", "a"),
+            ("x__list_6", "b"),
+            ("x__list_6", "c"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let read = Metadata::from_flat(&flat).unwrap();
+        let written = read.to_flat();
+        assert!(written.len() <= 6, "{written:?}");
+        assert_eq!(Metadata::from_flat(&written).unwrap(), read);
     }
 
     fn sample() -> Metadata {
@@ -821,6 +885,26 @@ mod tests {
             Some(&Value::List(vec![]))
         );
         assert_eq!(Metadata::from_value(&v).unwrap(), m);
+    }
+
+    // found by fuzzing: fuzz/sops_ini (`key_groups__list___map_=` read as one group without
+    // keys; written back, the group vanished and the file no longer read).
+    #[test]
+    fn a_key_group_without_keys_is_no_group() {
+        let flat = [
+            ("key_groups__list___map_".to_owned(), String::new()),
+            ("lastmodified".to_owned(), String::new()),
+        ];
+        let err = Metadata::from_flat(&flat).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            Error::InvalidMetadata("no keys found in file".into()).to_string()
+        );
+        let mut m = sample();
+        m.key_groups.push(Vec::new());
+        m.shamir_threshold = 1;
+        let back = Metadata::from_value(&m.to_value(NilList::EmptyList)).unwrap();
+        assert_eq!(back.key_groups().len(), 1);
     }
 
     #[test]

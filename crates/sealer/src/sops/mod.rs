@@ -158,12 +158,21 @@ pub struct EncryptedFile {
     metadata: Metadata,
 }
 
-fn remove_sops_key(b: &mut Branch) -> Option<Value> {
-    let pos = b
-        .items
-        .iter()
-        .position(|i| i.key.as_str() == Some(METADATA_KEY))?;
-    Some(b.items.remove(pos).value)
+/// Takes the `sops` metadata out of a document. A second `sops` key would stay among the data,
+/// be written back before the metadata and be read as the metadata next time: which one holds
+/// the metadata must not depend on who reads the file, so it is refused.
+fn remove_sops_key(b: &mut Branch) -> Result<Option<Value>> {
+    let is_sops = |i: &Item| i.key.as_str() == Some(METADATA_KEY);
+    let Some(pos) = b.items.iter().position(is_sops) else {
+        return Ok(None);
+    };
+    let metadata = b.items.remove(pos).value;
+    if b.items.iter().any(is_sops) {
+        return Err(Error::InvalidMetadata(format!(
+            "more than one `{METADATA_KEY}` key"
+        )));
+    }
+    Ok(Some(metadata))
 }
 
 impl EncryptedFile {
@@ -174,7 +183,7 @@ impl EncryptedFile {
                 let mut docs = stores::yaml::load(bytes, false)?;
                 let mut found = None;
                 for d in &mut docs {
-                    let v = remove_sops_key(d);
+                    let v = remove_sops_key(d)?;
                     if found.is_none() {
                         found = v;
                     }
@@ -189,7 +198,7 @@ impl EncryptedFile {
             }
             Format::Json | Format::Binary => {
                 let mut b = stores::json::load(bytes)?;
-                let v = remove_sops_key(&mut b).ok_or(Error::NotEncrypted)?;
+                let v = remove_sops_key(&mut b)?.ok_or(Error::NotEncrypted)?;
                 Ok(Self {
                     docs: vec![b],
                     metadata: Metadata::from_value(&v)?,
@@ -225,7 +234,7 @@ impl EncryptedFile {
             }
             Format::Ini => {
                 let mut b = stores::ini::load(bytes)?;
-                let flat = stores::ini::sops_section(&mut b).ok_or(Error::NotEncrypted)?;
+                let flat = stores::ini::sops_section(&mut b)?.ok_or(Error::NotEncrypted)?;
                 Ok(Self {
                     docs: vec![b],
                     metadata: Metadata::from_flat(&flat)?,
@@ -648,6 +657,21 @@ mod tests {
             _ => format!("a: {}secret{}\n", "{a: ".repeat(n), "}".repeat(n)),
         }
         .into_bytes()
+    }
+
+    // found by fuzzing: fuzz/sops_yaml (an encrypted YAML document with two `sops` keys kept the
+    // second among its data, wrote it before the metadata and read it back as the metadata).
+    #[test]
+    fn a_document_with_two_sops_keys_is_refused() {
+        let text = b"a: ENC[x]\nsops:\n  version: 3.11.0\nsops:\n  mac: x\n";
+        let err = EncryptedFile::parse(text, Format::Yaml).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            Error::InvalidMetadata("more than one `sops` key".into()).to_string()
+        );
+        let json = br#"{"sops": {"version": "3.11.0"}, "sops": {"mac": "x"}}"#;
+        let err = EncryptedFile::parse(json, Format::Json).unwrap_err();
+        assert!(matches!(err, Error::InvalidMetadata(_)), "{err}");
     }
 
     #[test]

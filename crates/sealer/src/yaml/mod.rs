@@ -69,6 +69,25 @@ pub enum Error {
     /// YAML serialization failed.
     #[error("cannot serialize output as YAML")]
     SerializeYaml(#[source] serde_yaml_ng::Error),
+    /// The input is not UTF-8 text.
+    #[error("not UTF-8")]
+    NotUtf8,
+    /// A stream that must hold exactly one object holds none or several.
+    #[error("expected exactly one {expected} document, found {found}")]
+    NotOneDocument {
+        /// The kind expected (`SealedSecret`).
+        expected: &'static str,
+        /// How many documents the stream holds.
+        found: usize,
+    },
+    /// A document's `kind` is not the one expected.
+    #[error("document {index}: expected kind {expected}")]
+    WrongKind {
+        /// 0-based document index.
+        index: usize,
+        /// The kind expected.
+        expected: &'static str,
+    },
     /// Writing the output failed.
     #[error("cannot write the output")]
     Write(#[source] std::io::Error),
@@ -326,6 +345,26 @@ impl<W: std::io::Write> std::io::Write for IoTracking<'_, W> {
     }
 }
 
+/// Reads bytes that must hold exactly one object of `kind` (YAML or JSON; a document without
+/// `kind` is taken as one): what the controller's `/v1/verify` and `/v1/rotate` receive.
+pub fn parse_single<T: DeserializeOwned>(bytes: &[u8], kind: &'static str) -> Result<T, Error> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::NotUtf8)?;
+    let (_, docs) = parse_stream(text)?;
+    let [doc] = docs.as_slice() else {
+        return Err(Error::NotOneDocument {
+            expected: kind,
+            found: docs.len(),
+        });
+    };
+    if doc.kind().is_some_and(|k| k != kind) {
+        return Err(Error::WrongKind {
+            index: doc.index,
+            expected: kind,
+        });
+    }
+    doc.parse::<T>(kind)
+}
+
 /// Writes objects as a stream: YAML documents each introduced by `---`, or JSON objects
 /// pretty-printed one after another (kubeseal's shape).
 pub fn write_stream<T: Serialize>(objects: &[T], format: StreamFormat) -> Result<String, Error> {
@@ -378,6 +417,20 @@ mod tests {
             err.to_string().starts_with("document 1: not valid YAML"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_single_document_must_be_one_object_of_the_kind_asked_for() {
+        let one: Value = parse_single(b"kind: A\nx: 1\n", "A").unwrap();
+        assert_eq!(one["x"], 1);
+        let untyped: Value = parse_single(br#"{"x": 2}"#, "A").unwrap();
+        assert_eq!(untyped["x"], 2);
+        let two = parse_single::<Value>(b"kind: A\n---\nkind: A\n", "A").unwrap_err();
+        assert_eq!(two.to_string(), "expected exactly one A document, found 2");
+        let other = parse_single::<Value>(b"kind: B\n", "A").unwrap_err();
+        assert_eq!(other.to_string(), "document 0: expected kind A");
+        let binary = parse_single::<Value>(b"\xff", "A").unwrap_err();
+        assert_eq!(binary.to_string(), "not UTF-8");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use sealer::krm::{Error as KrmError, ResourceList};
 use sealer::sops::master_keys::Unwrappers;
 use sealer::yaml::StreamFormat;
 use serde_json::{Map, Value, json};
@@ -36,31 +37,20 @@ pub fn process(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    let format = StreamFormat::detect(input);
-    let list: Value = match format {
-        StreamFormat::Json => serde_json::from_str(input).context("reading the ResourceList")?,
-        StreamFormat::Yaml => {
-            serde_yaml_ng::from_str(input).context("reading the ResourceList (YAML)")?
-        }
-    };
-    if list.get("kind").and_then(Value::as_str) != Some("ResourceList") {
-        anyhow::bail!(
-            "stdin is not a KRM ResourceList (kind: {}); give a generator file to use the \
-             legacy exec-plugin mode",
-            list.get("kind").and_then(Value::as_str).unwrap_or("none")
-        );
-    }
-    let api_version = list
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("config.kubernetes.io/v1")
-        .to_owned();
-    let items: Vec<Value> = match list.get("items") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.clone(),
-        Some(_) => anyhow::bail!("ResourceList `items` is not a list"),
-    };
-    let function_config = list.get("functionConfig").filter(|v| !v.is_null());
+    let list = ResourceList::parse(input).map_err(|e| match e {
+        KrmError::NotResourceList { kind } => anyhow::anyhow!(
+            "stdin is not a KRM ResourceList (kind: {kind}); give a generator file to use the \
+             legacy exec-plugin mode"
+        ),
+        other => anyhow::Error::new(other).context("reading the ResourceList"),
+    })?;
+    let ResourceList {
+        format,
+        api_version,
+        items,
+        function_config,
+    } = list;
+    let function_config = function_config.as_ref();
 
     let mut generators: Vec<&Value> = items.iter().filter(|i| is_generator(i)).collect();
     if let Some(config) = function_config.filter(|c| is_generator(c))

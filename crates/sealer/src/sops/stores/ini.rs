@@ -58,6 +58,43 @@ fn read_value(raw: &str, comment: &mut String) -> String {
     line
 }
 
+/// ini.v1 `readKeyName`: the key of a `key = value` line and where its value starts. A key may
+/// be quoted with `"`, `"""` or a backtick, which is how ini.v1 (and [`emit`]) writes a key that
+/// holds a quote or a delimiter.
+fn read_key_name(line: &str) -> std::result::Result<(String, usize), &'static str> {
+    const DELIMITERS: [char; 2] = ['=', ':'];
+    let quote = if line.starts_with("\"\"\"") && line.len() > 6 {
+        "\"\"\""
+    } else if line.starts_with('"') {
+        "\""
+    } else if line.starts_with('`') {
+        "`"
+    } else {
+        ""
+    };
+    let (key, value_at) = if quote.is_empty() {
+        let end = line
+            .find(DELIMITERS)
+            .ok_or("key-value delimiter not found")?;
+        (&line[..end], end + 1)
+    } else {
+        let start = quote.len();
+        let close = line[start..]
+            .find(quote)
+            .ok_or("missing closing key quote")?
+            + start;
+        let delimiter = line[close + start..]
+            .find(DELIMITERS)
+            .ok_or("key-value delimiter not found")?;
+        (&line[start..close], close + start + delimiter + 1)
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err("empty key name");
+    }
+    Ok((key.to_owned(), value_at))
+}
+
 fn parse(src: &[u8]) -> Result<Vec<Section>> {
     let text =
         std::str::from_utf8(src).map_err(|_| Error::malformed("ini", None, "invalid UTF-8"))?;
@@ -103,18 +140,9 @@ fn parse(src: &[u8]) -> Result<Vec<Section>> {
             cur = sections.len() - 1;
             continue;
         }
-        let Some(d) = line.find(['=', ':']) else {
-            return Err(Error::malformed(
-                "ini",
-                Some(n),
-                "key-value delimiter not found",
-            ));
-        };
-        let key = line[..d].trim_end().to_owned();
-        if key.is_empty() {
-            return Err(Error::malformed("ini", Some(n), "empty key name"));
-        }
-        let after = line[d + 1..].trim_start_matches([' ', '\t']);
+        let (key, value_at) =
+            read_key_name(line).map_err(|reason| Error::malformed("ini", Some(n), reason))?;
+        let after = line[value_at..].trim_start_matches([' ', '\t']);
         let value =
             if after.len() > 3 && after.starts_with("\"\"\"") && !after[3..].contains("\"\"\"") {
                 // ini.v1 `readMultilines`: everything up to the closing `"""` on a later line.
@@ -132,7 +160,10 @@ fn parse(src: &[u8]) -> Result<Vec<Section>> {
                 }
                 val
             } else {
-                read_value(line[d + 1..].trim_end_matches(['\n', '\r']), &mut comment)
+                read_value(
+                    line[value_at..].trim_end_matches(['\n', '\r']),
+                    &mut comment,
+                )
             };
         let c = comment.trim().to_owned();
         comment.clear();
@@ -293,21 +324,38 @@ pub(crate) fn emit(root: &Branch, metadata: Option<&[(String, String)]>) -> Resu
             if !c.is_empty() {
                 comment_lines(c, true, &mut out);
             }
+            // ini.v1 quotes such a key with backticks and cannot read it back: refuse it
+            // rather than write a file whose key changes.
+            if k.contains('`') && (k.contains('"') || k.contains(['=', ':'])) {
+                return Err(Error::Unsupported(
+                    "ini: a key holding a backtick and a quote or delimiter cannot be written"
+                        .into(),
+                ));
+            }
             let kname = quoted(k);
             out.push_str(&kname);
             for _ in kname.len()..align {
                 out.push(' ');
             }
             out.push_str(" = ");
-            if v.contains(['\n', '`']) {
-                out.push_str(&format!("\"\"\"{v}\"\"\""));
+            let written = if v.contains(['\n', '`']) {
+                format!("\"\"\"{v}\"\"\"")
             } else if v.contains(['#', ';']) {
-                out.push_str(&format!("`{v}`"));
+                format!("`{v}`")
             } else if v.trim().len() != v.len() {
-                out.push_str(&format!("\"{v}\""));
+                format!("\"{v}\"")
             } else {
-                out.push_str(v);
+                v.clone()
+            };
+            // ini.v1's quoting cannot hold every value (`"""` inside a multi-line one, quotes
+            // around a plain one): refuse such a value rather than write one that changes.
+            if !value_reads_back(&written, v) {
+                return Err(Error::Unsupported(
+                    "ini: a value no INI quoting can hold (quotes around it, or `\"\"\"` with a line break or backtick) cannot be written"
+                        .into(),
+                ));
             }
+            out.push_str(&written);
             out.push('\n');
         }
         if i != last {
@@ -317,17 +365,34 @@ pub(crate) fn emit(root: &Branch, metadata: Option<&[(String, String)]>) -> Resu
     Ok(out.into_bytes())
 }
 
+/// Whether `written`, the text after ` = `, reads back as `value`.
+fn value_reads_back(written: &str, value: &str) -> bool {
+    match parse(format!("k = {written}\n").as_bytes()).as_deref() {
+        Ok([section]) => matches!(section.keys.as_slice(), [(_, v, _)] if v == value),
+        _ => false,
+    }
+}
+
 /// The flat `[sops]` section of an encrypted INI file, if any.
-pub(crate) fn sops_section(root: &mut Branch) -> Option<Vec<(String, String)>> {
-    let pos = root
-        .items
-        .iter()
-        .position(|i| i.key.as_str() == Some("sops"))?;
-    let item = root.items.remove(pos);
-    let Value::Branch(b) = item.value else {
-        return Some(Vec::new());
+pub(crate) fn sops_section(root: &mut Branch) -> Result<Option<Vec<(String, String)>>> {
+    let is_sops = |i: &Item| i.key.as_str() == Some("sops");
+    let Some(pos) = root.items.iter().position(is_sops) else {
+        return Ok(None);
     };
-    Some(
+    let item = root.items.remove(pos);
+    // A second `[sops]` would be written back before the metadata and read as it next time:
+    // which one holds the metadata must not depend on who reads the file.
+    if root.items.iter().any(is_sops) {
+        return Err(Error::malformed(
+            "ini",
+            None,
+            "more than one [sops] section",
+        ));
+    }
+    let Value::Branch(b) = item.value else {
+        return Ok(Some(Vec::new()));
+    };
+    Ok(Some(
         b.items
             .into_iter()
             .filter_map(|i| match (i.key, i.value) {
@@ -335,7 +400,7 @@ pub(crate) fn sops_section(root: &mut Branch) -> Option<Vec<(String, String)>> {
                 _ => None,
             })
             .collect(),
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -373,5 +438,78 @@ mod tests {
         let b = load(b"[a]\nk = v\n").unwrap();
         assert_eq!(b.items[0].key.as_str(), Some("DEFAULT"));
         assert_eq!(emit(&b, None).unwrap(), b"[a]\nk = v\n");
+    }
+
+    // found by fuzzing: fuzz/sops_ini (a key holding a quote was written quoted with backticks,
+    // as ini.v1 writes it, and read back with the backticks as part of the key).
+    #[test]
+    fn quoted_keys_are_read_as_ini_v1_writes_them() {
+        let mut b = Branch::default();
+        let mut section = Branch::default();
+        for key in ["\"q", "a=b", "c:d", "back`tick"] {
+            section.items.push(Item::new(key, Value::str("v")));
+        }
+        b.items.push(Item::new(DEFAULT, Value::Branch(section)));
+        let out = emit(&b, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "`\"q`            = v\n`a=b`           = v\n`c:d`           = v\n\"\"\"back`tick\"\"\" = v\n"
+        );
+        assert_eq!(load(&out).unwrap(), b);
+        let err = load(b"\"open = v\n").unwrap_err();
+        assert!(
+            err.to_string().contains("missing closing key quote"),
+            "{err}"
+        );
+    }
+
+    // found by fuzzing: fuzz/sops_ini (the second of two `[sops]` sections stayed among the
+    // documents, was written before the metadata and read back as the metadata).
+    #[test]
+    fn an_encrypted_file_with_two_sops_sections_is_refused() {
+        let mut b = load(b"k = v\n[sops]\nversion = 3.11.0\n[sops]\nmac = x\n").unwrap();
+        let err = sops_section(&mut b).unwrap_err();
+        assert!(
+            err.to_string().contains("more than one [sops] section"),
+            "{err}"
+        );
+        let mut one = load(b"k = v\n[sops]\nversion = 3.11.0\n").unwrap();
+        let flat = sops_section(&mut one).unwrap().unwrap();
+        assert_eq!(flat, [("version".to_owned(), "3.11.0".to_owned())]);
+        assert_eq!(one.items.len(), 1);
+    }
+
+    // found by fuzzing: fuzz/sops_ini (the key ``C"` `` was written as ``C"`` `` in backticks,
+    // as ini.v1 writes it, and read back as `C"`).
+    #[test]
+    fn a_key_no_quoting_can_hold_is_refused_not_changed() {
+        let b = load(b"\"\"\"C\"`\"\"\" = v\n").unwrap();
+        let section = b.items[0].value.as_branch().unwrap();
+        assert_eq!(section.items[0].key.as_str(), Some("C\"`"));
+        let err = emit(&b, None).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    }
+
+    // found by fuzzing: fuzz/sops_ini (a value holding `"""` and a line break was written in
+    // `"""` and read back cut at the inner `"""`; a value in quotes was written bare and read
+    // back without them).
+    #[test]
+    fn a_value_no_quoting_can_hold_is_refused_not_changed() {
+        for value in ["a\"\"\"\nb", "\"x\"", "'x'"] {
+            let mut section = Branch::default();
+            section.push("k", Value::str(value));
+            let mut b = Branch::default();
+            b.push("s", Value::Branch(section));
+            let err = emit(&b, None).unwrap_err();
+            assert!(matches!(err, Error::Unsupported(_)), "{value:?}: {err}");
+        }
+        for value in ["a\nb", "a`b", "x # y", " x ", "\"x", "x\"\"\"y", ""] {
+            let mut section = Branch::default();
+            section.push("k", Value::str(value));
+            let mut b = Branch::default();
+            b.push("s", Value::Branch(section));
+            let again = load(&emit(&b, None).unwrap()).unwrap();
+            assert_eq!(again.get("s"), b.get("s"), "{value:?}");
+        }
     }
 }

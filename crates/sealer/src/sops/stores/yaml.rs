@@ -1312,6 +1312,18 @@ mod tests {
         String::from_utf8(emit(&docs, None, 4)).unwrap()
     }
 
+    // found by fuzzing: fuzz/sops_yaml (a value starting with a line break was written as
+    // `|4` with the break ending the header line, and read back without it).
+    #[test]
+    fn a_literal_value_starting_with_a_line_break_keeps_it() {
+        assert_eq!(roundtrip("k: |\n\n    x\n"), "k: |4\n\n    x\n");
+        assert_eq!(roundtrip("k: |4\n\n    x\n"), "k: |4\n\n    x\n");
+        assert_eq!(roundtrip("k: \"\\n\\nx\\n\"\n"), "k: |4\n\n\n    x\n");
+        assert_eq!(roundtrip("k: \"a\\nb\\n\"\n"), "k: |\n    a\n    b\n");
+        let docs = load(b"k: |4\n\n    x\n", true).unwrap();
+        assert_eq!(docs[0].items[0].value, Value::str("\nx\n"));
+    }
+
     #[test]
     fn a_line_comment_after_a_quoted_scalar_is_kept_like_sops_keeps_it() {
         // sops 3.11 moves it above the key, as for plain scalars.

@@ -952,7 +952,14 @@ impl<'e> Emitter<'e> {
     fn write_literal(&mut self, v: &[u8]) {
         self.write_indicator(b"|", true, false, false);
         self.write_block_hints(v);
-        self.process_line_comment();
+        // go-yaml v3 `yaml_emitter_process_line_comment_linebreak(emitter, true)` (go-yaml
+        // #755): the header line ends here, so a value's leading line break is written as an
+        // empty line instead of ending the header.
+        if self.line_comment.is_empty() {
+            self.put_break();
+        } else {
+            self.process_line_comment();
+        }
         self.whitespace = true;
         let mut breaks = true;
         let mut i = 0;
