@@ -16,6 +16,7 @@ use seal_controller::externalsecrets::crd::{ClusterSecretStore, ExternalSecret, 
 use seal_controller::externalsecrets::metrics::EsMetrics;
 use seal_controller::externalsecrets::providers::ProviderSettings;
 use seal_controller::externalsecrets::{self, Config};
+use sealkit_tests::binaries;
 use sealkit_tests::harness::{self, Harness};
 use sealkit_tests::servers::{Moto, OpenBao};
 use serde_json::{Value, json};
@@ -29,6 +30,15 @@ struct Bridge {
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
     metrics: Arc<EsMetrics>,
+    /// The `seal-controller` process, its temp dir (kubeconfig, HOME) and its logs, when the
+    /// bridge runs as the binary.
+    process: Option<BridgeProcess>,
+}
+
+struct BridgeProcess {
+    child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+    logs: Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl Bridge {
@@ -42,15 +52,8 @@ impl Bridge {
 
     /// The bridge serving one namespace (`--external-secrets-namespaces`) or all.
     async fn start_in(namespace: Option<&str>, tune: impl FnOnce(&mut Config)) -> Self {
-        let h = harness::start().await;
+        let h = Self::cluster().await;
         let client = h.client();
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for crd in externalsecrets::crds() {
-            crds.create(&PostParams::default(), &crd)
-                .await
-                .expect("install the external-secrets.io CRDs");
-        }
-        create_namespace(&client, NS, &[]).await;
         let mut config = Config {
             store_qps: 0.0,
             ..Config::default()
@@ -79,7 +82,101 @@ impl Bridge {
             stop,
             task: Some(task),
             metrics,
+            process: None,
         }
+    }
+
+    /// A harness with the bridge's CRDs and the namespace [`NS`].
+    async fn cluster() -> Harness {
+        let h = harness::start().await;
+        let client = h.client();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for crd in externalsecrets::crds() {
+            crds.create(&PostParams::default(), &crd)
+                .await
+                .expect("install the external-secrets.io CRDs");
+        }
+        create_namespace(&client, NS, &[]).await;
+        h
+    }
+
+    /// The `seal-controller` binary as the bridge (`--external-secrets`, no SealedSecret
+    /// side), in a clean environment holding only a kubeconfig, `HOME` and `env`: for what
+    /// only the process environment configures (managed identity endpoints, trusted CAs).
+    async fn start_binary(env: &[(&str, &str)]) -> Self {
+        let h = Self::cluster().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        h.write_kubeconfig(&kubeconfig).expect("write kubeconfig");
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .expect("bind")
+                .local_addr()
+                .expect("addr")
+                .port()
+        };
+        let path = tokio::task::spawn_blocking(|| binaries::path("seal-controller"))
+            .await
+            .expect("locating seal-controller");
+        let mut command = tokio::process::Command::new(path);
+        command
+            .args([
+                "--external-secrets".to_owned(),
+                "--sealed-secrets=false".to_owned(),
+                "--external-secrets-store-qps=1000".to_owned(),
+                format!("--listen-addr=127.0.0.1:{}", port()),
+                format!("--listen-metrics-addr=127.0.0.1:{}", port()),
+            ])
+            .env_clear()
+            .env("KUBECONFIG", &kubeconfig)
+            .env("HOME", dir.path())
+            .env("POD_NAMESPACE", "kube-system");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn seal-controller");
+        // Drain the logs while it runs: a process blocked on a full pipe stops reconciling.
+        let logs: Arc<std::sync::Mutex<Vec<u8>>> = Arc::default();
+        let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                let Some(mut pipe) = pipe else { return };
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = tokio::io::AsyncReadExt::read(&mut pipe, &mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    logs.lock().expect("logs").extend_from_slice(&buf[..n]);
+                }
+            });
+        };
+        drain(child.stdout.take().map(|p| Box::new(p) as _));
+        drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let (stop, _) = watch::channel(false);
+        Self {
+            h,
+            stop,
+            task: None,
+            metrics: Arc::new(EsMetrics::new()),
+            process: Some(BridgeProcess {
+                child,
+                _dir: dir,
+                logs,
+            }),
+        }
+    }
+
+    /// What the bridge process logged so far (empty when it runs in-process).
+    fn logs(&self) -> String {
+        self.process.as_ref().map_or_else(String::new, |p| {
+            String::from_utf8_lossy(&p.logs.lock().expect("logs")).into_owned()
+        })
     }
 
     fn client(&self) -> Client {
@@ -225,6 +322,9 @@ impl Bridge {
         let _ = self.stop.send(true);
         if let Some(t) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        if let Some(mut p) = self.process.take() {
+            let _ = p.child.kill().await;
         }
     }
 }

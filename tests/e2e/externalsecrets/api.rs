@@ -85,6 +85,7 @@ async fn start_serving(served: &[&str]) -> Bridge {
         stop,
         task: Some(task),
         metrics,
+        process: None,
     }
 }
 

@@ -729,6 +729,11 @@ const AZURE_CLIENT: &str = "client-1";
 const AZURE_WI_CLIENT: &str = "wi-client-9";
 const AZURE_SP_TOKEN: &str = "eyJ0eXAi.sp.token";
 const AZURE_WI_TOKEN: &str = "eyJ0eXAi.wi.token";
+/// The managed identity endpoint's secret header and its tokens (system- and user-assigned).
+const AZURE_MI_HEADER: &str = "msi-header-secret";
+const AZURE_MI_TOKEN: &str = "eyJ0eXAi.mi.system";
+const AZURE_MI_USER_TOKEN: &str = "eyJ0eXAi.mi.user";
+const AZURE_MI_CLIENT: &str = "mi-client-7";
 const AZURE_VERSION_1: &str = "0f0e0d0c0b0a09080706050403020100";
 const AZURE_VERSION_2: &str = "5b4bd2a0a61243e19b2f0d1b9dd1a5f6";
 
@@ -809,7 +814,14 @@ async fn azure_api(
             "api-version missing",
         );
     }
-    if ![AZURE_SP_TOKEN, AZURE_WI_TOKEN].contains(&bearer(&headers)) {
+    if ![
+        AZURE_SP_TOKEN,
+        AZURE_WI_TOKEN,
+        AZURE_MI_TOKEN,
+        AZURE_MI_USER_TOKEN,
+    ]
+    .contains(&bearer(&headers))
+    {
         return kv_error(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
@@ -850,6 +862,57 @@ async fn azure_api(
         .into_response(),
         _ => kv_error(StatusCode::NOT_FOUND, "NotFound", "not found"),
     }
+}
+
+/// App Service's managed identity endpoint (api-version 2019-08-01), as azure_identity calls
+/// it: `GET` with the secret in `X-IDENTITY-HEADER`, the resource (not a scope) and the
+/// user-assigned identity's `client_id` in the query.
+async fn azure_identity_endpoint(
+    State(mock): State<Arc<AzureMock>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let query = query_map(&uri);
+    let client_id = query.get("client_id").cloned();
+    mock.seen.lock().unwrap().push(format!(
+        "{method} {} client_id={}",
+        uri.path(),
+        client_id.as_deref().unwrap_or("")
+    ));
+    let header = headers
+        .get("x-identity-header")
+        .and_then(|h| h.to_str().ok());
+    if method != Method::GET
+        || uri.path() != "/msi/token"
+        || header != Some(AZURE_MI_HEADER)
+        || query.get("api-version").map(String::as_str) != Some("2019-08-01")
+        || query.get("resource").map(String::as_str) != Some("https://vault.azure.net")
+    {
+        return (StatusCode::BAD_REQUEST, "bad identity request").into_response();
+    }
+    let token = match client_id.as_deref() {
+        None => AZURE_MI_TOKEN,
+        Some(AZURE_MI_CLIENT) => AZURE_MI_USER_TOKEN,
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"statusCode": 400, "message": "No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId."})),
+            )
+                .into_response();
+        }
+    };
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    Json(json!({
+        "access_token": token, "expires_on": expires.to_string(),
+        "resource": "https://vault.azure.net", "token_type": "Bearer",
+        "client_id": client_id.unwrap_or_else(|| "system-assigned".into()),
+    }))
+    .into_response()
 }
 
 fn secret_answer(
@@ -1199,5 +1262,109 @@ async fn azure_workload_identity_uses_a_service_account_token_as_the_client_asse
     let message = store_message(&b, "azure-mi").await;
     assert!(message.contains("only ClusterSecretStores"), "{message}");
     let _ = mock;
+    b.stop().await;
+}
+
+fn cluster_store(name: &str, provider: Value) -> ClusterSecretStore {
+    serde_json::from_value(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ClusterSecretStore",
+        "metadata": {"name": name},
+        "spec": {"provider": provider},
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_managed_identity_in_the_seal_controller_binary_serves_cluster_stores_only() {
+    let (mock, server) = azure_server();
+    mock.put("mi-secret", &[], &[(AZURE_VERSION_1, "from-mi")]);
+    mock.put("mi-user-secret", &[], &[(AZURE_VERSION_1, "from-user-mi")]);
+    let identity = serve(
+        Router::new()
+            .fallback(azure_identity_endpoint)
+            .with_state(mock.clone()),
+    );
+    // The vault's CA, trusted the way a pod trusts one: the system's CA file.
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    fs_err::write(ca.path(), &server.ca_pem).unwrap();
+    let endpoint = format!("http://{identity}/msi/token");
+    let b = Bridge::start_binary(&[
+        ("IDENTITY_ENDPOINT", &endpoint),
+        ("IDENTITY_HEADER", AZURE_MI_HEADER),
+        ("SSL_CERT_FILE", ca.path().to_str().unwrap()),
+    ])
+    .await;
+
+    // The bridge's own identity: system-assigned, and user-assigned through identityId.
+    let clusters = Api::<ClusterSecretStore>::all(b.client());
+    for (name, provider) in [
+        (
+            "azure-mi",
+            json!({"azurekv": {"vaultUrl": server.url(), "authType": "ManagedIdentity"}}),
+        ),
+        (
+            "azure-mi-user",
+            json!({"azurekv": {"vaultUrl": server.url(), "authType": "ManagedIdentity", "identityId": AZURE_MI_CLIENT}}),
+        ),
+    ] {
+        clusters
+            .create(&PostParams::default(), &cluster_store(name, provider))
+            .await
+            .unwrap();
+    }
+    for (es_name, store_name, key) in [
+        ("mi", "azure-mi", "mi-secret"),
+        ("mi-user", "azure-mi-user", "mi-user-secret"),
+    ] {
+        let mut es = external_secret(
+            es_name,
+            store_name,
+            json!({"data": [{"secretKey": "v", "remoteRef": {"key": key}}]}),
+        );
+        es["spec"]["secretStoreRef"]["kind"] = json!("ClusterSecretStore");
+        b.create::<ExternalSecret>(es).await;
+    }
+    b.wait_data(NS, "mi", &[("v", "from-mi")]).await;
+    b.wait_data(NS, "mi-user", &[("v", "from-user-mi")]).await;
+    {
+        let seen = mock.seen.lock().unwrap();
+        assert!(
+            seen.iter().any(|s| s == "GET /msi/token client_id="),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|s| s == &format!("GET /msi/token client_id={AZURE_MI_CLIENT}")),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter().any(|s| s.starts_with("GET /secrets/mi-secret")),
+            "{seen:?}"
+        );
+    }
+
+    // A namespaced store may not borrow the bridge's identity.
+    b.create::<SecretStore>(store(
+        "azure-mi",
+        json!({"azurekv": {"vaultUrl": server.url(), "authType": "ManagedIdentity"}}),
+    ))
+    .await;
+    b.wait_store_ready(false, NS, "azure-mi", ("False", "InvalidProviderConfig"))
+        .await;
+    let message = store_message(&b, "azure-mi").await;
+    assert!(message.contains("only ClusterSecretStores"), "{message}");
+    assert!(message.contains("ManagedIdentity"), "{message}");
+
+    let logs = b.logs();
+    for secret in [
+        AZURE_MI_HEADER,
+        AZURE_MI_TOKEN,
+        AZURE_MI_USER_TOKEN,
+        "from-mi",
+        "from-user-mi",
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the bridge's logs");
+    }
     b.stop().await;
 }
