@@ -25,6 +25,45 @@ use super::ProviderError;
 /// Largest provider answer read (a Secret holds at most 1 MiB; lists of keys can be longer).
 pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
 
+/// What a `find` collects, one value per secret, within [`MAX_RESPONSE_BYTES`] in total: the
+/// values end up in one Secret, so stop well before holding more than any Secret could.
+#[derive(Default)]
+pub struct FoundValues {
+    values: super::SecretMap,
+    total: usize,
+}
+
+impl FoundValues {
+    /// Adds `name`'s fetched value; a secret that does not exist (any more) is skipped.
+    pub fn add(
+        &mut self,
+        service: &'static str,
+        name: String,
+        fetched: Result<super::SecretBytes, ProviderError>,
+    ) -> Result<(), ProviderError> {
+        match fetched {
+            Ok(value) => {
+                self.total += value.expose().len();
+                if self.total > MAX_RESPONSE_BYTES {
+                    return Err(ProviderError::TooLarge {
+                        service,
+                        limit: MAX_RESPONSE_BYTES,
+                    });
+                }
+                self.values.insert(name, value);
+                Ok(())
+            }
+            Err(ProviderError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The values collected.
+    pub fn into_map(self) -> super::SecretMap {
+        self.values
+    }
+}
+
 /// Deadline of every provider call unless the store sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -36,7 +36,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 
 use super::cloud_identity::{ambient_allowed, service_account_annotations};
-use super::egress::{MAX_RESPONSE_BYTES, read_json};
+use super::egress::{FoundValues, read_json};
 use super::service_account::{TokenSpec, request_token};
 use super::{
     ProviderError, SecretMap, SecretsClient, StoreAccess, Validation, json_value_bytes,
@@ -377,27 +377,12 @@ impl GcpClient {
                 _ => break,
             }
         }
-        let mut out = SecretMap::new();
-        let mut total = 0usize;
+        let mut found = FoundValues::default();
         for name in names {
-            match self.access_version(&name, None).await {
-                Ok(v) => {
-                    // The values end up in one Secret: stop well before holding more than
-                    // any Secret could.
-                    total += v.expose().len();
-                    if total > MAX_RESPONSE_BYTES {
-                        return Err(ProviderError::TooLarge {
-                            service: SERVICE,
-                            limit: MAX_RESPONSE_BYTES,
-                        });
-                    }
-                    out.insert(name, v);
-                }
-                Err(ProviderError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            let fetched = self.access_version(&name, None).await;
+            found.add(SERVICE, name, fetched)?;
         }
-        Ok(out)
+        Ok(found.into_map())
     }
 }
 
