@@ -628,7 +628,7 @@ mod tests {
             "certificate public key is EC, not RSA; sealing needs an RSA certificate"
         );
         // issue 14: random bytes in the armor printed `Der(UnexpectedTag { … })`.
-        let random = pem::encode(&pem::Pem::new("CERTIFICATE", vec![0x5a; 200]));
+        let random = encode_pem(&pem::Pem::new("CERTIFICATE", vec![0x5a; 200]));
         let err = Certificate::from_pem(random.as_bytes()).unwrap_err();
         assert_eq!(
             err.to_string(),
