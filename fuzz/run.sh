@@ -6,6 +6,7 @@
 #
 #   fuzz/run.sh 60                  # every target, one minute each
 #   fuzz/run.sh 600 template enc_value
+#   FUZZ_RUNS=1000000 fuzz/run.sh 3600   # each target until a million executions (or an hour)
 #
 # Needs the nightly toolchain and cargo-fuzz (fuzz/install.sh installs both). Targets are
 # built without a sanitizer: sealkit forbids `unsafe`, and the C inside aws-lc is not
@@ -47,7 +48,7 @@ for target in "${targets[@]}"; do
   echo "== $target (${seconds}s)" >&2
   cargo +nightly fuzz run -s none "$target" -- \
     -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+    -max_total_time="$seconds" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -rss_limit_mb=2048 -timeout=10 \
     ${dict:+-dict=$dict} >"$log" 2>&1
   execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
   found=$(grep -oE 'oom/timeout/crash: [0-9]+/[0-9]+/[0-9]+' "$log" | tail -1 | cut -d' ' -f2)

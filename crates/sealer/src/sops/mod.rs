@@ -313,9 +313,7 @@ impl EncryptedFile {
             self.metadata.mac_only_encrypted,
         )
         .keeping(stash);
-        for d in &mut plain.docs {
-            w.walk_branch(d, Default::default())?;
-        }
+        walk::walk_documents(&mut w, &mut plain.docs)?;
         let computed = w.mac.finish();
         if mac == MacCheck::Verify {
             let aad = mac::mac_aad(&self.metadata.last_modified);
@@ -554,9 +552,7 @@ impl PlainFile {
             metadata.mac_only_encrypted,
         )
         .reusing(stash);
-        for d in &mut self.docs {
-            w.walk_branch(d, Default::default())?;
-        }
+        walk::walk_documents(&mut w, &mut self.docs)?;
         let mac = w.mac.finish();
         metadata.last_modified = last_modified.to_owned();
         let aad = mac::mac_aad(last_modified);

@@ -4,12 +4,15 @@
 //! The key path grows with map keys only (items of a list share their parent's path) and is
 //! the AAD `a:b:c:` (`:` at the top level). Comments are walked as leaves with their branch's
 //! path and are never part of the MAC; a comment that does not decrypt is kept as it is.
+//!
+//! [`walk_documents`] shares a large document between two threads: each walks one run of the
+//! top-level items, and the MAC and the IV stash are put together in document order.
 
 use super::error::{Error, Result};
 use super::mac::Mac;
 use super::selectors::{Compiled, Hits};
 use super::stash::IvStash;
-use super::tree::{Branch, Key, Scalar, Value};
+use super::tree::{Branch, Item, Key, Scalar, Value};
 use super::value::{Cipher, Plain};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,10 +106,15 @@ impl<'a> Walker<'a> {
     }
 
     pub(crate) fn walk_branch(&mut self, b: &mut Branch, hits: Hits) -> Result<()> {
+        self.walk_items(&mut b.items, hits)
+    }
+
+    /// Walks `items` as the items of one branch.
+    fn walk_items(&mut self, items: &mut [Item], hits: Hits) -> Result<()> {
         if self.uses_comments {
             self.comments.push(Vec::new());
         }
-        for item in &mut b.items {
+        for item in items {
             match &mut item.key {
                 Key::Comment(c) => {
                     if self.uses_comments
@@ -279,5 +287,267 @@ impl<'a> Walker<'a> {
             },
         }
         Ok(true)
+    }
+}
+
+/// Fewer leaves than this are walked on one thread (a thread costs more than it saves).
+const PARALLEL_LEAVES: usize = 2048;
+
+/// Leaves under `v` (scalars and comments), counted up to `cap`.
+fn leaves(v: &Value, cap: usize) -> usize {
+    match v {
+        Value::Branch(b) => {
+            let mut n = 0;
+            for i in &b.items {
+                n += 1 + leaves(&i.value, cap - n.min(cap));
+                if n >= cap {
+                    return n;
+                }
+            }
+            n
+        }
+        Value::List(l) => {
+            let mut n = 0;
+            for v in l {
+                n += leaves(v, cap - n.min(cap));
+                if n >= cap {
+                    return n;
+                }
+            }
+            n
+        }
+        Value::Scalar(_) | Value::Comment(_) => 1,
+    }
+}
+
+/// Where to cut `items` so that each side holds about half the leaves: an index whose previous
+/// item is a `key: value` (a run of comments stays whole, so the second walker starts with the
+/// comment state the first would have). `None` when the items are too few to share.
+fn split_point(items: &[Item]) -> Option<usize> {
+    let weights: Vec<usize> = items
+        .iter()
+        .map(|i| 1 + leaves(&i.value, usize::MAX))
+        .collect();
+    let total: usize = weights.iter().sum();
+    if total < PARALLEL_LEAVES {
+        return None;
+    }
+    let mut acc = 0;
+    let mut middle = 0;
+    for (i, w) in weights.iter().enumerate() {
+        if acc >= total / 2 {
+            break;
+        }
+        acc += w;
+        middle = i + 1;
+    }
+    (middle..items.len())
+        .chain((1..middle).rev())
+        .find(|&i| matches!(items[i - 1].key, Key::Str(_)))
+}
+
+impl<'a> Walker<'a> {
+    /// A walker for a run of items after this walker's: same cipher, selectors and direction, a
+    /// MAC that records its input (see [`Mac::absorb`]), IVs kept in `stash` when this walker
+    /// keeps them.
+    fn second<'b>(&self, stash: Option<&'b mut IvStash>) -> Walker<'b>
+    where
+        'a: 'b,
+    {
+        Walker {
+            cipher: self.cipher,
+            sel: self.sel,
+            dir: self.dir,
+            mac: Mac::recording(self.mac.only_encrypted),
+            aad: String::with_capacity(128),
+            comments: Vec::new(),
+            uses_comments: self.uses_comments,
+            keep: stash,
+            reuse: self.reuse,
+        }
+    }
+}
+
+/// Walks every document in order with `walker`. A document with enough leaves is shared with a
+/// second walker on another thread (two cores where the machine has them): the first walks the
+/// top-level items before the split point, the second those after, then the second's MAC input
+/// and kept IVs are added after the first's. The result (values, MAC, stash, first error in
+/// document order) is that of one walk.
+pub(crate) fn walk_documents(walker: &mut Walker<'_>, docs: &mut [Branch]) -> Result<()> {
+    let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    for doc in docs {
+        let split = if two_cores {
+            split_point(&doc.items)
+        } else {
+            None
+        };
+        let Some(split) = split else {
+            walker.walk_branch(doc, Default::default())?;
+            continue;
+        };
+        let (first, second) = doc.items.split_at_mut(split);
+        let mut stash = walker.keep.as_deref().map(IvStash::sibling);
+        let mut other = walker.second(stash.as_mut());
+        let (a, b) = std::thread::scope(|s| {
+            let handle = s.spawn(|| {
+                let r = other.walk_items(second, Default::default());
+                (r, other.mac)
+            });
+            let a = walker.walk_items(first, Default::default());
+            let b = match handle.join() {
+                Ok(b) => b,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            (a, b)
+        });
+        a?;
+        let (b, mac) = b;
+        b?;
+        walker.mac.absorb(mac);
+        if let (Some(kept), Some(stash)) = (walker.keep.as_deref_mut(), stash) {
+            kept.absorb(stash);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sops::master_keys::DataKey;
+    use crate::sops::selectors::Selectors;
+
+    /// A document of `sections` top-level items around comments, lists with comments,
+    /// `_unencrypted` keys and values marked by comments, enough leaves to be shared.
+    fn document(sections: usize) -> Branch {
+        let mut doc = Branch::default();
+        for s in 0..sections {
+            if s % 7 == 3 {
+                doc.items.push(Item::comment(format!(" before {s}")));
+                doc.items.push(Item::comment(" secret".to_owned()));
+            }
+            let mut inner = Branch::default();
+            for k in 0..40 {
+                inner.push(format!("key_{k}"), Value::str(format!("value {s} {k}")));
+            }
+            inner.push("port_unencrypted", Value::Scalar(Scalar::Int(s as i64)));
+            inner.items.push(Item::comment(" secret".to_owned()));
+            inner.push(
+                "list",
+                Value::List(vec![
+                    Value::Comment(" in a list".into()),
+                    Value::Scalar(Scalar::Bool(s % 2 == 0)),
+                    Value::Scalar(Scalar::Float(1.5)),
+                ]),
+            );
+            doc.push(format!("section_{s}"), Value::Branch(inner));
+        }
+        doc
+    }
+
+    fn walk(
+        cipher: &Cipher,
+        sel: &Compiled,
+        dir: Direction,
+        docs: &mut [Branch],
+        shared: bool,
+        keep: Option<&mut IvStash>,
+    ) -> Result<String> {
+        let mut w = Walker::new(cipher, sel, dir, false).keeping(keep);
+        if shared {
+            walk_documents(&mut w, docs)?;
+        } else {
+            for d in docs {
+                w.walk_branch(d, Default::default())?;
+            }
+        }
+        Ok(w.mac.finish())
+    }
+
+    #[test]
+    fn a_document_walked_on_two_threads_gives_the_values_mac_and_ivs_of_one_walk() {
+        let key = DataKey::generate();
+        let cipher = Cipher::new(&key);
+        for selectors in [
+            Selectors::default(),
+            Selectors {
+                encrypted_comment_regex: "secret".into(),
+                ..Selectors::default()
+            },
+            Selectors {
+                unencrypted_regex: "^key_1".into(),
+                ..Selectors::default()
+            },
+        ] {
+            let sel = selectors.with_default().compile().unwrap();
+            let plain = vec![document(120), document(3)];
+            assert!(split_point(&plain[0].items).is_some());
+            assert!(split_point(&plain[1].items).is_none());
+
+            let mut encrypted = plain.clone();
+            let mac_shared = walk(
+                &cipher,
+                &sel,
+                Direction::Encrypt,
+                &mut encrypted,
+                true,
+                None,
+            );
+            let mut again = plain.clone();
+            let mac_one = walk(&cipher, &sel, Direction::Encrypt, &mut again, false, None);
+            assert_eq!(mac_shared.unwrap(), mac_one.unwrap());
+
+            let mut stash_shared = IvStash::new();
+            let mut stash_one = stash_shared.sibling();
+            let mut a = encrypted.clone();
+            let mut b = encrypted.clone();
+            let mac_a = walk(
+                &cipher,
+                &sel,
+                Direction::Decrypt,
+                &mut a,
+                true,
+                Some(&mut stash_shared),
+            );
+            let mac_b = walk(
+                &cipher,
+                &sel,
+                Direction::Decrypt,
+                &mut b,
+                false,
+                Some(&mut stash_one),
+            );
+            assert_eq!(mac_a.unwrap(), mac_b.unwrap());
+            assert_eq!(a, b);
+            assert_eq!(a, plain);
+            assert_eq!(stash_shared.len(), stash_one.len());
+            assert!(!stash_shared.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_first_error_in_document_order_is_the_one_reported() {
+        let key = DataKey::generate();
+        let cipher = Cipher::new(&key);
+        let sel = Selectors::default().with_default().compile().unwrap();
+        let mut docs = vec![document(120)];
+        walk(&cipher, &sel, Direction::Encrypt, &mut docs, true, None).unwrap();
+        // Tamper with one value near the start and one near the end.
+        let tamper = |item: &mut Item| {
+            let Value::Branch(b) = &mut item.value else {
+                panic!()
+            };
+            b.items[0].value = Value::str(
+                "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAA==,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]",
+            );
+        };
+        let n = docs[0].items.len();
+        tamper(&mut docs[0].items[n - 1]);
+        tamper(&mut docs[0].items[0]);
+        let err = walk(&cipher, &sel, Direction::Decrypt, &mut docs, true, None).unwrap_err();
+        assert!(
+            err.to_string().contains("section_0:key_0:"),
+            "reported: {err}"
+        );
     }
 }
