@@ -7,7 +7,6 @@
 //! encrypted as a `str` value with additional data = `lastmodified` in RFC 3339.
 
 use sha2::{Digest as _, Sha512};
-use zeroize::Zeroizing;
 
 use super::gofmt;
 
@@ -21,8 +20,6 @@ pub const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
 pub(crate) struct Mac {
     hasher: Sha512,
     pub(crate) only_encrypted: bool,
-    /// Recording: the bytes fed, in order, for [`Mac::absorb`] (zeroized when dropped).
-    recorded: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl Mac {
@@ -34,38 +31,13 @@ impl Mac {
         Self {
             hasher,
             only_encrypted,
-            recorded: None,
-        }
-    }
-
-    /// A MAC that records what it is fed instead of hashing it, for a walk of a run of leaves
-    /// that comes after another walker's (see [`Mac::absorb`]).
-    pub(crate) fn recording(only_encrypted: bool) -> Self {
-        Self {
-            hasher: Sha512::new(),
-            only_encrypted,
-            recorded: Some(Zeroizing::new(Vec::new())),
-        }
-    }
-
-    /// Feeds what a [`Mac::recording`] recorded, as if its leaves had come next.
-    pub(crate) fn absorb(&mut self, later: Mac) {
-        if let Some(bytes) = &later.recorded {
-            self.feed(bytes);
-        }
-    }
-
-    fn feed(&mut self, bytes: &[u8]) {
-        match &mut self.recorded {
-            Some(buffer) => buffer.extend_from_slice(bytes),
-            None => self.hasher.update(bytes),
         }
     }
 
     /// Feeds a leaf (`encrypted`: whether the selectors encrypt it).
     pub(crate) fn leaf(&mut self, bytes: &[u8], encrypted: bool) {
         if !self.only_encrypted || encrypted {
-            self.feed(bytes);
+            self.hasher.update(bytes);
         }
     }
 

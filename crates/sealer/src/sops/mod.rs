@@ -313,7 +313,9 @@ impl EncryptedFile {
             self.metadata.mac_only_encrypted,
         )
         .keeping(stash);
-        walk::walk_documents(&mut w, &mut plain.docs)?;
+        for d in &mut plain.docs {
+            w.walk_branch(d, Default::default())?;
+        }
         let computed = w.mac.finish();
         if mac == MacCheck::Verify {
             let aad = mac::mac_aad(&self.metadata.last_modified);
@@ -552,7 +554,9 @@ impl PlainFile {
             metadata.mac_only_encrypted,
         )
         .reusing(stash);
-        walk::walk_documents(&mut w, &mut self.docs)?;
+        for d in &mut self.docs {
+            w.walk_branch(d, Default::default())?;
+        }
         let mac = w.mac.finish();
         metadata.last_modified = last_modified.to_owned();
         let aad = mac::mac_aad(last_modified);

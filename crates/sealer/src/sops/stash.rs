@@ -76,20 +76,6 @@ impl IvStash {
         self.entries.insert(key, kept);
     }
 
-    /// An empty stash whose keys are this one's (same hash key), to be [`IvStash::absorb`]ed.
-    pub(crate) fn sibling(&self) -> Self {
-        Self {
-            hasher: self.hasher.clone(),
-            entries: HashMap::new(),
-        }
-    }
-
-    /// Adds the entries of a [`IvStash::sibling`] that kept values later in the file (its
-    /// entries win, as a later equal value does).
-    pub(crate) fn absorb(&mut self, later: IvStash) {
-        self.entries.extend(later.entries);
-    }
-
     pub(crate) fn get(&self, key: u64) -> Option<&Kept> {
         self.entries.get(&key)
     }
