@@ -10,7 +10,7 @@
 //!   symlink at the path is replaced, never followed; without `overwrite` an existing path is
 //!   refused atomically (no window between a check and the write).
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -98,14 +98,23 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// A 0600 temporary file next to `path` holding `contents`, flushed to disk.
 fn temp_file_with(path: &Path, contents: &[u8]) -> anyhow::Result<tempfile::NamedTempFile> {
+    temp_file_writing(path, |w| Ok(w.write_all(contents)?))
+}
+
+/// A 0600 temporary file next to `path` holding what `write` wrote, synced.
+fn temp_file_writing(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<tempfile::NamedTempFile> {
     let dir = parent_dir(path);
     // tempfile creates the file 0600 with O_EXCL: nobody else can open it in between.
     let mut temp = tempfile::Builder::new()
         .prefix(".seal-")
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in `{}`", dir.display()))?;
-    temp.write_all(contents)
-        .and_then(|()| temp.as_file().sync_all())
+    write(&mut temp).with_context(|| format!("writing `{}`", path.display()))?;
+    temp.as_file()
+        .sync_all()
         .with_context(|| format!("writing `{}`", path.display()))?;
     Ok(temp)
 }
@@ -114,8 +123,17 @@ fn temp_file_with(path: &Path, contents: &[u8]) -> anyhow::Result<tempfile::Name
 /// fsync, rename. A symlink is written through to its target; an existing file keeps its
 /// mode, a new one is 0600. On any failure the original is untouched and the temp file gone.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(path, |w| Ok(w.write_all(contents)?))
+}
+
+/// [`write_atomic`] of what `write` writes (a large output is never held whole). If `write`
+/// fails, the original is untouched and the temp file gone.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let target = resolve_symlinks(path)?;
-    let temp = temp_file_with(&target, contents)?;
+    let temp = temp_file_writing(&target, write)?;
     if let Ok(meta) = fs_err::metadata(&target) {
         temp.as_file()
             .set_permissions(meta.permissions())

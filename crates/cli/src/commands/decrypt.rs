@@ -51,10 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         args.indent,
     )?;
     let opened = file.open(args.ignore_mac, Purpose::Read)?;
-    let bytes = match &args.extract {
-        Some(path) => opened.extract(path)?,
-        None => opened.plaintext_bytes()?,
-    };
-    sops_common::write_output(&target, &bytes)?;
+    match &args.extract {
+        Some(path) => sops_common::write_output(&target, &opened.extract(path)?)?,
+        // Decrypted and its MAC checked: only writing is left, as the text is emitted.
+        None => sops_common::write_output_with(&target, |w| opened.write_plaintext(w))?,
+    }
     Ok(ExitStatus::Success)
 }

@@ -53,7 +53,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         args.indent,
     )?;
     let input = file.read()?;
-    let bytes = sops_common::encrypt_bytes(input, &file, &args.keys, &args.selectors)?;
-    sops_common::write_output(&target, &bytes)?;
+    sops_common::encrypt_to(input, &file, &args.keys, &args.selectors, &target)?;
     Ok(ExitStatus::Success)
 }

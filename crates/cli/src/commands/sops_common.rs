@@ -172,6 +172,17 @@ pub fn write_output(target: &Target, bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
+/// [`write_output`] of what `write` writes, never held whole (see [`sops_io::emit_with`]).
+pub fn write_output_with(
+    target: &Target,
+    write: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match target {
+        Target::Stdout => sops_io::emit_with(None, write),
+        Target::File(path) => sops_io::emit_with(Some(path), write),
+    }
+}
+
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
@@ -286,16 +297,30 @@ impl Plan {
     }
 }
 
-/// `seal encrypt`'s work: cleartext bytes in, encrypted bytes out.
+/// `seal encrypt`'s work: encrypts `input` and writes it to `target` as it is emitted.
 ///
-/// `input` is taken and zeroized once parsed, and the values are encrypted where they are:
-/// a large file is not held more times than needed.
-pub fn encrypt_bytes(
+/// `input` is taken and zeroized once parsed, the values are encrypted where they are and the
+/// text is never held whole: a large file is not held more times than needed (everything that
+/// can fail but writing is done before the first byte).
+pub fn encrypt_to(
     input: Vec<u8>,
     file: &SopsFile,
     key_args: &KeyArgs,
     selector_args: &SelectorArgs,
-) -> anyhow::Result<Vec<u8>> {
+    target: &Target,
+) -> anyhow::Result<()> {
+    let encrypted = encrypt_input(input, file, key_args, selector_args)?;
+    write_output_with(target, |w| {
+        Ok(encrypted.write_with(file.formats.output, &file.formats.options, w)?)
+    })
+}
+
+fn encrypt_input(
+    input: Vec<u8>,
+    file: &SopsFile,
+    key_args: &KeyArgs,
+    selector_args: &SelectorArgs,
+) -> anyhow::Result<EncryptedFile> {
     let formats = file.formats;
     let input = Zeroizing::new(input);
     let plain = with_file(&file.path, PlainFile::parse(&input, formats.input))?;
@@ -310,8 +335,7 @@ pub fn encrypt_bytes(
     let metadata = plan
         .metadata(&data_key)
         .with_context(|| file.path.display().to_string())?;
-    let encrypted = with_file(&file.path, plain.into_encrypted(&data_key, metadata))?;
-    Ok(encrypted.to_bytes_with(formats.output, &formats.options)?)
+    with_file(&file.path, plain.into_encrypted(&data_key, metadata))
 }
 
 /// A decrypted SOPS file with its data key, ready to be changed and re-sealed.
@@ -447,6 +471,15 @@ impl Opened {
             self.plain()?
                 .to_bytes_with(self.formats.output, &self.formats.options),
         )?))
+    }
+
+    /// [`Opened::plaintext_bytes`] written to `sink` as it is emitted (not held whole).
+    pub fn write_plaintext(&self, sink: &mut dyn std::io::Write) -> anyhow::Result<()> {
+        with_file(
+            &self.path,
+            self.plain()?
+                .write_with(self.formats.output, &self.formats.options, sink),
+        )
     }
 
     /// `--extract`: a string value raw, anything else in the output store.

@@ -40,6 +40,34 @@ pub fn emit(output: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
+/// [`emit`] of what `write` writes, never held whole: to `output` (atomically: on failure the
+/// file is untouched) or to stdout. Only call it once nothing but writing can fail: on stdout,
+/// what was written before an error stays written.
+pub fn emit_with(
+    output: Option<&Path>,
+    write: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match output {
+        Some(path) => crate::fsio::write_atomic_with(path, write),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            match write(&mut stdout) {
+                Ok(()) => Ok(()),
+                // A closed pipe (`| head`) is not an error.
+                Err(e)
+                    if e.chain().any(|c| {
+                        c.downcast_ref::<std::io::Error>()
+                            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                    }) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e).context("writing to standard output"),
+            }
+        }
+    }
+}
+
 /// A 0700 temporary directory for plaintext, removed when dropped.
 pub fn private_temp_dir() -> anyhow::Result<tempfile::TempDir> {
     use std::os::unix::fs::PermissionsExt as _;

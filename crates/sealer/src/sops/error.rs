@@ -17,6 +17,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The output could not be written (a closed pipe, a full disk).
+    #[error("cannot write the output: {0}")]
+    Write(#[source] std::io::Error),
     /// The file has no `sops` metadata: it is not encrypted.
     #[error("sops metadata not found: the file is not encrypted")]
     NotEncrypted,

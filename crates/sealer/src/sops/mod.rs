@@ -335,6 +335,23 @@ impl EncryptedFile {
         self.to_bytes_with(format, &StoreOptions::default())
     }
 
+    /// Writes the file in `format` to `sink`; YAML goes in chunks, without holding the text.
+    pub fn write_with(
+        &self,
+        format: Format,
+        opts: &StoreOptions,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<()> {
+        if format == Format::Yaml {
+            let item = Item::new(METADATA_KEY, self.metadata.to_value(NilList::EmptyList));
+            return stores::yaml::emit_to(&self.docs, Some(&item), opts.yaml_indent, sink);
+        }
+        let bytes = self.to_bytes_with(format, opts)?;
+        sink.write_all(&bytes)
+            .and_then(|()| sink.flush())
+            .map_err(Error::Write)
+    }
+
     /// Writes the file in `format`.
     pub fn to_bytes_with(&self, format: Format, opts: &StoreOptions) -> Result<Vec<u8>> {
         let first = || self.docs.first().cloned().unwrap_or_default();
@@ -453,6 +470,23 @@ impl PlainFile {
     /// Writes the cleartext in `format` with sops's default store settings.
     pub fn to_bytes(&self, format: Format) -> Result<Vec<u8>> {
         self.to_bytes_with(format, &StoreOptions::default())
+    }
+
+    /// Writes the cleartext in `format` to `sink`; YAML goes in chunks, without holding the
+    /// text (each chunk is zeroized once written).
+    pub fn write_with(
+        &self,
+        format: Format,
+        opts: &StoreOptions,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<()> {
+        if format == Format::Yaml {
+            return stores::yaml::emit_to(&self.docs, None, opts.yaml_indent, sink);
+        }
+        let bytes = zeroize::Zeroizing::new(self.to_bytes_with(format, opts)?);
+        sink.write_all(&bytes)
+            .and_then(|()| sink.flush())
+            .map_err(Error::Write)
     }
 
     /// Writes the cleartext in `format`.

@@ -16,8 +16,10 @@ mod emitter;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher as _;
+use std::io::Write;
 
 use saphyr_parser::{Event as PEvent, Parser, ScalarStyle, Span, StrInput, Tag};
+use zeroize::Zeroize as _;
 
 use self::emitter::{Emitter, Event, Kind, Style};
 use crate::budget::{self, AliasBudget};
@@ -278,33 +280,89 @@ fn prepend(outer: String, inner: String) -> String {
     }
 }
 
-struct Builder<'a> {
-    events: Vec<Event<'a>>,
+/// Text handed to a sink in chunks of about this size.
+const CHUNK: usize = 64 * 1024;
+
+/// Turns a tree into emitter events, fed to the emitter one at a time: the document is never
+/// held as a list of events, and with a sink its text is not held either.
+struct Builder<'a, 'w> {
+    emitter: Emitter<'a>,
+    /// Where full chunks of text go; `None` keeps the whole text in the emitter.
+    sink: Option<&'w mut dyn Write>,
+    /// The first write error; nothing is written after it.
+    error: Option<std::io::Error>,
 }
 
-impl<'a> Builder<'a> {
+impl<'a, 'w> Builder<'a, 'w> {
+    fn new(indent: usize, capacity: usize, sink: Option<&'w mut dyn Write>) -> Self {
+        let capacity = if sink.is_some() {
+            CHUNK + 4096
+        } else {
+            capacity
+        };
+        Self {
+            emitter: Emitter::new(indent, capacity),
+            sink,
+            error: None,
+        }
+    }
+
+    fn push(&mut self, event: Event<'a>) {
+        self.emitter.push(event);
+        if let Some(sink) = self.sink.as_deref_mut() {
+            let out = self.emitter.output();
+            if out.len() >= CHUNK {
+                if self.error.is_none()
+                    && let Err(e) = sink.write_all(out)
+                {
+                    self.error = Some(e);
+                }
+                // The text may be cleartext: no copy is left behind in the buffer.
+                out.zeroize();
+            }
+        }
+    }
+
+    /// The text (empty when it went to the sink), or the first write error.
+    fn finish(self) -> Result<Vec<u8>> {
+        let mut out = self.emitter.finish();
+        match (self.sink, self.error) {
+            (_, Some(e)) => {
+                out.zeroize();
+                Err(Error::Write(e))
+            }
+            (Some(sink), None) => {
+                let written = sink.write_all(&out).and_then(|()| sink.flush());
+                out.zeroize();
+                written.map_err(Error::Write)?;
+                Ok(Vec::new())
+            }
+            (None, None) => Ok(out),
+        }
+    }
+
     fn scalar(&mut self, s: &'a Scalar, head: String, foot: String) {
         if let Scalar::Bytes(b) = s {
             // go-yaml encodes a Go []byte as a sequence of integers.
             let mut start = Event::new(Kind::SeqStart);
             start.set_head(head);
-            self.events.push(start);
+            self.push(start);
             for byte in b {
-                self.events.push(Event::new(Kind::Scalar(
+                self.push(Event::new(Kind::Scalar(
                     Cow::Owned(byte.to_string()),
                     Style::Plain,
                 )));
             }
             let mut end = Event::new(Kind::SeqEnd);
             end.set_foot(foot);
-            self.events.push(end);
+            self.push(end);
             return;
         }
         let (text, style) = scalar_text(s);
         let mut ev = Event::new(Kind::Scalar(text, style));
         ev.set_head(head);
         ev.set_foot(foot);
-        self.events.push(ev);
+        self.push(ev);
     }
 
     fn value(&mut self, v: &'a Value, head: String, foot: String) {
@@ -338,14 +396,14 @@ impl<'a> Builder<'a> {
                 Some(outer) => {
                     let mut start = Event::new(Kind::MapStart);
                     start.set_head(prepend(outer, head));
-                    self.events.push(start);
+                    self.push(start);
                     String::new()
                 }
                 None => head,
             };
             let mut ev = Event::new(Kind::Scalar(text, style));
             ev.set_head(head);
-            self.events.push(ev);
+            self.push(ev);
             self.value(&item.value, String::new(), String::new());
         }
         let mut last_foot = String::new();
@@ -354,14 +412,14 @@ impl<'a> Builder<'a> {
             Some(outer) => {
                 let mut start = Event::new(Kind::MapStart);
                 start.set_head(prepend(outer, join_comments(&comments)));
-                self.events.push(start);
+                self.push(start);
             }
             None => last_foot = join_comments(&comments),
         }
         let mut end = Event::new(Kind::MapEnd);
         end.set_tail(last_foot);
         end.set_foot(foot);
-        self.events.push(end);
+        self.push(end);
     }
 
     /// `appendSequence` + `encoder.node(SequenceNode)`.
@@ -394,7 +452,7 @@ impl<'a> Builder<'a> {
         }
         let mut start = Event::new(Kind::SeqStart);
         start.set_head(prepend(outer_head, own_head));
-        self.events.push(start);
+        self.push(start);
         let n = items.len();
         for (i, (head, v)) in items.into_iter().enumerate() {
             let f = if i + 1 == n {
@@ -406,70 +464,74 @@ impl<'a> Builder<'a> {
         }
         let mut end = Event::new(Kind::SeqEnd);
         end.set_foot(foot);
-        self.events.push(end);
+        self.push(end);
     }
+}
+
+/// Room for the text of a value: its scalars, keys and comments and some indentation (the
+/// text is then built without regrowing).
+fn text_size(v: &Value) -> usize {
+    match v {
+        Value::Branch(b) => b.items.iter().map(item_text_size).sum(),
+        Value::List(l) => l.iter().map(|v| 8 + text_size(v)).sum(),
+        Value::Scalar(s) => scalar_len(s),
+        Value::Comment(c) => c.len() + 8,
+    }
+}
+
+fn item_text_size(item: &Item) -> usize {
+    let key = match &item.key {
+        Key::Str(s) | Key::Comment(s) => s.len(),
+        Key::Other(s) => scalar_len(s),
+    };
+    8 + key + text_size(&item.value)
+}
+
+fn build<'a>(b: &mut Builder<'a, '_>, docs: &'a [Branch], extra: Option<&'a Item>) {
+    b.push(Event::new(Kind::StreamStart));
+    for d in docs {
+        b.push(Event::new(Kind::DocStart));
+        b.branch(d, extra, String::new(), String::new());
+        b.push(Event::new(Kind::DocEnd));
+    }
+    b.push(Event::new(Kind::StreamEnd));
 }
 
 /// Emits documents like sops's `EmitPlainFile` / `EmitEncryptedFile` (with `extra` appended
 /// to every document, e.g. the `sops` metadata).
-/// How many emitter events a value makes (to size the event list once).
-fn event_count(v: &Value) -> usize {
-    match v {
-        Value::Branch(b) => 2 + b.items.iter().map(item_event_count).sum::<usize>(),
-        Value::List(l) => 2 + l.iter().map(event_count).sum::<usize>(),
-        Value::Scalar(Scalar::Bytes(bytes)) => 2 + bytes.len(),
-        Value::Scalar(_) => 1,
-        Value::Comment(_) => 0,
-    }
-}
-
-fn item_event_count(item: &Item) -> usize {
-    match item.key {
-        Key::Comment(_) => 0,
-        _ => 1 + event_count(&item.value),
-    }
-}
-
 pub(crate) fn emit(docs: &[Branch], extra: Option<&Item>, indent: usize) -> Vec<u8> {
-    let extra_events = extra.map_or(0, item_event_count);
-    let count = 2 + docs
+    let extra_size = extra.map_or(0, item_text_size);
+    let size = docs
         .iter()
-        .map(|d| 4 + extra_events + d.items.iter().map(item_event_count).sum::<usize>())
-        .sum::<usize>();
-    let mut b = Builder {
-        events: Vec::with_capacity(count),
-    };
-    b.events.push(Event::new(Kind::StreamStart));
-    for d in docs {
-        b.events.push(Event::new(Kind::DocStart));
-        b.branch(d, extra, String::new(), String::new());
-        b.events.push(Event::new(Kind::DocEnd));
-    }
-    b.events.push(Event::new(Kind::StreamEnd));
-    // Room for every scalar, comment and some indentation: the output is built without regrowing.
-    let size = b
-        .events
-        .iter()
-        .map(|e| {
-            let text = match &e.kind {
-                Kind::Scalar(t, _) => t.len(),
-                _ => 0,
-            };
-            text + e.comments_len() + 8
-        })
+        .map(|d| 16 + extra_size + d.items.iter().map(item_text_size).sum::<usize>())
         .sum();
-    Emitter::new(indent, b.events, size).run()
+    let mut b = Builder::new(indent, size, None);
+    build(&mut b, docs, extra);
+    // Without a sink nothing is written, so nothing can fail.
+    b.finish().unwrap_or_default()
+}
+
+/// [`emit`] into `sink`, in chunks: the text is never held whole.
+pub(crate) fn emit_to(
+    docs: &[Branch],
+    extra: Option<&Item>,
+    indent: usize,
+    sink: &mut dyn Write,
+) -> Result<()> {
+    let mut b = Builder::new(indent, 0, Some(sink));
+    build(&mut b, docs, extra);
+    b.finish().map(drop)
 }
 
 /// `EmitValue`: one value as a YAML document.
 pub(crate) fn emit_value(v: &Value, indent: usize) -> Vec<u8> {
-    let mut b = Builder { events: Vec::new() };
-    b.events.push(Event::new(Kind::StreamStart));
-    b.events.push(Event::new(Kind::DocStart));
+    let mut b = Builder::new(indent, 256 + text_size(v), None);
+    b.push(Event::new(Kind::StreamStart));
+    b.push(Event::new(Kind::DocStart));
     b.value(v, String::new(), String::new());
-    b.events.push(Event::new(Kind::DocEnd));
-    b.events.push(Event::new(Kind::StreamEnd));
-    Emitter::new(indent, b.events, 256).run()
+    b.push(Event::new(Kind::DocEnd));
+    b.push(Event::new(Kind::StreamEnd));
+    b.finish().unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1306,6 +1368,53 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sink that takes `room` bytes, then fails.
+    struct Full {
+        written: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.written.len() + buf.len() > self.room {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn text_emitted_in_chunks_to_a_sink_is_the_text_emitted_whole() {
+        let mut text = String::from("# head\n");
+        for s in 0..300 {
+            text.push_str(&format!("section_{s}: # line\n"));
+            for k in 0..20 {
+                text.push_str(&format!("    key_{k}: \"value {s} {k}\"\n    # between\n"));
+            }
+            text.push_str("    list:\n        - a\n        # in list\n        - {b: c}\n");
+        }
+        let docs = load(text.as_bytes(), true).unwrap();
+        let extra = Item::new("sops", Value::str("metadata"));
+        let whole = emit(&docs, Some(&extra), 4);
+        assert!(whole.len() > 3 * CHUNK, "{} bytes", whole.len());
+        let mut chunked = Vec::new();
+        emit_to(&docs, Some(&extra), 4, &mut chunked).unwrap();
+        assert_eq!(chunked, whole);
+
+        let mut full = Full {
+            written: Vec::new(),
+            room: CHUNK + 10,
+        };
+        let err = emit_to(&docs, None, 4, &mut full).unwrap_err();
+        assert!(matches!(err, Error::Write(_)), "{err}");
+        assert_eq!(err.to_string(), "cannot write the output: disk full");
+        assert!(full.written.len() <= CHUNK + 10);
+    }
 
     fn roundtrip(input: &str) -> String {
         let docs = load(input.as_bytes(), true).unwrap();

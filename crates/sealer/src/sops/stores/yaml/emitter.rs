@@ -80,13 +80,6 @@ impl<'a> Event<'a> {
             self.comments().tail = text;
         }
     }
-
-    /// Bytes of comment text the event will write.
-    pub fn comments_len(&self) -> usize {
-        self.comments.as_ref().map_or(0, |c| {
-            c.head.len() + c.line.len() + c.foot.len() + c.tail.len()
-        })
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +197,9 @@ fn is_bom(b: &[u8], i: usize) -> bool {
 }
 
 impl<'e> Emitter<'e> {
-    pub fn new(indent: usize, events: Vec<Event<'e>>, capacity: usize) -> Self {
+    /// An emitter whose text starts with room for `capacity` bytes; events come with
+    /// [`Emitter::push`].
+    pub fn new(indent: usize, capacity: usize) -> Self {
         let best_indent = if (2..=9).contains(&indent) {
             indent as i64
         } else {
@@ -212,7 +207,7 @@ impl<'e> Emitter<'e> {
         };
         Self {
             out: Vec::with_capacity(capacity),
-            events,
+            events: Vec::new(),
             head: 0,
             best_indent,
             state: State::StreamStart,
@@ -237,13 +232,35 @@ impl<'e> Emitter<'e> {
     }
 
     /// Runs every event and returns the text.
-    pub fn run(mut self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
         while self.head < self.events.len() {
-            self.analyze_event();
-            self.state_machine();
-            self.head += 1;
+            self.step();
         }
-        self.out
+        std::mem::take(&mut self.out)
+    }
+
+    /// Takes the next event. An event is written once the one after it is known (the state
+    /// machine looks one event ahead), so the list holds two events, not the document's.
+    pub fn push(&mut self, event: Event<'e>) {
+        self.events.push(event);
+        while self.head + 1 < self.events.len() {
+            self.step();
+        }
+        if self.head >= 64 {
+            self.events.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    /// The text written so far (the caller may move it out, e.g. to a file).
+    pub fn output(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    fn step(&mut self) {
+        self.analyze_event();
+        self.state_machine();
+        self.head += 1;
     }
 
     // ----- low-level writers -----
