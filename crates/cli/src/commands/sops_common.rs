@@ -322,9 +322,10 @@ fn encrypt_input(
     selector_args: &SelectorArgs,
 ) -> anyhow::Result<EncryptedFile> {
     let formats = file.formats;
-    let input = Zeroizing::new(input);
-    let plain = with_file(&file.path, PlainFile::parse(&input, formats.input))?;
-    drop(input);
+    let plain = with_file(
+        &file.path,
+        PlainFile::parse_owned(Zeroizing::new(input), formats.input),
+    )?;
     // A top-level `sops` key (dotenv: `sops_*`) means the file is encrypted already, as sops
     // finds by loading it as an encrypted file.
     if plain.has_sops_metadata(formats.input) {
@@ -361,10 +362,18 @@ impl Opened {
         with: &Unwrappers,
     ) -> anyhow::Result<(EncryptedFile, DataKey)> {
         let encrypted = with_file(path, EncryptedFile::parse(input, formats.input))?;
-        // Keep the key error's causes (a refused connection, a TLS failure) in the chain.
-        let data_key = master_keys::unwrap_data_key(encrypted.metadata(), with)
-            .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
+        let data_key = Self::unwrap(&encrypted, path, with)?;
         Ok((encrypted, data_key))
+    }
+
+    fn unwrap(
+        encrypted: &EncryptedFile,
+        path: &Path,
+        with: &Unwrappers,
+    ) -> anyhow::Result<DataKey> {
+        // Keep the key error's causes (a refused connection, a TLS failure) in the chain.
+        master_keys::unwrap_data_key(encrypted.metadata(), with)
+            .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))
     }
 
     /// Parses, unwraps and decrypts `input`, which is zeroized once parsed (a large file is
@@ -375,14 +384,11 @@ impl Opened {
         ignore_mac: bool,
         purpose: Purpose,
     ) -> anyhow::Result<Self> {
-        let input = Zeroizing::new(input);
-        let (encrypted, data_key) = Self::parse_and_unwrap(
-            &input,
+        let encrypted = with_file(
             &file.path,
-            file.formats,
-            &Unwrappers::from_process_env(),
+            EncryptedFile::parse_owned(Zeroizing::new(input), file.formats.input),
         )?;
-        drop(input);
+        let data_key = Self::unwrap(&encrypted, &file.path, &Unwrappers::from_process_env())?;
         Self::decrypt_parsed(
             encrypted,
             data_key,

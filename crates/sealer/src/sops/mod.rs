@@ -179,23 +179,40 @@ impl EncryptedFile {
     /// Parses an encrypted file. [`Error::NotEncrypted`] when it has no `sops` metadata.
     pub fn parse(bytes: &[u8], format: Format) -> Result<Self> {
         match format {
-            Format::Yaml => {
-                let mut docs = stores::yaml::load(bytes, false)?;
-                let mut found = None;
-                for d in &mut docs {
-                    let v = remove_sops_key(d)?;
-                    if found.is_none() {
-                        found = v;
-                    }
-                }
-                // sops reads the metadata of the first document.
-                let first_has = docs.is_empty() || found.is_some();
-                let v = found.filter(|_| first_has).ok_or(Error::NotEncrypted)?;
-                Ok(Self {
-                    docs,
-                    metadata: Metadata::from_value(&v)?,
-                })
+            Format::Yaml => Self::from_yaml_documents(stores::yaml::load(bytes, false)?),
+            _ => Self::parse_other(bytes, format),
+        }
+    }
+
+    /// [`EncryptedFile::parse`] of bytes that are zeroized and freed as soon as they are
+    /// parsed (for YAML, before the tree is assembled: a large file is not held twice).
+    pub fn parse_owned(bytes: zeroize::Zeroizing<Vec<u8>>, format: Format) -> Result<Self> {
+        match format {
+            Format::Yaml => Self::from_yaml_documents(stores::yaml::load_owned(bytes, false)?),
+            _ => Self::parse_other(&bytes, format),
+        }
+    }
+
+    fn from_yaml_documents(mut docs: Vec<Branch>) -> Result<Self> {
+        let mut found = None;
+        for d in &mut docs {
+            let v = remove_sops_key(d)?;
+            if found.is_none() {
+                found = v;
             }
+        }
+        // sops reads the metadata of the first document.
+        let first_has = docs.is_empty() || found.is_some();
+        let v = found.filter(|_| first_has).ok_or(Error::NotEncrypted)?;
+        Ok(Self {
+            docs,
+            metadata: Metadata::from_value(&v)?,
+        })
+    }
+
+    fn parse_other(bytes: &[u8], format: Format) -> Result<Self> {
+        match format {
+            Format::Yaml => Self::parse(bytes, format),
             Format::Json | Format::Binary => {
                 let mut b = stores::json::load(bytes)?;
                 let v = remove_sops_key(&mut b)?.ok_or(Error::NotEncrypted)?;
@@ -435,6 +452,18 @@ impl PlainFile {
             docs,
             single_value: format == Format::Binary,
         })
+    }
+
+    /// [`PlainFile::parse`] of bytes that are zeroized and freed as soon as they are parsed
+    /// (for YAML, before the tree is assembled: a large file is not held twice).
+    pub fn parse_owned(bytes: zeroize::Zeroizing<Vec<u8>>, format: Format) -> Result<Self> {
+        if format == Format::Yaml {
+            return Ok(Self {
+                docs: stores::yaml::load_owned(bytes, true)?,
+                single_value: false,
+            });
+        }
+        Self::parse(&bytes, format)
     }
 
     /// A file made of these documents.

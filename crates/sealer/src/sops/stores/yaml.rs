@@ -587,10 +587,8 @@ struct Loader<'s> {
     last_end: usize,
     /// Comments found between events so far: (offset of `#`, whole-line?).
     found: Vec<(usize, bool)>,
-    containers: Vec<Container>,
-    scalars: Vec<Option<Scalar>>,
-    /// Per scalar: anchored or inside an anchored node (see [`Container::shared`]).
-    shared_scalars: Vec<bool>,
+    /// The nodes read so far.
+    a: Assembler,
     anchors: HashMap<usize, NodeRef>,
     starts: Vec<ItemStart>,
     doc: usize,
@@ -666,11 +664,11 @@ impl<'s> Loader<'s> {
         anchored: bool,
         line: usize,
     ) -> Result<usize> {
-        let depth = parent.map_or(0, |p| self.containers[p].depth + 1);
+        let depth = parent.map_or(0, |p| self.a.containers[p].depth + 1);
         budget::check_depth(depth as usize + 1)
             .map_err(|e| malformed(Some(line), e.to_string()))?;
         let shared = anchored || self.is_shared(parent);
-        self.containers.push(Container {
+        self.a.containers.push(Container {
             is_map,
             parent,
             depth,
@@ -683,15 +681,15 @@ impl<'s> Loader<'s> {
             bytes: 0,
             height: 1,
         });
-        Ok(self.containers.len() - 1)
+        Ok(self.a.containers.len() - 1)
     }
 
     /// (nodes, scalar bytes, levels) of the subtree `r` assembles into.
     fn stats(&self, r: NodeRef) -> (u64, usize, usize) {
         match r {
-            NodeRef::Scalar(i) => (1, self.scalars[i].as_ref().map_or(0, scalar_len), 0),
+            NodeRef::Scalar(i) => (1, self.a.scalars[i].as_ref().map_or(0, scalar_len), 0),
             NodeRef::Container(c) => {
-                let c = &self.containers[c];
+                let c = &self.a.containers[c];
                 (c.nodes, c.bytes, c.height)
             }
         }
@@ -700,7 +698,7 @@ impl<'s> Loader<'s> {
     /// Adds a key or value to its collection's totals.
     fn add_child(&mut self, parent: usize, child: NodeRef) {
         let (nodes, bytes, height) = self.stats(child);
-        let c = &mut self.containers[parent];
+        let c = &mut self.a.containers[parent];
         c.nodes = c.nodes.saturating_add(nodes);
         c.bytes = c.bytes.saturating_add(bytes);
         c.height = c.height.max(height + 1);
@@ -710,7 +708,7 @@ impl<'s> Loader<'s> {
     /// anything is copied.
     fn alias(&mut self, target: NodeRef, parent: Option<usize>, line: usize) -> Result<NodeRef> {
         if let NodeRef::Container(c) = target
-            && self.containers[c].open
+            && self.a.containers[c].open
         {
             return Err(malformed(
                 Some(line),
@@ -718,7 +716,7 @@ impl<'s> Loader<'s> {
             ));
         }
         let (nodes, bytes, height) = self.stats(target);
-        let level = parent.map_or(0, |p| self.containers[p].depth as usize + 1);
+        let level = parent.map_or(0, |p| self.a.containers[p].depth as usize + 1);
         budget::check_depth(level + height)
             .and_then(|()| self.budget.alias(nodes, bytes))
             .map_err(|e| malformed(Some(line), e.to_string()))?;
@@ -726,24 +724,16 @@ impl<'s> Loader<'s> {
     }
 
     fn is_shared(&self, container: Option<usize>) -> bool {
-        container.is_some_and(|c| self.containers[c].shared)
+        container.is_some_and(|c| self.a.containers[c].shared)
     }
 
     /// A scalar's value: moved out, or copied when an alias may need it again.
-    fn take_scalar(&mut self, i: usize) -> Option<Scalar> {
-        if self.shared_scalars[i] {
-            self.scalars[i].clone()
-        } else {
-            self.scalars[i].take()
-        }
-    }
-
     fn record_start(&mut self, container: usize, byte: usize) {
         if !self.has_comments {
             return;
         }
         let col = self.col_of(byte);
-        let c = &mut self.containers[container];
+        let c = &mut self.a.containers[container];
         if c.col.is_none() {
             c.col = Some(col);
         }
@@ -899,10 +889,11 @@ impl<'s> Loader<'s> {
             .node()
             .map_err(|e| malformed(Some(line), e.to_string()))?;
         let s = self.scalar_value(v, style, tag.as_deref(), line)?;
-        self.scalars.push(Some(s));
-        self.shared_scalars
+        self.a.scalars.push(Some(s));
+        self.a
+            .shared_scalars
             .push(anchor != 0 || self.is_shared(parent));
-        let r = NodeRef::Scalar(self.scalars.len() - 1);
+        let r = NodeRef::Scalar(self.a.scalars.len() - 1);
         if anchor != 0 {
             self.anchors.insert(anchor, r);
         }
@@ -934,7 +925,7 @@ impl<'s> Loader<'s> {
             let (kev, kspan) = self.next()?;
             if matches!(kev, PEvent::MappingEnd) {
                 self.seen_keys.remove(&id);
-                self.containers[id].open = false;
+                self.a.containers[id].open = false;
                 break;
             }
             let kbyte = self.byte(&kspan.start);
@@ -953,7 +944,7 @@ impl<'s> Loader<'s> {
             let (vev, vspan) = self.next()?;
             let value = self.node(vev, vspan, Some(id))?;
             self.add_child(id, value);
-            self.containers[id]
+            self.a.containers[id]
                 .items
                 .push(((2 * kbyte + 1, 0), Some(key), value));
         }
@@ -974,7 +965,7 @@ impl<'s> Loader<'s> {
             .node()
             .map_err(|e| malformed(Some(kline), e.to_string()))?;
         let scalar = self.scalar_value(v, style, tag, kline)?;
-        let c = &mut self.containers[id];
+        let c = &mut self.a.containers[id];
         c.nodes = c.nodes.saturating_add(1);
         c.bytes = c.bytes.saturating_add(scalar_len(&scalar));
         let key = match scalar {
@@ -990,7 +981,7 @@ impl<'s> Loader<'s> {
     fn mapping_key(&mut self, id: usize, key_ref: NodeRef, kline: usize) -> Result<Key> {
         self.add_child(id, key_ref);
         let key = match key_ref {
-            NodeRef::Scalar(i) => match self.take_scalar(i) {
+            NodeRef::Scalar(i) => match self.a.take_scalar(i) {
                 Some(Scalar::Str(s)) => Key::Str(s),
                 Some(other) => Key::Other(other),
                 None => Key::Other(Scalar::Null),
@@ -1016,7 +1007,7 @@ impl<'s> Loader<'s> {
             let hash = self.key_hasher.hash_one(k.as_str());
             let seen = self.seen_keys.entry(id).or_default();
             if !seen.insert(hash)
-                && self.containers[id]
+                && self.a.containers[id]
                     .items
                     .iter()
                     .any(|(_, other, _)| matches!(other, Some(Key::Str(o)) if o == k))
@@ -1035,14 +1026,14 @@ impl<'s> Loader<'s> {
         loop {
             let (iev, ispan) = self.next()?;
             if matches!(iev, PEvent::SequenceEnd) {
-                self.containers[id].open = false;
+                self.a.containers[id].open = false;
                 break;
             }
             let byte = self.item_byte(&ispan);
             self.record_start(id, byte);
             let value = self.node(iev, ispan, Some(id))?;
             self.add_child(id, value);
-            self.containers[id]
+            self.a.containers[id]
                 .items
                 .push(((2 * byte + 1, 0), None, value));
         }
@@ -1096,6 +1087,25 @@ impl<'s> Loader<'s> {
         let rest = &self.src[at + 1..];
         let end = rest.find('\n').unwrap_or(rest.len());
         rest[..end].trim_end_matches('\r').to_owned()
+    }
+}
+
+/// The nodes of a parsed stream, without the text: the text may be freed before they are
+/// assembled into branches (a large file is then not held twice).
+struct Assembler {
+    containers: Vec<Container>,
+    scalars: Vec<Option<Scalar>>,
+    /// Per scalar: anchored or inside an anchored node (see [`Container::shared`]).
+    shared_scalars: Vec<bool>,
+}
+
+impl Assembler {
+    fn take_scalar(&mut self, i: usize) -> Option<Scalar> {
+        if self.shared_scalars[i] {
+            self.scalars[i].clone()
+        } else {
+            self.scalars[i].take()
+        }
     }
 
     /// A collection without comments: its items become the branch or list in place (the
@@ -1206,6 +1216,40 @@ fn quoted_scalar_end(src: &str, start: usize, double: bool) -> Option<usize> {
 }
 
 pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
+    Ok(parse(text, check_duplicates)?.assemble())
+}
+
+/// [`load`] of a text that is zeroized and freed once parsed, before the branches are
+/// assembled: a large file is not held as text and as a tree at once.
+pub(crate) fn load_owned(
+    text: zeroize::Zeroizing<Vec<u8>>,
+    check_duplicates: bool,
+) -> Result<Vec<Branch>> {
+    let parsed = parse(&text, check_duplicates)?;
+    drop(text);
+    Ok(parsed.assemble())
+}
+
+/// A parsed stream: the nodes and the root mapping of each document.
+struct Parsed {
+    nodes: Assembler,
+    roots: Vec<Option<usize>>,
+}
+
+impl Parsed {
+    fn assemble(mut self) -> Vec<Branch> {
+        self.roots
+            .into_iter()
+            .flatten()
+            .map(|id| match self.nodes.assemble(id) {
+                Value::Branch(b) => b,
+                _ => Branch::default(),
+            })
+            .collect()
+    }
+}
+
+fn parse(text: &[u8], check_duplicates: bool) -> Result<Parsed> {
     let src = std::str::from_utf8(text).map_err(|e| {
         let line = text[..e.valid_up_to()]
             .iter()
@@ -1228,9 +1272,11 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
         parser: Parser::new_from_str(src),
         last_end: 0,
         found: Vec::new(),
-        containers: Vec::new(),
-        scalars: Vec::new(),
-        shared_scalars: Vec::new(),
+        a: Assembler {
+            containers: Vec::new(),
+            scalars: Vec::new(),
+            shared_scalars: Vec::new(),
+        },
         anchors: HashMap::new(),
         starts: Vec::new(),
         doc: 0,
@@ -1255,7 +1301,7 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
                 let root = match rev {
                     PEvent::MappingStart(..) | PEvent::Alias(_) => {
                         match l.node(rev, rspan, None)? {
-                            NodeRef::Container(id) if l.containers[id].is_map => Some(id),
+                            NodeRef::Container(id) if l.a.containers[id].is_map => Some(id),
                             _ => {
                                 return Err(malformed(
                                     Some(line),
@@ -1336,11 +1382,11 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
                         if Some(id) == stop {
                             break;
                         }
-                        if l.containers[id].col.is_some_and(|cc| cc <= col) {
+                        if l.a.containers[id].col.is_some_and(|cc| cc <= col) {
                             chosen = Some(id);
                             break;
                         }
-                        c = l.containers[id].parent;
+                        c = l.a.containers[id].parent;
                     }
                     match (chosen, next) {
                         (Some(id), _) => (id, (2 * at + 1, 0)),
@@ -1352,17 +1398,10 @@ pub(crate) fn load(text: &[u8], check_duplicates: bool) -> Result<Vec<Branch>> {
             }
         };
         let text = l.comment_text(at);
-        l.containers[target.0].comments.push((target.1, text));
+        l.a.containers[target.0].comments.push((target.1, text));
     }
 
-    Ok(roots
-        .into_iter()
-        .flatten()
-        .map(|id| match l.assemble(id) {
-            Value::Branch(b) => b,
-            _ => Branch::default(),
-        })
-        .collect())
+    Ok(Parsed { nodes: l.a, roots })
 }
 
 #[cfg(test)]
