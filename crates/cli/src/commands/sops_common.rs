@@ -513,25 +513,36 @@ impl Opened {
         }
     }
 
-    /// Encrypts `plain` with this file's data key and metadata; values whose path, type and
-    /// cleartext this file had keep their ciphertext (when it was opened to be rewritten).
-    pub fn seal_documents(&self, plain: &PlainFile) -> anyhow::Result<Vec<u8>> {
-        let metadata = self.encrypted.metadata().clone();
-        let encrypted = match &self.stash {
-            Some(stash) => plain.encrypt_reusing_ivs(&self.data_key, metadata, stash),
-            None => plain.encrypt(&self.data_key, metadata),
-        };
-        let encrypted = with_file(&self.path, encrypted)?;
+    /// Re-encrypts `plain` (edited documents of this file) where it is: only changed values,
+    /// `lastmodified` and `mac` change when the file was opened to be rewritten.
+    pub fn seal_owned(&self, plain: PlainFile) -> anyhow::Result<Vec<u8>> {
+        let encrypted = self.encrypt_owned(plain)?;
         with_file(
             &self.path,
             encrypted.to_bytes_with(self.formats.output, &self.formats.options),
         )
     }
 
-    /// Re-encrypts with the same data key and master keys (set, unset): only changed values,
-    /// `lastmodified` and `mac` change.
-    pub fn reseal(&self) -> anyhow::Result<Vec<u8>> {
-        self.seal_documents(self.plain()?)
+    fn encrypt_owned(&self, plain: PlainFile) -> anyhow::Result<EncryptedFile> {
+        let metadata = self.encrypted.metadata().clone();
+        let encrypted = match &self.stash {
+            Some(stash) => plain.into_encrypted_reusing_ivs(&self.data_key, metadata, stash),
+            None => plain.into_encrypted(&self.data_key, metadata),
+        };
+        with_file(&self.path, encrypted)
+    }
+
+    /// Re-encrypts the decrypted documents where they are (set, unset: no copy of the tree)
+    /// and replaces the file atomically as the text is emitted.
+    pub fn reseal_to_file(mut self) -> anyhow::Result<()> {
+        let plain = self
+            .plain
+            .take()
+            .context("internal error: the file was opened without decrypting it")?;
+        let encrypted = self.encrypt_owned(plain)?;
+        crate::fsio::write_atomic_with(&self.path, |w| {
+            Ok(encrypted.write_with(self.formats.output, &self.formats.options, w)?)
+        })
     }
 
     /// New data key, every value re-encrypted, keys re-wrapped (rotate). `add` joins the
@@ -810,7 +821,7 @@ impl EditSource {
     pub fn seal(&self, edited: &[u8]) -> anyhow::Result<Vec<u8>> {
         let plain = with_file(&self.path, PlainFile::parse(edited, self.formats.output))?;
         match &self.kind {
-            EditKind::Existing(opened) => opened.seal_documents(&plain),
+            EditKind::Existing(opened) => opened.seal_owned(plain),
             EditKind::New(plan) => {
                 let data_key = DataKey::generate();
                 let metadata = plan.metadata(&data_key)?;

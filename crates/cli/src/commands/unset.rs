@@ -40,7 +40,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     if !opened.unset(&args.path, args.idempotent)? {
         return Ok(ExitStatus::Success);
     }
-    let bytes = opened.reseal()?;
-    crate::fsio::write_atomic(&args.file, &bytes)?;
+    opened.reseal_to_file()?;
     Ok(ExitStatus::Success)
 }

@@ -559,12 +559,20 @@ impl PlainFile {
         metadata: Metadata,
         stash: &IvStash,
     ) -> Result<EncryptedFile> {
-        let mut copy = PlainFile {
-            docs: self.docs.clone(),
-            single_value: self.single_value,
-        };
+        self.clone()
+            .into_encrypted_reusing_ivs(key, metadata, stash)
+    }
+
+    /// [`PlainFile::encrypt_reusing_ivs`] that encrypts the values where they are instead of
+    /// copying the file first.
+    pub fn into_encrypted_reusing_ivs(
+        mut self,
+        key: &DataKey,
+        metadata: Metadata,
+        stash: &IvStash,
+    ) -> Result<EncryptedFile> {
         let mut docs = Vec::new();
-        let metadata = copy.encrypt_docs(&mut docs, key, metadata, &now_rfc3339()?, Some(stash))?;
+        let metadata = self.encrypt_docs(&mut docs, key, metadata, &now_rfc3339()?, Some(stash))?;
         Ok(EncryptedFile { docs, metadata })
     }
 
