@@ -56,5 +56,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         // Decrypted and its MAC checked: only writing is left, as the text is emitted.
         None => sops_common::write_output_with(&target, |w| opened.write_plaintext(w))?,
     }
+    opened.finish();
     Ok(ExitStatus::Success)
 }

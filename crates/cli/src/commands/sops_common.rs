@@ -479,6 +479,14 @@ impl Opened {
         )?))
     }
 
+    /// Ends a command that exits next: the cleartext is zeroized and its memory left to the
+    /// operating system (see [`PlainFile::zeroize_and_leak`]).
+    pub fn finish(mut self) {
+        if let Some(plain) = self.plain.take() {
+            plain.zeroize_and_leak();
+        }
+    }
+
     /// [`Opened::plaintext_bytes`] written to `sink` as it is emitted (not held whole).
     pub fn write_plaintext(&self, sink: &mut dyn std::io::Write) -> anyhow::Result<()> {
         with_file(

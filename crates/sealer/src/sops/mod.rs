@@ -439,6 +439,17 @@ impl Drop for PlainFile {
 }
 
 impl PlainFile {
+    /// Zeroizes every value, then leaves the tree's memory to the operating system instead of
+    /// freeing it value by value: for a process about to exit, where freeing a large tree
+    /// costs more than the exit does.
+    pub fn zeroize_and_leak(mut self) {
+        for d in &mut self.docs {
+            let mut v = Value::Branch(std::mem::take(d));
+            v.zeroize();
+            std::mem::forget(v);
+        }
+    }
+
     /// Parses a cleartext file.
     pub fn parse(bytes: &[u8], format: Format) -> Result<Self> {
         let docs = match format {

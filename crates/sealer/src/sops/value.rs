@@ -52,6 +52,32 @@ pub struct EncValue {
 impl EncValue {
     /// Parses like sops's regex `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`.
     pub fn parse(text: &str) -> Option<Self> {
+        let f = EncFields::split(text)?;
+        Some(Self {
+            data: STANDARD.decode(f.data).ok()?,
+            iv: STANDARD.decode(f.iv).ok()?,
+            tag: STANDARD.decode(f.tag).ok()?,
+            ty: f.ty.to_owned(),
+        })
+    }
+
+    /// The `ENC[...]` text.
+    pub fn to_text(&self) -> String {
+        enc_text(&self.data, &self.iv, &self.tag, &self.ty)
+    }
+}
+
+/// The four fields of an `ENC[...]` text, still base64 (what [`EncValue::parse`] decodes).
+struct EncFields<'t> {
+    data: &'t str,
+    iv: &'t str,
+    tag: &'t str,
+    ty: &'t str,
+}
+
+impl<'t> EncFields<'t> {
+    /// Splits like sops's regex `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`.
+    fn split(text: &'t str) -> Option<Self> {
         let rest = text.strip_prefix("ENC[AES256_GCM,data:")?;
         // The Go regex is greedy: the last `,iv:` / `,tag:` / `,type:` win and `]` is the last one.
         let close = rest.rfind(']')?;
@@ -62,18 +88,24 @@ impl EncValue {
         if data.is_empty() || iv.is_empty() || tag.is_empty() || ty.is_empty() {
             return None;
         }
-        Some(Self {
-            data: STANDARD.decode(data).ok()?,
-            iv: STANDARD.decode(iv).ok()?,
-            tag: STANDARD.decode(tag).ok()?,
-            ty: ty.to_owned(),
-        })
+        Some(Self { data, iv, tag, ty })
     }
+}
 
-    /// The `ENC[...]` text.
-    pub fn to_text(&self) -> String {
-        enc_text(&self.data, &self.iv, &self.tag, &self.ty)
+/// Decodes base64 `text` that must hold exactly `N` bytes (an IV, a tag) without allocating.
+fn decode_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
+    // Room for any text of up to N bytes plus padding slack: a longer one fails the length check.
+    let mut buf = [0u8; 64];
+    if text.len() > 4 * N.div_ceil(3) + 4 {
+        return None;
     }
+    let n = STANDARD.decode_slice(text, &mut buf).ok()?;
+    if n != N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    out.copy_from_slice(&buf[..N]);
+    Some(out)
 }
 
 /// `text.rsplit_once(marker)` for a marker starting with `,`: looks at the commas from the
@@ -223,35 +255,32 @@ impl Cipher {
             return Ok((Plain::Scalar(Scalar::Str(String::new())), None));
         }
         let path = || String::from_utf8_lossy(aad).into_owned();
-        let ev =
-            EncValue::parse(text).ok_or_else(|| Error::InvalidEncValue { key_path: path() })?;
-        if ev.iv.len() != IV_LEN || ev.tag.len() != TAG_LEN {
-            // Go accepts any IV length via NewGCMWithNonceSize; sops only ever writes 32.
-            return Err(Error::InvalidEncValue { key_path: path() });
-        }
-        let mut kept = Kept {
-            iv: [0; IV_LEN],
-            tag: [0; TAG_LEN],
+        let invalid = || Error::InvalidEncValue { key_path: path() };
+        // The IV and tag are decoded on the stack: a large file costs one allocation a value.
+        // Go accepts any IV length via NewGCMWithNonceSize; sops only ever writes 32.
+        let f = EncFields::split(text).ok_or_else(invalid)?;
+        let kept = Kept {
+            iv: decode_exact::<IV_LEN>(f.iv).ok_or_else(invalid)?,
+            tag: decode_exact::<TAG_LEN>(f.tag).ok_or_else(invalid)?,
         };
-        kept.iv.copy_from_slice(&ev.iv);
-        kept.tag.copy_from_slice(&ev.tag);
-        let mut buf = ev.data;
+        let mut buf = STANDARD.decode(f.data).map_err(|_| invalid())?;
+        let ty = f.ty;
         self.aead
             .decrypt_in_place_detached(
-                Nonce::<U32>::from_slice(&ev.iv),
+                Nonce::<U32>::from_slice(&kept.iv),
                 aad,
                 &mut buf,
-                Tag::from_slice(&ev.tag),
+                Tag::from_slice(&kept.tag),
             )
             .map_err(|_| Error::DecryptionFailed)?;
         let bad = |buf: &mut Vec<u8>| {
             buf.zeroize();
             Error::InvalidPlaintext {
                 key_path: path(),
-                ty: ev.ty.clone(),
+                ty: ty.to_owned(),
             }
         };
-        let scalar = match ev.ty.as_str() {
+        let scalar = match ty {
             "str" => match String::from_utf8(buf) {
                 Ok(s) => Scalar::Str(s),
                 Err(e) => Scalar::RawStr(e.into_bytes()),
@@ -359,6 +388,36 @@ mod tests {
                 .unwrap(),
             text
         );
+    }
+
+    #[test]
+    fn ivs_and_tags_of_another_length_or_bad_base64_are_invalid_values() {
+        let c = Cipher::new(&key());
+        let good = c
+            .encrypt_with_iv(&Plain::Scalar(Scalar::Str("v".into())), b"k:", &[1; IV_LEN])
+            .unwrap();
+        assert_eq!(
+            c.decrypt(&good, b"k:").unwrap(),
+            Plain::Scalar(Scalar::Str("v".into()))
+        );
+        let ev = EncValue::parse(&good).unwrap();
+        let with = |iv: &[u8], tag: &[u8]| enc_text(&ev.data, iv, tag, "str");
+        for text in [
+            with(&[1; IV_LEN - 1], &ev.tag),
+            with(&[1; IV_LEN + 1], &ev.tag),
+            with(&[1; 48], &ev.tag),
+            with(&ev.iv, &ev.tag[..TAG_LEN - 1]),
+            with(&ev.iv, &[0; TAG_LEN + 1]),
+            good.replace(",iv:", ",iv:*"),
+            good.replace(",tag:", ",tag:="),
+            good.replace("data:", "data:!"),
+        ] {
+            let err = c.decrypt(&text, b"k:").unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidEncValue { key_path } if key_path == "k:"),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -287,7 +287,12 @@ impl<'e> Emitter<'e> {
     /// Writes whole characters (valid UTF-8) at once; the column counts characters.
     fn write_run(&mut self, s: &[u8]) {
         self.out.extend_from_slice(s);
-        self.column += s.iter().filter(|b| (**b & 0xC0) != 0x80).count() as i64;
+        let chars = if s.is_ascii() {
+            s.len()
+        } else {
+            s.iter().filter(|b| (**b & 0xC0) != 0x80).count()
+        };
+        self.column += chars as i64;
     }
 
     fn write_all(&mut self, s: &[u8]) {
