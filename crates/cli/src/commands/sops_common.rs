@@ -362,18 +362,8 @@ impl Opened {
         with: &Unwrappers,
     ) -> anyhow::Result<(EncryptedFile, DataKey)> {
         let encrypted = with_file(path, EncryptedFile::parse(input, formats.input))?;
-        let data_key = Self::unwrap(&encrypted, path, with)?;
+        let data_key = unwrap_key(&encrypted, path, with)?;
         Ok((encrypted, data_key))
-    }
-
-    fn unwrap(
-        encrypted: &EncryptedFile,
-        path: &Path,
-        with: &Unwrappers,
-    ) -> anyhow::Result<DataKey> {
-        // Keep the key error's causes (a refused connection, a TLS failure) in the chain.
-        master_keys::unwrap_data_key(encrypted.metadata(), with)
-            .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))
     }
 
     /// Parses, unwraps and decrypts `input`, which is zeroized once parsed (a large file is
@@ -388,7 +378,7 @@ impl Opened {
             &file.path,
             EncryptedFile::parse_owned(Zeroizing::new(input), file.formats.input),
         )?;
-        let data_key = Self::unwrap(&encrypted, &file.path, &Unwrappers::from_process_env())?;
+        let data_key = unwrap_key(&encrypted, &file.path, &Unwrappers::from_process_env())?;
         Self::decrypt_parsed(
             encrypted,
             data_key,
@@ -752,7 +742,8 @@ impl RotatedKeys {
     }
 }
 
-/// Unwraps the data key of a parsed file with `with` (the path names the file in errors).
+/// Unwraps the data key of a parsed file with `with` (the path names the file in errors; the
+/// key error's causes, a refused connection or a TLS failure, stay in the chain).
 pub fn unwrap_key(
     encrypted: &EncryptedFile,
     path: &Path,

@@ -363,10 +363,7 @@ impl EncryptedFile {
             let item = Item::new(METADATA_KEY, self.metadata.to_value(NilList::EmptyList));
             return stores::yaml::emit_to(&self.docs, Some(&item), opts.yaml_indent, sink);
         }
-        let bytes = self.to_bytes_with(format, opts)?;
-        sink.write_all(&bytes)
-            .and_then(|()| sink.flush())
-            .map_err(Error::Write)
+        write_all(sink, &self.to_bytes_with(format, opts)?)
     }
 
     /// Writes the file in `format`.
@@ -394,6 +391,13 @@ impl EncryptedFile {
             Format::Ini => stores::ini::emit(&first(), Some(&self.metadata.to_flat())),
         }
     }
+}
+
+/// Writes `bytes` to `sink` and flushes it.
+fn write_all(sink: &mut dyn std::io::Write, bytes: &[u8]) -> Result<()> {
+    sink.write_all(bytes)
+        .and_then(|()| sink.flush())
+        .map_err(Error::Write)
 }
 
 /// A parser's scalar as an owned string without spare capacity: the YAML scanner reserves
@@ -523,10 +527,10 @@ impl PlainFile {
         if format == Format::Yaml {
             return stores::yaml::emit_to(&self.docs, None, opts.yaml_indent, sink);
         }
-        let bytes = zeroize::Zeroizing::new(self.to_bytes_with(format, opts)?);
-        sink.write_all(&bytes)
-            .and_then(|()| sink.flush())
-            .map_err(Error::Write)
+        write_all(
+            sink,
+            &zeroize::Zeroizing::new(self.to_bytes_with(format, opts)?),
+        )
     }
 
     /// Writes the cleartext in `format`.
