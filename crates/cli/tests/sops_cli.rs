@@ -149,6 +149,90 @@ fn every_store_we_encrypt_is_decrypted_by_real_sops_to_the_original() {
     }
 }
 
+/// A YAML file of `sections` × 50 keys with comments, well over the emitter's 64 KiB chunks.
+fn large_yaml(sections: usize) -> String {
+    let mut text = String::from("# large file\n");
+    for s in 0..sections {
+        text.push_str(&format!("section_{s}:\n"));
+        for k in 0..50 {
+            text.push_str(&format!("    key_{k}: value {s} {k} {}\n", "x".repeat(60)));
+        }
+        text.push_str("    # end of section\n    list: [1, 2.5, true]\n");
+    }
+    text
+}
+
+#[test]
+fn large_files_streamed_in_chunks_open_in_real_sops_and_a_closed_pipe_is_no_error() {
+    let sb = Sandbox::new();
+    let a = recipient("key-a.txt");
+    let plain = sb.write("large.yaml", large_yaml(200));
+    assert!(fs_err::metadata(&plain).unwrap().len() > 4 * 64 * 1024);
+
+    // To stdout and to a file (`--output`): the same cleartext for the real sops.
+    let enc = stdout_of(sb.seal().args(["encrypt", "--age", &a]).arg(&plain));
+    let enc_path = sb.write("large.enc.yaml", &enc);
+    let out_path = sb.path("large.out.yaml");
+    stdout_of(
+        sb.seal()
+            .args(["encrypt", "--age", &a, "--output"])
+            .arg(&out_path)
+            .arg(&plain),
+    );
+    let theirs = sops_decrypt(&sb, &enc_path, "key-a.txt");
+    assert_eq!(theirs, sops_decrypt(&sb, &out_path, "key-a.txt"));
+    let ours = seal_decrypt(&sb, &enc_path, "key-a.txt");
+    assert_eq!(ours, theirs);
+    assert!(ours.len() > 4 * 64 * 1024);
+
+    // A reader that stops after one line (`| head -1`): exit 0, nothing on stderr.
+    for args in [
+        vec!["decrypt".to_owned(), enc_path.display().to_string()],
+        vec![
+            "encrypt".into(),
+            "--age".into(),
+            a.clone(),
+            plain.display().to_string(),
+        ],
+    ] {
+        let mut child = sb
+            .seal()
+            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {:?}", out.status);
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A full disk is an error, in one line.
+    let full = fs_err::File::create("/dev/full").map(fs_err::File::into_parts);
+    if let Ok((full, _)) = full {
+        let out = sb
+            .seal()
+            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
+            .arg("decrypt")
+            .arg(&enc_path)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("No space left on device"), "{stderr}");
+    }
+}
+
 #[test]
 fn each_selector_we_apply_is_honoured_by_real_sops() {
     let sb = Sandbox::new();

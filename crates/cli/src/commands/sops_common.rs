@@ -479,11 +479,14 @@ impl Opened {
 
     /// [`Opened::plaintext_bytes`] written to `sink` as it is emitted (not held whole).
     pub fn write_plaintext(&self, sink: &mut dyn std::io::Write) -> anyhow::Result<()> {
-        with_file(
-            &self.path,
-            self.plain()?
-                .write_with(self.formats.output, &self.formats.options, sink),
-        )
+        match self
+            .plain()?
+            .write_with(self.formats.output, &self.formats.options, sink)
+        {
+            // Kept as the cause: a closed pipe (`| head`) is recognised as such by the caller.
+            Err(e @ sops::Error::Write(_)) => Err(anyhow::Error::new(e)),
+            other => with_file(&self.path, other),
+        }
     }
 
     /// `--extract`: a string value raw, anything else in the output store.
