@@ -149,6 +149,27 @@ fn every_store_we_encrypt_is_decrypted_by_real_sops_to_the_original() {
     }
 }
 
+// found by fuzzing: fuzz/sops_yaml (a `!!binary` value that is not UTF-8 was written with
+// U+FFFD in place of its bytes; sops writes it back as `!!binary`, on several lines when long).
+#[test]
+fn binary_values_that_are_not_utf8_round_trip_as_with_real_sops() {
+    let sb = Sandbox::new();
+    let a = recipient("key-a.txt");
+    let long = "/".repeat(80);
+    let plain = sb.write(
+        "bin.yaml",
+        format!("k: !!binary /w==\nlong: !!binary {long}\ntext: !!binary aGk=\n"),
+    );
+    let theirs = stdout_of(sb.sops().args(["encrypt", "--age", &a]).arg(&plain));
+    let theirs_path = sb.write("theirs.enc.yaml", &theirs);
+    let reference = sops_decrypt(&sb, &theirs_path, "key-a.txt");
+    assert!(String::from_utf8_lossy(&reference).contains("long: !!binary |\n"));
+    assert_eq!(seal_decrypt(&sb, &theirs_path, "key-a.txt"), reference);
+    let ours = stdout_of(sb.seal().args(["encrypt", "--age", &a]).arg(&plain));
+    let ours_path = sb.write("ours.enc.yaml", &ours);
+    assert_eq!(sops_decrypt(&sb, &ours_path, "key-a.txt"), reference);
+}
+
 /// A YAML file of `sections` × 50 keys with comments, well over the emitter's 64 KiB chunks.
 fn large_yaml(sections: usize) -> String {
     let mut text = String::from("# large file\n");

@@ -218,6 +218,9 @@ fn scalar_text(s: &Scalar) -> (Cow<'_, str>, Style) {
     match s {
         Scalar::Null => (Cow::Borrowed("null"), Style::Plain),
         Scalar::Str(s) => (Cow::Borrowed(s.as_str()), string_style(s)),
+        Scalar::RawStr(b) if std::str::from_utf8(b).is_err() => {
+            (Cow::Owned(go_yaml_base64(b)), Style::BinaryTagged)
+        }
         Scalar::RawStr(b) | Scalar::Bytes(b) => {
             let s = String::from_utf8_lossy(b).into_owned();
             let st = string_style(&s);
@@ -239,6 +242,23 @@ fn scalar_text(s: &Scalar) -> (Cow<'_, str>, Style) {
         ),
         Scalar::Time(t) => (Cow::Borrowed(t.as_str()), Style::Plain),
     }
+}
+
+/// go-yaml's `encodeBase64`: standard base64, cut into lines of 70 characters that each end
+/// with a line break when there is more than one.
+fn go_yaml_base64(bytes: &[u8]) -> String {
+    const LINE: usize = 70;
+    let text = crate::encoding::encode_std(bytes);
+    if text.len() < LINE {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / LINE + 1);
+    // Base64 is ASCII: every cut is a character boundary.
+    for line in text.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out
 }
 
 /// `stringv`: literal when multi-line, plain when it would read back as the same string,
@@ -1458,6 +1478,30 @@ mod tests {
     fn roundtrip(input: &str) -> String {
         let docs = load(input.as_bytes(), true).unwrap();
         String::from_utf8(emit(&docs, None, 4)).unwrap()
+    }
+
+    // found by fuzzing: fuzz/sops_yaml (a `!!binary` key or value that is not UTF-8 was
+    // written as text with U+FFFD in place of its bytes, and read back changed).
+    #[test]
+    fn binary_keys_and_values_that_are_not_utf8_are_written_as_go_yaml_writes_them() {
+        assert_eq!(roundtrip("k: !!binary /w==\n"), "k: !!binary /w==\n");
+        assert_eq!(roundtrip("!!binary /w==: v\n"), "!!binary /w==: v\n");
+        // UTF-8 inside `!!binary` is a string, as in go-yaml.
+        assert_eq!(roundtrip("k: !!binary aGk=\n"), "k: hi\n");
+        let long = crate::encoding::encode_std(&[0xff; 60]);
+        let text = format!("k: !!binary {long}\n");
+        let written = roundtrip(&text);
+        assert_eq!(
+            written,
+            format!("k: !!binary |\n    {}\n    {}\n", &long[..70], &long[70..])
+        );
+        let docs = load(written.as_bytes(), true).unwrap();
+        assert_eq!(
+            docs[0].items[0].value,
+            Value::Scalar(Scalar::RawStr(vec![0xff; 60]))
+        );
+        let key = load(b"!!binary /w==: v\n", true).unwrap();
+        assert_eq!(key[0].items[0].key, Key::Other(Scalar::RawStr(vec![0xff])));
     }
 
     // found by fuzzing: fuzz/sops_yaml (a value starting with a line break was written as

@@ -16,6 +16,20 @@ pub(crate) enum Style {
     /// Plain after the tag `!!merge`: how go-yaml writes the string `<<` that sops holds for a
     /// merge key (`!!merge <<: …`).
     MergeTagged,
+    /// After the tag `!!binary`: base64 of a string that is not UTF-8, plain on one line or
+    /// literal over several, as go-yaml writes a Go string that is not valid UTF-8.
+    BinaryTagged,
+}
+
+impl Style {
+    /// The tag written before the scalar, if any.
+    fn tag(self) -> Option<&'static [u8]> {
+        match self {
+            Style::MergeTagged => Some(b"!!merge"),
+            Style::BinaryTagged => Some(b"!!binary"),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -734,7 +748,10 @@ impl<'e> Emitter<'e> {
 
     fn check_simple_key(&self) -> bool {
         match self.kind_at(self.head) {
-            Some(Kind::Scalar(v, _)) => !self.scalar.multiline && v.len() <= 128,
+            // go-yaml counts the tag in the length of a simple key.
+            Some(Kind::Scalar(v, style)) => {
+                !self.scalar.multiline && v.len() + style.tag().map_or(0, <[u8]>::len) <= 128
+            }
             Some(Kind::SeqStart) => matches!(self.kind_at(self.head + 1), Some(Kind::SeqEnd)),
             Some(Kind::MapStart) => matches!(self.kind_at(self.head + 1), Some(Kind::MapEnd)),
             _ => false,
@@ -773,12 +790,17 @@ impl<'e> Emitter<'e> {
             Kind::Scalar(v, s) => (std::mem::take(v), *s),
             _ => return,
         };
-        let requested = if requested == Style::MergeTagged {
-            // `yaml_emitter_process_tag`: the tag handle and suffix, then the plain scalar.
-            self.write_indicator(b"!!merge", true, false, false);
-            Style::Plain
-        } else {
-            requested
+        let requested = match requested.tag() {
+            // `yaml_emitter_process_tag`: the tag handle and suffix, then the scalar.
+            Some(tag) => {
+                self.write_indicator(tag, true, false, false);
+                if value.contains('\n') {
+                    Style::Literal
+                } else {
+                    Style::Plain
+                }
+            }
+            None => requested,
         };
         let style = self.select_scalar_style(requested, value.is_empty());
         self.scalar.style = Some(style);
@@ -790,7 +812,7 @@ impl<'e> Emitter<'e> {
             Style::SingleQuoted => self.write_single(v, allow_breaks),
             Style::DoubleQuoted => self.write_double(v),
             Style::Literal => self.write_literal(v),
-            Style::MergeTagged => self.write_plain(v),
+            Style::MergeTagged | Style::BinaryTagged => self.write_plain(v),
         }
         self.pop_indent();
         self.pop_state();
