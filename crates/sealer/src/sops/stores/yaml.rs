@@ -427,12 +427,15 @@ impl<'a, 'w> Builder<'a, 'w> {
             self.value(&item.value, String::new(), String::new());
         }
         let mut last_foot = String::new();
+        let mut foot = foot;
         match outer_head.take() {
-            // No key at all: every comment belongs to the mapping.
+            // No key at all: every comment belongs to the mapping. It is written `{}`, so its
+            // comments go after it: before it they would stand between a key and its value.
             Some(outer) => {
                 let mut start = Event::new(Kind::MapStart);
-                start.set_head(prepend(outer, join_comments(&comments)));
+                start.set_head(outer);
                 self.push(start);
+                foot = prepend(join_comments(&comments), foot);
             }
             None => last_foot = join_comments(&comments),
         }
@@ -463,12 +466,23 @@ impl<'a, 'w> Builder<'a, 'w> {
             }
         }
         let mut last_foot = String::new();
+        let mut foot = foot;
         if !comments.is_empty() {
             if beginning {
-                own_head = join_comments(&comments);
+                // No item: the list is written `[]`, so its comments go after it (before it
+                // they would stand between a key and its value).
+                foot = prepend(join_comments(&comments), foot);
             } else {
                 last_foot = join_comments(&comments);
             }
+        }
+        // After a last item that is itself a collection, go-yaml writes the list's trailing
+        // comments where the list ends (at the column of what follows), not inside that item.
+        if items
+            .last()
+            .is_some_and(|(_, v)| matches!(v, Value::List(_) | Value::Branch(_)))
+        {
+            foot = prepend(std::mem::take(&mut last_foot), foot);
         }
         let mut start = Event::new(Kind::SeqStart);
         start.set_head(prepend(outer_head, own_head));
@@ -1478,6 +1492,59 @@ mod tests {
     fn roundtrip(input: &str) -> String {
         let docs = load(input.as_bytes(), true).unwrap();
         String::from_utf8(emit(&docs, None, 4)).unwrap()
+    }
+
+    // found by fuzzing: fuzz/sops_yaml (a comment read as the content of an empty list was
+    // written between its key and `[]`, at the key's column: text that no longer parsed).
+    #[test]
+    fn comments_of_an_empty_collection_are_written_after_it() {
+        for text in [
+            "a:\n- - x\n#\nb: []\n",
+            ":\n- -\n#\n: []\n",
+            "a:\n- - x\n#\nb: {}\n",
+        ] {
+            let written = roundtrip(text);
+            let again = load(written.as_bytes(), true)
+                .unwrap_or_else(|e| panic!("{text:?} was written as {written:?}: {e}"));
+            // The data is the same; the comment may have moved to the mapping.
+            fn data(v: &Value) -> Value {
+                match v {
+                    Value::Branch(b) => Value::Branch(Branch {
+                        items: b
+                            .items
+                            .iter()
+                            .filter(|i| !matches!(i.key, Key::Comment(_)))
+                            .map(|i| Item {
+                                key: i.key.clone(),
+                                value: data(&i.value),
+                            })
+                            .collect(),
+                    }),
+                    Value::List(l) => Value::List(
+                        l.iter()
+                            .filter(|v| !matches!(v, Value::Comment(_)))
+                            .map(data)
+                            .collect(),
+                    ),
+                    other => other.clone(),
+                }
+            }
+            let original = load(text.as_bytes(), true).unwrap();
+            assert_eq!(
+                data(&Value::Branch(again[0].clone())),
+                data(&Value::Branch(original[0].clone())),
+                "{written}"
+            );
+        }
+        // As sops 3.11 writes them.
+        assert_eq!(
+            roundtrip("a:\n- - x\n#\nb: []\n"),
+            "a:\n    - - x\n#\nb: []\n"
+        );
+        assert_eq!(
+            roundtrip("a:\n- - x\n#\nb: 1\n"),
+            "a:\n    - - x\n#\nb: 1\n"
+        );
     }
 
     // found by fuzzing: fuzz/sops_yaml (a `!!binary` key or value that is not UTF-8 was

@@ -155,6 +155,15 @@ pub(crate) struct Emitter<'e> {
     key_line_comment: String,
 }
 
+/// Two comment blocks, one after the other.
+fn prepend_comment(first: String, then: String) -> String {
+    match (first.is_empty(), then.is_empty()) {
+        (true, _) => then,
+        (_, true) => first,
+        _ => first + "\n" + &then,
+    }
+}
+
 fn width(b: u8) -> usize {
     if b & 0x80 == 0 {
         1
@@ -674,6 +683,13 @@ impl<'e> Emitter<'e> {
     fn emit_block_mapping_key(&mut self, first: bool) {
         if first {
             self.increase_indent(false, false);
+        }
+        // The foot of a collection that ended the previous value is still pending: it is
+        // written above this key, as sops 3.11 does (after the key it would stand between the
+        // key and its value).
+        if !first && !self.foot_comment.is_empty() {
+            let foot = std::mem::take(&mut self.foot_comment);
+            self.head_comment = prepend_comment(foot, std::mem::take(&mut self.head_comment));
         }
         self.process_head_comment();
         if self.is_end(false) {
