@@ -1107,7 +1107,8 @@ impl<'s> Loader<'s> {
                         .trim_matches([' ', '\t'])
                         .is_empty();
                     out.push((abs, whole));
-                    while i < gap.len() && gap[i] != b'\n' {
+                    // A comment ends at a line break: `\n`, or `\r` alone as YAML allows.
+                    while i < gap.len() && !matches!(gap[i], b'\n' | b'\r') {
                         i += 1;
                     }
                     continue;
@@ -1119,8 +1120,8 @@ impl<'s> Loader<'s> {
 
     fn comment_text(&self, at: usize) -> String {
         let rest = &self.src[at + 1..];
-        let end = rest.find('\n').unwrap_or(rest.len());
-        rest[..end].trim_end_matches('\r').to_owned()
+        let end = rest.find(['\n', '\r']).unwrap_or(rest.len());
+        rest[..end].to_owned()
     }
 }
 
@@ -1492,6 +1493,24 @@ mod tests {
     fn roundtrip(input: &str) -> String {
         let docs = load(input.as_bytes(), true).unwrap();
         String::from_utf8(emit(&docs, None, 4)).unwrap()
+    }
+
+    // found by fuzzing: fuzz/sops_yaml (a comment ended by a lone `\r`, a line break in YAML,
+    // was read up to the next `\n`: it took the next line's text, written again on every
+    // rewrite).
+    #[test]
+    fn a_comment_ends_at_a_lone_carriage_return() {
+        let docs = load(b"a: 1 # c\rb: 2\n#\r: x\n", true).unwrap();
+        let keys: Vec<&Key> = docs[0].items.iter().map(|i| &i.key).collect();
+        assert!(keys.contains(&&Key::Str("b".into())), "{keys:?}");
+        assert!(keys.contains(&&Key::Comment(" c".into())), "{keys:?}");
+        assert!(
+            !keys
+                .iter()
+                .any(|k| matches!(k, Key::Comment(c) if c.contains('\r')))
+        );
+        let once = roundtrip("a: 1 # c\rb: 2\n#\r: x\n");
+        assert_eq!(roundtrip(&once), once);
     }
 
     // found by fuzzing: fuzz/sops_yaml (a comment read as the content of an empty list was
