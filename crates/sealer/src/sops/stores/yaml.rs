@@ -1495,6 +1495,22 @@ mod tests {
         String::from_utf8(emit(&docs, None, 4)).unwrap()
     }
 
+    // found by fuzzing: fuzz/sops_yaml (a value holding U+2029 was written single-quoted with
+    // the character as a line break and the next line indented: read back with the indentation
+    // in it).
+    #[test]
+    fn values_holding_unicode_line_separators_are_written_double_quoted() {
+        assert_eq!(roundtrip(": \"\\P0\"\n"), "null: \"\\P0\"\n");
+        for text in ["k: \"a\\Lb\"\n", "k: \"a\\Nb\"\n", "\"\\P\": x\n"] {
+            let once = roundtrip(text);
+            assert_eq!(
+                load(once.as_bytes(), true).unwrap(),
+                load(text.as_bytes(), true).unwrap(),
+                "{text:?} was written as {once:?}"
+            );
+        }
+    }
+
     // found by fuzzing: fuzz/sops_yaml (a comment ended by a lone `\r`, a line break in YAML,
     // was read up to the next `\n`: it took the next line's text, written again on every
     // rewrite).

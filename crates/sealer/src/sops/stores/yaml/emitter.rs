@@ -774,7 +774,14 @@ impl<'e> Emitter<'e> {
         }
     }
 
-    fn select_scalar_style(&mut self, requested: Style, empty: bool) -> Style {
+    fn select_scalar_style(&mut self, requested: Style, value: &str) -> Style {
+        let empty = value.is_empty();
+        // NEL, LS and PS are line breaks to go-yaml (YAML 1.1) and text to a YAML 1.2 reader:
+        // outside double quotes (`\N`, `\L`, `\P`) the two read them differently, and a value
+        // holding one would not read back as it was (found by fuzz/sops_yaml).
+        if value.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+            return Style::DoubleQuoted;
+        }
         let mut style = requested;
         let d = &self.scalar;
         if self.simple_key_context && d.multiline {
@@ -818,7 +825,7 @@ impl<'e> Emitter<'e> {
             }
             None => requested,
         };
-        let style = self.select_scalar_style(requested, value.is_empty());
+        let style = self.select_scalar_style(requested, &value);
         self.scalar.style = Some(style);
         self.increase_indent(true, false);
         let v = value.as_bytes();
