@@ -779,7 +779,7 @@ impl<'e> Emitter<'e> {
         // NEL, LS and PS are line breaks to go-yaml (YAML 1.1) and text to a YAML 1.2 reader:
         // outside double quotes (`\N`, `\L`, `\P`) the two read them differently, and a value
         // holding one would not read back as it was (found by fuzz/sops_yaml).
-        if value.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+        if !value.is_ascii() && value.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
             return Style::DoubleQuoted;
         }
         let mut style = requested;
@@ -845,6 +845,8 @@ impl<'e> Emitter<'e> {
         if !v.is_empty() && !self.whitespace {
             self.put(b' ');
         }
+        // Checked once: each run below searches only up to its own end.
+        let ascii = v.is_ascii();
         let mut breaks = false;
         let mut i = 0;
         while i < v.len() {
@@ -862,14 +864,19 @@ impl<'e> Emitter<'e> {
                 }
                 // The run up to the next space or possible break is written as one slice;
                 // the column advances by its characters, as one `write` each would.
-                let run = v[i..]
-                    .iter()
-                    .position(|b| matches!(b, b' ' | b'\r' | b'\n' | 0xC2 | 0xE2))
-                    .map_or(v.len(), |n| {
-                        // A 0xC2/0xE2 that starts no break: write that one character.
-                        let n = if n == 0 { width(v[i]).max(1) } else { n };
-                        (i + n).min(v.len())
-                    });
+                let rest = &v[i..];
+                // ASCII holds no 0xC2/0xE2: a vectorized search for the other three.
+                let stop = if ascii {
+                    memchr::memchr3(b' ', b'\r', b'\n', rest)
+                } else {
+                    rest.iter()
+                        .position(|b| matches!(b, b' ' | b'\r' | b'\n' | 0xC2 | 0xE2))
+                };
+                let run = stop.map_or(v.len(), |n| {
+                    // A 0xC2/0xE2 that starts no break: write that one character.
+                    let n = if n == 0 { width(v[i]).max(1) } else { n };
+                    (i + n).min(v.len())
+                });
                 self.write_run(&v[i..run]);
                 i = run;
                 self.indention = false;
