@@ -155,15 +155,6 @@ pub(crate) struct Emitter<'e> {
     key_line_comment: String,
 }
 
-/// Two comment blocks, one after the other.
-fn prepend_comment(first: String, then: String) -> String {
-    match (first.is_empty(), then.is_empty()) {
-        (true, _) => then,
-        (_, true) => first,
-        _ => first + "\n" + &then,
-    }
-}
-
 fn width(b: u8) -> usize {
     if b & 0x80 == 0 {
         1
@@ -689,7 +680,7 @@ impl<'e> Emitter<'e> {
         // key and its value).
         if !first && !self.foot_comment.is_empty() {
             let foot = std::mem::take(&mut self.foot_comment);
-            self.head_comment = prepend_comment(foot, std::mem::take(&mut self.head_comment));
+            self.head_comment = super::prepend(foot, std::mem::take(&mut self.head_comment));
         }
         self.process_head_comment();
         if self.is_end(false) {
