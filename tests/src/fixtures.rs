@@ -157,3 +157,12 @@ impl Sandbox {
         cmd
     }
 }
+
+/// PEM with LF line ends, as Go's `pem.Encode`, kubeseal and Google's key files write it (the
+/// `pem` crate's default is CRLF).
+pub fn pem_lf(label: &str, der: impl Into<Vec<u8>>) -> String {
+    pem::encode_config(
+        &pem::Pem::new(label, der.into()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}

@@ -9,4 +9,4 @@ pub mod harness;
 pub mod http_server;
 pub mod servers;
 
-pub use fixtures::{Sandbox, conformance, conformance_file, replace_in_fixture};
+pub use fixtures::{Sandbox, conformance, conformance_file, pem_lf, replace_in_fixture};

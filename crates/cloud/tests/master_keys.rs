@@ -547,10 +547,7 @@ fn gcp_kms_speaks_the_rest_api_with_each_credential_kind() {
 
     // A service-account JSON in GOOGLE_CREDENTIALS: google-cloud-auth signs its own JWT as
     // the bearer token (checked by the KMS server), no token exchange.
-    let pem = encode_pem_lf(&pem::Pem::new(
-        "PRIVATE KEY",
-        pair.as_der().unwrap().as_ref().to_vec(),
-    ));
+    let pem = sealkit_tests::pem_lf("PRIVATE KEY", pair.as_der().unwrap().as_ref());
     let sa = serde_json::json!({
         "type": "service_account",
         "project_id": "p",
@@ -891,7 +888,7 @@ fn azure_client_certificate(dir: &std::path::Path) -> std::path::PathBuf {
     use aws_lc_rs::signature::KeyPair as _;
     let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
     let pkcs8 = pair.as_der().unwrap();
-    let key_pem = encode_pem_lf(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec()));
+    let key_pem = sealkit_tests::pem_lf("PRIVATE KEY", pkcs8.as_ref());
     let key = rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
     let cert = rcgen::CertificateParams::new(vec!["sops-client".into()])
         .unwrap()
@@ -1337,12 +1334,4 @@ fn a_group_of_every_kind_is_read_and_rewritten_unchanged_by_real_sops() {
             .unwrap_or_else(|e| panic!("{names:?}: {e}"));
         assert_eq!(opened.expose(), data_key.expose(), "{names:?}");
     }
-}
-
-/// PEM with LF line ends, as Google's service-account files and Go's `pem.Encode` write it.
-fn encode_pem_lf(block: &pem::Pem) -> String {
-    pem::encode_config(
-        block,
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
 }

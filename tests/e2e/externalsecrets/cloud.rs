@@ -402,7 +402,7 @@ fn gcp_server() -> (Arc<GcpMock>, String, String) {
         "type": "service_account",
         "project_id": GCP_PROJECT,
         "private_key_id": "key-id-1",
-        "private_key": pem::encode(&pem::Pem::new("PRIVATE KEY", pair.as_der().unwrap().as_ref().to_vec())),
+        "private_key": sealkit_tests::pem_lf("PRIVATE KEY", pair.as_der().unwrap().as_ref()),
         "client_email": GCP_KEY_EMAIL,
         "client_id": "1234",
         // Never called: the key signs its own JWT (AIP-4111).
@@ -996,10 +996,7 @@ impl AzureMock {
         use aws_lc_rs::encoding::AsDer as _;
         use aws_lc_rs::signature::KeyPair as _;
         let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-        let key_pem = pem::encode(&pem::Pem::new(
-            "PRIVATE KEY",
-            pair.as_der().unwrap().as_ref().to_vec(),
-        ));
+        let key_pem = sealkit_tests::pem_lf("PRIVATE KEY", pair.as_der().unwrap().as_ref());
         let key =
             rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
         let cert = rcgen::CertificateParams::new(vec!["eso-client".into()])

@@ -119,7 +119,7 @@ fn signing_key() -> &'static SigningKey {
         let pair = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048)
             .expect("generating an RSA-2048 key");
         let pkcs8 = pair.as_der().expect("PKCS#8 of a generated key");
-        let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec()));
+        let pem = crate::pem_lf("PRIVATE KEY", pkcs8.as_ref());
         let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).expect("a PKCS#8 RSA key");
         let public = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
