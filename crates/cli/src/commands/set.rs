@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use sealer::sops::{self, TreePath};
+use sealer::sops::{self, Patched, TreePath};
 
 use super::sops_args::{ConfigArgs, TypeArgs};
 use super::sops_common::{Purpose, SopsFile};
@@ -72,11 +72,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let value = sops::Value::from_json(&args.value_text()?)
         .map_err(|e| anyhow::anyhow!("invalid VALUE (expected JSON): {e}"))?;
     let file = SopsFile::new(&args.file, None, &args.types, &args.config, None)?;
-    let mut opened = file.open(args.ignore_mac, Purpose::Rewrite)?;
-    let changed = opened.set(&args.path, value)?;
-    if !changed && args.idempotent {
-        return Ok(ExitStatus::Success);
+    let mut unlocked = file.unlock()?;
+    match unlocked.set(&args.path, &value, args.ignore_mac)? {
+        Patched::Done { changed } => {
+            if !changed && args.idempotent {
+                return Ok(ExitStatus::Success);
+            }
+            unlocked.write_in_place()?;
+        }
+        Patched::Declined => {
+            let mut opened = unlocked.open(args.ignore_mac, Purpose::Rewrite)?;
+            let changed = opened.set(&args.path, value)?;
+            if !changed && args.idempotent {
+                return Ok(ExitStatus::Success);
+            }
+            opened.reseal_to_file()?;
+        }
     }
-    opened.reseal_to_file()?;
     Ok(ExitStatus::Success)
 }

@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use sealer::sops::master_keys::{self, DataKey, KeyBuilder, KeyFlags, MasterKeyGroup, Unwrappers};
 use sealer::sops::rules::{CreationRule, SopsConfig};
 use sealer::sops::{
-    self, EncryptedFile, Format, IvStash, MacCheck, Metadata, PlainFile, Selectors, StoreOptions,
-    TreePath,
+    self, EncryptedFile, Format, IvStash, MacCheck, Metadata, Patched, PlainFile, Selectors,
+    StoreOptions, TreePath,
 };
 use zeroize::Zeroizing;
 
@@ -161,6 +161,92 @@ impl SopsFile {
     pub fn open(&self, ignore_mac: bool, purpose: Purpose) -> anyhow::Result<Opened> {
         let input = self.read()?;
         Opened::decrypt_owned(input, self, ignore_mac, purpose)
+    }
+
+    /// Reads, parses and unwraps the data key; the values stay encrypted.
+    pub fn unlock(&self) -> anyhow::Result<Unlocked> {
+        let input = Zeroizing::new(self.read()?);
+        let encrypted = with_file(
+            &self.path,
+            EncryptedFile::parse_owned(input, self.formats.input),
+        )?;
+        let data_key = unwrap_key(&encrypted, &self.path, &Unwrappers::from_process_env())?;
+        Ok(Unlocked {
+            path: self.path.clone(),
+            formats: self.formats,
+            encrypted,
+            data_key,
+        })
+    }
+}
+
+/// A SOPS file with its data key, values still encrypted: `set` and `unset` change it in
+/// place (one walk, unchanged values keep their `ENC[…]` text).
+pub struct Unlocked {
+    path: PathBuf,
+    formats: Formats,
+    encrypted: EncryptedFile,
+    data_key: DataKey,
+}
+
+impl Unlocked {
+    fn mac_check(ignore_mac: bool) -> MacCheck {
+        if ignore_mac {
+            MacCheck::Ignore
+        } else {
+            MacCheck::Verify
+        }
+    }
+
+    /// `set` without decrypting the file into a tree ([`Patched::Declined`]: use [`Opened`]).
+    pub fn set(
+        &mut self,
+        path: &TreePath,
+        value: &sops::Value,
+        ignore_mac: bool,
+    ) -> anyhow::Result<Patched> {
+        let r =
+            self.encrypted
+                .set_in_place(&self.data_key, path, value, Self::mac_check(ignore_mac));
+        with_file(&self.path, r)
+    }
+
+    /// `unset` without decrypting the file into a tree ([`Patched::Declined`]: use [`Opened`]).
+    /// An absent path is an error unless `idempotent` (then nothing changed).
+    pub fn unset(
+        &mut self,
+        path: &TreePath,
+        ignore_mac: bool,
+        idempotent: bool,
+    ) -> anyhow::Result<Patched> {
+        let r = self
+            .encrypted
+            .unset_in_place(&self.data_key, path, Self::mac_check(ignore_mac));
+        match r {
+            Err(sops::Error::Path(_)) if idempotent => Ok(Patched::Done { changed: false }),
+            r => with_file(&self.path, r),
+        }
+    }
+
+    /// Decrypts the whole file (when a change in place was declined).
+    pub fn open(self, ignore_mac: bool, purpose: Purpose) -> anyhow::Result<Opened> {
+        Opened::decrypt_parsed(
+            self.encrypted,
+            self.data_key,
+            &self.path,
+            self.formats,
+            ignore_mac,
+            purpose,
+        )
+    }
+
+    /// Replaces the file atomically with its text, emitted as it is written.
+    pub fn write_in_place(self) -> anyhow::Result<()> {
+        crate::fsio::write_atomic_with(&self.path, |w| {
+            Ok(self
+                .encrypted
+                .write_with(self.formats.output, &self.formats.options, w)?)
+        })
     }
 }
 

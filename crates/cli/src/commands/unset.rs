@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use sealer::sops::TreePath;
+use sealer::sops::{Patched, TreePath};
 
 use super::sops_args::{ConfigArgs, TypeArgs};
 use super::sops_common::{Purpose, SopsFile};
@@ -36,10 +36,16 @@ pub struct Args {
 /// Runs `seal unset`.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let file = SopsFile::new(&args.file, None, &args.types, &args.config, None)?;
-    let mut opened = file.open(args.ignore_mac, Purpose::Rewrite)?;
-    if !opened.unset(&args.path, args.idempotent)? {
-        return Ok(ExitStatus::Success);
+    let mut unlocked = file.unlock()?;
+    match unlocked.unset(&args.path, args.ignore_mac, args.idempotent)? {
+        Patched::Done { changed: false } => {}
+        Patched::Done { changed: true } => unlocked.write_in_place()?,
+        Patched::Declined => {
+            let mut opened = unlocked.open(args.ignore_mac, Purpose::Rewrite)?;
+            if opened.unset(&args.path, args.idempotent)? {
+                opened.reseal_to_file()?;
+            }
+        }
     }
-    opened.reseal_to_file()?;
     Ok(ExitStatus::Success)
 }

@@ -57,10 +57,16 @@ fn changed(old: &str, new: &str) -> (Vec<String>, Vec<String>) {
 /// Runs the same change with the real sops and with seal on two copies of `fixture`, and
 /// asserts both changed the same lines (by shape), and as few as sops.
 fn same_lines_change(fixture: &str, name: &str, args: &[&str], editor: Option<&str>) {
+    same_lines_change_of(&gen311().join(fixture), name, args, editor);
+}
+
+/// [`same_lines_change`] of any encrypted file.
+fn same_lines_change_of(source: &Path, name: &str, args: &[&str], editor: Option<&str>) {
+    let fixture = source.display().to_string();
     let sb = Sandbox::new();
-    let original = fs_err::read_to_string(gen311().join(fixture)).unwrap();
-    let ours = sb.copy_in(&gen311().join(fixture), &format!("seal/{name}"));
-    let theirs = sb.copy_in(&gen311().join(fixture), &format!("sops/{name}"));
+    let original = fs_err::read_to_string(source).unwrap();
+    let ours = sb.copy_in(source, &format!("seal/{name}"));
+    let theirs = sb.copy_in(source, &format!("sops/{name}"));
     let editor = editor.map(|body| editor_script(&sb, "ed.sh", body));
     let run = |mut cmd: Command, file: &Path| {
         cmd.env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"));
@@ -118,6 +124,128 @@ fn set_changes_the_lines_real_sops_changes_in_every_store() {
         &["set", r#"["ADDED"]"#, "\"x\""],
         None,
     );
+    // Files whose selectors leave values or comments in clear, a MAC over encrypted values
+    // only, a stream of two documents (set changes the first).
+    for (fixture, path, value) in [
+        (
+            "encrypted-comment-regex.enc.yaml",
+            r#"["nested"]["token"]"#,
+            "\"t\"",
+        ),
+        (
+            "encrypted-comment-regex.enc.yaml",
+            r#"["username"]"#,
+            "\"root\"",
+        ),
+        (
+            "encrypted-regex.enc.yaml",
+            r#"["stringData"]["password"]"#,
+            "\"p\"",
+        ),
+        (
+            "encrypted-regex.enc.yaml",
+            r#"["metadata"]["name"]"#,
+            "\"other\"",
+        ),
+        (
+            "mac-only-encrypted.enc.yaml",
+            r#"["metadata"]["name"]"#,
+            "\"other\"",
+        ),
+        (
+            "mac-only-encrypted.enc.yaml",
+            r#"["data"]["token"]"#,
+            "\"dA==\"",
+        ),
+        ("multidoc.enc.yaml", r#"["b"]"#, "\"secret-three\""),
+        // The value it already has: only `lastmodified` and `mac` change.
+        ("kitchen.enc.yaml", r#"["int"]"#, "42"),
+        // A map replacing a scalar, and a path through a scalar.
+        (
+            "kitchen.enc.yaml",
+            r#"["int"]"#,
+            r#"{"a": 1, "b": [true, null]}"#,
+        ),
+        ("kitchen.enc.yaml", r#"["int"]["deeper"][0]"#, "\"x\""),
+    ] {
+        same_lines_change(fixture, "f.yaml", &["set", path, value], None);
+    }
+}
+
+/// A list holding a comment, encrypted by the real sops: the comment becomes an item
+/// `- ENC[…,type:comment]`. seal's list indexes skip comments (sops's count them, and `set`
+/// there replaces the comment); changing such a list, or the file around it, rewrites only
+/// the value, `lastmodified` and `mac`, and the result is a file sops opens.
+#[test]
+fn set_and_unset_in_a_list_holding_an_encrypted_comment_keep_every_other_line() {
+    let sb = Sandbox::new();
+    let plain = sb.write(
+        "list.yaml",
+        "list:\n    - a\n    # between a and b\n    - b\n    - c\nother: x\n",
+    );
+    let encrypted = sb.path("list.enc.yaml");
+    stdout_of(
+        sb.sops()
+            .args(["encrypt", "--age", &recipient("key-a.txt"), "--output"])
+            .arg(&encrypted)
+            .arg(&plain),
+    );
+    let original = fs_err::read_to_string(&encrypted).unwrap();
+    assert!(original.contains("type:comment]\n"), "{original}");
+    // `lastmodified` changes unless seal runs in the second sops encrypted.
+    let meta = || ["    mac: ENC[…]".to_owned()];
+    let item = "    - ENC[…]".to_owned();
+    for (args, cleartext, added, removed) in [
+        (
+            &["set", r#"["list"][1]"#, "\"B\""][..],
+            "list:\n    - a\n    # between a and b\n    - B\n    - c\nother: x\n",
+            vec![item.clone()],
+            vec![item.clone()],
+        ),
+        (
+            &["set", r#"["list"][3]"#, "\"d\""][..],
+            "list:\n    - a\n    # between a and b\n    - b\n    - c\n    - d\nother: x\n",
+            vec![item.clone()],
+            vec![],
+        ),
+        (
+            &["unset", r#"["list"][2]"#][..],
+            "list:\n    - a\n    # between a and b\n    - b\nother: x\n",
+            vec![],
+            vec![item.clone()],
+        ),
+        (
+            &["set", r#"["other"]"#, "\"z\""][..],
+            "list:\n    - a\n    # between a and b\n    - b\n    - c\nother: z\n",
+            vec!["other: ENC[…]".to_owned()],
+            vec!["other: ENC[…]".to_owned()],
+        ),
+    ] {
+        let file = sb.copy_in(&encrypted, "changed.enc.yaml");
+        let (sub, rest) = args.split_first().unwrap();
+        stdout_of(
+            sb.seal()
+                .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
+                .arg(sub)
+                .arg(&file)
+                .args(rest),
+        );
+        let (mut want_added, mut want_removed) = (added, removed);
+        want_added.extend(meta());
+        want_removed.extend(meta());
+        want_added.sort();
+        want_removed.sort();
+        let after = fs_err::read_to_string(&file).unwrap();
+        let (mut added, mut removed) = changed(&original, &after);
+        added.retain(|l| l != "lastmodified …");
+        removed.retain(|l| l != "lastmodified …");
+        assert_eq!((added, removed), (want_added, want_removed), "{args:?}");
+        assert_eq!(
+            String::from_utf8(sops_decrypt(&sb, &file, "key-a.txt")).unwrap(),
+            cleartext,
+            "{args:?}"
+        );
+    }
 }
 
 #[test]

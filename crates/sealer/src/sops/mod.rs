@@ -33,6 +33,7 @@ pub mod mask;
 pub mod master_keys;
 pub mod merge;
 pub mod metadata;
+mod patch;
 pub mod rules;
 pub mod selectors;
 pub mod shamir;
@@ -47,6 +48,7 @@ use std::str::FromStr;
 
 pub use error::{Error, Result};
 pub use metadata::{KeyGroup, KeyKind, MasterKeyStanza, Metadata, SOPS_FORMAT_VERSION};
+pub use patch::Patched;
 pub use selectors::Selectors;
 pub use stash::IvStash;
 pub use tree::{Branch, Item, Key, PathStep, Scalar, TreePath, Value};
@@ -333,18 +335,23 @@ impl EncryptedFile {
         for d in &mut plain.docs {
             w.walk_branch(d, Default::default())?;
         }
-        let computed = w.mac.finish();
-        if mac == MacCheck::Verify {
-            let aad = mac::mac_aad(&self.metadata.last_modified);
-            let stored = cipher
-                .decrypt(&self.metadata.mac, aad.as_bytes())
-                .map_err(|_| Error::MacUndecryptable)?;
-            match stored {
-                Plain::Scalar(Scalar::Str(s)) if s == computed => {}
-                _ => return Err(Error::MacMismatch),
-            }
-        }
+        self.check_mac(&cipher, &w.mac.finish(), mac)?;
         Ok(plain)
+    }
+
+    /// Compares the MAC computed from the values with the stored one (unless ignored).
+    fn check_mac(&self, cipher: &Cipher, computed: &str, mac: MacCheck) -> Result<()> {
+        if mac == MacCheck::Ignore {
+            return Ok(());
+        }
+        let aad = mac::mac_aad(&self.metadata.last_modified);
+        let stored = cipher
+            .decrypt(&self.metadata.mac, aad.as_bytes())
+            .map_err(|_| Error::MacUndecryptable)?;
+        match stored {
+            Plain::Scalar(Scalar::Str(s)) if s == computed => Ok(()),
+            _ => Err(Error::MacMismatch),
+        }
     }
 
     /// Writes the file in `format` with sops's default store settings.
@@ -391,6 +398,51 @@ impl EncryptedFile {
             Format::Ini => stores::ini::emit(&first(), Some(&self.metadata.to_flat())),
         }
     }
+}
+
+/// The selectors and MAC mode a file is encrypted under: one selector at most, the default
+/// suffix when none is set; none for the binary store, whose one value is always encrypted.
+fn prepare_for_encryption(metadata: &mut Metadata, single_value: bool) -> Result<()> {
+    if metadata.selectors.count() > 1 {
+        return Err(Error::InvalidMetadata(
+            "cannot use more than one of the encrypted/unencrypted suffix, regex and comment regex selectors".into(),
+        ));
+    }
+    if single_value {
+        metadata.selectors = Selectors::default();
+        metadata.mac_only_encrypted = false;
+    } else {
+        metadata.selectors = std::mem::take(&mut metadata.selectors).with_default();
+    }
+    Ok(())
+}
+
+/// Stores the MAC computed over the values, encrypted under `lastmodified`.
+fn seal_mac(
+    metadata: &mut Metadata,
+    cipher: &Cipher,
+    mac: String,
+    last_modified: &str,
+) -> Result<()> {
+    metadata.last_modified = last_modified.to_owned();
+    let aad = mac::mac_aad(last_modified);
+    metadata.mac = cipher.encrypt(&Plain::Scalar(Scalar::Str(mac)), aad.as_bytes())?;
+    Ok(())
+}
+
+/// A `set` path and value the tree can take: not empty, not nesting too deep.
+fn check_set(path: &TreePath, value: &Value) -> Result<()> {
+    if path.0.is_empty() {
+        return Err(Error::Path("empty tree path".into()));
+    }
+    // The root branch is level 1; the path adds one level per step.
+    if crate::budget::check_depth(1 + path.0.len() + value.depth()).is_err() {
+        return Err(Error::Path(format!(
+            "the value would nest deeper than {} levels",
+            crate::budget::MAX_DEPTH
+        )));
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `sink` and flushes it.
@@ -619,18 +671,7 @@ impl PlainFile {
         if self.docs.iter().any(|d| d.get(METADATA_KEY).is_some()) {
             return Err(Error::AlreadyEncrypted);
         }
-        if metadata.selectors.count() > 1 {
-            return Err(Error::InvalidMetadata(
-                "cannot use more than one of the encrypted/unencrypted suffix, regex and comment regex selectors".into(),
-            ));
-        }
-        if self.single_value {
-            // sops ignores selectors for the binary store: its one value is always encrypted.
-            metadata.selectors = Selectors::default();
-            metadata.mac_only_encrypted = false;
-        } else {
-            metadata.selectors = metadata.selectors.with_default();
-        }
+        prepare_for_encryption(&mut metadata, self.single_value)?;
         let sel = metadata.selectors.clone().with_default().compile()?;
         let cipher = Cipher::new(key);
         let mut w = Walker::new(
@@ -643,10 +684,7 @@ impl PlainFile {
         for d in &mut self.docs {
             w.walk_branch(d, Default::default())?;
         }
-        let mac = w.mac.finish();
-        metadata.last_modified = last_modified.to_owned();
-        let aad = mac::mac_aad(last_modified);
-        metadata.mac = cipher.encrypt(&Plain::Scalar(Scalar::Str(mac)), aad.as_bytes())?;
+        seal_mac(&mut metadata, &cipher, w.mac.finish(), last_modified)?;
         *out = std::mem::take(&mut self.docs);
         Ok(metadata)
     }
@@ -691,16 +729,7 @@ impl PlainFile {
     /// `sops set`: sets the value at `path` in the first document, creating missing maps;
     /// returns whether anything changed.
     pub fn set(&mut self, path: &TreePath, value: Value) -> Result<bool> {
-        if path.0.is_empty() {
-            return Err(Error::Path("empty tree path".into()));
-        }
-        // The root branch is level 1; the path adds one level per step.
-        if crate::budget::check_depth(1 + path.0.len() + value.depth()).is_err() {
-            return Err(Error::Path(format!(
-                "the value would nest deeper than {} levels",
-                crate::budget::MAX_DEPTH
-            )));
-        }
+        check_set(path, &value)?;
         let first = self
             .docs
             .first_mut()

@@ -94,7 +94,7 @@ impl Scalar {
         }
     }
 
-    fn zeroize(&mut self) {
+    pub(crate) fn zeroize(&mut self) {
         match self {
             Scalar::Str(s) | Scalar::Time(s) => s.zeroize(),
             Scalar::RawStr(b) | Scalar::Bytes(b) => b.zeroize(),
@@ -374,7 +374,7 @@ fn step_branch<'a>(branch: &'a Branch, step: &PathStep) -> Result<&'a Value> {
     }
 }
 
-fn value_from_path(path: &[PathStep], leaf: Value) -> Value {
+pub(crate) fn value_from_path(path: &[PathStep], leaf: Value) -> Value {
     let inner = if path.len() == 1 {
         leaf
     } else {

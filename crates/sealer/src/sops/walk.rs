@@ -4,6 +4,12 @@
 //! The key path grows with map keys only (items of a list share their parent's path) and is
 //! the AAD `a:b:c:` (`:` at the top level). Comments are walked as leaves with their branch's
 //! path and are never part of the MAC; a comment that does not decrypt is kept as it is.
+//!
+//! A third direction, [`Direction::Verify`], leaves an encrypted tree as it is and only
+//! decrypts its values for the MAC: with a [`Target`] it changes one node (set, unset) and
+//! computes the MAC before and after the change in the same walk (see `patch.rs`).
+
+use zeroize::Zeroize as _;
 
 use super::error::{Error, Result};
 use super::mac::Mac;
@@ -16,6 +22,39 @@ use super::value::{Cipher, Plain};
 pub(crate) enum Direction {
     Encrypt,
     Decrypt,
+    /// Decrypt for the MAC only; the tree keeps its `ENC[…]` values.
+    Verify,
+}
+
+/// The one node a [`Direction::Verify`] walk changes, found by address.
+pub(crate) struct Target {
+    /// The node's address in the tree walked (compared, never dereferenced).
+    pub(crate) at: *const Value,
+    pub(crate) edit: TargetEdit,
+}
+
+/// What happens at a [`Target`].
+pub(crate) enum TargetEdit {
+    /// The node (a placeholder in the tree) becomes `new`, encrypted where it stands; `old`
+    /// is what it held (decrypted for the old MAC and compared with `new`).
+    Replace(Pending),
+    /// The node is removed after the walk: it counts for the old MAC only.
+    Remove,
+}
+
+/// The cleartext of a change in progress, zeroized however the walk ends.
+pub(crate) struct Pending {
+    pub(crate) old: Option<Value>,
+    pub(crate) new: Value,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(old) = &mut self.old {
+            old.zeroize();
+        }
+        self.new.zeroize();
+    }
 }
 
 pub(crate) struct Walker<'a> {
@@ -23,6 +62,12 @@ pub(crate) struct Walker<'a> {
     sel: &'a Compiled,
     dir: Direction,
     pub(crate) mac: Mac,
+    /// Verifying with a target: the MAC of the tree before the change (`mac` is after it).
+    pub(crate) mac_old: Option<Mac>,
+    /// Verifying: the node to change.
+    target: Option<Target>,
+    /// Whether the target's value changed (false when `new` equals the cleartext it replaced).
+    pub(crate) changed: bool,
     aad: String,
     comments: Vec<Vec<String>>,
     uses_comments: bool,
@@ -44,6 +89,9 @@ impl<'a> Walker<'a> {
             sel,
             dir,
             mac: Mac::new(mac_only_encrypted),
+            mac_old: None,
+            target: None,
+            changed: false,
             aad: String::with_capacity(128),
             comments: Vec::new(),
             uses_comments: sel.uses_comments(),
@@ -62,6 +110,84 @@ impl<'a> Walker<'a> {
     pub(crate) fn reusing(mut self, stash: Option<&'a IvStash>) -> Self {
         self.reuse = stash;
         self
+    }
+
+    /// Changes `target` during a [`Direction::Verify`] walk, computing both MACs.
+    pub(crate) fn changing(mut self, target: Target) -> Self {
+        self.mac_old = Some(Mac::new(self.mac.only_encrypted));
+        self.target = Some(target);
+        self
+    }
+
+    /// Whether the target is still to be reached (an internal error once the walk is over).
+    pub(crate) fn target_missed(&self) -> bool {
+        self.target.is_some()
+    }
+
+    fn is_target(&self, v: &Value) -> bool {
+        self.target
+            .as_ref()
+            .is_some_and(|t| std::ptr::eq(t.at, v as *const Value))
+    }
+
+    /// Feeds a leaf to the MAC and, verifying a change, to the MAC before it.
+    fn feed(&mut self, bytes: &[u8], encrypted: bool) {
+        self.mac.leaf(bytes, encrypted);
+        if let Some(old) = &mut self.mac_old {
+            old.leaf(bytes, encrypted);
+        }
+    }
+
+    /// Walks `v` in direction `dir` from the current path, feeding `mac` (which it returns).
+    fn walk_detached(
+        &self,
+        v: &mut Value,
+        hits: Hits,
+        dir: Direction,
+        mac: Mac,
+        stash: &mut IvStash,
+    ) -> Result<Mac> {
+        let mut sub = Walker::new(self.cipher, self.sel, dir, mac.only_encrypted);
+        sub.mac = mac;
+        sub.aad.clone_from(&self.aad);
+        sub.comments.clone_from(&self.comments);
+        let mut sub = match dir {
+            Direction::Encrypt => sub.reusing(Some(stash)),
+            _ => sub.keeping(Some(stash)),
+        };
+        sub.walk_value(v, hits)?;
+        Ok(sub.mac)
+    }
+
+    /// The target of a verifying walk: its old content counts for the old MAC, its new
+    /// content (encrypted here, with the IVs of equal old values) for the new one.
+    fn at_target(&mut self, slot: &mut Value, hits: Hits) -> Result<()> {
+        let Some(target) = self.target.take() else {
+            return Ok(());
+        };
+        let only = self.mac.only_encrypted;
+        let mut stash = IvStash::new();
+        let take = |m: &mut Option<Mac>| m.take().unwrap_or_else(|| Mac::new(only));
+        match target.edit {
+            TargetEdit::Remove => {
+                let old = take(&mut self.mac_old);
+                let old = self.walk_detached(slot, hits, Direction::Verify, old, &mut stash)?;
+                self.mac_old = Some(old);
+            }
+            TargetEdit::Replace(mut pending) => {
+                if let Some(old) = pending.old.as_mut() {
+                    let mac = take(&mut self.mac_old);
+                    let mac = self.walk_detached(old, hits, Direction::Decrypt, mac, &mut stash)?;
+                    self.mac_old = Some(mac);
+                }
+                self.changed = pending.old.as_ref() != Some(&pending.new);
+                let mac = std::mem::replace(&mut self.mac, Mac::new(only));
+                let new = &mut pending.new;
+                self.mac = self.walk_detached(new, hits, Direction::Encrypt, mac, &mut stash)?;
+                *slot = std::mem::replace(new, Value::Scalar(Scalar::Null));
+            }
+        }
+        Ok(())
     }
 
     /// Encrypts `bytes` (a value of type `ty` at the current path), re-using a kept IV.
@@ -121,7 +247,11 @@ impl<'a> Walker<'a> {
                     let len = self.aad.len();
                     self.aad.push_str(k);
                     self.aad.push(':');
-                    let r = self.walk_value(&mut item.value, child);
+                    let r = if self.is_target(&item.value) {
+                        self.at_target(&mut item.value, child)
+                    } else {
+                        self.walk_value(&mut item.value, child)
+                    };
                     self.aad.truncate(len);
                     r?;
                     if self.uses_comments
@@ -152,7 +282,9 @@ impl<'a> Walker<'a> {
                     self.comments.push(Vec::new());
                 }
                 for item in l.iter_mut() {
-                    if let Value::Comment(c) = item {
+                    if self.is_target(item) {
+                        self.at_target(item, hits)?;
+                    } else if let Value::Comment(c) = item {
                         if self.uses_comments
                             && let Some(level) = self.comments.last_mut()
                         {
@@ -168,7 +300,9 @@ impl<'a> Walker<'a> {
                             && let Some(comment) = self.leaf(s, hits)?
                         {
                             // ... and such an item decrypts back to a comment line.
-                            *item = Value::Comment(comment);
+                            if self.dir == Direction::Decrypt {
+                                *item = Value::Comment(comment);
+                            }
                         } else if !matches!(item, Value::Scalar(_)) {
                             self.walk_value(item, hits)?;
                         }
@@ -216,11 +350,11 @@ impl<'a> Walker<'a> {
                     // The value's own buffer is hashed, then overwritten by its ciphertext:
                     // no copy of the plaintext is made.
                     let bytes = s.take_bytes();
-                    self.mac.leaf(&bytes, encrypted);
+                    self.feed(&bytes, encrypted);
                     let text = self.encrypt(bytes, ty)?;
                     *s = Scalar::Str(text);
                 } else {
-                    self.mac.leaf(&s.bytes(), encrypted);
+                    self.feed(&s.bytes(), encrypted);
                 }
             }
             Direction::Decrypt => {
@@ -230,22 +364,49 @@ impl<'a> Walker<'a> {
                             key_path: self.aad().to_owned(),
                         });
                     };
-                    let plain = self.decrypt(text).map_err(|e| match e {
-                        Error::DecryptionFailed => Error::TamperedValue {
-                            key_path: self.aad().to_owned(),
-                        },
-                        other => other,
-                    })?;
+                    let plain = self.decrypt(text).map_err(|e| self.tampered(e))?;
                     *s = match plain {
                         Plain::Scalar(p) => p,
                         // Comments are not part of the MAC.
                         Plain::Comment(text) => return Ok(Some(text)),
                     };
                 }
-                self.mac.leaf(&s.bytes(), encrypted);
+                self.feed(&s.bytes(), encrypted);
+            }
+            Direction::Verify => {
+                if !encrypted {
+                    self.feed(&s.bytes(), false);
+                    return Ok(None);
+                }
+                let Scalar::Str(text) = s else {
+                    return Err(Error::InvalidEncValue {
+                        key_path: self.aad().to_owned(),
+                    });
+                };
+                let plain = self.cipher.decrypt(text, self.aad().as_bytes());
+                match plain.map_err(|e| self.tampered(e))? {
+                    Plain::Scalar(mut p) => {
+                        self.feed(&p.bytes(), true);
+                        p.zeroize();
+                    }
+                    Plain::Comment(mut text) => {
+                        text.zeroize();
+                        return Ok(Some(String::new()));
+                    }
+                }
             }
         }
         Ok(None)
+    }
+
+    /// A value that does not authenticate names its path.
+    fn tampered(&self, e: Error) -> Error {
+        match e {
+            Error::DecryptionFailed => Error::TamperedValue {
+                key_path: self.aad().to_owned(),
+            },
+            other => other,
+        }
     }
 
     /// Encrypts or decrypts a comment in place; returns whether it was encrypted.
@@ -277,6 +438,8 @@ impl<'a> Walker<'a> {
                 // Like sops: a comment that does not decrypt was probably never encrypted.
                 _ => {}
             },
+            // Comments are not part of the MAC.
+            Direction::Verify => {}
         }
         Ok(true)
     }
