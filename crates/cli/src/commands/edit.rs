@@ -62,9 +62,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let temp_path = dir.path().join(name);
     sops_io::write_private_file(&temp_path, source.plaintext())?;
-    let before = Zeroizing::new(source.plaintext().to_vec());
-
-    let result = edit_loop(&source, &temp_path, &before, &interrupted, printer);
+    let result = edit_loop(&source, &temp_path, &interrupted, printer);
     // Plaintext leaves the disk before anything else happens.
     drop(dir);
     if interrupted.load(Ordering::SeqCst) {
@@ -93,14 +91,13 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
 fn edit_loop(
     source: &EditSource,
     temp_path: &std::path::Path,
-    before: &[u8],
     interrupted: &AtomicBool,
     printer: &Printer,
 ) -> anyhow::Result<Option<Vec<u8>>> {
     loop {
         run_editor(temp_path, interrupted)?;
         let after = Zeroizing::new(fs_err::read(temp_path)?);
-        if after.as_slice() == before && !source.is_new() {
+        if after.as_slice() == source.plaintext() && !source.is_new() {
             return Ok(None);
         }
         match source.seal(&after) {

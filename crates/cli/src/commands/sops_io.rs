@@ -79,7 +79,9 @@ pub fn private_temp_dir() -> anyhow::Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-/// Creates `path` with mode 0600 and writes `bytes`.
+/// Creates `path` with mode 0600 and writes `bytes`. Not synced: cleartext for an editor or
+/// a child process is read back from the page cache and deleted; forcing it to the disk
+/// would only leave it on the medium.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use fs_err::os::unix::fs::OpenOptionsExt as _;
     let mut file = fs_err::OpenOptions::new()
@@ -88,7 +90,6 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
     Ok(())
 }
 
