@@ -101,3 +101,34 @@ fn the_controller_reads_key_secrets_made_of_fuzz_inputs_without_panicking() {
         let _ = entry_from_secret(&key_secret(data, cert), legacy);
     });
 }
+
+/// The streaming YAML encryptor is compared with the tree (`fuzzing::yaml_stream`) on every
+/// YAML-like input of the corpora: enough of them stream that the comparison is not empty.
+#[test]
+fn the_yaml_encrypted_without_a_tree_is_the_trees_on_the_fuzzing_inputs() {
+    let mut streamed = 0;
+    for target in [
+        "sops_yaml",
+        "sops_rules",
+        "secret_stream",
+        "sealed_manifest",
+    ] {
+        let files = inputs(target);
+        let failed: Vec<String> = files
+            .iter()
+            .filter(|(_, data)| {
+                match catch_unwind(AssertUnwindSafe(|| fuzzing::yaml_stream(data))) {
+                    Ok(true) => {
+                        streamed += 1;
+                        false
+                    }
+                    Ok(false) => false,
+                    Err(_) => true,
+                }
+            })
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        assert!(failed.is_empty(), "{target}: {failed:#?}");
+    }
+    assert!(streamed > 500, "only {streamed} inputs streamed");
+}

@@ -26,7 +26,8 @@ use sealer::sops::master_keys::age_pq::{AgePqIdentity, AgePqRecipient};
 use sealer::sops::rules::SopsConfig;
 use sealer::sops::value::{Cipher, EncValue, Plain};
 use sealer::sops::{
-    Branch, EncryptedFile, Format, Item, Key, MacCheck, PlainFile, Scalar, TreePath, Value,
+    Branch, EncryptedFile, Format, Item, Key, MacCheck, MasterKeyStanza, Metadata, PlainFile,
+    Scalar, Selectors, StoreOptions, TreePath, Value,
 };
 use sealer::template::{Limits, Template};
 
@@ -202,6 +203,99 @@ pub fn enc_value(data: &[u8]) {
 /// The SOPS YAML store (see [`sops_store`]).
 pub fn sops_yaml(data: &[u8]) {
     sops_store(data, Format::Yaml);
+    yaml_stream(data);
+}
+
+/// The YAML encryptor without a tree against the tree: a text it takes is one the tree reads,
+/// the file it writes is the tree's (ciphertext and `lastmodified` aside) and decrypts, MAC
+/// checked, to the same tree. The selectors depend on the input's length. Returns whether the
+/// text was streamed.
+pub fn yaml_stream(data: &[u8]) -> bool {
+    let Some(stream) = PlainFile::streamable_yaml(data) else {
+        return false;
+    };
+    let plain = PlainFile::parse(data, Format::Yaml).expect("a streamed text is one a tree reads");
+    assert!(!plain.has_sops_metadata(Format::Yaml));
+    let mut selectors = Selectors::default();
+    let mut mac_only_encrypted = false;
+    match data.len() % 6 {
+        1 => selectors.encrypted_regex = "^(a|data|b)".into(),
+        2 => selectors.unencrypted_regex = "a".into(),
+        3 => selectors.encrypted_suffix = "_enc".into(),
+        4 => {
+            selectors.unencrypted_suffix = "y".into();
+            mac_only_encrypted = true;
+        }
+        5 => selectors.encrypted_comment_regex = "x".into(),
+        _ => {}
+    }
+    let stanza = MasterKeyStanza::age(
+        "age1fuzz",
+        "-----BEGIN AGE ENCRYPTED FILE-----\nx\n-----END AGE ENCRYPTED FILE-----\n",
+    );
+    let mut metadata = Metadata::new(vec![vec![stanza]], selectors);
+    metadata.mac_only_encrypted = mac_only_encrypted;
+    let mut streamed = Vec::new();
+    let written = stream.encrypt_to(
+        &DATA_KEY,
+        metadata.clone(),
+        &StoreOptions::default(),
+        &mut streamed,
+    );
+    let by_tree = PlainFile::parse(data, Format::Yaml)
+        .and_then(|p| p.into_encrypted(&DATA_KEY, metadata))
+        .and_then(|e| e.to_bytes(Format::Yaml));
+    let by_tree = match by_tree {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            assert!(
+                written.is_err(),
+                "streamed a file the tree does not encrypt"
+            );
+            return false;
+        }
+    };
+    if !written.expect("a file the tree encrypts streams") {
+        assert!(streamed.is_empty(), "wrote before declining");
+        return false;
+    }
+    assert_eq!(
+        blank_ciphertext(&streamed),
+        blank_ciphertext(&by_tree),
+        "the streamed file is not the tree's"
+    );
+    let decrypt = |bytes: &[u8]| {
+        EncryptedFile::parse(bytes, Format::Yaml)
+            .and_then(|f| f.decrypt(&DATA_KEY, MacCheck::Verify))
+            .and_then(|p| p.to_bytes(Format::Yaml))
+    };
+    assert_eq!(
+        decrypt(&streamed).expect("a streamed file decrypts, its MAC checked"),
+        decrypt(&by_tree).expect("the tree's file decrypts"),
+        "the streamed file decrypts to another text than the tree's"
+    );
+    true
+}
+
+/// The text with every `ENC[…]` and the `lastmodified` value blanked.
+fn blank_ciphertext(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.trim_start().starts_with("lastmodified:") {
+            out.push_str("lastmodified: …\n");
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("ENC[AES256_GCM,") {
+            out.push_str(&rest[..at]);
+            out.push_str("ENC[…]");
+            rest = rest[at..].find(']').map_or("", |end| &rest[at + end + 1..]);
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out
 }
 
 /// The SOPS JSON store (see [`sops_store`]); the same text as a `sops set` value and as a

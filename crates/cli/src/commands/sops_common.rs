@@ -395,6 +395,40 @@ pub fn encrypt_to(
     selector_args: &SelectorArgs,
     target: &Target,
 ) -> anyhow::Result<()> {
+    let formats = file.formats;
+    if formats.input == Format::Yaml && formats.output == Format::Yaml {
+        let mut input = Zeroizing::new(input);
+        if let Some(stream) = PlainFile::streamable_yaml(&input) {
+            // Checked whole first: every error but writing comes before the first byte.
+            let plan = Plan::build(&file.rules_name, &file.config, key_args, selector_args)?;
+            let data_key = DataKey::generate();
+            let metadata = plan
+                .metadata(&data_key)
+                .with_context(|| file.path.display().to_string())?;
+            return write_output_with(target, |w| {
+                let streamed = stream.encrypt_to(&data_key, metadata.clone(), &formats.options, w);
+                if with_file(&file.path, streamed)? {
+                    return Ok(());
+                }
+                let plain = with_file(&file.path, PlainFile::parse(&input, formats.input))?;
+                let encrypted = with_file(&file.path, plain.into_encrypted(&data_key, metadata))?;
+                Ok(encrypted.write_with(formats.output, &formats.options, w)?)
+            });
+        }
+        let input = std::mem::take(&mut *input);
+        return encrypt_tree(input, file, key_args, selector_args, target);
+    }
+    encrypt_tree(input, file, key_args, selector_args, target)
+}
+
+/// [`encrypt_to`] through a tree of the whole file.
+fn encrypt_tree(
+    input: Vec<u8>,
+    file: &SopsFile,
+    key_args: &KeyArgs,
+    selector_args: &SelectorArgs,
+    target: &Target,
+) -> anyhow::Result<()> {
     let encrypted = encrypt_input(input, file, key_args, selector_args)?;
     write_output_with(target, |w| {
         Ok(encrypted.write_with(file.formats.output, &file.formats.options, w)?)

@@ -454,10 +454,21 @@ fn write_all(sink: &mut dyn std::io::Write, bytes: &[u8]) -> Result<()> {
 
 /// A parser's scalar as an owned string without spare capacity: the YAML scanner reserves
 /// room ahead of every plain scalar, which a file of a million short values would keep.
+///
+/// Copied into a new allocation of its size rather than shrunk in place: shrinking splits
+/// the scanner's buffer and leaves its tail as a hole the next (growing) buffer does not
+/// fit, and a million such holes cost more than the strings. The scanner's buffer is
+/// zeroized before it is freed.
 pub(crate) fn owned_text(text: std::borrow::Cow<'_, str>) -> String {
-    let mut s = text.into_owned();
-    s.shrink_to_fit();
-    s
+    match text {
+        std::borrow::Cow::Borrowed(s) => s.to_owned(),
+        std::borrow::Cow::Owned(s) if s.capacity() == s.len() => s,
+        std::borrow::Cow::Owned(mut s) => {
+            let exact = String::from(s.as_str());
+            zeroize::Zeroize::zeroize(&mut s);
+            exact
+        }
+    }
 }
 
 /// Now, as sops writes `lastmodified` (RFC 3339, seconds, UTC).
@@ -467,6 +478,33 @@ fn now_rfc3339() -> Result<String> {
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     now.format(&time::format_description::well_known::Rfc3339)
         .map_err(|_| Error::Unsupported("cannot format the current time".into()))
+}
+
+/// A YAML file checked to be encrypted as it is read, without a tree (see
+/// [`PlainFile::streamable_yaml`]).
+pub struct YamlStream<'t> {
+    src: &'t str,
+}
+
+impl std::fmt::Debug for YamlStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "YamlStream(<{} bytes>)", self.src.len())
+    }
+}
+
+impl YamlStream<'_> {
+    /// Encrypts the file with `key` under `metadata` (as [`PlainFile::into_encrypted`] and
+    /// [`EncryptedFile::write_with`] in YAML would) and writes it to `sink` as it is read.
+    /// `Ok(false)`: the selectors look at comments; nothing was written, use the tree.
+    pub fn encrypt_to(
+        &self,
+        key: &DataKey,
+        metadata: Metadata,
+        opts: &StoreOptions,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<bool> {
+        stores::yaml::stream::encrypt(self.src, key, metadata, opts.yaml_indent, sink)
+    }
 }
 
 /// A decrypted (or never encrypted) file: its documents, without metadata.
@@ -519,6 +557,14 @@ impl PlainFile {
             docs,
             single_value: format == Format::Binary,
         })
+    }
+
+    /// Whether a YAML `text` can be encrypted as it is read, without a tree (one document
+    /// whose root is a mapping, no comments, anchors, aliases, non-string keys or `sops` key):
+    /// a large file then costs its text, not ten times it. Checks the whole text; `None`
+    /// means read it with [`PlainFile::parse`], which also reports its errors.
+    pub fn streamable_yaml(text: &[u8]) -> Option<YamlStream<'_>> {
+        stores::yaml::stream::check(text).map(|src| YamlStream { src })
     }
 
     /// [`PlainFile::parse`] of bytes that are zeroized and freed as soon as they are parsed

@@ -112,6 +112,37 @@ impl<'a> Walker<'a> {
         self
     }
 
+    /// For a caller that walks by itself (the streaming YAML encryptor): the path grows by
+    /// the map key `k`; returns the length to [`Walker::leave`] back to.
+    pub(crate) fn enter(&mut self, k: &str) -> usize {
+        let len = self.aad.len();
+        self.aad.push_str(k);
+        self.aad.push(':');
+        len
+    }
+
+    /// Back to the path before the [`Walker::enter`] that returned `len`.
+    pub(crate) fn leave(&mut self, len: usize) {
+        self.aad.truncate(len);
+    }
+
+    /// The hits below map key `k`.
+    pub(crate) fn descend(&self, hits: Hits, k: &str) -> Hits {
+        self.sel.descend(hits, k)
+    }
+
+    /// Encrypts (or decrypts) one leaf at the current path; a leaf that decrypts to a
+    /// comment is refused, as outside a list.
+    pub(crate) fn walk_leaf(&mut self, s: &mut Scalar, hits: Hits) -> Result<()> {
+        match self.leaf(s, hits)? {
+            None => Ok(()),
+            Some(_) => Err(Error::InvalidPlaintext {
+                key_path: self.aad().to_owned(),
+                ty: "comment".into(),
+            }),
+        }
+    }
+
     /// Changes `target` during a [`Direction::Verify`] walk, computing both MACs.
     pub(crate) fn changing(mut self, target: Target) -> Self {
         self.mac_old = Some(Mac::new(self.mac.only_encrypted));
@@ -318,14 +349,8 @@ impl<'a> Walker<'a> {
                 }
                 Ok(())
             }
-            Value::Scalar(s) => match self.leaf(s, hits)? {
-                None => Ok(()),
-                // Only a list item may hold an encrypted comment.
-                Some(_) => Err(Error::InvalidPlaintext {
-                    key_path: self.aad().to_owned(),
-                    ty: "comment".into(),
-                }),
-            },
+            // Only a list item may hold an encrypted comment.
+            Value::Scalar(s) => self.walk_leaf(s, hits),
             Value::Comment(c) => self.comment(c, hits).map(drop),
         }
     }

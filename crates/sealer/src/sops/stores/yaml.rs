@@ -12,6 +12,7 @@
 //! becomes `493`, `yes` becomes `"yes"`.
 
 mod emitter;
+pub(crate) mod stream;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -597,7 +598,19 @@ struct ItemStart {
     doc: usize,
 }
 
-struct Loader<'s> {
+/// What the loader reports as it reads, when it builds no tree (see `stream.rs`).
+trait Visit {
+    fn map_start(&mut self) -> Result<()>;
+    fn key(&mut self, key: &Key) -> Result<()>;
+    /// The value of the last key has been read.
+    fn value_end(&mut self) -> Result<()>;
+    fn map_end(&mut self) -> Result<()>;
+    fn seq_start(&mut self) -> Result<()>;
+    fn seq_end(&mut self) -> Result<()>;
+    fn scalar(&mut self, s: Scalar) -> Result<()>;
+}
+
+struct Loader<'s, 'v> {
     src: &'s str,
     ascii: bool,
     line_starts: Vec<usize>,
@@ -621,6 +634,11 @@ struct Loader<'s> {
     key_hasher: std::hash::RandomState,
     /// Alias expansion so far (checked before anything is expanded).
     budget: AliasBudget,
+    /// Without a tree: each node is checked, handed to this and dropped.
+    visit: Option<&'v mut dyn Visit>,
+    /// Reading without a tree stopped at something that needs one (anchors, aliases, a key
+    /// that is not a plain scalar, a second document, …).
+    declined: bool,
 }
 
 fn malformed(line: Option<usize>, message: impl Into<String>) -> Error {
@@ -652,7 +670,19 @@ fn scalar_len(s: &Scalar) -> usize {
     }
 }
 
-impl<'s> Loader<'s> {
+impl<'s> Loader<'s, '_> {
+    /// Whether the nodes are kept for a tree.
+    fn keeps(&self) -> bool {
+        self.visit.is_none()
+    }
+
+    /// Stops a read without a tree: the caller reads the text into a tree instead.
+    #[inline(never)]
+    fn decline(&mut self) -> Error {
+        self.declined = true;
+        malformed(None, "this YAML needs a tree")
+    }
+
     fn byte(&self, m: &saphyr_parser::Marker) -> usize {
         if self.ascii {
             return m.index().min(self.src.len());
@@ -881,6 +911,7 @@ impl<'s> Loader<'s> {
             PEvent::Scalar(v, style, anchor, tag) => {
                 self.scalar_node(v, style, anchor, tag, parent, line)
             }
+            PEvent::Alias(_) if !self.keeps() => Err(self.decline()),
             PEvent::Alias(id) => {
                 let target = self
                     .anchors
@@ -909,6 +940,13 @@ impl<'s> Loader<'s> {
             .node()
             .map_err(|e| malformed(Some(line), e.to_string()))?;
         let s = self.scalar_value(v, style, tag.as_deref(), line)?;
+        if let Some(visit) = self.visit.as_deref_mut() {
+            if anchor != 0 {
+                return Err(self.decline());
+            }
+            visit.scalar(s)?;
+            return Ok(NodeRef::Scalar(usize::MAX));
+        }
         self.a.scalars.push(Some(s));
         self.a
             .shared_scalars
@@ -932,7 +970,17 @@ impl<'s> Loader<'s> {
         self.budget
             .node()
             .map_err(|e| malformed(Some(line), e.to_string()))?;
+        if anchor != 0 && !self.keeps() {
+            return Err(self.decline());
+        }
         let id = self.new_container(is_map, parent, anchor != 0, line)?;
+        if let Some(visit) = self.visit.as_deref_mut() {
+            if is_map {
+                visit.map_start()?;
+            } else {
+                visit.seq_start()?;
+            }
+        }
         if anchor != 0 {
             self.anchors.insert(anchor, NodeRef::Container(id));
         }
@@ -946,6 +994,11 @@ impl<'s> Loader<'s> {
             if matches!(kev, PEvent::MappingEnd) {
                 self.seen_keys.remove(&id);
                 self.a.containers[id].open = false;
+                if let Some(visit) = self.visit.as_deref_mut() {
+                    // Without aliases nothing refers to a closed collection again.
+                    self.a.containers.truncate(id);
+                    visit.map_end()?;
+                }
                 break;
             }
             let kbyte = self.byte(&kspan.start);
@@ -956,13 +1009,21 @@ impl<'s> Loader<'s> {
                 PEvent::Scalar(v, style, 0, tag) => {
                     self.scalar_key(id, v, style, tag.as_deref(), kline)?
                 }
+                _ if !self.keeps() => return Err(self.decline()),
                 kev => {
                     let key_ref = self.node(kev, kspan, Some(id))?;
                     self.mapping_key(id, key_ref, kline)?
                 }
             };
+            if let Some(visit) = self.visit.as_deref_mut() {
+                visit.key(&key)?;
+            }
             let (vev, vspan) = self.next()?;
             let value = self.node(vev, vspan, Some(id))?;
+            if let Some(visit) = self.visit.as_deref_mut() {
+                visit.value_end()?;
+                continue;
+            }
             self.add_child(id, value);
             self.a.containers[id]
                 .items
@@ -1025,8 +1086,12 @@ impl<'s> Loader<'s> {
             // A set of hashes, not a scan of the items: large flat maps stay linear, and the
             // keys are not held twice. Only a repeated hash compares the keys themselves.
             let hash = self.key_hasher.hash_one(k.as_str());
-            let seen = self.seen_keys.entry(id).or_default();
-            if !seen.insert(hash)
+            let fresh = self.seen_keys.entry(id).or_default().insert(hash);
+            if !fresh && !self.keeps() {
+                // Without the items the keys cannot be compared.
+                return Err(self.decline());
+            }
+            if !fresh
                 && self.a.containers[id]
                     .items
                     .iter()
@@ -1047,11 +1112,18 @@ impl<'s> Loader<'s> {
             let (iev, ispan) = self.next()?;
             if matches!(iev, PEvent::SequenceEnd) {
                 self.a.containers[id].open = false;
+                if let Some(visit) = self.visit.as_deref_mut() {
+                    self.a.containers.truncate(id);
+                    visit.seq_end()?;
+                }
                 break;
             }
             let byte = self.item_byte(&ispan);
             self.record_start(id, byte);
             let value = self.node(iev, ispan, Some(id))?;
+            if !self.keeps() {
+                continue;
+            }
             self.add_child(id, value);
             self.a.containers[id]
                 .items
@@ -1271,158 +1343,195 @@ impl Parsed {
 }
 
 fn parse(text: &[u8], check_duplicates: bool) -> Result<Parsed> {
-    let src = std::str::from_utf8(text).map_err(|e| {
+    let src = utf8(text)?;
+    let mut l = Loader::new(src, check_duplicates, None);
+    let (roots, doc_starts) = l.documents()?;
+    Ok(l.attach_comments(roots, &doc_starts))
+}
+
+/// The text as UTF-8, or the line where it stops being UTF-8.
+fn utf8(text: &[u8]) -> Result<&str> {
+    std::str::from_utf8(text).map_err(|e| {
         let line = text[..e.valid_up_to()]
             .iter()
             .filter(|b| **b == b'\n')
             .count()
             + 1;
         malformed(Some(line), "invalid UTF-8")
-    })?;
-    // Line starts map parser positions to bytes (non-ASCII text) and place comments; a file
-    // of ASCII without `#` needs neither (a million lines would hold a million offsets).
-    let has_comments = src.as_bytes().contains(&b'#');
-    let mut line_starts = vec![0];
-    if has_comments || !src.is_ascii() {
-        line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+    })
+}
+
+impl<'s, 'v> Loader<'s, 'v> {
+    fn new(src: &'s str, check_duplicates: bool, visit: Option<&'v mut dyn Visit>) -> Self {
+        // Line starts map parser positions to bytes (non-ASCII text) and place comments; a
+        // file of ASCII without `#` needs neither (a million lines would hold a million offsets).
+        let has_comments = src.as_bytes().contains(&b'#');
+        let mut line_starts = vec![0];
+        if has_comments || !src.is_ascii() {
+            line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+        }
+        Loader {
+            src,
+            ascii: src.is_ascii(),
+            line_starts,
+            parser: Parser::new_from_str(src),
+            last_end: 0,
+            found: Vec::new(),
+            a: Assembler {
+                containers: Vec::new(),
+                scalars: Vec::new(),
+                shared_scalars: Vec::new(),
+            },
+            anchors: HashMap::new(),
+            starts: Vec::new(),
+            doc: 0,
+            check_duplicates,
+            has_comments,
+            seen_keys: HashMap::new(),
+            key_hasher: std::hash::RandomState::new(),
+            budget: AliasBudget::new(src.len()),
+            visit,
+            declined: false,
+        }
     }
-    let mut l = Loader {
-        src,
-        ascii: src.is_ascii(),
-        line_starts,
-        parser: Parser::new_from_str(src),
-        last_end: 0,
-        found: Vec::new(),
-        a: Assembler {
-            containers: Vec::new(),
-            scalars: Vec::new(),
-            shared_scalars: Vec::new(),
-        },
-        anchors: HashMap::new(),
-        starts: Vec::new(),
-        doc: 0,
-        check_duplicates,
-        has_comments,
-        seen_keys: HashMap::new(),
-        key_hasher: std::hash::RandomState::new(),
-        budget: AliasBudget::new(text.len()),
-    };
-    let mut roots: Vec<Option<usize>> = Vec::new();
-    let mut doc_starts: Vec<usize> = Vec::new();
-    loop {
-        let (ev, span) = l.next()?;
-        match ev {
-            PEvent::StreamStart | PEvent::Nothing => {}
-            PEvent::StreamEnd => break,
-            PEvent::DocumentStart(_) => {
-                doc_starts.push(l.byte(&span.start));
-                l.doc = roots.len();
-                let (rev, rspan) = l.next()?;
-                let line = rspan.start.line();
-                let root = match rev {
-                    PEvent::MappingStart(..) | PEvent::Alias(_) => {
-                        match l.node(rev, rspan, None)? {
-                            NodeRef::Container(id) if l.a.containers[id].is_map => Some(id),
-                            _ => {
-                                return Err(malformed(
-                                    Some(line),
-                                    "YAML documents that are values are not supported",
-                                ));
+
+    /// Reads every document: the root mapping of each, and where each starts.
+    fn documents(&mut self) -> Result<(Vec<Option<usize>>, Vec<usize>)> {
+        let l = self;
+        let mut roots: Vec<Option<usize>> = Vec::new();
+        let mut doc_starts: Vec<usize> = Vec::new();
+        loop {
+            let (ev, span) = l.next()?;
+            match ev {
+                PEvent::StreamStart | PEvent::Nothing => {}
+                PEvent::StreamEnd => break,
+                // Without a tree: one document whose root is a mapping.
+                PEvent::DocumentStart(_) if !l.keeps() && !roots.is_empty() => {
+                    return Err(l.decline());
+                }
+                PEvent::DocumentStart(_) => {
+                    doc_starts.push(l.byte(&span.start));
+                    l.doc = roots.len();
+                    let (rev, rspan) = l.next()?;
+                    let line = rspan.start.line();
+                    let root = match rev {
+                        PEvent::MappingStart(..) if !l.keeps() => {
+                            l.node(rev, rspan, None)?;
+                            Some(0)
+                        }
+                        PEvent::MappingStart(..) | PEvent::Alias(_) => {
+                            match l.node(rev, rspan, None)? {
+                                NodeRef::Container(id) if l.a.containers[id].is_map => Some(id),
+                                _ => {
+                                    return Err(malformed(
+                                        Some(line),
+                                        "YAML documents that are values are not supported",
+                                    ));
+                                }
                             }
                         }
+                        PEvent::SequenceStart(..) => {
+                            return Err(malformed(
+                                Some(line),
+                                "YAML documents that are sequences are not supported",
+                            ));
+                        }
+                        _ if !l.keeps() => return Err(l.decline()),
+                        PEvent::Scalar(ref v, style, _, _)
+                            if style == ScalarStyle::Plain && resolve(v) == Resolved::Null =>
+                        {
+                            None
+                        }
+                        _ => {
+                            return Err(malformed(
+                                Some(line),
+                                "YAML documents that are values are not supported",
+                            ));
+                        }
+                    };
+                    let root = match root {
+                        Some(r) => r,
+                        None => l.new_container(true, None, false, line)?,
+                    };
+                    roots.push(Some(root));
+                    // DocumentEnd
+                    let (end, _) = l.next()?;
+                    if !matches!(end, PEvent::DocumentEnd) {
+                        return Err(malformed(None, "expected the end of the document"));
                     }
-                    PEvent::SequenceStart(..) => {
-                        return Err(malformed(
-                            Some(line),
-                            "YAML documents that are sequences are not supported",
-                        ));
-                    }
-                    PEvent::Scalar(ref v, style, _, _)
-                        if style == ScalarStyle::Plain && resolve(v) == Resolved::Null =>
-                    {
-                        None
-                    }
-                    _ => {
-                        return Err(malformed(
-                            Some(line),
-                            "YAML documents that are values are not supported",
-                        ));
-                    }
-                };
-                let root = match root {
-                    Some(r) => r,
-                    None => l.new_container(true, None, false, line)?,
-                };
-                roots.push(Some(root));
-                // DocumentEnd
-                let (end, _) = l.next()?;
-                if !matches!(end, PEvent::DocumentEnd) {
-                    return Err(malformed(None, "expected the end of the document"));
                 }
-            }
-            other => {
-                return Err(malformed(
-                    Some(span.start.line()),
-                    format!("unexpected YAML event {other:?}"),
-                ));
+                other => {
+                    return Err(malformed(
+                        Some(span.start.line()),
+                        format!("unexpected YAML event {other:?}"),
+                    ));
+                }
             }
         }
+        Ok((roots, doc_starts))
     }
 
-    // Attach comments.
-    let mut found = std::mem::take(&mut l.found);
-    l.comments_between(l.last_end, src.len(), &mut found);
-    for (at, whole) in found {
-        if roots.is_empty() {
-            break;
+    /// Places the comments found between the nodes into their collections.
+    fn attach_comments(mut self, roots: Vec<Option<usize>>, doc_starts: &[usize]) -> Parsed {
+        let l = &mut self;
+        let src = l.src;
+        // Attach comments.
+        let mut found = std::mem::take(&mut l.found);
+        l.comments_between(l.last_end, src.len(), &mut found);
+        for (at, whole) in found {
+            if roots.is_empty() {
+                break;
+            }
+            let doc = doc_starts.partition_point(|&s| s <= at).saturating_sub(1);
+            let Some(root) = roots[doc] else { continue };
+            let idx = l.starts.partition_point(|s| s.byte < at);
+            let prev = idx
+                .checked_sub(1)
+                .map(|i| &l.starts[i])
+                .filter(|s| s.doc == doc);
+            let next = l.starts.get(idx).filter(|s| s.doc == doc);
+            let col = l.col_of(at);
+            let target: (usize, (usize, usize)) = if !whole {
+                match prev {
+                    Some(p) => (p.container, (2 * p.byte, at)),
+                    None => (root, (2 * at + 1, 0)),
+                }
+            } else {
+                match (prev, next) {
+                    (_, Some(n)) if prev.is_none_or(|p| n.depth >= p.depth) => {
+                        (n.container, (2 * n.byte, at))
+                    }
+                    (Some(p), next) => {
+                        let stop = next.map(|n| n.container);
+                        let mut c = Some(p.container);
+                        let mut chosen = None;
+                        while let Some(id) = c {
+                            if Some(id) == stop {
+                                break;
+                            }
+                            if l.a.containers[id].col.is_some_and(|cc| cc <= col) {
+                                chosen = Some(id);
+                                break;
+                            }
+                            c = l.a.containers[id].parent;
+                        }
+                        match (chosen, next) {
+                            (Some(id), _) => (id, (2 * at + 1, 0)),
+                            (None, Some(n)) => (n.container, (2 * n.byte, at)),
+                            (None, None) => (root, (2 * at + 1, 0)),
+                        }
+                    }
+                    _ => (root, (2 * at + 1, 0)),
+                }
+            };
+            let text = l.comment_text(at);
+            l.a.containers[target.0].comments.push((target.1, text));
         }
-        let doc = doc_starts.partition_point(|&s| s <= at).saturating_sub(1);
-        let Some(root) = roots[doc] else { continue };
-        let idx = l.starts.partition_point(|s| s.byte < at);
-        let prev = idx
-            .checked_sub(1)
-            .map(|i| &l.starts[i])
-            .filter(|s| s.doc == doc);
-        let next = l.starts.get(idx).filter(|s| s.doc == doc);
-        let col = l.col_of(at);
-        let target: (usize, (usize, usize)) = if !whole {
-            match prev {
-                Some(p) => (p.container, (2 * p.byte, at)),
-                None => (root, (2 * at + 1, 0)),
-            }
-        } else {
-            match (prev, next) {
-                (_, Some(n)) if prev.is_none_or(|p| n.depth >= p.depth) => {
-                    (n.container, (2 * n.byte, at))
-                }
-                (Some(p), next) => {
-                    let stop = next.map(|n| n.container);
-                    let mut c = Some(p.container);
-                    let mut chosen = None;
-                    while let Some(id) = c {
-                        if Some(id) == stop {
-                            break;
-                        }
-                        if l.a.containers[id].col.is_some_and(|cc| cc <= col) {
-                            chosen = Some(id);
-                            break;
-                        }
-                        c = l.a.containers[id].parent;
-                    }
-                    match (chosen, next) {
-                        (Some(id), _) => (id, (2 * at + 1, 0)),
-                        (None, Some(n)) => (n.container, (2 * n.byte, at)),
-                        (None, None) => (root, (2 * at + 1, 0)),
-                    }
-                }
-                _ => (root, (2 * at + 1, 0)),
-            }
-        };
-        let text = l.comment_text(at);
-        l.a.containers[target.0].comments.push((target.1, text));
+        Parsed {
+            nodes: self.a,
+            roots,
+        }
     }
-
-    Ok(Parsed { nodes: l.a, roots })
 }
 
 #[cfg(test)]
