@@ -455,14 +455,20 @@ fn write_all(sink: &mut dyn std::io::Write, bytes: &[u8]) -> Result<()> {
 /// A parser's scalar as an owned string without spare capacity: the YAML scanner reserves
 /// room ahead of every plain scalar, which a file of a million short values would keep.
 ///
-/// Copied into a new allocation of its size rather than shrunk in place: shrinking splits
-/// the scanner's buffer and leaves its tail as a hole the next (growing) buffer does not
-/// fit, and a million such holes cost more than the strings. The scanner's buffer is
-/// zeroized before it is freed.
+/// A short one is copied into a new allocation of its size rather than shrunk in place:
+/// shrinking splits the scanner's buffer and leaves its tail as a hole the next (growing)
+/// buffer does not fit, and a million such holes cost more than the strings. The scanner's
+/// buffer is zeroized before it is freed. A long one is shrunk where it is (a large block is
+/// remapped, not split; a copy would hold it twice).
 pub(crate) fn owned_text(text: std::borrow::Cow<'_, str>) -> String {
+    const COPIED_UP_TO: usize = 4096;
     match text {
         std::borrow::Cow::Borrowed(s) => s.to_owned(),
         std::borrow::Cow::Owned(s) if s.capacity() == s.len() => s,
+        std::borrow::Cow::Owned(mut s) if s.len() > COPIED_UP_TO => {
+            s.shrink_to_fit();
+            s
+        }
         std::borrow::Cow::Owned(mut s) => {
             let exact = String::from(s.as_str());
             zeroize::Zeroize::zeroize(&mut s);

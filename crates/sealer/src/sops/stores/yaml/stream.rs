@@ -8,8 +8,8 @@
 //! the text, the keys' hashes of one mapping and a chunk of output.
 //!
 //! Read this way: one document whose root is a mapping, without comments (no `#` at all),
-//! anchors, aliases, keys that are not plain scalars or not strings, or a top-level `sops` key,
-//! encrypted under selectors that do not look at comments. Anything else goes through the tree
+//! anchors, aliases, keys that are not plain scalars or not strings, a top-level `sops` key or
+//! a value over 1 MiB, encrypted under selectors that do not look at comments. Anything else goes through the tree
 //! as before. The two give the same file (tested side by side).
 
 use std::borrow::Cow;
@@ -27,6 +27,10 @@ use crate::sops::tree::{Item, Key, Scalar};
 use crate::sops::value::Cipher;
 use crate::sops::walk::{Direction, Walker};
 use crate::sops::{METADATA_KEY, now_rfc3339, prepare_for_encryption, seal_mac};
+
+/// The longest value streamed. A file of a few large values is cheaper as a tree: the tree
+/// path frees the text before it encrypts, this one reads the text to the end.
+const LARGEST_STREAMED: usize = 1 << 20;
 
 /// The first read: checks the text and whether it can be read without a tree (`None`: read
 /// it into one, which also reports its errors).
@@ -127,7 +131,11 @@ impl Visit for Probe {
     }
 
     fn scalar(&mut self, mut s: Scalar) -> Result<()> {
+        let large = super::scalar_len(&s) > LARGEST_STREAMED;
         s.zeroize();
+        if large {
+            return Err(Error::Unsupported("a large value".into()));
+        }
         Ok(())
     }
 }
@@ -306,6 +314,7 @@ mod tests {
             "a: [1\n",
             "a: 1\na: 2\n",
             "a: \"\\xff\"\n\u{0}",
+            &format!("a: {}\n", "x".repeat(LARGEST_STREAMED + 1)),
         ] {
             assert!(check(text.as_bytes()).is_none(), "{text:?}");
         }
@@ -342,10 +351,7 @@ mod tests {
         assert!(encrypt(src, &key, metadata(Selectors::default()), 4, &mut out).unwrap());
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(text.starts_with("a: ENC[AES256_GCM,"), "{text}");
-        assert!(
-            text.contains("\n      d_unencrypted: clear\n"),
-            "{text}"
-        );
+        assert!(text.contains("\n      d_unencrypted: clear\n"), "{text}");
         assert!(text.contains("\ne: {}\nsops:\n"), "{text}");
         let file = crate::sops::EncryptedFile::parse(&out, crate::sops::Format::Yaml).unwrap();
         let plain = file
