@@ -204,6 +204,24 @@ pub fn enc_value(data: &[u8]) {
 pub fn sops_yaml(data: &[u8]) {
     sops_store(data, Format::Yaml);
     yaml_stream(data);
+    yaml_stream_decrypt(data);
+}
+
+/// The YAML decryption without a tree against the tree: what it decrypts, the tree decrypts
+/// to the same text (it may leave a file to the tree, never give another answer).
+pub fn yaml_stream_decrypt(data: &[u8]) -> bool {
+    let Some(stream) = EncryptedFile::streamable_yaml(data) else {
+        return false;
+    };
+    let Some(text) = stream.decrypt(&DATA_KEY, MacCheck::Verify, &StoreOptions::default()) else {
+        return false;
+    };
+    let by_tree = EncryptedFile::parse(data, Format::Yaml)
+        .and_then(|f| f.decrypt(&DATA_KEY, MacCheck::Verify))
+        .and_then(|p| p.to_bytes(Format::Yaml))
+        .expect("what decrypts without a tree decrypts with one");
+    assert_eq!(*text, by_tree, "decrypted without a tree to another text");
+    true
 }
 
 /// The YAML encryptor without a tree against the tree: a text it takes is one the tree reads,
@@ -269,10 +287,15 @@ pub fn yaml_stream(data: &[u8]) -> bool {
             .and_then(|f| f.decrypt(&DATA_KEY, MacCheck::Verify))
             .and_then(|p| p.to_bytes(Format::Yaml))
     };
+    let cleartext = decrypt(&by_tree).expect("the tree's file decrypts");
     assert_eq!(
         decrypt(&streamed).expect("a streamed file decrypts, its MAC checked"),
-        decrypt(&by_tree).expect("the tree's file decrypts"),
+        cleartext,
         "the streamed file decrypts to another text than the tree's"
+    );
+    assert!(
+        yaml_stream_decrypt(&streamed),
+        "a streamed file does not decrypt without a tree"
     );
     true
 }

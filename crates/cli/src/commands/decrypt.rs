@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use sealer::sops::TreePath;
+use zeroize::Zeroizing;
 
 use super::sops_args::{ConfigArgs, OutputArgs, TypeArgs};
 use super::sops_common::{self, Purpose, SopsFile};
@@ -50,7 +51,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         &args.config,
         args.indent,
     )?;
-    let opened = file.open(args.ignore_mac, Purpose::Read)?;
+    let input = file.read()?;
+    if args.extract.is_none()
+        && let Some(cleartext) = file.decrypt_streamed(&input, args.ignore_mac)
+    {
+        drop(Zeroizing::new(input));
+        sops_common::write_output(&target, &cleartext)?;
+        return Ok(ExitStatus::Success);
+    }
+    let opened = file.open_bytes(input, args.ignore_mac, Purpose::Read)?;
     match &args.extract {
         Some(path) => sops_common::write_output(&target, &opened.extract(path)?)?,
         // Decrypted and its MAC checked: only writing is left, as the text is emitted.

@@ -163,6 +163,34 @@ impl SopsFile {
         Opened::decrypt_owned(input, self, ignore_mac, purpose)
     }
 
+    /// [`SopsFile::open`] of bytes already read.
+    pub fn open_bytes(
+        &self,
+        input: Vec<u8>,
+        ignore_mac: bool,
+        purpose: Purpose,
+    ) -> anyhow::Result<Opened> {
+        Opened::decrypt_owned(input, self, ignore_mac, purpose)
+    }
+
+    /// The cleartext of a YAML file decrypted without a tree, in the output store's YAML
+    /// settings. `None` when the file needs a tree (comments, another store, a data key,
+    /// value or MAC that fails: the tree reports those).
+    pub fn decrypt_streamed(&self, input: &[u8], ignore_mac: bool) -> Option<Zeroizing<Vec<u8>>> {
+        if self.formats.input != Format::Yaml || self.formats.output != Format::Yaml {
+            return None;
+        }
+        let stream = EncryptedFile::streamable_yaml(input)?;
+        let key = master_keys::unwrap_data_key(stream.metadata(), &Unwrappers::from_process_env())
+            .ok()?;
+        let check = if ignore_mac {
+            MacCheck::Ignore
+        } else {
+            MacCheck::Verify
+        };
+        stream.decrypt(&key, check, &self.formats.options)
+    }
+
     /// Reads, parses and unwraps the data key; the values stay encrypted.
     pub fn unlock(&self) -> anyhow::Result<Unlocked> {
         let input = Zeroizing::new(self.read()?);

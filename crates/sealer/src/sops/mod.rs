@@ -262,6 +262,19 @@ impl EncryptedFile {
         }
     }
 
+    /// An encrypted YAML `text` to decrypt without a tree: its metadata read from its end
+    /// (where sops writes it). A large file then costs its text and its cleartext, not a tree.
+    /// `None` (comments, no metadata found): use [`EncryptedFile::parse`].
+    pub fn streamable_yaml(text: &[u8]) -> Option<EncryptedYamlStream<'_>> {
+        let (src, metadata_value) = stores::yaml::stream::tail_metadata(text)?;
+        let metadata = Metadata::from_value(&metadata_value).ok()?;
+        Some(EncryptedYamlStream {
+            src,
+            metadata_value,
+            metadata,
+        })
+    }
+
     /// Whether `bytes` parse as an encrypted file of `format` (sops `filestatus`).
     pub fn is_encrypted(bytes: &[u8], format: Format) -> bool {
         Self::parse(bytes, format).is_ok()
@@ -510,6 +523,41 @@ impl YamlStream<'_> {
         sink: &mut dyn std::io::Write,
     ) -> Result<bool> {
         stores::yaml::stream::encrypt(self.src, key, metadata, opts.yaml_indent, sink)
+    }
+}
+
+/// An encrypted YAML file to be decrypted without a tree (see
+/// [`EncryptedFile::streamable_yaml`]).
+pub struct EncryptedYamlStream<'t> {
+    src: &'t str,
+    metadata_value: Value,
+    metadata: Metadata,
+}
+
+impl std::fmt::Debug for EncryptedYamlStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncryptedYamlStream(<{} bytes>)", self.src.len())
+    }
+}
+
+impl EncryptedYamlStream<'_> {
+    /// The metadata, read from the end of the file (to unwrap the data key with).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The cleartext (as [`EncryptedFile::decrypt`] and [`PlainFile::write_with`] in YAML
+    /// would write it), its MAC checked unless ignored. `None` for anything a tree is needed
+    /// for or reports: a value that does not authenticate, a MAC that does not match,
+    /// encrypted comments, metadata that is not the file's. Read the file with
+    /// [`EncryptedFile::parse`] then.
+    pub fn decrypt(
+        &self,
+        key: &DataKey,
+        mac: MacCheck,
+        opts: &StoreOptions,
+    ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        stores::yaml::stream::decrypt(self.src, &self.metadata_value, key, mac, opts.yaml_indent)
     }
 }
 

@@ -131,6 +131,12 @@ impl<'a> Walker<'a> {
         self.sel.descend(hits, k)
     }
 
+    /// Encrypts or decrypts one leaf at the current path: `Some(text)` when it decrypted to
+    /// a comment (an item of a list).
+    pub(crate) fn walk_item(&mut self, s: &mut Scalar, hits: Hits) -> Result<Option<String>> {
+        self.leaf(s, hits)
+    }
+
     /// Encrypts (or decrypts) one leaf at the current path; a leaf that decrypts to a
     /// comment is refused, as outside a list.
     pub(crate) fn walk_leaf(&mut self, s: &mut Scalar, hits: Hits) -> Result<()> {

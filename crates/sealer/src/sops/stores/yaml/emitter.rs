@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use zeroize::Zeroize as _;
+
 /// Scalar styles (`yaml_scalar_style_t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Style {
@@ -827,6 +829,10 @@ impl<'e> Emitter<'e> {
             Style::DoubleQuoted => self.write_double(v),
             Style::Literal => self.write_literal(v),
             Style::MergeTagged | Style::BinaryTagged => self.write_plain(v),
+        }
+        // Text the event owned may be cleartext (a value decrypted as it was read).
+        if let Cow::Owned(mut text) = value {
+            text.zeroize();
         }
         self.pop_indent();
         self.pop_state();

@@ -23,7 +23,7 @@ use crate::sops::mac::Mac;
 use crate::sops::master_keys::DataKey;
 use crate::sops::metadata::{Metadata, NilList};
 use crate::sops::selectors::Hits;
-use crate::sops::tree::{Item, Key, Scalar};
+use crate::sops::tree::{Branch, Item, Key, Scalar, Value};
 use crate::sops::value::Cipher;
 use crate::sops::walk::{Direction, Walker};
 use crate::sops::{METADATA_KEY, now_rfc3339, prepare_for_encryption, seal_mac};
@@ -70,7 +70,7 @@ pub(crate) fn encrypt(
         b: Builder::new(indent, 0, Some(sink)),
         walker: Walker::new(&cipher, &sel, Direction::Encrypt, only),
         cipher: &cipher,
-        frames: Vec::new(),
+        at: Position::default(),
         metadata: Some(metadata),
         stamp,
         metadata_item: &metadata_item,
@@ -140,6 +140,235 @@ impl Visit for Probe {
     }
 }
 
+/// Decrypting without a tree: where the `sops` key of an encrypted YAML file starts, and its
+/// value read from there (sops writes the metadata last). `None` when the text has comments
+/// or no such key at the start of a line; the second read checks that this is the metadata
+/// the file holds.
+pub(crate) fn tail_metadata(text: &[u8]) -> Option<(&str, Value)> {
+    let src = utf8(text).ok()?;
+    if src.as_bytes().contains(&b'#') {
+        return None;
+    }
+    let key = format!("{METADATA_KEY}:");
+    let at = if src.starts_with(&key) {
+        src.rfind(&format!("\n{key}")).map_or(0, |i| i + 1)
+    } else {
+        src.rfind(&format!("\n{key}"))? + 1
+    };
+    let mut docs = super::load(&src.as_bytes()[at..], false).ok()?;
+    if docs.len() != 1 {
+        return None;
+    }
+    let mut items = docs.pop()?.items.into_iter();
+    let item = items.next()?;
+    (item.key.as_str() == Some(METADATA_KEY)).then_some((src, item.value))
+}
+
+/// Decrypts `src` (whose metadata [`tail_metadata`] read as `metadata`) with `key` and writes
+/// the cleartext in memory, checking the MAC (unless ignored) before it is returned. `None`
+/// for anything a tree is needed for or reports better: the caller reads the file into a tree.
+pub(crate) fn decrypt(
+    src: &str,
+    metadata: &Value,
+    key: &DataKey,
+    mac: crate::sops::MacCheck,
+    indent: usize,
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let parsed = Metadata::from_value(metadata).ok()?;
+    let sel = parsed.selectors.clone().with_default().compile().ok()?;
+    if sel.uses_comments() {
+        return None;
+    }
+    let cipher = Cipher::new(key);
+    let mut dec = Decryptor {
+        // Room for the whole cleartext: no regrowth leaves a copy of it behind.
+        b: Builder::new(indent, src.len(), None),
+        walker: Walker::new(&cipher, &sel, Direction::Decrypt, parsed.mac_only_encrypted),
+        at: Position::default(),
+        capture: None,
+        captured: None,
+    };
+    let mut l = Loader::new(src, false, Some(&mut dec));
+    let read = l.documents();
+    let declined = l.declined;
+    drop(l);
+    let out = zeroize::Zeroizing::new(dec.b.finish().ok()?);
+    if read.is_err() || declined || dec.captured.as_ref() != Some(metadata) {
+        return None;
+    }
+    let computed = std::mem::replace(&mut dec.walker.mac, Mac::new(false)).finish();
+    if mac == crate::sops::MacCheck::Verify {
+        let aad = crate::sops::mac::mac_aad(&parsed.last_modified);
+        match cipher.decrypt(&parsed.mac, aad.as_bytes()).ok()? {
+            crate::sops::value::Plain::Scalar(Scalar::Str(stored)) if stored == computed => {}
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// The value of the `sops` key, built as it is read.
+struct Capture {
+    /// The collections open, under a list that receives the value itself.
+    open: Vec<(Value, Option<String>)>,
+}
+
+impl Capture {
+    fn new() -> Self {
+        Self {
+            open: vec![(Value::List(Vec::new()), None)],
+        }
+    }
+
+    fn add(&mut self, v: Value) {
+        if let Some((parent, key)) = self.open.last_mut() {
+            match parent {
+                Value::Branch(b) => b.items.push(Item::new(key.take().unwrap_or_default(), v)),
+                Value::List(l) => l.push(v),
+                _ => {}
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if self.open.len() > 1
+            && let Some((v, _)) = self.open.pop()
+        {
+            self.add(v);
+        }
+    }
+
+    /// The value, once read whole.
+    fn finished(&mut self) -> Option<Value> {
+        match self.open.as_mut_slice() {
+            [(Value::List(l), _)] if l.len() == 1 => l.pop(),
+            _ => None,
+        }
+    }
+}
+
+/// The visitor of a decryption without a tree: decrypts each value and feeds the emitter;
+/// keeps the `sops` value aside.
+struct Decryptor<'a> {
+    b: Builder<'a, 'a>,
+    walker: Walker<'a>,
+    at: Position,
+    capture: Option<Capture>,
+    captured: Option<Value>,
+}
+
+impl Decryptor<'_> {
+    fn open(&mut self, is_map: bool) {
+        if let Some(c) = self.capture.as_mut() {
+            let v = if is_map {
+                Value::Branch(Branch::default())
+            } else {
+                Value::List(Vec::new())
+            };
+            c.open.push((v, None));
+            return;
+        }
+        if self.at.depth() == 0 {
+            self.b.push(Event::new(Kind::StreamStart));
+            self.b.push(Event::new(Kind::DocStart));
+        }
+        self.b.push(Event::new(if is_map {
+            Kind::MapStart
+        } else {
+            Kind::SeqStart
+        }));
+        self.at.open(is_map);
+    }
+
+    fn close(&mut self, is_map: bool) {
+        if let Some(c) = self.capture.as_mut() {
+            c.close();
+            return;
+        }
+        let root = self.at.close();
+        self.b
+            .push(Event::new(if is_map { Kind::MapEnd } else { Kind::SeqEnd }));
+        if root {
+            self.b.push(Event::new(Kind::DocEnd));
+            self.b.push(Event::new(Kind::StreamEnd));
+        }
+    }
+}
+
+/// Stops a read without a tree (the tree reports or handles it).
+fn needs_tree() -> Error {
+    Error::Unsupported("needs a tree".into())
+}
+
+impl Visit for Decryptor<'_> {
+    fn map_start(&mut self) -> Result<()> {
+        self.open(true);
+        Ok(())
+    }
+
+    fn key(&mut self, key: &Key) -> Result<()> {
+        let Key::Str(k) = key else {
+            return Err(needs_tree());
+        };
+        if let Some(c) = self.capture.as_mut() {
+            if let Some((_, slot)) = c.open.last_mut() {
+                *slot = Some(k.clone());
+            }
+            return Ok(());
+        }
+        if self.at.depth() == 1 && k == METADATA_KEY {
+            if self.captured.is_some() {
+                return Err(needs_tree());
+            }
+            self.capture = Some(Capture::new());
+            return Ok(());
+        }
+        self.at.key(&mut self.walker, k)?;
+        self.b.push(key_event(k));
+        Ok(())
+    }
+
+    fn value_end(&mut self) -> Result<()> {
+        if let Some(c) = self.capture.as_mut() {
+            if c.open.len() == 1 {
+                self.captured = c.finished();
+                self.capture = None;
+            }
+            return Ok(());
+        }
+        self.at.value_end(&mut self.walker);
+        Ok(())
+    }
+
+    fn map_end(&mut self) -> Result<()> {
+        self.close(true);
+        Ok(())
+    }
+
+    fn seq_start(&mut self) -> Result<()> {
+        self.open(false);
+        Ok(())
+    }
+
+    fn seq_end(&mut self) -> Result<()> {
+        self.close(false);
+        Ok(())
+    }
+
+    fn scalar(&mut self, mut s: Scalar) -> Result<()> {
+        if let Some(c) = self.capture.as_mut() {
+            c.add(Value::Scalar(s));
+            return Ok(());
+        }
+        if self.walker.walk_item(&mut s, self.at.hits())?.is_some() {
+            // An encrypted comment: the tree places it.
+            return Err(needs_tree());
+        }
+        self.b.push(scalar_event(s));
+        Ok(())
+    }
+}
+
 /// An open collection, with the selector hits of its values.
 enum Frame {
     /// A mapping: its hits, and those of the value being read with the path length to go back to.
@@ -151,20 +380,13 @@ enum Frame {
     Seq { hits: Hits },
 }
 
-/// The second read's visitor: encrypts each value and feeds the emitter.
-struct Encryptor<'a, 'w> {
-    b: Builder<'a, 'w>,
-    walker: Walker<'a>,
-    cipher: &'a Cipher,
+/// The collections open above the node being read.
+#[derive(Default)]
+struct Position {
     frames: Vec<Frame>,
-    /// Taken when the root mapping ends, to hold the MAC.
-    metadata: Option<Metadata>,
-    stamp: String,
-    /// The `sops` item, made once the MAC is known; outlives the emitter that borrows it.
-    metadata_item: &'a OnceCell<Item>,
 }
 
-impl Encryptor<'_, '_> {
+impl Position {
     /// The hits of the node being read.
     fn hits(&self) -> Hits {
         match self.frames.last() {
@@ -177,6 +399,80 @@ impl Encryptor<'_, '_> {
         }
     }
 
+    fn open(&mut self, is_map: bool) {
+        let hits = self.hits();
+        self.frames.push(if is_map {
+            Frame::Map { hits, value: None }
+        } else {
+            Frame::Seq { hits }
+        });
+    }
+
+    /// Closes the innermost collection; whether it was the root.
+    fn close(&mut self) -> bool {
+        self.frames.pop();
+        self.frames.is_empty()
+    }
+
+    fn depth(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// A key of the innermost mapping: the walker's path and the hits go below it.
+    fn key(&mut self, walker: &mut Walker<'_>, k: &str) -> Result<()> {
+        let Some(Frame::Map { hits, value }) = self.frames.last_mut() else {
+            return Err(Error::Unsupported(
+                "internal error: a key outside a mapping".into(),
+            ));
+        };
+        let child = walker.descend(*hits, k);
+        *value = Some((child, walker.enter(k)));
+        Ok(())
+    }
+
+    /// The value of the last key was read: back to the mapping's path.
+    fn value_end(&mut self, walker: &mut Walker<'_>) {
+        if let Some(Frame::Map { value, .. }) = self.frames.last_mut()
+            && let Some((_, len)) = value.take()
+        {
+            walker.leave(len);
+        }
+    }
+}
+
+/// A scalar as an event that owns its text.
+fn scalar_event(s: Scalar) -> Event<'static> {
+    match s {
+        Scalar::Str(text) => {
+            let style = string_style(&text);
+            Event::new(Kind::Scalar(Cow::Owned(text), style))
+        }
+        other => {
+            let (text, style) = scalar_text(&other);
+            Event::new(Kind::Scalar(Cow::Owned(text.into_owned()), style))
+        }
+    }
+}
+
+/// A string key as an event.
+fn key_event(k: &str) -> Event<'static> {
+    Event::new(Kind::Scalar(Cow::Owned(k.to_owned()), string_style(k)))
+}
+
+/// The second read's visitor: encrypts each value and feeds the emitter.
+struct Encryptor<'a, 'w> {
+    b: Builder<'a, 'w>,
+    walker: Walker<'a>,
+    cipher: &'a Cipher,
+    at: Position,
+    /// Taken when the root mapping ends, to hold the MAC.
+    metadata: Option<Metadata>,
+    stamp: String,
+    /// The `sops` item, made once the MAC is known; outlives the emitter that borrows it.
+    metadata_item: &'a OnceCell<Item>,
+}
+
+impl Encryptor<'_, '_> {
     /// The end of the root mapping: the MAC is sealed into the metadata, written last.
     fn finish_document(&mut self) -> Result<()> {
         let mut metadata = self
@@ -189,10 +485,7 @@ impl Encryptor<'_, '_> {
         let item = self
             .metadata_item
             .get_or_init(|| Item::new(METADATA_KEY, metadata.to_value(NilList::EmptyList)));
-        self.b.push(Event::new(Kind::Scalar(
-            Cow::Borrowed(METADATA_KEY),
-            string_style(METADATA_KEY),
-        )));
+        self.b.push(key_event(METADATA_KEY));
         self.b.value(&item.value, String::new(), String::new());
         self.b.push(Event::new(Kind::MapEnd));
         self.b.push(Event::new(Kind::DocEnd));
@@ -203,13 +496,12 @@ impl Encryptor<'_, '_> {
 
 impl Visit for Encryptor<'_, '_> {
     fn map_start(&mut self) -> Result<()> {
-        if self.frames.is_empty() {
+        if self.at.depth() == 0 {
             self.b.push(Event::new(Kind::StreamStart));
             self.b.push(Event::new(Kind::DocStart));
         }
-        let hits = self.hits();
         self.b.push(Event::new(Kind::MapStart));
-        self.frames.push(Frame::Map { hits, value: None });
+        self.at.open(true);
         Ok(())
     }
 
@@ -219,32 +511,18 @@ impl Visit for Encryptor<'_, '_> {
                 "internal error: a non-string key in a streamed YAML file".into(),
             ));
         };
-        let Some(Frame::Map { hits, value }) = self.frames.last_mut() else {
-            return Err(Error::Unsupported(
-                "internal error: a key outside a mapping".into(),
-            ));
-        };
-        let child = self.walker.descend(*hits, k);
-        *value = Some((child, self.walker.enter(k)));
-        self.b.push(Event::new(Kind::Scalar(
-            Cow::Owned(k.clone()),
-            string_style(k),
-        )));
+        self.at.key(&mut self.walker, k)?;
+        self.b.push(key_event(k));
         Ok(())
     }
 
     fn value_end(&mut self) -> Result<()> {
-        if let Some(Frame::Map { value, .. }) = self.frames.last_mut()
-            && let Some((_, len)) = value.take()
-        {
-            self.walker.leave(len);
-        }
+        self.at.value_end(&mut self.walker);
         Ok(())
     }
 
     fn map_end(&mut self) -> Result<()> {
-        self.frames.pop();
-        if self.frames.is_empty() {
+        if self.at.close() {
             return self.finish_document();
         }
         self.b.push(Event::new(Kind::MapEnd));
@@ -252,32 +530,20 @@ impl Visit for Encryptor<'_, '_> {
     }
 
     fn seq_start(&mut self) -> Result<()> {
-        let hits = self.hits();
         self.b.push(Event::new(Kind::SeqStart));
-        self.frames.push(Frame::Seq { hits });
+        self.at.open(false);
         Ok(())
     }
 
     fn seq_end(&mut self) -> Result<()> {
-        self.frames.pop();
+        self.at.close();
         self.b.push(Event::new(Kind::SeqEnd));
         Ok(())
     }
 
     fn scalar(&mut self, mut s: Scalar) -> Result<()> {
-        let hits = self.hits();
-        self.walker.walk_leaf(&mut s, hits)?;
-        let event = match s {
-            Scalar::Str(text) => {
-                let style = string_style(&text);
-                Event::new(Kind::Scalar(Cow::Owned(text), style))
-            }
-            other => {
-                let (text, style) = scalar_text(&other);
-                Event::new(Kind::Scalar(Cow::Owned(text.into_owned()), style))
-            }
-        };
-        self.b.push(event);
+        self.walker.walk_leaf(&mut s, self.at.hits())?;
+        self.b.push(scalar_event(s));
         Ok(())
     }
 }
@@ -363,5 +629,54 @@ mod tests {
             String::from_utf8(plain).unwrap(),
             "a: 1\nb:\n    - x\n    - c: 2.5\n      d_unencrypted: clear\ne: {}\n"
         );
+    }
+
+    /// `text` encrypted with the tree, with `key`.
+    fn encrypted(text: &str, key: &DataKey) -> String {
+        let plain = crate::sops::PlainFile::parse(text.as_bytes(), crate::sops::Format::Yaml);
+        let file = plain
+            .unwrap()
+            .encrypt_at(key, metadata(Selectors::default()), "2026-01-01T00:00:00Z")
+            .unwrap();
+        String::from_utf8(file.to_bytes(crate::sops::Format::Yaml).unwrap()).unwrap()
+    }
+
+    fn decrypted(text: &str, key: &DataKey, mac: crate::sops::MacCheck) -> Option<String> {
+        let (src, value) = tail_metadata(text.as_bytes())?;
+        let out = decrypt(src, &value, key, mac, 4)?;
+        Some(String::from_utf8(out.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn a_decryption_without_a_tree_gives_the_cleartext_or_leaves_the_file_to_the_tree() {
+        use crate::sops::MacCheck::{Ignore, Verify};
+        let key = DataKey::from_slice(&[2u8; 32]).unwrap();
+        let text = "a: 1\nb:\n    - x\n    - c: 2.5\nd_unencrypted: clear\n";
+        let file = encrypted(text, &key);
+        assert_eq!(decrypted(&file, &key, Verify).as_deref(), Some(text));
+        // Keys after the metadata are read too.
+        let after = format!("{file}z_unencrypted: last\n");
+        assert_eq!(
+            decrypted(&after, &key, Ignore).as_deref(),
+            Some(&*format!("{text}z_unencrypted: last\n"))
+        );
+        // …but change the MAC.
+        assert_eq!(decrypted(&after, &key, Verify), None);
+        // Another data key, a value moved, a second `sops` key: the tree reports them.
+        let other = DataKey::from_slice(&[3u8; 32]).unwrap();
+        assert_eq!(decrypted(&file, &other, Ignore), None);
+        let a = file.lines().find(|l| l.starts_with("a: ")).unwrap();
+        let moved = file.replace(a, &a.replace("a: ", "e: "));
+        assert_eq!(decrypted(&moved, &key, Ignore), None);
+        let twice = format!("sops: 1\n{file}");
+        assert_eq!(decrypted(&twice, &key, Ignore), None);
+        // A `sops:` line inside a value after the metadata is not taken for it.
+        let fake = format!("{file}q: 'x\nsops: {{version: 1}}'\n");
+        if let Some(out) = decrypted(&fake, &key, Ignore) {
+            assert!(out.starts_with(text) && out.contains("q: "), "{out}");
+        }
+        // Comments and files without metadata are left to the tree.
+        assert!(tail_metadata(format!("# c\n{file}").as_bytes()).is_none());
+        assert!(tail_metadata(b"a: 1\n").is_none());
     }
 }
