@@ -75,16 +75,142 @@ pub(crate) fn encrypt(
         stamp,
         metadata_item: &metadata_item,
     };
-    let mut l = Loader::new(src, false, Some(&mut enc));
-    let read = l.documents();
-    if l.declined {
+    let (read, declined) = read_alongside(src, &mut enc);
+    if declined {
         return Err(Error::Unsupported(
             "internal error: a YAML file checked for streaming was declined".into(),
         ));
     }
-    drop(l);
     read?;
     enc.b.finish().map(|_| true)
+}
+
+/// A node read, sent from the reading thread to the visitor.
+enum Node {
+    MapStart,
+    Key(Key),
+    ValueEnd,
+    MapEnd,
+    SeqStart,
+    SeqEnd,
+    Scalar(Scalar),
+}
+
+/// Nodes sent at once (one channel operation per batch, not per node).
+const BATCH: usize = 512;
+
+/// The reading thread's visitor: batches the nodes for the other thread.
+struct Forward {
+    batch: Vec<Node>,
+    to: std::sync::mpsc::SyncSender<Vec<Node>>,
+}
+
+impl Forward {
+    fn push(&mut self, node: Node) -> Result<()> {
+        self.batch.push(node);
+        if self.batch.len() >= BATCH {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> Result<()> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        // The other side stops listening when its visitor failed: stop reading too.
+        self.to
+            .send(batch)
+            .map_err(|_| Error::Unsupported("the reading was stopped".into()))
+    }
+}
+
+impl Drop for Forward {
+    /// Nodes not sent (the read failed) are cleartext when encrypting.
+    fn drop(&mut self) {
+        for node in &mut self.batch {
+            if let Node::Scalar(s) = node {
+                s.zeroize();
+            }
+        }
+    }
+}
+
+impl Visit for Forward {
+    fn map_start(&mut self) -> Result<()> {
+        self.push(Node::MapStart)
+    }
+    fn key(&mut self, key: &Key) -> Result<()> {
+        self.push(Node::Key(key.clone()))
+    }
+    fn value_end(&mut self) -> Result<()> {
+        self.push(Node::ValueEnd)
+    }
+    fn map_end(&mut self) -> Result<()> {
+        self.push(Node::MapEnd)
+    }
+    fn seq_start(&mut self) -> Result<()> {
+        self.push(Node::SeqStart)
+    }
+    fn seq_end(&mut self) -> Result<()> {
+        self.push(Node::SeqEnd)
+    }
+    fn scalar(&mut self, s: Scalar) -> Result<()> {
+        self.push(Node::Scalar(s))
+    }
+}
+
+fn apply(visit: &mut dyn Visit, node: Node) -> Result<()> {
+    match node {
+        Node::MapStart => visit.map_start(),
+        Node::Key(k) => visit.key(&k),
+        Node::ValueEnd => visit.value_end(),
+        Node::MapEnd => visit.map_end(),
+        Node::SeqStart => visit.seq_start(),
+        Node::SeqEnd => visit.seq_end(),
+        Node::Scalar(s) => visit.scalar(s),
+    }
+}
+
+/// Reads `src` without a tree on a second thread while `visit` takes its nodes on this one
+/// (reading and encrypting or decrypting use both cores). The read's result and whether it
+/// declined; a failure of `visit` is returned, the nodes after it zeroized as they come.
+fn read_alongside(src: &str, visit: &mut dyn Visit) -> (Result<()>, bool) {
+    let (to, from) = std::sync::mpsc::sync_channel::<Vec<Node>>(16);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut forward = Forward {
+                batch: Vec::with_capacity(BATCH),
+                to,
+            };
+            let mut l = Loader::new(src, false, Some(&mut forward));
+            let read = l.documents();
+            let declined = l.declined;
+            drop(l);
+            (read.and_then(|_| forward.send()), declined)
+        });
+        let mut applied = Ok(());
+        for batch in from.iter() {
+            for node in batch {
+                match node {
+                    // After a failure the rest is dropped; cleartext zeroized.
+                    Node::Scalar(mut s) if applied.is_err() => s.zeroize(),
+                    node if applied.is_ok() => applied = apply(visit, node),
+                    _ => {}
+                }
+            }
+        }
+        let (read, declined) = reader.join().unwrap_or_else(|_| {
+            (
+                Err(Error::Unsupported(
+                    "internal error: the YAML reader failed".into(),
+                )),
+                false,
+            )
+        });
+        match applied {
+            Err(e) => (Err(e), declined),
+            Ok(()) => (read, declined),
+        }
+    })
 }
 
 /// The first read's visitor: refuses a top-level `sops` key and non-string keys, and drops
@@ -188,10 +314,7 @@ pub(crate) fn decrypt(
         capture: None,
         captured: None,
     };
-    let mut l = Loader::new(src, false, Some(&mut dec));
-    let read = l.documents();
-    let declined = l.declined;
-    drop(l);
+    let (read, declined) = read_alongside(src, &mut dec);
     let out = zeroize::Zeroizing::new(dec.b.finish().ok()?);
     if read.is_err() || declined || dec.captured.as_ref() != Some(metadata) {
         return None;
