@@ -206,14 +206,39 @@ fn large_files_streamed_in_chunks_open_in_real_sops_and_a_closed_pipe_is_no_erro
     assert_eq!(ours, theirs);
     assert!(ours.len() > 4 * 64 * 1024);
 
+    // The same without comments is encrypted and decrypted without a tree.
+    let flat_text: String = large_yaml(200)
+        .lines()
+        .filter(|l| !l.contains('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let flat = sb.write("flat.yaml", &flat_text);
+    let flat_enc = sb.write(
+        "flat.enc.yaml",
+        stdout_of(sb.seal().args(["encrypt", "--age", &a]).arg(&flat)),
+    );
+    let theirs = sops_decrypt(&sb, &flat_enc, "key-a.txt");
+    assert!(theirs.starts_with(b"section_0:\n    key_0: value 0 0 "));
+    assert!(
+        seal_decrypt(&sb, &flat_enc, "key-a.txt") == theirs,
+        "seal and sops decrypt the streamed file to different texts"
+    );
+
     // A reader that stops after one line (`| head -1`): exit 0, nothing on stderr.
     for args in [
         vec!["decrypt".to_owned(), enc_path.display().to_string()],
+        vec!["decrypt".to_owned(), flat_enc.display().to_string()],
         vec![
             "encrypt".into(),
             "--age".into(),
             a.clone(),
             plain.display().to_string(),
+        ],
+        vec![
+            "encrypt".into(),
+            "--age".into(),
+            a.clone(),
+            flat.display().to_string(),
         ],
     ] {
         let mut child = sb
@@ -239,18 +264,28 @@ fn large_files_streamed_in_chunks_open_in_real_sops_and_a_closed_pipe_is_no_erro
     // A full disk is an error, in one line.
     let full = fs_err::File::create("/dev/full").map(fs_err::File::into_parts);
     if let Ok((full, _)) = full {
-        let out = sb
-            .seal()
-            .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-            .arg("decrypt")
-            .arg(&enc_path)
-            .stdout(full)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("No space left on device"), "{stderr}");
+        for args in [
+            vec!["decrypt".to_owned(), enc_path.display().to_string()],
+            vec!["decrypt".to_owned(), flat_enc.display().to_string()],
+            vec![
+                "encrypt".into(),
+                "--age".into(),
+                a.clone(),
+                flat.display().to_string(),
+            ],
+        ] {
+            let out = sb
+                .seal()
+                .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
+                .args(&args)
+                .stdout(full.try_clone().unwrap())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.contains("No space left on device"), "{stderr}");
+        }
     }
 }
 

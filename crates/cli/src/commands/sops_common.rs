@@ -434,8 +434,13 @@ pub fn encrypt_to(
                 .metadata(&data_key)
                 .with_context(|| file.path.display().to_string())?;
             return write_output_with(target, |w| {
-                let streamed = stream.encrypt_to(&data_key, metadata.clone(), &formats.options, w);
-                if with_file(&file.path, streamed)? {
+                let streamed =
+                    match stream.encrypt_to(&data_key, metadata.clone(), &formats.options, w) {
+                        // Kept as the cause: a closed pipe (`| head`) is recognised as such.
+                        Err(e @ sops::Error::Write(_)) => return Err(anyhow::Error::new(e)),
+                        other => with_file(&file.path, other)?,
+                    };
+                if streamed {
                     return Ok(());
                 }
                 let plain = with_file(&file.path, PlainFile::parse(&input, formats.input))?;
