@@ -224,27 +224,25 @@ fn large_files_streamed_in_chunks_open_in_real_sops_and_a_closed_pipe_is_no_erro
         "seal and sops decrypt the streamed file to different texts"
     );
 
+    let decrypt = |p: &std::path::Path| vec!["decrypt".to_owned(), p.display().to_string()];
+    let encrypt = |p: &std::path::Path| {
+        let args = ["encrypt", "--age", &a, &p.display().to_string()];
+        args.map(str::to_owned).to_vec()
+    };
+    // Through the tree (with comments), then without (no comments).
+    let runs = [
+        decrypt(&enc_path),
+        encrypt(&plain),
+        decrypt(&flat_enc),
+        encrypt(&flat),
+    ];
+
     // A reader that stops after one line (`| head -1`): exit 0, nothing on stderr.
-    for args in [
-        vec!["decrypt".to_owned(), enc_path.display().to_string()],
-        vec!["decrypt".to_owned(), flat_enc.display().to_string()],
-        vec![
-            "encrypt".into(),
-            "--age".into(),
-            a.clone(),
-            plain.display().to_string(),
-        ],
-        vec![
-            "encrypt".into(),
-            "--age".into(),
-            a.clone(),
-            flat.display().to_string(),
-        ],
-    ] {
+    for args in &runs {
         let mut child = sb
             .seal()
             .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-            .args(&args)
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -264,20 +262,11 @@ fn large_files_streamed_in_chunks_open_in_real_sops_and_a_closed_pipe_is_no_erro
     // A full disk is an error, in one line.
     let full = fs_err::File::create("/dev/full").map(fs_err::File::into_parts);
     if let Ok((full, _)) = full {
-        for args in [
-            vec!["decrypt".to_owned(), enc_path.display().to_string()],
-            vec!["decrypt".to_owned(), flat_enc.display().to_string()],
-            vec![
-                "encrypt".into(),
-                "--age".into(),
-                a.clone(),
-                flat.display().to_string(),
-            ],
-        ] {
+        for args in [&runs[0], &runs[2], &runs[3]] {
             let out = sb
                 .seal()
                 .env("SOPS_AGE_KEY_FILE", key_file("key-a.txt"))
-                .args(&args)
+                .args(args)
                 .stdout(full.try_clone().unwrap())
                 .output()
                 .unwrap();
