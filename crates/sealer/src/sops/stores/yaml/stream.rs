@@ -171,7 +171,7 @@ fn apply(visit: &mut dyn Visit, node: Node) -> Result<()> {
 }
 
 /// Reads `src` without a tree on a second thread while `visit` takes its nodes on this one
-/// (reading and encrypting or decrypting use both cores). The read's result and whether it
+/// (reading and encrypting use both cores). The read's result and whether it
 /// declined; a failure of `visit` is returned, the nodes after it zeroized as they come.
 fn read_alongside(src: &str, visit: &mut dyn Visit) -> (Result<()>, bool) {
     let (to, from) = std::sync::mpsc::sync_channel::<Vec<Node>>(16);
@@ -314,7 +314,12 @@ pub(crate) fn decrypt(
         capture: None,
         captured: None,
     };
-    let (read, declined) = read_alongside(src, &mut dec);
+    // On one thread: the `ENC[…]` strings a second thread would read are freed here, and
+    // freeing memory of another thread's heap cost more than the read saved (measured).
+    let mut l = Loader::new(src, false, Some(&mut dec));
+    let read = l.documents();
+    let declined = l.declined;
+    drop(l);
     let out = zeroize::Zeroizing::new(dec.b.finish().ok()?);
     if read.is_err() || declined || dec.captured.as_ref() != Some(metadata) {
         return None;
