@@ -426,7 +426,9 @@ pub fn encrypt_to(
     let formats = file.formats;
     if formats.input == Format::Yaml && formats.output == Format::Yaml {
         let mut input = Zeroizing::new(input);
-        if let Some(stream) = PlainFile::streamable_yaml(&input) {
+        if PlainFile::yaml_tree_exceeds_budget(&input)
+            && let Some(stream) = PlainFile::streamable_yaml(&input)
+        {
             // Checked whole first: every error but writing comes before the first byte.
             let plan = Plan::build(&file.rules_name, &file.config, key_args, selector_args)?;
             let data_key = DataKey::generate();

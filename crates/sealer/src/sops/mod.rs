@@ -613,6 +613,16 @@ impl PlainFile {
         })
     }
 
+    /// Whether a tree of the YAML `text` would cost more than the text's memory budget
+    /// (3× the text + 32 MiB, the text included). A tree costs about 256 bytes a line; a file of
+    /// many short lines is then better encrypted without one ([`PlainFile::streamable_yaml`]),
+    /// any other faster with one (it reads the text once, not twice).
+    pub fn yaml_tree_exceeds_budget(text: &[u8]) -> bool {
+        const TREE_BYTES_PER_LINE: usize = 256;
+        let lines = memchr::memchr_iter(b'\n', text).count() + 1;
+        lines.saturating_mul(TREE_BYTES_PER_LINE) > text.len().saturating_mul(2) + (32 << 20)
+    }
+
     /// Whether a YAML `text` can be encrypted as it is read, without a tree (one document
     /// whose root is a mapping, no comments, anchors, aliases, non-string keys or `sops` key):
     /// a large file then costs its text, not ten times it. Checks the whole text; `None`

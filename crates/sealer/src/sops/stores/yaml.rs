@@ -891,7 +891,12 @@ impl<'s> Loader<'s, '_> {
             Resolved::Int(i) => Scalar::Int(i),
             Resolved::Float(f) => Scalar::Float(f),
             Resolved::Time(t) => Scalar::Time(t),
-            Resolved::Str | Resolved::Merge => Scalar::Str(crate::sops::owned_text(owned)),
+            // A tree keeps its strings: without spare room. Without a tree a string lives
+            // as long as its node: taken as the scanner made it.
+            Resolved::Str | Resolved::Merge if self.keeps() => {
+                Scalar::Str(crate::sops::owned_text(owned))
+            }
+            Resolved::Str | Resolved::Merge => Scalar::Str(owned.into_owned()),
             Resolved::Uint(_) => {
                 return Err(malformed(
                     Some(line),

@@ -7,6 +7,11 @@
 //! MAC on the way; the `sops` metadata, which holds the MAC, ends the root mapping. Memory is
 //! the text, the keys' hashes of one mapping and a chunk of output.
 //!
+//! Reading twice costs more time than a tree: `seal encrypt` streams only a file whose tree
+//! would cost more than its memory budget (`PlainFile::yaml_tree_exceeds_budget`, many short
+//! lines). Decrypting reads once (the metadata is read first from the end of the file) and
+//! streams whenever it can.
+//!
 //! Read this way: one document whose root is a mapping, without comments (no `#` at all),
 //! anchors, aliases, keys that are not plain scalars or not strings, a top-level `sops` key or
 //! a value over 1 MiB, encrypted under selectors that do not look at comments. Anything else goes through the tree
