@@ -34,7 +34,7 @@ use crate::sops::walk::{Direction, Walker};
 use crate::sops::{METADATA_KEY, now_rfc3339, prepare_for_encryption, seal_mac};
 
 /// The longest value streamed. A file of a few large values is cheaper as a tree: the tree
-/// path frees the text before it encrypts, this one reads the text to the end.
+/// path frees the text before it encrypts or decrypts, this one reads the text to the end.
 const LARGEST_STREAMED: usize = 1 << 20;
 
 /// The first read: checks the text and whether it can be read without a tree (`None`: read
@@ -493,6 +493,10 @@ impl Visit for Decryptor<'_> {
             c.add(Value::Scalar(s));
             return Ok(());
         }
+        if super::scalar_len(&s) > LARGEST_STREAMED {
+            // The tree frees the text before it decrypts a large value.
+            return Err(needs_tree());
+        }
         if self.walker.walk_item(&mut s, self.at.hits())?.is_some() {
             // An encrypted comment: the tree places it.
             return Err(needs_tree());
@@ -811,5 +815,8 @@ mod tests {
         // Comments and files without metadata are left to the tree.
         assert!(tail_metadata(format!("# c\n{file}").as_bytes()).is_none());
         assert!(tail_metadata(b"a: 1\n").is_none());
+        // A large value: the tree frees the text first.
+        let large = encrypted(&format!("a: {}\n", "x".repeat(LARGEST_STREAMED)), &key);
+        assert_eq!(decrypted(&large, &key, Verify), None);
     }
 }
