@@ -1267,6 +1267,17 @@ fn analyze_any_scalar(v: &[u8]) -> ScalarData {
     d
 }
 
+/// Events not written (an emitter dropped on an error) may own cleartext: zeroized.
+impl Drop for Emitter<'_> {
+    fn drop(&mut self) {
+        for event in &mut self.events {
+            if let Kind::Scalar(Cow::Owned(text), _) = &mut event.kind {
+                text.zeroize();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
