@@ -6,7 +6,13 @@
 //! fed a fixed 32-byte prefix, so the two kinds of MAC never collide. The hex string is stored
 //! encrypted as a `str` value with additional data = `lastmodified` in RFC 3339.
 
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
 use sha2::{Digest as _, Sha512};
+use zeroize::Zeroizing;
+
+use super::error::Error;
 
 use super::gofmt;
 
@@ -16,10 +22,30 @@ pub const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
     0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
 
-/// A running MAC.
+/// Input hashed on this thread before the rest goes to a second one.
+const HASHED_HERE: usize = 1 << 20;
+/// Input handed to the hashing thread at once.
+const BLOCK: usize = 256 << 10;
+
+/// A running MAC. Past the first MiB, the hashing runs on a second thread (fed blocks of the
+/// input, zeroized once hashed) while this one goes on decrypting or encrypting: SHA-512 of
+/// every value was a tenth of the work.
 pub(crate) struct Mac {
-    hasher: Sha512,
+    hashing: Hashing,
     pub(crate) only_encrypted: bool,
+}
+
+enum Hashing {
+    Here {
+        hasher: Sha512,
+        fed: usize,
+    },
+    Away {
+        block: Zeroizing<Vec<u8>>,
+        /// `None` once a block could not be handed over.
+        to: Option<SyncSender<Zeroizing<Vec<u8>>>>,
+        worker: JoinHandle<Sha512>,
+    },
 }
 
 impl Mac {
@@ -29,21 +55,79 @@ impl Mac {
             hasher.update(MAC_ONLY_ENCRYPTED_INIT);
         }
         Self {
-            hasher,
+            hashing: Hashing::Here { hasher, fed: 0 },
             only_encrypted,
         }
     }
 
     /// Feeds a leaf (`encrypted`: whether the selectors encrypt it).
     pub(crate) fn leaf(&mut self, bytes: &[u8], encrypted: bool) {
-        if !self.only_encrypted || encrypted {
-            self.hasher.update(bytes);
+        if self.only_encrypted && !encrypted {
+            return;
+        }
+        match &mut self.hashing {
+            Hashing::Here { hasher, fed } => {
+                hasher.update(bytes);
+                *fed += bytes.len();
+                if *fed > HASHED_HERE {
+                    self.hand_over();
+                }
+            }
+            Hashing::Away { block, to, .. } => {
+                block.extend_from_slice(bytes);
+                if block.len() >= BLOCK
+                    && let Some(sender) = to
+                {
+                    let full = std::mem::replace(block, Zeroizing::new(Vec::with_capacity(BLOCK)));
+                    // Fails only if the worker is gone: `finish` reports it.
+                    if sender.send(full).is_err() {
+                        *to = None;
+                    }
+                }
+            }
         }
     }
 
-    /// Upper-case hex, as `fmt.Sprintf("%X", …)`.
-    pub(crate) fn finish(self) -> String {
-        hex::encode_upper(self.hasher.finalize())
+    /// Moves the hashing to a second thread (stays here if none can be started).
+    fn hand_over(&mut self) {
+        let Hashing::Here { hasher, .. } = &self.hashing else {
+            return;
+        };
+        let mut state = hasher.clone();
+        let (to, from) = sync_channel::<Zeroizing<Vec<u8>>>(4);
+        let worker = std::thread::Builder::new()
+            .name("sops-mac".into())
+            .spawn(move || {
+                for block in from {
+                    state.update(&*block);
+                }
+                state
+            });
+        if let Ok(worker) = worker {
+            self.hashing = Hashing::Away {
+                block: Zeroizing::new(Vec::with_capacity(BLOCK)),
+                to: Some(to),
+                worker,
+            };
+        }
+    }
+
+    /// Upper-case hex, as `fmt.Sprintf("%X", …)`. An error only if the hashing thread was
+    /// lost (never a MAC of part of the input).
+    pub(crate) fn finish(self) -> Result<String, Error> {
+        let lost = || Error::Unsupported("internal error: the MAC's hashing thread stopped".into());
+        let hasher = match self.hashing {
+            Hashing::Here { hasher, .. } => hasher,
+            Hashing::Away { block, to, worker } => {
+                let sent = to.is_some_and(|to| to.send(block).is_ok());
+                let hasher = worker.join().map_err(|_| lost())?;
+                if !sent {
+                    return Err(lost());
+                }
+                hasher
+            }
+        };
+        Ok(hex::encode_upper(hasher.finalize()))
     }
 }
 
@@ -58,17 +142,38 @@ pub(crate) fn mac_aad(last_modified: &str) -> String {
 mod tests {
     use super::*;
 
+    fn hex(mac: Mac) -> String {
+        mac.finish().expect("the MAC is computed")
+    }
+
     #[test]
     fn mac_of_nothing_is_the_sha512_of_nothing() {
-        assert!(Mac::new(false).finish().starts_with("CF83E1357EEFB8BD"));
-        assert_ne!(Mac::new(true).finish(), Mac::new(false).finish());
+        assert!(hex(Mac::new(false)).starts_with("CF83E1357EEFB8BD"));
+        assert_ne!(hex(Mac::new(true)), hex(Mac::new(false)));
     }
 
     #[test]
     fn only_encrypted_mode_skips_clear_leaves() {
         let mut a = Mac::new(true);
         a.leaf(b"x", false);
-        assert_eq!(a.finish(), Mac::new(true).finish());
+        assert_eq!(hex(a), hex(Mac::new(true)));
+    }
+
+    #[test]
+    fn a_mac_hashed_partly_on_another_thread_is_the_sha512_of_all_its_input() {
+        // 10 MB in leaves of 1 to 999 bytes: past the first MiB the hashing moves, blocks are
+        // cut in the middle of leaves, and the last block is partial.
+        let mut mac = Mac::new(false);
+        let mut all = Sha512::new();
+        let mut n: usize = 0;
+        while n < 10_000_000 {
+            let leaf: Vec<u8> = (0..(n % 999) + 1).map(|i| (i * 7 + n) as u8).collect();
+            mac.leaf(&leaf, true);
+            all.update(&leaf);
+            n += leaf.len();
+        }
+        assert!(matches!(mac.hashing, Hashing::Away { .. }));
+        assert_eq!(hex(mac), hex::encode_upper(all.finalize()));
     }
 
     #[test]

@@ -348,7 +348,7 @@ impl EncryptedFile {
         for d in &mut plain.docs {
             w.walk_branch(d, Default::default())?;
         }
-        self.check_mac(&cipher, &w.mac.finish(), mac)?;
+        self.check_mac(&cipher, &w.mac.finish()?, mac)?;
         Ok(plain)
     }
 
@@ -794,7 +794,7 @@ impl PlainFile {
         for d in &mut self.docs {
             w.walk_branch(d, Default::default())?;
         }
-        seal_mac(&mut metadata, &cipher, w.mac.finish(), last_modified)?;
+        seal_mac(&mut metadata, &cipher, w.mac.finish()?, last_modified)?;
         *out = std::mem::take(&mut self.docs);
         Ok(metadata)
     }

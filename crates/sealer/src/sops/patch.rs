@@ -272,8 +272,11 @@ impl EncryptedFile {
             ));
         }
         let changed = !has_target || w.changed;
-        let new_mac = w.mac.finish();
-        let old_mac = w.mac_old.map_or_else(|| new_mac.clone(), |m| m.finish());
+        let new_mac = w.mac.finish()?;
+        let old_mac = match w.mac_old {
+            Some(m) => m.finish()?,
+            None => new_mac.clone(),
+        };
         self.check_mac(&cipher, &old_mac, mac)?;
         super::seal_mac(&mut metadata, &cipher, new_mac, &super::now_rfc3339()?)?;
         self.docs = docs;

@@ -329,7 +329,9 @@ pub(crate) fn decrypt(
     if read.is_err() || declined || dec.captured.as_ref() != Some(metadata) {
         return None;
     }
-    let computed = std::mem::replace(&mut dec.walker.mac, Mac::new(false)).finish();
+    let computed = std::mem::replace(&mut dec.walker.mac, Mac::new(false))
+        .finish()
+        .ok()?;
     if mac == crate::sops::MacCheck::Verify {
         let aad = crate::sops::mac::mac_aad(&parsed.last_modified);
         match cipher.decrypt(&parsed.mac, aad.as_bytes()).ok()? {
@@ -617,7 +619,7 @@ impl Encryptor<'_, '_> {
             .take()
             .ok_or_else(|| Error::Unsupported("internal error: two YAML documents".into()))?;
         let only = self.walker.mac.only_encrypted;
-        let mac = std::mem::replace(&mut self.walker.mac, Mac::new(only)).finish();
+        let mac = std::mem::replace(&mut self.walker.mac, Mac::new(only)).finish()?;
         seal_mac(&mut metadata, self.cipher, mac, &self.stamp)?;
         let item = self
             .metadata_item
