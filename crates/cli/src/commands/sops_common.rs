@@ -183,12 +183,11 @@ impl SopsFile {
         let stream = EncryptedFile::streamable_yaml(input)?;
         let key = master_keys::unwrap_data_key(stream.metadata(), &Unwrappers::from_process_env())
             .ok()?;
-        let check = if ignore_mac {
-            MacCheck::Ignore
-        } else {
-            MacCheck::Verify
-        };
-        stream.decrypt(&key, check, &self.formats.options)
+        stream.decrypt(
+            &key,
+            MacCheck::unless_ignored(ignore_mac),
+            &self.formats.options,
+        )
     }
 
     /// Reads, parses and unwraps the data key; the values stay encrypted.
@@ -218,14 +217,6 @@ pub struct Unlocked {
 }
 
 impl Unlocked {
-    fn mac_check(ignore_mac: bool) -> MacCheck {
-        if ignore_mac {
-            MacCheck::Ignore
-        } else {
-            MacCheck::Verify
-        }
-    }
-
     /// `set` without decrypting the file into a tree ([`Patched::Declined`]: use [`Opened`]).
     pub fn set(
         &mut self,
@@ -233,9 +224,12 @@ impl Unlocked {
         value: &sops::Value,
         ignore_mac: bool,
     ) -> anyhow::Result<Patched> {
-        let r =
-            self.encrypted
-                .set_in_place(&self.data_key, path, value, Self::mac_check(ignore_mac));
+        let r = self.encrypted.set_in_place(
+            &self.data_key,
+            path,
+            value,
+            MacCheck::unless_ignored(ignore_mac),
+        );
         with_file(&self.path, r)
     }
 
@@ -247,9 +241,11 @@ impl Unlocked {
         ignore_mac: bool,
         idempotent: bool,
     ) -> anyhow::Result<Patched> {
-        let r = self
-            .encrypted
-            .unset_in_place(&self.data_key, path, Self::mac_check(ignore_mac));
+        let r = self.encrypted.unset_in_place(
+            &self.data_key,
+            path,
+            MacCheck::unless_ignored(ignore_mac),
+        );
         match r {
             Err(sops::Error::Path(_)) if idempotent => Ok(Patched::Done { changed: false }),
             r => with_file(&self.path, r),
@@ -552,11 +548,7 @@ impl Opened {
         ignore_mac: bool,
         purpose: Purpose,
     ) -> anyhow::Result<Self> {
-        let check = if ignore_mac {
-            MacCheck::Ignore
-        } else {
-            MacCheck::Verify
-        };
+        let check = MacCheck::unless_ignored(ignore_mac);
         // The encrypted values are not needed again (only the metadata is): move them.
         let (plain, stash) = match purpose {
             Purpose::Read => (encrypted.take_decrypted(&data_key, check), None),

@@ -153,6 +153,17 @@ pub enum MacCheck {
     Ignore,
 }
 
+impl MacCheck {
+    /// [`MacCheck::Ignore`] for `--ignore-mac`, else [`MacCheck::Verify`].
+    pub fn unless_ignored(ignore_mac: bool) -> Self {
+        if ignore_mac {
+            Self::Ignore
+        } else {
+            Self::Verify
+        }
+    }
+}
+
 /// An encrypted sops file: its documents (values as `ENC[...]`) and its metadata.
 #[derive(Debug, Clone)]
 pub struct EncryptedFile {
@@ -348,23 +359,8 @@ impl EncryptedFile {
         for d in &mut plain.docs {
             w.walk_branch(d, Default::default())?;
         }
-        self.check_mac(&cipher, &w.mac.finish()?, mac)?;
+        check_mac(&self.metadata, &cipher, &w.mac.finish()?, mac)?;
         Ok(plain)
-    }
-
-    /// Compares the MAC computed from the values with the stored one (unless ignored).
-    fn check_mac(&self, cipher: &Cipher, computed: &str, mac: MacCheck) -> Result<()> {
-        if mac == MacCheck::Ignore {
-            return Ok(());
-        }
-        let aad = mac::mac_aad(&self.metadata.last_modified);
-        let stored = cipher
-            .decrypt(&self.metadata.mac, aad.as_bytes())
-            .map_err(|_| Error::MacUndecryptable)?;
-        match stored {
-            Plain::Scalar(Scalar::Str(s)) if s == computed => Ok(()),
-            _ => Err(Error::MacMismatch),
-        }
     }
 
     /// Writes the file in `format` with sops's default store settings.
@@ -428,6 +424,21 @@ fn prepare_for_encryption(metadata: &mut Metadata, single_value: bool) -> Result
         metadata.selectors = std::mem::take(&mut metadata.selectors).with_default();
     }
     Ok(())
+}
+
+/// Compares the MAC computed from the values with the one `metadata` stores (unless ignored).
+fn check_mac(metadata: &Metadata, cipher: &Cipher, computed: &str, mac: MacCheck) -> Result<()> {
+    if mac == MacCheck::Ignore {
+        return Ok(());
+    }
+    let aad = mac::mac_aad(&metadata.last_modified);
+    let stored = cipher
+        .decrypt(&metadata.mac, aad.as_bytes())
+        .map_err(|_| Error::MacUndecryptable)?;
+    match stored {
+        Plain::Scalar(Scalar::Str(s)) if s == computed => Ok(()),
+        _ => Err(Error::MacMismatch),
+    }
 }
 
 /// Stores the MAC computed over the values, encrypted under `lastmodified`.
@@ -557,7 +568,8 @@ impl EncryptedYamlStream<'_> {
         mac: MacCheck,
         opts: &StoreOptions,
     ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-        stores::yaml::stream::decrypt(self.src, &self.metadata_value, key, mac, opts.yaml_indent)
+        let metadata = (&self.metadata_value, &self.metadata);
+        stores::yaml::stream::decrypt(self.src, metadata, key, mac, opts.yaml_indent)
     }
 }
 

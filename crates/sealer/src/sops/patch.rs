@@ -277,7 +277,7 @@ impl EncryptedFile {
             Some(m) => m.finish()?,
             None => new_mac.clone(),
         };
-        self.check_mac(&cipher, &old_mac, mac)?;
+        super::check_mac(&self.metadata, &cipher, &old_mac, mac)?;
         super::seal_mac(&mut metadata, &cipher, new_mac, &super::now_rfc3339()?)?;
         self.docs = docs;
         self.metadata = metadata;

@@ -300,12 +300,11 @@ pub(crate) fn tail_metadata(text: &[u8]) -> Option<(&str, Value)> {
 /// for anything a tree is needed for or reports better: the caller reads the file into a tree.
 pub(crate) fn decrypt(
     src: &str,
-    metadata: &Value,
+    (metadata, parsed): (&Value, &Metadata),
     key: &DataKey,
     mac: crate::sops::MacCheck,
     indent: usize,
 ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-    let parsed = Metadata::from_value(metadata).ok()?;
     let sel = parsed.selectors.clone().with_default().compile().ok()?;
     if sel.uses_comments() {
         return None;
@@ -332,13 +331,7 @@ pub(crate) fn decrypt(
     let computed = std::mem::replace(&mut dec.walker.mac, Mac::new(false))
         .finish()
         .ok()?;
-    if mac == crate::sops::MacCheck::Verify {
-        let aad = crate::sops::mac::mac_aad(&parsed.last_modified);
-        match cipher.decrypt(&parsed.mac, aad.as_bytes()).ok()? {
-            crate::sops::value::Plain::Scalar(Scalar::Str(stored)) if stored == computed => {}
-            _ => return None,
-        }
-    }
+    crate::sops::check_mac(parsed, &cipher, &computed, mac).ok()?;
     Some(out)
 }
 
@@ -782,7 +775,8 @@ mod tests {
 
     fn decrypted(text: &str, key: &DataKey, mac: crate::sops::MacCheck) -> Option<String> {
         let (src, value) = tail_metadata(text.as_bytes())?;
-        let out = decrypt(src, &value, key, mac, 4)?;
+        let parsed = Metadata::from_value(&value).ok()?;
+        let out = decrypt(src, (&value, &parsed), key, mac, 4)?;
         Some(String::from_utf8(out.to_vec()).unwrap())
     }
 
