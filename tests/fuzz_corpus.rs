@@ -103,10 +103,11 @@ fn the_controller_reads_key_secrets_made_of_fuzz_inputs_without_panicking() {
 }
 
 /// The streaming YAML encryptor is compared with the tree (`fuzzing::yaml_stream`) on every
-/// YAML-like input of the corpora: enough of them stream that the comparison is not empty.
+/// YAML-like input of the corpora, and so is an edit of each file spliced: enough of them
+/// stream and splice that the comparisons are not empty.
 #[test]
 fn the_yaml_encrypted_without_a_tree_is_the_trees_on_the_fuzzing_inputs() {
-    let mut streamed = 0;
+    let (mut streamed, mut spliced) = (0, 0);
     for target in [
         "sops_yaml",
         "sops_rules",
@@ -118,11 +119,16 @@ fn the_yaml_encrypted_without_a_tree_is_the_trees_on_the_fuzzing_inputs() {
             .iter()
             .filter(|(_, data)| {
                 match catch_unwind(AssertUnwindSafe(|| fuzzing::yaml_stream(data))) {
-                    Ok(true) => {
+                    Ok(fuzzing::Streamed::Yes) => {
                         streamed += 1;
                         false
                     }
-                    Ok(false) => false,
+                    Ok(fuzzing::Streamed::AndSpliced) => {
+                        streamed += 1;
+                        spliced += 1;
+                        false
+                    }
+                    Ok(fuzzing::Streamed::No) => false,
                     Err(_) => true,
                 }
             })
@@ -131,4 +137,5 @@ fn the_yaml_encrypted_without_a_tree_is_the_trees_on_the_fuzzing_inputs() {
         assert!(failed.is_empty(), "{target}: {failed:#?}");
     }
     assert!(streamed > 500, "only {streamed} inputs streamed");
+    assert!(spliced > 150, "only {spliced} edits spliced");
 }

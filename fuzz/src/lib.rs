@@ -226,11 +226,11 @@ pub fn yaml_stream_decrypt(data: &[u8]) -> bool {
 
 /// The YAML encryptor without a tree against the tree: a text it takes is one the tree reads,
 /// the file it writes is the tree's (ciphertext and `lastmodified` aside) and decrypts, MAC
-/// checked, to the same tree. The selectors depend on the input's length. Returns whether the
-/// text was streamed.
-pub fn yaml_stream(data: &[u8]) -> bool {
+/// checked, to the same tree; then an edit of it ([`yaml_edit`]). The selectors depend on the
+/// input's length.
+pub fn yaml_stream(data: &[u8]) -> Streamed {
     let Some(stream) = PlainFile::streamable_yaml(data) else {
-        return false;
+        return Streamed::No;
     };
     let plain = PlainFile::parse(data, Format::Yaml).expect("a streamed text is one a tree reads");
     assert!(!plain.has_sops_metadata(Format::Yaml));
@@ -270,12 +270,12 @@ pub fn yaml_stream(data: &[u8]) -> bool {
                 written.is_err(),
                 "streamed a file the tree does not encrypt"
             );
-            return false;
+            return Streamed::No;
         }
     };
     if !written.expect("a file the tree encrypts streams") {
         assert!(streamed.is_empty(), "wrote before declining");
-        return false;
+        return Streamed::No;
     }
     assert_eq!(
         blank_ciphertext(&streamed),
@@ -296,6 +296,93 @@ pub fn yaml_stream(data: &[u8]) -> bool {
     assert!(
         yaml_stream_decrypt(&streamed),
         "a streamed file does not decrypt without a tree"
+    );
+    // A raw edit tries the checks; a plain one (bytes of the input as letters) splices.
+    let letters: Vec<u8> = data.iter().map(|b| b'a' + b % 26).collect();
+    let raw = yaml_edit(&streamed, data);
+    if yaml_edit(&streamed, &letters) || raw {
+        Streamed::AndSpliced
+    } else {
+        Streamed::Yes
+    }
+}
+
+/// What [`yaml_stream`] did with an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed {
+    /// Left to the tree.
+    No,
+    /// Encrypted without a tree.
+    Yes,
+    /// …and an edit of it spliced ([`yaml_edit`]).
+    AndSpliced,
+}
+
+/// `seal edit` of a file decrypted without a tree against the tree: an edit of its cleartext
+/// (a line's value replaced by bytes of `data`) that is spliced is one the tree reads, and the
+/// spliced file is the tree's (ciphertext and `lastmodified` aside) and decrypts, MAC checked,
+/// to the edited text. Returns whether the edit was spliced.
+pub fn yaml_edit(encrypted: &[u8], data: &[u8]) -> bool {
+    let opts = StoreOptions::default();
+    let Some(stream) = EncryptedFile::streamable_yaml(encrypted) else {
+        return false;
+    };
+    let (cleartext, edit) = stream
+        .decrypt_for_edit(&DATA_KEY, MacCheck::Verify, &opts)
+        .expect("a file written without a tree decrypts for an edit");
+    // The line edited and what replaces its value, both chosen by the input.
+    let text = String::from_utf8_lossy(&cleartext).into_owned();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if lines.is_empty() {
+        return false;
+    }
+    let line = data.len().wrapping_mul(31) % lines.len();
+    let cut = data.len() % 7;
+    let replacement = String::from_utf8_lossy(&data[..data.len().min(cut * 3)]).into_owned();
+    let mut edited = String::with_capacity(text.len() + replacement.len());
+    for (i, l) in lines.iter().enumerate() {
+        match l.find(": ").filter(|_| i == line) {
+            Some(at) if cut.is_multiple_of(2) => {
+                edited.push_str(&l[..at + 2]);
+                edited.push_str(&replacement);
+                edited.push('\n');
+            }
+            Some(at) => {
+                edited.push_str(&l[..at + 2]);
+                edited.push_str(&replacement);
+                edited.push_str(&l[at + 2..]);
+            }
+            None => edited.push_str(l),
+        }
+    }
+    let spliced = match edit.encrypt(encrypted, &cleartext, edited.as_bytes(), &DATA_KEY, &opts) {
+        Some(sealer::sops::Reencrypted::Spliced(s)) => {
+            let mut out = Vec::new();
+            s.write_to(&mut out).expect("a splice is written to memory");
+            out
+        }
+        _ => return false,
+    };
+    let by_tree = PlainFile::parse(edited.as_bytes(), Format::Yaml)
+        .expect("a spliced edit is one the tree reads");
+    let tree_file = by_tree
+        .clone()
+        .into_encrypted_reusing_ivs(&DATA_KEY, edit.metadata().clone(), edit.stash(encrypted))
+        .and_then(|e| e.to_bytes(Format::Yaml))
+        .expect("the tree encrypts what was spliced");
+    assert_eq!(
+        blank_ciphertext(&spliced),
+        blank_ciphertext(&tree_file),
+        "the spliced file is not the tree's"
+    );
+    let decrypted = EncryptedFile::parse(&spliced, Format::Yaml)
+        .and_then(|f| f.decrypt(&DATA_KEY, MacCheck::Verify))
+        .and_then(|p| p.to_bytes(Format::Yaml))
+        .expect("a spliced file decrypts, its MAC checked");
+    assert_eq!(
+        decrypted,
+        by_tree.to_bytes(Format::Yaml).expect("the edit is written"),
+        "the spliced file decrypts to another text than the edit"
     );
     true
 }

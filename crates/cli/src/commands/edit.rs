@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use zeroize::Zeroizing;
 
 use super::sops_args::{ConfigArgs, KeyArgs, SelectorArgs, TypeArgs};
-use super::sops_common::{self, EditSource, SopsFile, env};
+use super::sops_common::{self, EditSource, Resealed, SopsFile, env};
 use super::sops_io;
 use crate::printer::Printer;
 use crate::report::ExitStatus;
@@ -73,8 +73,8 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::INTERRUPTED);
     }
     match result? {
-        Some(bytes) => {
-            crate::fsio::write_atomic(&args.file, &bytes)?;
+        Some(sealed) => {
+            sealed.write_to_file(&args.file)?;
             Ok(ExitStatus::Success)
         }
         None => {
@@ -88,12 +88,12 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
 }
 
 /// Runs the editor until the result parses; `None` when nothing changed.
-fn edit_loop(
-    source: &EditSource,
+fn edit_loop<'s>(
+    source: &'s EditSource,
     temp_path: &std::path::Path,
     interrupted: &AtomicBool,
     printer: &Printer,
-) -> anyhow::Result<Option<Vec<u8>>> {
+) -> anyhow::Result<Option<Resealed<'s>>> {
     loop {
         run_editor(temp_path, interrupted)?;
         let after = Zeroizing::new(fs_err::read(temp_path)?);

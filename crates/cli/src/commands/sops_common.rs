@@ -913,7 +913,99 @@ pub struct EditSource {
 
 enum EditKind {
     Existing(Box<Opened>),
+    /// A YAML file decrypted without a tree: what re-encrypting its edit needs.
+    Streamed(Box<StreamedEdit>),
     New(Box<Plan>),
+}
+
+/// A YAML file decrypted without a tree for `seal edit`: its text, data key and what
+/// re-encrypting the edit needs.
+struct StreamedEdit {
+    original: Vec<u8>,
+    data_key: DataKey,
+    edit: sops::YamlEdit,
+}
+
+impl StreamedEdit {
+    /// Decrypts `input` without a tree; `None` when it needs one (see
+    /// [`SopsFile::decrypt_streamed`]).
+    fn open(
+        file: &SopsFile,
+        input: Vec<u8>,
+        ignore_mac: bool,
+    ) -> Result<(Self, Zeroizing<Vec<u8>>), Vec<u8>> {
+        if file.formats.input != Format::Yaml || file.formats.output != Format::Yaml {
+            return Err(input);
+        }
+        let opened = EncryptedFile::streamable_yaml(&input).and_then(|stream| {
+            let with = Unwrappers::from_process_env();
+            let data_key = master_keys::unwrap_data_key(stream.metadata(), &with).ok()?;
+            let mac = MacCheck::unless_ignored(ignore_mac);
+            let (plaintext, edit) =
+                stream.decrypt_for_edit(&data_key, mac, &file.formats.options)?;
+            Some((data_key, edit, plaintext))
+        });
+        match opened {
+            Some((data_key, edit, plaintext)) => Ok((
+                Self {
+                    original: input,
+                    data_key,
+                    edit,
+                },
+                plaintext,
+            )),
+            None => Err(input),
+        }
+    }
+
+    /// The edited cleartext encrypted again (unchanged values keep their ciphertext): one
+    /// changed value spliced into the file, else without a tree when the text allows, else
+    /// through one.
+    fn seal<'s>(
+        &'s self,
+        cleartext: &[u8],
+        edited: &[u8],
+        path: &Path,
+        formats: Formats,
+    ) -> anyhow::Result<Resealed<'s>> {
+        let (key, opts) = (&self.data_key, &formats.options);
+        match self
+            .edit
+            .encrypt(&self.original, cleartext, edited, key, opts)
+        {
+            Some(sops::Reencrypted::Spliced(spliced)) => return Ok(Resealed::Spliced(spliced)),
+            Some(sops::Reencrypted::Text(bytes)) => return Ok(Resealed::Text(bytes)),
+            None => {}
+        }
+        let plain = with_file(path, PlainFile::parse(edited, formats.output))?;
+        let metadata = self.edit.metadata().clone();
+        let stash = self.edit.stash(&self.original);
+        let encrypted = with_file(path, plain.into_encrypted_reusing_ivs(key, metadata, stash))?;
+        Ok(Resealed::Text(with_file(
+            path,
+            encrypted.to_bytes_with(formats.output, opts),
+        )?))
+    }
+}
+
+/// An edited file encrypted again, to be written ([`EditSource::seal`]).
+pub enum Resealed<'s> {
+    /// The encrypted text.
+    Text(Vec<u8>),
+    /// One value changed: the original text with that value replaced.
+    Spliced(sops::Spliced<'s>),
+}
+
+impl Resealed<'_> {
+    /// Replaces `path` with the encrypted file, atomically.
+    pub fn write_to_file(self, path: &Path) -> anyhow::Result<()> {
+        match self {
+            Resealed::Text(bytes) => crate::fsio::write_atomic(path, &bytes),
+            Resealed::Spliced(spliced) => {
+                crate::fsio::write_atomic_with(path, |w| with_file(path, spliced.write_to(w)))
+            }
+        }
+    }
 }
 
 /// sops's example document for a new file.
@@ -928,7 +1020,18 @@ pub fn open_for_edit(
 ) -> anyhow::Result<EditSource> {
     let formats = file.formats;
     if file.path.exists() {
-        let opened = file.open(ignore_mac, Purpose::Rewrite)?;
+        let input = match StreamedEdit::open(file, file.read()?, ignore_mac) {
+            Ok((streamed, plaintext)) => {
+                return Ok(EditSource {
+                    plaintext,
+                    kind: EditKind::Streamed(Box::new(streamed)),
+                    path: file.path.clone(),
+                    formats,
+                });
+            }
+            Err(input) => input,
+        };
+        let opened = file.open_bytes(input, ignore_mac, Purpose::Rewrite)?;
         let plaintext = opened.plaintext_bytes()?;
         Ok(EditSource {
             plaintext,
@@ -967,18 +1070,22 @@ impl EditSource {
 
     /// Encrypts the edited cleartext: for an existing file, same data key and keys, and the
     /// values the edit left alone keep their ciphertext.
-    pub fn seal(&self, edited: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let plain = with_file(&self.path, PlainFile::parse(edited, self.formats.output))?;
+    pub fn seal(&self, edited: &[u8]) -> anyhow::Result<Resealed<'_>> {
+        let parse = || with_file(&self.path, PlainFile::parse(edited, self.formats.output));
         match &self.kind {
-            EditKind::Existing(opened) => opened.seal_owned(plain),
+            EditKind::Streamed(streamed) => {
+                streamed.seal(&self.plaintext, edited, &self.path, self.formats)
+            }
+            EditKind::Existing(opened) => Ok(Resealed::Text(opened.seal_owned(parse()?)?)),
             EditKind::New(plan) => {
+                let plain = parse()?;
                 let data_key = DataKey::generate();
                 let metadata = plan.metadata(&data_key)?;
                 let encrypted = with_file(&self.path, plain.encrypt(&data_key, metadata))?;
-                Ok(with_file(
+                Ok(Resealed::Text(with_file(
                     &self.path,
                     encrypted.to_bytes_with(self.formats.output, &self.formats.options),
-                )?)
+                )?))
             }
         }
     }

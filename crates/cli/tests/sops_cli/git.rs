@@ -313,6 +313,38 @@ fn edit_changes_the_lines_real_sops_changes_in_every_store() {
         ),
         // A list item.
         ("kitchen.enc.yaml", "k.yaml", r#"sed -i 's/- b$/- c/' "$1""#),
+        // Files without comments: one value spliced into the file (top level, nested, a MAC
+        // of encrypted values only), or the whole edit read without a tree.
+        (
+            "edit-chain.enc.yaml",
+            "c.yaml",
+            r#"sed -i 's/^change: .*/change: a new value/' "$1""#,
+        ),
+        (
+            "encrypted-regex.enc.yaml",
+            "r.yaml",
+            r#"sed -i 's/^    password: .*/    password: other/' "$1""#,
+        ),
+        (
+            "mac-only-encrypted.enc.yaml",
+            "m.yaml",
+            r#"sed -i 's/^    username: .*/    username: root/' "$1""#,
+        ),
+        (
+            "encrypted-regex.enc.yaml",
+            "r.yaml",
+            r#"sed -i 's/^    name: demo/    name: other/' "$1""#,
+        ),
+        (
+            "edit-chain.enc.yaml",
+            "c.yaml",
+            r#"printf 'added: new\n' >> "$1""#,
+        ),
+        (
+            "edit-chain.enc.yaml",
+            "c.yaml",
+            r#"sed -i 's/- two$/- three/' "$1""#,
+        ),
     ];
     for (fixture, name, script) in cases {
         same_lines_change(fixture, name, &["edit"], Some(script));

@@ -33,6 +33,8 @@ const BLOCK: usize = 256 << 10;
 pub(crate) struct Mac {
     hashing: Hashing,
     pub(crate) only_encrypted: bool,
+    /// A copy of the input, when asked for (see [`Mac::recording`]).
+    record: Option<Zeroizing<Vec<u8>>>,
 }
 
 enum Hashing {
@@ -57,7 +59,25 @@ impl Mac {
         Self {
             hashing: Hashing::Here { hasher, fed: 0 },
             only_encrypted,
+            record: None,
         }
+    }
+
+    /// Also keeps a copy of the input (cleartext, zeroized), room made for `capacity` bytes:
+    /// the MAC of a file with one value changed is then computed without decrypting it again.
+    pub(crate) fn recording(mut self, capacity: usize) -> Self {
+        self.record = Some(Zeroizing::new(Vec::with_capacity(capacity)));
+        self
+    }
+
+    /// The length of the input kept so far (0 when not recording).
+    pub(crate) fn recorded(&self) -> usize {
+        self.record.as_ref().map_or(0, |r| r.len())
+    }
+
+    /// The input kept, if recording.
+    pub(crate) fn take_record(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        self.record.take()
     }
 
     /// Feeds a leaf (`encrypted`: whether the selectors encrypt it).
@@ -65,6 +85,20 @@ impl Mac {
         if self.only_encrypted && !encrypted {
             return;
         }
+        if let Some(record) = &mut self.record {
+            if record.len() + bytes.len() > record.capacity() {
+                // Grown by hand: a reallocation would leave the old copy unzeroized.
+                let wanted = (record.len() + bytes.len()).max(record.capacity() * 2);
+                let mut bigger = Zeroizing::new(Vec::with_capacity(wanted));
+                bigger.extend_from_slice(record);
+                *record = bigger;
+            }
+            record.extend_from_slice(bytes);
+        }
+        self.hash(bytes);
+    }
+
+    fn hash(&mut self, bytes: &[u8]) {
         match &mut self.hashing {
             Hashing::Here { hasher, fed } => {
                 hasher.update(bytes);
@@ -74,13 +108,22 @@ impl Mac {
                 }
             }
             Hashing::Away { block, to, .. } => {
-                block.extend_from_slice(bytes);
-                if block.len() >= BLOCK
-                    && let Some(sender) = to
-                {
+                // Cut to the block's room: a block never reallocates (which would leave a
+                // copy of its cleartext behind).
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let room = BLOCK.saturating_sub(block.len()).max(1);
+                    let (now, later) = rest.split_at(room.min(rest.len()));
+                    block.extend_from_slice(now);
+                    rest = later;
+                    if block.len() < BLOCK {
+                        continue;
+                    }
                     let full = std::mem::replace(block, Zeroizing::new(Vec::with_capacity(BLOCK)));
                     // Fails only if the worker is gone: `finish` reports it.
-                    if sender.send(full).is_err() {
+                    if let Some(sender) = to
+                        && sender.send(full).is_err()
+                    {
                         *to = None;
                     }
                 }
@@ -110,6 +153,19 @@ impl Mac {
                 worker,
             };
         }
+    }
+
+    /// The MAC of `parts` (input a recording MAC kept, fed one after the other), hashed on
+    /// this thread.
+    pub(crate) fn of(only_encrypted: bool, parts: &[&[u8]]) -> String {
+        let mut hasher = Sha512::new();
+        if only_encrypted {
+            hasher.update(MAC_ONLY_ENCRYPTED_INIT);
+        }
+        for part in parts {
+            hasher.update(part);
+        }
+        hex::encode_upper(hasher.finalize())
     }
 
     /// Upper-case hex, as `fmt.Sprintf("%X", …)`. An error only if the hashing thread was

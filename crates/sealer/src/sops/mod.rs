@@ -277,12 +277,13 @@ impl EncryptedFile {
     /// (where sops writes it). A large file then costs its text and its cleartext, not a tree.
     /// `None` (comments, no metadata found): use [`EncryptedFile::parse`].
     pub fn streamable_yaml(text: &[u8]) -> Option<EncryptedYamlStream<'_>> {
-        let (src, metadata_value) = stores::yaml::stream::tail_metadata(text)?;
+        let (src, metadata_value, metadata_at) = stores::yaml::stream::tail_metadata(text)?;
         let metadata = Metadata::from_value(&metadata_value).ok()?;
         Some(EncryptedYamlStream {
             src,
             metadata_value,
             metadata,
+            metadata_at,
         })
     }
 
@@ -543,6 +544,8 @@ pub struct EncryptedYamlStream<'t> {
     src: &'t str,
     metadata_value: Value,
     metadata: Metadata,
+    /// Where the line of the `sops` key starts.
+    metadata_at: usize,
 }
 
 impl std::fmt::Debug for EncryptedYamlStream<'_> {
@@ -569,7 +572,108 @@ impl EncryptedYamlStream<'_> {
         opts: &StoreOptions,
     ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
         let metadata = (&self.metadata_value, &self.metadata);
-        stores::yaml::stream::decrypt(self.src, metadata, key, mac, opts.yaml_indent)
+        stores::yaml::stream::decrypt(self.src, metadata, key, mac, opts.yaml_indent, None)
+    }
+
+    /// [`EncryptedYamlStream::decrypt`] that keeps what re-encrypting an edit of the
+    /// cleartext needs ([`YamlEdit::encrypt`]).
+    pub fn decrypt_for_edit(
+        &self,
+        key: &DataKey,
+        mac: MacCheck,
+        opts: &StoreOptions,
+    ) -> Option<(zeroize::Zeroizing<Vec<u8>>, YamlEdit)> {
+        let mut edit = YamlEdit {
+            stash: std::sync::OnceLock::new(),
+            ledger: stores::yaml::splice::Ledger::default(),
+            metadata: self.metadata.clone(),
+        };
+        let keep = stores::yaml::stream::ForEdit {
+            ledger: &mut edit.ledger,
+            metadata_at: self.metadata_at,
+        };
+        let metadata = (&self.metadata_value, &self.metadata);
+        let indent = opts.yaml_indent;
+        let cleartext =
+            stores::yaml::stream::decrypt(self.src, metadata, key, mac, indent, Some(keep))?;
+        Some((cleartext, edit))
+    }
+}
+
+/// What re-encrypting an edit of a YAML file decrypted without a tree needs: the IVs of its
+/// values, where each stands in both texts, its metadata
+/// ([`EncryptedYamlStream::decrypt_for_edit`]).
+#[derive(Debug)]
+pub struct YamlEdit {
+    /// The IVs of the values, made from the ledger when first needed.
+    stash: std::sync::OnceLock<IvStash>,
+    ledger: stores::yaml::splice::Ledger,
+    metadata: Metadata,
+}
+
+impl YamlEdit {
+    /// The IVs of the values of `original` (the text decrypted), for
+    /// [`PlainFile::into_encrypted_reusing_ivs`] of an edit that needs a tree.
+    pub fn stash(&self, original: &[u8]) -> &IvStash {
+        self.stash.get_or_init(|| self.ledger.stash(original))
+    }
+
+    /// The file's metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// `edited`, an edit of `cleartext` (the decryption of `original`), encrypted with `key`
+    /// as [`PlainFile::parse`], [`PlainFile::into_encrypted_reusing_ivs`] and
+    /// [`EncryptedFile::to_bytes_with`] would: an edit of one value of a mapping is spliced
+    /// into `original` (nothing else is read again), another one read without a tree. `None`
+    /// for what needs a tree (comments, anchors, several documents) and for every error:
+    /// parse `edited` into a tree then, which reports it.
+    pub fn encrypt<'e>(
+        &'e self,
+        original: &'e [u8],
+        cleartext: &[u8],
+        edited: &[u8],
+        key: &'e DataKey,
+        opts: &StoreOptions,
+    ) -> Option<Reencrypted<'e>> {
+        let (metadata, indent) = (self.metadata.clone(), opts.yaml_indent);
+        let ledger = &self.ledger;
+        let spliced = stores::yaml::splice::splice(
+            original,
+            cleartext,
+            edited,
+            ledger,
+            key,
+            metadata.clone(),
+            indent,
+        );
+        if let Some(spliced) = spliced {
+            return Some(Reencrypted::Spliced(Spliced(Box::new(spliced))));
+        }
+        let stash = self.stash(original);
+        stores::yaml::stream::reencrypt(edited, key, metadata, stash, indent).map(Reencrypted::Text)
+    }
+}
+
+/// An edit encrypted again ([`YamlEdit::encrypt`]).
+#[derive(Debug)]
+pub enum Reencrypted<'e> {
+    /// One value changed: written as the original text with that value replaced.
+    Spliced(Spliced<'e>),
+    /// The encrypted file.
+    Text(Vec<u8>),
+}
+
+/// An edit of one value of a file, to be written ([`Reencrypted::Spliced`]).
+#[derive(Debug)]
+pub struct Spliced<'e>(Box<stores::yaml::splice::Spliced<'e>>);
+
+impl Spliced<'_> {
+    /// Writes the encrypted file to `sink`: the original text with the value's ciphertext,
+    /// `lastmodified` and `mac` replaced.
+    pub fn write_to(self, sink: &mut dyn std::io::Write) -> Result<()> {
+        self.0.write_to(sink)
     }
 }
 

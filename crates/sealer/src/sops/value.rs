@@ -92,6 +92,15 @@ impl<'t> EncFields<'t> {
     }
 }
 
+/// The IV and tag of an `ENC[…]` value, read without decrypting it.
+pub(crate) fn kept_of(text: &str) -> Option<Kept> {
+    let f = EncFields::split(text)?;
+    Some(Kept {
+        iv: decode_exact::<IV_LEN>(f.iv)?,
+        tag: decode_exact::<TAG_LEN>(f.tag)?,
+    })
+}
+
 /// Decodes base64 `text` that must hold exactly `N` bytes (an IV, a tag) without allocating.
 fn decode_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
     // Room for any text of up to N bytes plus padding slack: a longer one fails the length check.

@@ -131,6 +131,22 @@ impl<'a> Walker<'a> {
         self.sel.descend(hits, k)
     }
 
+    /// The key path so far (`a:b:`; empty at the top).
+    pub(crate) fn path(&self) -> &str {
+        &self.aad
+    }
+
+    /// Sets the key path (one [`Walker::path`] gave) to walk a leaf found elsewhere.
+    pub(crate) fn set_path(&mut self, path: &str) {
+        self.aad.clear();
+        self.aad.push_str(path);
+    }
+
+    /// Whether a (non-comment) leaf with `hits` is encrypted.
+    pub(crate) fn encrypts(&self, hits: Hits) -> bool {
+        self.verdict(hits, false)
+    }
+
     /// Encrypts or decrypts one leaf at the current path: `Some(text)` when it decrypted to
     /// a comment (an item of a list).
     pub(crate) fn walk_item(&mut self, s: &mut Scalar, hits: Hits) -> Result<Option<String>> {

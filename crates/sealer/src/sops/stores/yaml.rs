@@ -12,6 +12,7 @@
 //! becomes `493`, `yes` becomes `"yes"`.
 
 mod emitter;
+pub(crate) mod splice;
 pub(crate) mod stream;
 
 use std::borrow::Cow;
@@ -344,6 +345,12 @@ impl<'a, 'w> Builder<'a, 'w> {
         }
     }
 
+    /// How much text the events pushed so far wrote, all but the last one (the emitter
+    /// writes an event once it knows the next); without a sink, where in the text that is.
+    fn written(&mut self) -> usize {
+        self.emitter.output().len()
+    }
+
     /// The text (empty when it went to the sink), or the first write error.
     fn finish(self) -> Result<Vec<u8>> {
         let mut out = self.emitter.finish();
@@ -608,6 +615,12 @@ trait Visit {
     fn seq_start(&mut self) -> Result<()>;
     fn seq_end(&mut self) -> Result<()>;
     fn scalar(&mut self, s: Scalar) -> Result<()>;
+    /// Whether [`Visit::scalar_span`] is wanted (it costs a search on non-ASCII text).
+    fn wants_spans(&self) -> bool {
+        false
+    }
+    /// Where in the text the scalar handed next to [`Visit::scalar`] stands (bytes).
+    fn scalar_span(&mut self, _at: std::ops::Range<usize>) {}
 }
 
 struct Loader<'s, 'v> {
@@ -914,6 +927,14 @@ impl<'s> Loader<'s, '_> {
         let line = span.start.line();
         match ev {
             PEvent::Scalar(v, style, anchor, tag) => {
+                if let Some(visit) = self.visit.as_deref()
+                    && visit.wants_spans()
+                {
+                    let at = self.byte(&span.start)..self.byte(&span.end);
+                    if let Some(visit) = self.visit.as_deref_mut() {
+                        visit.scalar_span(at);
+                    }
+                }
                 self.scalar_node(v, style, anchor, tag, parent, line)
             }
             PEvent::Alias(_) if !self.keeps() => Err(self.decline()),

@@ -22,12 +22,14 @@ use std::cell::OnceCell;
 use std::io::Write;
 
 use super::emitter::{Event, Kind};
+use super::splice::{Leaf, Ledger};
 use super::{Builder, Loader, Visit, scalar_text, string_style, utf8};
 use crate::sops::error::{Error, Result};
 use crate::sops::mac::Mac;
 use crate::sops::master_keys::DataKey;
 use crate::sops::metadata::{Metadata, NilList};
 use crate::sops::selectors::Hits;
+use crate::sops::stash::IvStash;
 use crate::sops::tree::{Branch, Item, Key, Scalar, Value};
 use crate::sops::value::Cipher;
 use crate::sops::walk::{Direction, Walker};
@@ -80,7 +82,8 @@ pub(crate) fn encrypt(
         stamp,
         metadata_item: &metadata_item,
     };
-    let (read, declined) = read_alongside(src, &mut enc);
+    // Duplicate keys were looked for by `check`.
+    let (read, declined) = read_alongside(src, false, &mut enc);
     if declined {
         return Err(Error::Unsupported(
             "internal error: a YAML file checked for streaming was declined".into(),
@@ -88,6 +91,54 @@ pub(crate) fn encrypt(
     }
     read?;
     enc.b.finish().map(|_| true)
+}
+
+/// Re-encrypts `text`, an edit of a file decrypted with `key` into `stash`, under its
+/// `metadata`, in one read into memory (an error found late loses nothing): values whose
+/// path, type and cleartext `stash` kept get their former ciphertext. `None` for anything a
+/// tree reads (comments, anchors, several documents, …) or reports (every error): the caller
+/// reads the text into a tree then.
+pub(crate) fn reencrypt(
+    text: &[u8],
+    key: &DataKey,
+    mut metadata: Metadata,
+    stash: &IvStash,
+    indent: usize,
+) -> Option<Vec<u8>> {
+    let src = utf8(text).ok()?;
+    if src.as_bytes().contains(&b'#') {
+        return None;
+    }
+    prepare_for_encryption(&mut metadata, false).ok()?;
+    let sel = metadata.selectors.clone().with_default().compile().ok()?;
+    if sel.uses_comments() {
+        return None;
+    }
+    let cipher = Cipher::new(key);
+    let stamp = now_rfc3339().ok()?;
+    let metadata_item = OnceCell::new();
+    let only = metadata.mac_only_encrypted;
+    let mut enc = Encryptor {
+        // An encrypted value is about twice its cleartext and the metadata.
+        b: Builder::new(indent, text.len().saturating_mul(5) / 2 + 4096, None),
+        walker: Walker::new(&cipher, &sel, Direction::Encrypt, only).reusing(Some(stash)),
+        cipher: &cipher,
+        at: Position::default(),
+        metadata: Some(metadata),
+        stamp,
+        metadata_item: &metadata_item,
+    };
+    // On one thread: a second one reading (as `encrypt` does) measured slower here, its
+    // allocations freed on this thread contending for the allocator's lock.
+    let mut l = Loader::new(src, true, Some(&mut enc));
+    let read = l.documents();
+    let declined = l.declined;
+    drop(l);
+    // No document read: no metadata written (the tree path writes none either).
+    if read.is_err() || declined || enc.metadata.is_some() {
+        return None;
+    }
+    enc.b.finish().ok()
 }
 
 /// A node read, sent from the reading thread to the visitor.
@@ -178,7 +229,7 @@ fn apply(visit: &mut dyn Visit, node: Node) -> Result<()> {
 /// Reads `src` without a tree on a second thread while `visit` takes its nodes on this one
 /// (reading and encrypting use both cores). The read's result and whether it
 /// declined; a failure of `visit` is returned, the nodes after it zeroized as they come.
-fn read_alongside(src: &str, visit: &mut dyn Visit) -> (Result<()>, bool) {
+fn read_alongside(src: &str, check_duplicates: bool, visit: &mut dyn Visit) -> (Result<()>, bool) {
     let (to, from) = std::sync::mpsc::sync_channel::<Vec<Node>>(16);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
@@ -186,7 +237,7 @@ fn read_alongside(src: &str, visit: &mut dyn Visit) -> (Result<()>, bool) {
                 batch: Vec::with_capacity(BATCH),
                 to,
             };
-            let mut l = Loader::new(src, false, Some(&mut forward));
+            let mut l = Loader::new(src, check_duplicates, Some(&mut forward));
             let read = l.documents();
             let declined = l.declined;
             drop(l);
@@ -272,10 +323,11 @@ impl Visit for Probe {
 }
 
 /// Decrypting without a tree: where the `sops` key of an encrypted YAML file starts, and its
-/// value read from there (sops writes the metadata last). `None` when the text has comments
+/// value read from there (sops writes the metadata last), and where its line starts. `None`
+/// when the text has comments
 /// or no such key at the start of a line; the second read checks that this is the metadata
 /// the file holds.
-pub(crate) fn tail_metadata(text: &[u8]) -> Option<(&str, Value)> {
+pub(crate) fn tail_metadata(text: &[u8]) -> Option<(&str, Value, usize)> {
     let src = utf8(text).ok()?;
     if src.as_bytes().contains(&b'#') {
         return None;
@@ -292,31 +344,68 @@ pub(crate) fn tail_metadata(text: &[u8]) -> Option<(&str, Value)> {
     }
     let mut items = docs.pop()?.items.into_iter();
     let item = items.next()?;
-    (item.key.as_str() == Some(METADATA_KEY)).then_some((src, item.value))
+    (item.key.as_str() == Some(METADATA_KEY)).then_some((src, item.value, at))
+}
+
+/// What a decryption keeps to re-encrypt an edit of its cleartext.
+pub(crate) struct ForEdit<'k> {
+    /// Where each leaf stands (and, from there, the IVs of the values).
+    pub(crate) ledger: &'k mut Ledger,
+    /// Where the line of the `sops` key starts ([`tail_metadata`]).
+    pub(crate) metadata_at: usize,
 }
 
 /// Decrypts `src` (whose metadata [`tail_metadata`] read as `metadata`) with `key` and writes
-/// the cleartext in memory, checking the MAC (unless ignored) before it is returned. `None`
-/// for anything a tree is needed for or reports better: the caller reads the file into a tree.
+/// the cleartext in memory, checking the MAC (unless ignored) before it is returned; with
+/// `keep`, what re-encrypting an edit of the cleartext needs is kept there. `None` for
+/// anything a tree is needed for or reports better: the caller reads the file into a tree.
 pub(crate) fn decrypt(
     src: &str,
     (metadata, parsed): (&Value, &Metadata),
     key: &DataKey,
     mac: crate::sops::MacCheck,
     indent: usize,
+    keep: Option<ForEdit<'_>>,
 ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
     let sel = parsed.selectors.clone().with_default().compile().ok()?;
     if sel.uses_comments() {
         return None;
     }
     let cipher = Cipher::new(key);
+    let only = parsed.mac_only_encrypted;
+    let rec = match keep {
+        Some(ForEdit {
+            ledger,
+            metadata_at,
+        }) => {
+            *ledger = Ledger {
+                metadata_at: Some(metadata_at),
+                ..Ledger::default()
+            };
+            let rec = Recording {
+                ledger,
+                src,
+                span: 0..0,
+                entry: 0,
+                unended: None,
+            };
+            Some(rec)
+        }
+        None => None,
+    };
+    let mut walker = Walker::new(&cipher, &sel, Direction::Decrypt, only);
+    if rec.is_some() {
+        // The MAC's input is at most the cleartext, which is shorter than the text.
+        walker.mac = Mac::new(only).recording(src.len() / 2 + 4096);
+    }
     let mut dec = Decryptor {
         // Room for the whole cleartext: no regrowth leaves a copy of it behind.
         b: Builder::new(indent, src.len(), None),
-        walker: Walker::new(&cipher, &sel, Direction::Decrypt, parsed.mac_only_encrypted),
+        walker,
         at: Position::default(),
         capture: None,
         captured: None,
+        rec,
     };
     // On one thread: the `ENC[…]` strings a second thread would read are freed here, and
     // freeing memory of another thread's heap cost more than the read saved (measured).
@@ -328,11 +417,27 @@ pub(crate) fn decrypt(
     if read.is_err() || declined || dec.captured.as_ref() != Some(metadata) {
         return None;
     }
-    let computed = std::mem::replace(&mut dec.walker.mac, Mac::new(false))
-        .finish()
-        .ok()?;
+    let mut computed = std::mem::replace(&mut dec.walker.mac, Mac::new(false));
+    let input = computed.take_record();
+    let computed = computed.finish().ok()?;
     crate::sops::check_mac(parsed, &cipher, &computed, mac).ok()?;
+    if let (Some(rec), Some(input)) = (dec.rec, input) {
+        rec.ledger.mac_input = input;
+    }
     Some(out)
+}
+
+/// What a [`Decryptor`] records in a [`Ledger`].
+struct Recording<'a> {
+    ledger: &'a mut Ledger,
+    /// The text read: a leaf is spliceable where its span holds the `ENC[…]` read.
+    src: &'a str,
+    /// The span of the scalar read next.
+    span: std::ops::Range<usize>,
+    /// Where the text before the entry being read ends (known once its key is pushed).
+    entry: usize,
+    /// The leaf whose value the emitter writes next (its end is known at the next push).
+    unended: Option<usize>,
 }
 
 /// The value of the `sops` key, built as it is read.
@@ -383,9 +488,46 @@ struct Decryptor<'a> {
     at: Position,
     capture: Option<Capture>,
     captured: Option<Value>,
+    rec: Option<Recording<'a>>,
 }
 
 impl Decryptor<'_> {
+    /// Pushes an event; the leaf written by it gets its end.
+    fn push(&mut self, event: Event<'static>) {
+        self.b.push(event);
+        if let Some(rec) = self.rec.as_mut()
+            && let Some(i) = rec.unended.take()
+        {
+            let end = self.b.written();
+            if let Some(leaf) = rec.ledger.leaves.get_mut(i) {
+                leaf.clear.end = end;
+            }
+        }
+    }
+
+    /// Records the leaf just pushed (its value `was` before decryption, its part of the MAC's
+    /// input `mac`).
+    fn record(&mut self, was_enc: bool, ty: &'static str, mac: std::ops::Range<usize>, hits: Hits) {
+        let key_at = self.at.key_at();
+        let encrypts = self.walker.encrypts(hits);
+        let Some(rec) = self.rec.as_mut() else {
+            return;
+        };
+        let start = rec.ledger.paths.len();
+        rec.ledger.paths.push_str(self.walker.path());
+        rec.ledger.leaves.push(Leaf {
+            clear: rec.entry..rec.entry,
+            encrypted: rec.span.clone(),
+            path: start..rec.ledger.paths.len(),
+            key_at: start + key_at.unwrap_or(0),
+            mac,
+            hits,
+            ty,
+            was_enc: was_enc && encrypts,
+            spliceable: was_enc && encrypts && key_at.is_some(),
+        });
+        rec.unended = Some(rec.ledger.leaves.len() - 1);
+    }
     fn open(&mut self, is_map: bool) {
         if let Some(c) = self.capture.as_mut() {
             let v = if is_map {
@@ -397,10 +539,10 @@ impl Decryptor<'_> {
             return;
         }
         if self.at.depth() == 0 {
-            self.b.push(Event::new(Kind::StreamStart));
-            self.b.push(Event::new(Kind::DocStart));
+            self.push(Event::new(Kind::StreamStart));
+            self.push(Event::new(Kind::DocStart));
         }
-        self.b.push(Event::new(if is_map {
+        self.push(Event::new(if is_map {
             Kind::MapStart
         } else {
             Kind::SeqStart
@@ -417,8 +559,8 @@ impl Decryptor<'_> {
         self.b
             .push(Event::new(if is_map { Kind::MapEnd } else { Kind::SeqEnd }));
         if root {
-            self.b.push(Event::new(Kind::DocEnd));
-            self.b.push(Event::new(Kind::StreamEnd));
+            self.push(Event::new(Kind::DocEnd));
+            self.push(Event::new(Kind::StreamEnd));
         }
     }
 }
@@ -429,6 +571,16 @@ fn needs_tree() -> Error {
 }
 
 impl Visit for Decryptor<'_> {
+    fn wants_spans(&self) -> bool {
+        self.rec.is_some()
+    }
+
+    fn scalar_span(&mut self, at: std::ops::Range<usize>) {
+        if let Some(rec) = self.rec.as_mut() {
+            rec.span = at;
+        }
+    }
+
     fn map_start(&mut self) -> Result<()> {
         self.open(true);
         Ok(())
@@ -444,6 +596,13 @@ impl Visit for Decryptor<'_> {
             }
             return Ok(());
         }
+        if self.at.depth() == 1
+            && self.captured.is_some()
+            && let Some(rec) = self.rec.as_mut()
+        {
+            // Something follows the metadata: a splice would drop it.
+            rec.ledger.metadata_at = None;
+        }
         if self.at.depth() == 1 && k == METADATA_KEY {
             if self.captured.is_some() {
                 return Err(needs_tree());
@@ -452,7 +611,10 @@ impl Visit for Decryptor<'_> {
             return Ok(());
         }
         self.at.key(&mut self.walker, k)?;
-        self.b.push(key_event(k));
+        self.push(key_event(k));
+        if let Some(rec) = self.rec.as_mut() {
+            rec.entry = self.b.written();
+        }
         Ok(())
     }
 
@@ -492,11 +654,22 @@ impl Visit for Decryptor<'_> {
             // The tree frees the text before it decrypts a large value.
             return Err(needs_tree());
         }
-        if self.walker.walk_item(&mut s, self.at.hits())?.is_some() {
+        let was_enc = self.rec.as_ref().is_some_and(|rec| match &s {
+            Scalar::Str(t) => {
+                t.starts_with("ENC[") && rec.src.get(rec.span.clone()) == Some(t.as_str())
+            }
+            _ => false,
+        });
+        let mac_start = self.walker.mac.recorded();
+        let hits = self.at.hits();
+        if self.walker.walk_item(&mut s, hits)?.is_some() {
             // An encrypted comment: the tree places it.
             return Err(needs_tree());
         }
-        self.b.push(scalar_event(s));
+        let mac = mac_start..self.walker.mac.recorded();
+        let ty = s.type_name().unwrap_or("");
+        self.push(scalar_event(s));
+        self.record(was_enc, ty, mac, hits);
         Ok(())
     }
 }
@@ -550,6 +723,17 @@ impl Position {
         self.frames.len()
     }
 
+    /// Reading a mapping's value: where its key starts in the walker's path.
+    fn key_at(&self) -> Option<usize> {
+        match self.frames.last() {
+            Some(Frame::Map {
+                value: Some((_, len)),
+                ..
+            }) => Some(*len),
+            _ => None,
+        }
+    }
+
     /// A key of the innermost mapping: the walker's path and the hits go below it.
     fn key(&mut self, walker: &mut Walker<'_>, k: &str) -> Result<()> {
         let Some(Frame::Map { hits, value }) = self.frames.last_mut() else {
@@ -587,7 +771,7 @@ fn scalar_event(s: Scalar) -> Event<'static> {
 }
 
 /// A string key as an event.
-fn key_event(k: &str) -> Event<'static> {
+pub(super) fn key_event(k: &str) -> Event<'static> {
     Event::new(Kind::Scalar(Cow::Owned(k.to_owned()), string_style(k)))
 }
 
@@ -639,10 +823,11 @@ impl Visit for Encryptor<'_, '_> {
 
     fn key(&mut self, key: &Key) -> Result<()> {
         let Key::Str(k) = key else {
-            return Err(Error::Unsupported(
-                "internal error: a non-string key in a streamed YAML file".into(),
-            ));
+            return Err(needs_tree());
         };
+        if self.at.depth() == 1 && k == METADATA_KEY {
+            return Err(Error::AlreadyEncrypted);
+        }
         self.at.key(&mut self.walker, k)?;
         self.b.push(key_event(k));
         Ok(())
@@ -774,9 +959,9 @@ mod tests {
     }
 
     fn decrypted(text: &str, key: &DataKey, mac: crate::sops::MacCheck) -> Option<String> {
-        let (src, value) = tail_metadata(text.as_bytes())?;
+        let (src, value, _) = tail_metadata(text.as_bytes())?;
         let parsed = Metadata::from_value(&value).ok()?;
-        let out = decrypt(src, (&value, &parsed), key, mac, 4)?;
+        let out = decrypt(src, (&value, &parsed), key, mac, 4, None)?;
         Some(String::from_utf8(out.to_vec()).unwrap())
     }
 
