@@ -72,7 +72,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let value = sops::Value::from_json(&args.value_text()?)
         .map_err(|e| anyhow::anyhow!("invalid VALUE (expected JSON): {e}"))?;
     let file = SopsFile::new(&args.file, None, &args.types, &args.config, None)?;
-    let mut unlocked = file.unlock()?;
+    let input = file.read()?;
+    let streamed = file.set_streamed(&input, &args.path, &value, args.ignore_mac, args.idempotent);
+    if let Some(done) = streamed {
+        done?;
+        return Ok(ExitStatus::Success);
+    }
+    let mut unlocked = file.unlock_bytes(input)?;
     match unlocked.set(&args.path, &value, args.ignore_mac)? {
         Patched::Done { changed } => {
             if !changed && args.idempotent {

@@ -190,9 +190,45 @@ impl SopsFile {
         )
     }
 
+    /// `set` of a YAML file without a tree: decrypted as it is read, the value's ciphertext
+    /// spliced into the text (see [`sops::YamlEdit::set`]) and the file replaced. `None`
+    /// when that cannot be done (then nothing was written): set it with [`SopsFile::unlock`].
+    /// `Some(Ok(false))`: `idempotent` and the value was already set.
+    pub fn set_streamed(
+        &self,
+        input: &[u8],
+        path: &TreePath,
+        value: &sops::Value,
+        ignore_mac: bool,
+        idempotent: bool,
+    ) -> Option<anyhow::Result<bool>> {
+        if self.formats.input != Format::Yaml || self.formats.output != Format::Yaml {
+            return None;
+        }
+        let stream = EncryptedFile::streamable_yaml(input)?;
+        let with = Unwrappers::from_process_env();
+        let key = master_keys::unwrap_data_key(stream.metadata(), &with).ok()?;
+        let mac = MacCheck::unless_ignored(ignore_mac);
+        let opts = &self.formats.options;
+        let (cleartext, edit) = stream.decrypt_for_edit(&key, mac, opts)?;
+        let spliced = edit.set(input, &cleartext, path, value, &key, opts)?;
+        if !spliced.changed() && idempotent {
+            return Some(Ok(false));
+        }
+        let written = crate::fsio::write_atomic_with(&self.path, |w| {
+            with_file(&self.path, spliced.write_to(w))
+        });
+        Some(written.map(|()| true))
+    }
+
     /// Reads, parses and unwraps the data key; the values stay encrypted.
     pub fn unlock(&self) -> anyhow::Result<Unlocked> {
-        let input = Zeroizing::new(self.read()?);
+        self.unlock_bytes(self.read()?)
+    }
+
+    /// [`SopsFile::unlock`] of bytes already read.
+    pub fn unlock_bytes(&self, input: Vec<u8>) -> anyhow::Result<Unlocked> {
+        let input = Zeroizing::new(input);
         let encrypted = with_file(
             &self.path,
             EncryptedFile::parse_owned(input, self.formats.input),

@@ -158,6 +158,11 @@ fn set_changes_the_lines_real_sops_changes_in_every_store() {
             "\"dA==\"",
         ),
         ("multidoc.enc.yaml", r#"["b"]"#, "\"secret-three\""),
+        // Without comments: the value spliced into the file, whatever its type.
+        ("edit-chain.enc.yaml", r#"["change"]"#, "\"new\""),
+        ("edit-chain.enc.yaml", r#"["change"]"#, "5"),
+        ("edit-chain.enc.yaml", r#"["keep"]"#, "\"unchanged value\""),
+        ("edit-chain.enc.yaml", r#"["list"][1]"#, "\"deux\""),
         // The value it already has: only `lastmodified` and `mac` change.
         ("kitchen.enc.yaml", r#"["int"]"#, "42"),
         // A map replacing a scalar, and a path through a scalar.

@@ -656,6 +656,26 @@ impl YamlEdit {
     }
 }
 
+impl YamlEdit {
+    /// `sops set` of `value` at `path` in `original` (which decrypted to `cleartext`) as a
+    /// splice: when `path` (map keys) holds an encrypted scalar and `value` is a scalar, only
+    /// its ciphertext, `lastmodified` and `mac` change. `None` otherwise: set it in a tree.
+    pub fn set<'e>(
+        &'e self,
+        original: &'e [u8],
+        cleartext: &[u8],
+        path: &TreePath,
+        value: &Value,
+        key: &'e DataKey,
+        opts: &StoreOptions,
+    ) -> Option<Spliced<'e>> {
+        let how = (key, self.metadata.clone(), opts.yaml_indent);
+        let ledger = &self.ledger;
+        stores::yaml::splice::splice_set(original, cleartext, ledger, path, value, how)
+            .map(|s| Spliced(Box::new(s)))
+    }
+}
+
 /// An edit encrypted again ([`YamlEdit::encrypt`]).
 #[derive(Debug)]
 pub enum Reencrypted<'e> {
@@ -670,6 +690,11 @@ pub enum Reencrypted<'e> {
 pub struct Spliced<'e>(Box<stores::yaml::splice::Spliced<'e>>);
 
 impl Spliced<'_> {
+    /// Whether the value's ciphertext changed (not when it was set to what it held).
+    pub fn changed(&self) -> bool {
+        self.0.changed
+    }
+
     /// Writes the encrypted file to `sink`: the original text with the value's ciphertext,
     /// `lastmodified` and `mac` replaced.
     pub fn write_to(self, sink: &mut dyn std::io::Write) -> Result<()> {

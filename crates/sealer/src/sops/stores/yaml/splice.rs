@@ -27,7 +27,7 @@ use crate::sops::master_keys::DataKey;
 use crate::sops::metadata::{Metadata, NilList};
 use crate::sops::selectors::Hits;
 use crate::sops::stash::IvStash;
-use crate::sops::tree::{Item, Key, Scalar};
+use crate::sops::tree::{Item, Key, PathStep, Scalar, TreePath, Value};
 use crate::sops::value::{Cipher, kept_of};
 use crate::sops::walk::{Direction, Walker};
 use crate::sops::{METADATA_KEY, now_rfc3339, prepare_for_encryption, seal_mac};
@@ -63,6 +63,8 @@ pub(crate) struct Leaf {
     /// Its part of [`Ledger::mac_input`].
     pub(crate) mac: Range<usize>,
     pub(crate) hits: Hits,
+    /// How many map keys its path has.
+    pub(crate) keys: usize,
     /// Its type (sops's name), as decrypted.
     pub(crate) ty: &'static str,
     /// Encrypted, its `ENC[…]` found where the reader says.
@@ -105,6 +107,8 @@ impl Ledger {
 /// An edit of one value, ready to be written ([`splice`]).
 pub(crate) struct Spliced<'e> {
     original: &'e [u8],
+    /// Whether the value's ciphertext changed (not when it was set to what it was).
+    pub(crate) changed: bool,
     /// The span of the old `ENC[…]` in `original` and where the metadata starts.
     replaced: Range<usize>,
     metadata_at: usize,
@@ -133,16 +137,77 @@ pub(crate) fn splice<'e>(
     edited: &[u8],
     ledger: &'e Ledger,
     key: &'e DataKey,
-    mut metadata: Metadata,
+    metadata: Metadata,
     indent: usize,
 ) -> Option<Spliced<'e>> {
-    let metadata_at = ledger.metadata_at?;
     let (leaf, window, indent_of_entry) = changed_entry(before, edited, ledger)?;
-    if !laid_out_as_written(original, before, ledger, metadata_at) {
+    let value = read_entry(window, indent_of_entry, ledger.key(leaf))?;
+    splice_leaf(
+        original,
+        before,
+        ledger,
+        leaf,
+        value,
+        (key, metadata, indent),
+    )
+}
+
+/// `sops set` of a scalar `value` at `path` (map keys only) as a splice ([`splice`]), when
+/// that path holds an encrypted scalar of a mapping. `None` otherwise.
+pub(crate) fn splice_set<'e>(
+    original: &'e [u8],
+    before: &[u8],
+    ledger: &'e Ledger,
+    path: &TreePath,
+    value: &Value,
+    (key, metadata, indent): (&'e DataKey, Metadata, usize),
+) -> Option<Spliced<'e>> {
+    let Value::Scalar(value) = value else {
+        return None;
+    };
+    if matches!(value, Scalar::Null) || value.is_empty_for_cipher() {
         return None;
     }
-    let mut value = read_entry(window, indent_of_entry, ledger.key(leaf))?;
+    // The key path as the walker writes it: `a:b:`. Without a `:` in a key, one path is one
+    // string (a key holding `:` could make two paths one string).
+    let mut aad = String::new();
+    for step in &path.0 {
+        match step {
+            PathStep::Key(k) if !k.contains(':') => {
+                aad.push_str(k);
+                aad.push(':');
+            }
+            _ => return None,
+        }
+    }
+    let leaf = ledger.leaves.iter().find(|l| {
+        l.spliceable && l.keys == path.0.len() && ledger.paths.get(l.path.clone()) == Some(&aad)
+    })?;
+    let value = value.clone();
+    splice_leaf(
+        original,
+        before,
+        ledger,
+        leaf,
+        value,
+        (key, metadata, indent),
+    )
+}
 
+/// `original` with the value of `leaf` replaced by `value` (encrypted here).
+fn splice_leaf<'e>(
+    original: &'e [u8],
+    before: &[u8],
+    ledger: &'e Ledger,
+    leaf: &Leaf,
+    mut value: Scalar,
+    (key, mut metadata, indent): (&'e DataKey, Metadata, usize),
+) -> Option<Spliced<'e>> {
+    let metadata_at = ledger.metadata_at?;
+    if !laid_out_as_written(original, before, ledger, metadata_at) {
+        value.zeroize();
+        return None;
+    }
     prepare_for_encryption(&mut metadata, false).ok()?;
     let sel = metadata.selectors.clone().with_default().compile().ok()?;
     let cipher = Cipher::new(key);
@@ -168,6 +233,7 @@ pub(crate) fn splice<'e>(
         return None;
     };
     let replaced = leaf.encrypted.clone();
+    let changed = original.get(replaced.clone()) != Some(ciphertext.as_bytes());
     let fits = replaced.end <= metadata_at && metadata_at <= original.len();
     if !fits || !ciphertext.starts_with("ENC[") || string_style(&ciphertext) != Style::Plain {
         return None;
@@ -175,6 +241,7 @@ pub(crate) fn splice<'e>(
     let input = &ledger.mac_input;
     Some(Spliced {
         original,
+        changed,
         replaced,
         metadata_at,
         ciphertext,
@@ -194,6 +261,7 @@ impl Spliced<'_> {
     pub(crate) fn write_to(self, sink: &mut dyn std::io::Write) -> Result<()> {
         let Spliced {
             original,
+            changed: _,
             replaced,
             metadata_at,
             ciphertext,
@@ -613,6 +681,64 @@ mod tests {
         ] {
             let (_, spliced, _) = edit(text, from, to);
             assert!(spliced.is_none(), "{from:?} -> {to:?}");
+        }
+    }
+
+    #[test]
+    fn set_splices_an_encrypted_scalar_of_a_mapping_and_leaves_the_rest_to_the_tree() {
+        let text = "s:\n    k0: v0\n    k1: v1\nt: 2\nl:\n    - x\na:b: c\nu_unencrypted: d\n";
+        let original = encrypted(text);
+        let opts = StoreOptions::default();
+        let key = key();
+        let stream = EncryptedFile::streamable_yaml(&original).unwrap();
+        let (cleartext, ledger) = stream
+            .decrypt_for_edit(&key, MacCheck::Verify, &opts)
+            .unwrap();
+        let set = |path: &str, json: &str| {
+            let path: crate::sops::TreePath = path.parse().unwrap();
+            let value = crate::sops::Value::from_json(json).unwrap();
+            ledger
+                .set(&original, &cleartext, &path, &value, &key, &opts)
+                .map(|s| {
+                    let changed = s.changed();
+                    let mut out = Vec::new();
+                    s.write_to(&mut out).unwrap();
+                    (changed, out)
+                })
+        };
+        let (changed, out) = set(r#"["s"]["k1"]"#, r#""new""#).expect("spliced");
+        assert!(changed);
+        assert_eq!(changed_lines(&original, &out), ["    k1", "    mac"]);
+        let plain = EncryptedFile::parse(&out, Format::Yaml)
+            .unwrap()
+            .decrypt(&key, MacCheck::Verify)
+            .unwrap()
+            .to_bytes(Format::Yaml)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            text.replace("k1: v1", "k1: new")
+        );
+        // The value it holds: its ciphertext stays.
+        let (changed, out) = set(r#"["s"]["k0"]"#, r#""v0""#).expect("spliced");
+        assert!(!changed);
+        assert_eq!(changed_lines(&original, &out), ["    mac"]);
+        // Another type is another value (JSON numbers are floats, as in sops).
+        assert!(set(r#"["t"]"#, "2").unwrap().0);
+        assert!(set(r#"["t"]"#, r#""2""#).unwrap().0);
+        // Not a scalar of a mapping, a new key, a key holding `:`, a clear value, a map,
+        // null, an empty string.
+        for (path, json) in [
+            (r#"["l"][0]"#, r#""y""#),
+            (r#"["n"]"#, "1"),
+            (r#"["s"]["k9"]"#, "1"),
+            (r#"["a:b"]"#, r#""e""#),
+            (r#"["u_unencrypted"]"#, r#""e""#),
+            (r#"["t"]"#, r#"{"m": 1}"#),
+            (r#"["t"]"#, "null"),
+            (r#"["t"]"#, r#""""#),
+        ] {
+            assert!(set(path, json).is_none(), "{path} = {json}");
         }
     }
 

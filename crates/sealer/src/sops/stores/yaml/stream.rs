@@ -509,6 +509,7 @@ impl Decryptor<'_> {
     /// input `mac`).
     fn record(&mut self, was_enc: bool, ty: &'static str, mac: std::ops::Range<usize>, hits: Hits) {
         let key_at = self.at.key_at();
+        let keys = self.at.keys();
         let encrypts = self.walker.encrypts(hits);
         let Some(rec) = self.rec.as_mut() else {
             return;
@@ -522,6 +523,7 @@ impl Decryptor<'_> {
             key_at: start + key_at.unwrap_or(0),
             mac,
             hits,
+            keys,
             ty,
             was_enc: was_enc && encrypts,
             spliceable: was_enc && encrypts && key_at.is_some(),
@@ -721,6 +723,14 @@ impl Position {
 
     fn depth(&self) -> usize {
         self.frames.len()
+    }
+
+    /// How many map keys the walker's path holds (one a mapping open).
+    fn keys(&self) -> usize {
+        self.frames
+            .iter()
+            .filter(|f| matches!(f, Frame::Map { .. }))
+            .count()
     }
 
     /// Reading a mapping's value: where its key starts in the walker's path.
