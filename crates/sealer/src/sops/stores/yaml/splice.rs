@@ -410,7 +410,10 @@ fn entry_start(text: &[u8], start: usize) -> Option<usize> {
 /// mapping whose keys are indented by `indent`.
 fn read_entry(window: &[u8], indent: usize, key: &str) -> Option<Scalar> {
     let text = utf8(window).ok()?;
-    if text.contains('#') || text.bytes().take_while(|&b| b == b' ').count() != indent {
+    if text.contains(['#', '\u{feff}'])
+        || text.bytes().take_while(|&b| b == b' ').count() != indent
+        || text.split('\n').any(starts_a_document)
+    {
         return None;
     }
     // Each line without the indentation of the first (blank lines may have less).
@@ -442,6 +445,12 @@ fn read_entry(window: &[u8], indent: usize, key: &str) -> Option<Scalar> {
         s if matches!(s, Scalar::Null) || s.is_empty_for_cipher() => None,
         s => Some(s),
     }
+}
+
+/// Whether a line is a document marker or a directive: in the file it would start another
+/// document, read alone it may not.
+fn starts_a_document(line: &str) -> bool {
+    line.starts_with("---") || line.starts_with("...") || line.starts_with('%')
 }
 
 /// The visitor of [`read_entry`]: one mapping of one key whose value is a scalar.
@@ -675,6 +684,10 @@ mod tests {
             ("u_unencrypted: clear", "u_unencrypted: other"),
             ("s:", "s2:"),
             ("    k1: v1", "k1: v1"),
+            // Another document started.
+            ("t: 2", "---\nt: 2"),
+            ("t: 2", "...\n---\nt: 2"),
+            ("t: 2", "t: 2\n---"),
             // Null and empty values are not encrypted.
             ("t: 2", "t: ~"),
             ("t: 2", "t: ''"),
@@ -759,6 +772,7 @@ mod tests {
             "a: x\nb: &y y\nc: z\n",
             "a: x\nb: y\n c: z\n",
             "a: x\nb: y: z\nc: z\n",
+            "a: x\n\u{feff}b: y\nc: z\n",
         ] {
             let r = ledger.encrypt(&original, &cleartext, edited.as_bytes(), &key, &opts);
             assert!(
