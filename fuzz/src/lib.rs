@@ -261,7 +261,7 @@ pub fn yaml_stream(data: &[u8]) -> Streamed {
         &mut streamed,
     );
     let by_tree = PlainFile::parse(data, Format::Yaml)
-        .and_then(|p| p.into_encrypted(&DATA_KEY, metadata))
+        .and_then(|p| p.into_encrypted(&DATA_KEY, metadata.clone()))
         .and_then(|e| e.to_bytes(Format::Yaml));
     let by_tree = match by_tree {
         Ok(bytes) => bytes,
@@ -281,6 +281,14 @@ pub fn yaml_stream(data: &[u8]) -> Streamed {
         blank_ciphertext(&streamed),
         blank_ciphertext(&by_tree),
         "the streamed file is not the tree's"
+    );
+    // The same in one read into memory (`seal encrypt` of a file up to 16 MiB).
+    let in_memory = PlainFile::encrypt_yaml(data, &DATA_KEY, metadata, &StoreOptions::default())
+        .expect("a text streamed in two reads is encrypted in one");
+    assert_eq!(
+        blank_ciphertext(&in_memory),
+        blank_ciphertext(&by_tree),
+        "the file encrypted in one read is not the tree's"
     );
     let decrypt = |bytes: &[u8]| {
         EncryptedFile::parse(bytes, Format::Yaml)
@@ -319,9 +327,9 @@ pub enum Streamed {
 }
 
 /// `seal edit` of a file decrypted without a tree against the tree: an edit of its cleartext
-/// (a line's value replaced by bytes of `data`) that is spliced is one the tree reads, and the
-/// spliced file is the tree's (ciphertext and `lastmodified` aside) and decrypts, MAC checked,
-/// to the edited text. Returns whether the edit was spliced.
+/// (a line's value replaced by bytes of `data`) that is spliced, or read whole without a tree,
+/// is one the tree reads, and the file written is the tree's (ciphertext and `lastmodified`
+/// aside) and decrypts, MAC checked, to the edited text. Returns whether it was spliced.
 pub fn yaml_edit(encrypted: &[u8], data: &[u8]) -> bool {
     let opts = StoreOptions::default();
     let Some(stream) = EncryptedFile::streamable_yaml(encrypted) else {
@@ -355,16 +363,19 @@ pub fn yaml_edit(encrypted: &[u8], data: &[u8]) -> bool {
             None => edited.push_str(l),
         }
     }
-    let spliced = match edit.encrypt(encrypted, &cleartext, edited.as_bytes(), &DATA_KEY, &opts) {
-        Some(sealer::sops::Reencrypted::Spliced(s)) => {
-            let mut out = Vec::new();
-            s.write_to(&mut out).expect("a splice is written to memory");
-            out
-        }
-        _ => return false,
-    };
+    let (spliced, was_spliced) =
+        match edit.encrypt(encrypted, &cleartext, edited.as_bytes(), &DATA_KEY, &opts) {
+            Some(sealer::sops::Reencrypted::Spliced(s)) => {
+                let mut out = Vec::new();
+                s.write_to(&mut out).expect("a splice is written to memory");
+                (out, true)
+            }
+            // Read whole without a tree: the same checks.
+            Some(sealer::sops::Reencrypted::Text(out)) => (out, false),
+            None => return false,
+        };
     let by_tree = PlainFile::parse(edited.as_bytes(), Format::Yaml)
-        .expect("a spliced edit is one the tree reads");
+        .expect("an edit encrypted without a tree is one the tree reads");
     let tree_file = by_tree
         .clone()
         .into_encrypted_reusing_ivs(&DATA_KEY, edit.metadata().clone(), edit.stash(encrypted))
@@ -384,7 +395,7 @@ pub fn yaml_edit(encrypted: &[u8], data: &[u8]) -> bool {
         by_tree.to_bytes(Format::Yaml).expect("the edit is written"),
         "the spliced file decrypts to another text than the edit"
     );
-    true
+    was_spliced
 }
 
 /// The text with every `ENC[…]` and the `lastmodified` value blanked.

@@ -482,11 +482,37 @@ pub fn encrypt_to(
                 Ok(encrypted.write_with(formats.output, &formats.options, w)?)
             });
         }
+        if input.len() <= ENCRYPTED_IN_MEMORY
+            && !input.contains(&b'#')
+            && let Ok(plan) = Plan::build(&file.rules_name, &file.config, key_args, selector_args)
+        {
+            // One read without a tree into memory, written once whole. A plan that fails,
+            // or a file that needs a tree, goes through the tree, which reports its errors
+            // (the file's first).
+            let data_key = DataKey::generate();
+            let metadata = plan
+                .metadata(&data_key)
+                .with_context(|| file.path.display().to_string())?;
+            let opts = &formats.options;
+            if let Some(bytes) = PlainFile::encrypt_yaml(&input, &data_key, metadata.clone(), opts)
+            {
+                return write_output(target, &bytes);
+            }
+            let plain = parse_plain(std::mem::take(&mut *input), file)?;
+            let encrypted = with_file(&file.path, plain.into_encrypted(&data_key, metadata))?;
+            return write_output_with(target, |w| {
+                Ok(encrypted.write_with(formats.output, opts, w)?)
+            });
+        }
         let input = std::mem::take(&mut *input);
         return encrypt_tree(input, file, key_args, selector_args, target);
     }
     encrypt_tree(input, file, key_args, selector_args, target)
 }
+
+/// The largest YAML file `seal encrypt` encrypts in memory (text and output held whole, about
+/// 3.5× the file): faster than a tree, within the memory budget of 3× the file + 32 MiB.
+const ENCRYPTED_IN_MEMORY: usize = 16 << 20;
 
 /// [`encrypt_to`] through a tree of the whole file.
 fn encrypt_tree(
@@ -508,22 +534,28 @@ fn encrypt_input(
     key_args: &KeyArgs,
     selector_args: &SelectorArgs,
 ) -> anyhow::Result<EncryptedFile> {
-    let formats = file.formats;
-    let plain = with_file(
-        &file.path,
-        PlainFile::parse_owned(Zeroizing::new(input), formats.input),
-    )?;
-    // A top-level `sops` key (dotenv: `sops_*`) means the file is encrypted already, as sops
-    // finds by loading it as an encrypted file.
-    if plain.has_sops_metadata(formats.input) {
-        anyhow::bail!("{}: {}", file.path.display(), sops::Error::AlreadyEncrypted);
-    }
+    let plain = parse_plain(input, file)?;
     let plan = Plan::build(&file.rules_name, &file.config, key_args, selector_args)?;
     let data_key = DataKey::generate();
     let metadata = plan
         .metadata(&data_key)
         .with_context(|| file.path.display().to_string())?;
     with_file(&file.path, plain.into_encrypted(&data_key, metadata))
+}
+
+/// `input` read as a cleartext file to encrypt (zeroized once parsed).
+fn parse_plain(input: Vec<u8>, file: &SopsFile) -> anyhow::Result<PlainFile> {
+    let format = file.formats.input;
+    let plain = with_file(
+        &file.path,
+        PlainFile::parse_owned(Zeroizing::new(input), format),
+    )?;
+    // A top-level `sops` key (dotenv: `sops_*`) means the file is encrypted already, as sops
+    // finds by loading it as an encrypted file.
+    if plain.has_sops_metadata(format) {
+        anyhow::bail!("{}: {}", file.path.display(), sops::Error::AlreadyEncrypted);
+    }
+    Ok(plain)
 }
 
 /// A decrypted SOPS file with its data key, ready to be changed and re-sealed.

@@ -652,7 +652,8 @@ impl YamlEdit {
             return Some(Reencrypted::Spliced(Spliced(Box::new(spliced))));
         }
         let stash = self.stash(original);
-        stores::yaml::stream::reencrypt(edited, key, metadata, stash, indent).map(Reencrypted::Text)
+        stores::yaml::stream::reencrypt(edited, key, metadata, Some(stash), indent)
+            .map(Reencrypted::Text)
     }
 }
 
@@ -879,6 +880,19 @@ impl PlainFile {
     ) -> Result<EncryptedFile> {
         self.clone()
             .into_encrypted_reusing_ivs(key, metadata, stash)
+    }
+
+    /// A YAML `text` encrypted as [`PlainFile::parse`], [`PlainFile::into_encrypted`] and
+    /// [`EncryptedFile::to_bytes_with`] would, in one read without a tree, into memory.
+    /// `None` for what needs a tree (comments, anchors, several documents) and for every
+    /// error: parse `text` into a tree then, which reports it.
+    pub fn encrypt_yaml(
+        text: &[u8],
+        key: &DataKey,
+        metadata: Metadata,
+        opts: &StoreOptions,
+    ) -> Option<Vec<u8>> {
+        stores::yaml::stream::reencrypt(text, key, metadata, None, opts.yaml_indent)
     }
 
     /// [`PlainFile::encrypt_reusing_ivs`] that encrypts the values where they are instead of

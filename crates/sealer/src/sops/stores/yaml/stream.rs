@@ -93,16 +93,16 @@ pub(crate) fn encrypt(
     enc.b.finish().map(|_| true)
 }
 
-/// Re-encrypts `text`, an edit of a file decrypted with `key` into `stash`, under its
-/// `metadata`, in one read into memory (an error found late loses nothing): values whose
-/// path, type and cleartext `stash` kept get their former ciphertext. `None` for anything a
+/// Encrypts `text` under `metadata` with `key` in one read into memory (an error found late
+/// loses nothing); when it is an edit of a file decrypted with `key` into `stash`, values
+/// whose path, type and cleartext `stash` kept get their former ciphertext. `None` for anything a
 /// tree reads (comments, anchors, several documents, …) or reports (every error): the caller
 /// reads the text into a tree then.
 pub(crate) fn reencrypt(
     text: &[u8],
     key: &DataKey,
     mut metadata: Metadata,
-    stash: &IvStash,
+    stash: Option<&IvStash>,
     indent: usize,
 ) -> Option<Vec<u8>> {
     let src = utf8(text).ok()?;
@@ -121,7 +121,7 @@ pub(crate) fn reencrypt(
     let mut enc = Encryptor {
         // An encrypted value is about twice its cleartext and the metadata.
         b: Builder::new(indent, text.len().saturating_mul(5) / 2 + 4096, None),
-        walker: Walker::new(&cipher, &sel, Direction::Encrypt, only).reusing(Some(stash)),
+        walker: Walker::new(&cipher, &sel, Direction::Encrypt, only).reusing(stash),
         cipher: &cipher,
         at: Position::default(),
         metadata: Some(metadata),
