@@ -321,9 +321,8 @@ fn changed_entry<'e>(
     edited: &'e [u8],
     ledger: &'e Ledger,
 ) -> Option<(&'e Leaf, &'e [u8], usize)> {
-    let same_start = common_prefix(before, edited);
-    let room = before.len().min(edited.len()) - same_start;
-    let same_end = common_suffix(&before[same_start..], &edited[same_start..], room);
+    let same_start = alike(before, edited, false);
+    let same_end = alike(&before[same_start..], &edited[same_start..], true);
     let changed_end = before.len() - same_end;
     // The first entry that ends after the first change.
     let at = ledger
@@ -345,41 +344,30 @@ fn changed_entry<'e>(
     whole_lines.then_some((leaf, window, indent))
 }
 
-/// How many bytes `a` and `b` start with alike.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    const CHUNK: usize = 64;
-    let whole = a
-        .chunks(CHUNK)
-        .zip(b.chunks(CHUNK))
-        .take_while(|(x, y)| x == y)
-        .count()
-        * CHUNK;
-    let whole = whole.min(a.len()).min(b.len());
-    whole
-        + a[whole..]
-            .iter()
-            .zip(&b[whole..])
-            .take_while(|(x, y)| x == y)
-            .count()
-}
-
-/// How many bytes `a` and `b` end with alike, `limit` at most.
-fn common_suffix(a: &[u8], b: &[u8], limit: usize) -> usize {
-    const CHUNK: usize = 64;
-    let whole = a
-        .rchunks(CHUNK)
-        .zip(b.rchunks(CHUNK))
-        .take_while(|(x, y)| x == y)
-        .count()
-        * CHUNK;
-    let whole = whole.min(a.len()).min(b.len());
-    let more = a[..a.len() - whole]
-        .iter()
-        .rev()
-        .zip(b[..b.len() - whole].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    (whole + more).min(limit)
+/// How many bytes `a` and `b` have alike at their start, or (`from_end`) at their end.
+fn alike(a: &[u8], b: &[u8], from_end: bool) -> usize {
+    let n = a.len().min(b.len());
+    // Where the `len` bytes `i` bytes in from the start (or the end) of `s` stand.
+    let part = |s: &'_ [u8], i: usize, len: usize| -> std::ops::Range<usize> {
+        if from_end {
+            s.len() - i - len..s.len() - i
+        } else {
+            i..i + len
+        }
+    };
+    let mut same = 0;
+    // A chunk at a time (one comparison of memory), then the bytes of the chunk that differs.
+    while same < n {
+        let len = (n - same).min(64);
+        if a[part(a, same, len)] != b[part(b, same, len)] {
+            break;
+        }
+        same += len;
+    }
+    while same < n && a[part(a, same, 1)] == b[part(b, same, 1)] {
+        same += 1;
+    }
+    same
 }
 
 /// Where the entry whose value ends at `end` ends: past the line break that ends its last
@@ -752,6 +740,41 @@ mod tests {
             (r#"["t"]"#, r#""""#),
         ] {
             assert!(set(path, json).is_none(), "{path} = {json}");
+        }
+    }
+
+    #[test]
+    fn alike_counts_the_bytes_two_texts_share_at_either_end() {
+        let naive = |a: &[u8], b: &[u8], from_end: bool| {
+            let pairs: Vec<(u8, u8)> = if from_end {
+                a.iter()
+                    .rev()
+                    .copied()
+                    .zip(b.iter().rev().copied())
+                    .collect()
+            } else {
+                a.iter().copied().zip(b.iter().copied()).collect()
+            };
+            pairs.iter().take_while(|(x, y)| x == y).count()
+        };
+        let base: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+        for cut in [0, 1, 63, 64, 65, 128, 200, 299, 300] {
+            for change in [0, 1, 63, 64, 65, 150, 299] {
+                let mut other = base[..cut].to_vec();
+                other.extend_from_slice(&base);
+                if let Some(b) = other.get_mut(change) {
+                    *b ^= 0xff;
+                }
+                for (a, b) in [(&base, &other), (&other, &base)] {
+                    for from_end in [false, true] {
+                        assert_eq!(
+                            super::alike(a, b, from_end),
+                            naive(a, b, from_end),
+                            "{cut} {change} {from_end}"
+                        );
+                    }
+                }
+            }
         }
     }
 
