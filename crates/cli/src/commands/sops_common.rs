@@ -482,17 +482,15 @@ pub fn encrypt_to(
                 Ok(encrypted.write_with(formats.output, &formats.options, w)?)
             });
         }
+        let data_key = DataKey::generate();
         if input.len() <= ENCRYPTED_IN_MEMORY
             && !input.contains(&b'#')
             && let Ok(plan) = Plan::build(&file.rules_name, &file.config, key_args, selector_args)
+            && let Ok(metadata) = plan.metadata(&data_key)
         {
-            // One read without a tree into memory, written once whole. A plan that fails,
-            // or a file that needs a tree, goes through the tree, which reports its errors
-            // (the file's first).
-            let data_key = DataKey::generate();
-            let metadata = plan
-                .metadata(&data_key)
-                .with_context(|| file.path.display().to_string())?;
+            // One read without a tree into memory, written once whole. Keys that fail, or a
+            // file that needs a tree, go through the tree, which reports the file's errors
+            // first.
             let opts = &formats.options;
             if let Some(bytes) = PlainFile::encrypt_yaml(&input, &data_key, metadata.clone(), opts)
             {

@@ -11,9 +11,10 @@
 //! edited text (as much work as decrypting it) is then not needed.
 //!
 //! Anything else (two entries changed, a key added, a value that became a mapping, a list
-//! item, an unencrypted value, comments) is left to a read of the whole edit. For a file in the
-//! layout sops and seal write, both give the same text; a file laid out otherwise keeps its
-//! layout here (its other lines are kept as they are).
+//! item, an unencrypted value, comments) is left to a read of the whole edit, and so is a file
+//! not laid out as sops and seal write it (sops writes such a file whole): the splice then
+//! gives the text the whole read gives, `ENC[…]` of the new value and `mac` aside (fuzzed).
+//! `set` of a scalar splices the same way, the leaf found by its key path.
 
 use std::ops::Range;
 
