@@ -202,11 +202,25 @@ fn splice_leaf<'e>(
     ledger: &'e Ledger,
     leaf: &Leaf,
     mut value: Scalar,
+    how: (&'e DataKey, Metadata, usize),
+) -> Option<Spliced<'e>> {
+    let spliced = encrypt_in_place_of(original, before, ledger, leaf, &mut value, how);
+    // Cleartext, unless it was encrypted and taken: zeroized however that went.
+    value.zeroize();
+    spliced
+}
+
+/// [`splice_leaf`]: encrypts `value` (its ciphertext taken from it) for `leaf`'s place.
+fn encrypt_in_place_of<'e>(
+    original: &'e [u8],
+    before: &[u8],
+    ledger: &'e Ledger,
+    leaf: &Leaf,
+    value: &mut Scalar,
     (key, mut metadata, indent): (&'e DataKey, Metadata, usize),
 ) -> Option<Spliced<'e>> {
     let metadata_at = ledger.metadata_at?;
     if !laid_out_as_written(original, before, ledger, metadata_at) {
-        value.zeroize();
         return None;
     }
     prepare_for_encryption(&mut metadata, false).ok()?;
@@ -218,25 +232,22 @@ fn splice_leaf<'e>(
     ledger.keep(&mut stash, original, leaf);
     let mut walker = Walker::new(&cipher, &sel, Direction::Encrypt, only).reusing(Some(&stash));
     if !walker.encrypts(leaf.hits) {
-        value.zeroize();
         return None;
     }
     // The walker feeds the new value to the MAC: kept, to hash it between the others.
     walker.mac = Mac::new(only).recording(64);
     walker.set_path(&ledger.paths[leaf.path.clone()]);
-    let walked = walker.walk_leaf(&mut value, leaf.hits);
-    let Ok(()) = walked else {
-        value.zeroize();
-        return None;
-    };
+    walker.walk_leaf(value, leaf.hits).ok()?;
     let mac_value = walker.mac.take_record()?;
-    let Scalar::Str(ciphertext) = value else {
-        return None;
+    let ciphertext = match value {
+        Scalar::Str(t) if t.starts_with("ENC[") && string_style(t) == Style::Plain => {
+            std::mem::take(t)
+        }
+        _ => return None,
     };
     let replaced = leaf.encrypted.clone();
     let changed = original.get(replaced.clone()) != Some(ciphertext.as_bytes());
-    let fits = replaced.end <= metadata_at && metadata_at <= original.len();
-    if !fits || !ciphertext.starts_with("ENC[") || string_style(&ciphertext) != Style::Plain {
+    if replaced.end > metadata_at || metadata_at > original.len() {
         return None;
     }
     let input = &ledger.mac_input;
