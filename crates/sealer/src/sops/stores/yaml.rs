@@ -1740,6 +1740,36 @@ mod tests {
     }
 
     #[test]
+    fn a_block_scalar_under_a_dash_gets_the_indentation_indicator_a_reader_expects() {
+        // Its content stands 2 columns in from the `-` (or from the keys of a mapping there);
+        // go-yaml writes `|4` as elsewhere, which reads back wrong or not at all (fuzzing).
+        for (text, written) in [
+            (
+                "l:\n    - |4\n\n          x\n",
+                "l:\n    - |2\n\n        x\n",
+            ),
+            (
+                "l:\n    - b: |4\n\n          x\n",
+                "l:\n    - b: |2\n\n        x\n",
+            ),
+            (
+                "l:\n    - - |4\n\n            x\n",
+                "l:\n    - - |2\n\n          x\n",
+            ),
+            (
+                "l:\n    - |4\n         lead\n",
+                "l:\n    - |2\n       lead\n",
+            ),
+        ] {
+            assert_eq!(roundtrip(text), written, "{text:?}");
+            assert_eq!(
+                load(written.as_bytes(), true).unwrap(),
+                load(text.as_bytes(), true).unwrap()
+            );
+        }
+    }
+
+    #[test]
     fn a_line_comment_after_a_quoted_scalar_is_kept_like_sops_keeps_it() {
         // sops 3.11 moves it above the key, as for plain scalars.
         assert_eq!(

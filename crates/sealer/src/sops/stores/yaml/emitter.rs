@@ -987,8 +987,12 @@ impl<'e> Emitter<'e> {
 
     fn write_block_hints(&mut self, v: &[u8]) {
         if is_space(v, 0) || is_break(v, 0) {
-            let hint = [b'0' + self.best_indent as u8];
-            self.write_indicator(&hint, false, false, false);
+            // A reader takes the indicator from the parent node's indentation (the mapping's
+            // keys, the sequence's `-`); go-yaml writes `best_indent`, which is that only for a
+            // mapping at a multiple of it: under a `- ` its text did not read back.
+            let parent = self.indents.last().copied().unwrap_or(-1).max(0);
+            let hint = (self.indent - parent).clamp(1, 9) as u8;
+            self.write_indicator(&[b'0' + hint], false, false, false);
         }
         self.open_ended = false;
         let mut chomp = None;
