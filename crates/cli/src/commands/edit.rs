@@ -75,6 +75,7 @@ pub fn run(args: Args, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match result? {
         Some(sealed) => {
             sealed.write_to_file(&args.file)?;
+            source.finish();
             Ok(ExitStatus::Success)
         }
         None => {

@@ -210,15 +210,19 @@ impl SopsFile {
         let key = master_keys::unwrap_data_key(stream.metadata(), &with).ok()?;
         let mac = MacCheck::unless_ignored(ignore_mac);
         let opts = &self.formats.options;
-        let (cleartext, edit) = stream.decrypt_for_edit(&key, mac, opts)?;
+        let (mut cleartext, edit) = stream.decrypt_for_edit(&key, mac, opts)?;
         let spliced = edit.set(input, &cleartext, path, value, &key, opts)?;
-        if !spliced.changed() && idempotent {
-            return Some(Ok(false));
-        }
-        let written = crate::fsio::write_atomic_with(&self.path, |w| {
-            with_file(&self.path, spliced.write_to(w))
-        });
-        Some(written.map(|()| true))
+        let written = if !spliced.changed() && idempotent {
+            Ok(false)
+        } else {
+            crate::fsio::write_atomic_with(&self.path, |w| {
+                with_file(&self.path, spliced.write_to(w))
+            })
+            .map(|()| true)
+        };
+        sops::zeroize_appended(&mut cleartext);
+        edit.finish();
+        Some(written)
     }
 
     /// Reads, parses and unwraps the data key; the values stay encrypted.
@@ -1124,6 +1128,15 @@ pub fn open_for_edit(
 }
 
 impl EditSource {
+    /// Zeroizes the cleartext and what was kept to re-encrypt it, then frees them (a large
+    /// file's buffers: only the bytes written are zeroized, see [`sops::zeroize_appended`]).
+    pub fn finish(mut self) {
+        if let EditKind::Streamed(streamed) = self.kind {
+            sops::zeroize_appended(&mut self.plaintext);
+            streamed.edit.finish();
+        }
+    }
+
     /// The cleartext to put in the editor.
     pub fn plaintext(&self) -> &[u8] {
         &self.plaintext

@@ -611,7 +611,23 @@ pub struct YamlEdit {
     metadata: Metadata,
 }
 
+/// Zeroizes the bytes of `buf` and frees it without writing its spare capacity, for a buffer
+/// that was only ever appended to (its spare capacity never held any byte: zeroizing it would
+/// only fault in pages never touched). Such are the cleartext a YAML decryption without a tree
+/// writes and what a [`YamlEdit`] keeps.
+pub fn zeroize_appended(buf: &mut zeroize::Zeroizing<Vec<u8>>) {
+    use zeroize::Zeroize as _;
+    let mut bytes = std::mem::take(&mut **buf);
+    bytes.as_mut_slice().zeroize();
+    drop(bytes);
+}
+
 impl YamlEdit {
+    /// Zeroizes what it keeps (see [`zeroize_appended`]) and frees it.
+    pub fn finish(mut self) {
+        zeroize_appended(&mut self.ledger.mac_input);
+    }
+
     /// The IVs of the values of `original` (the text decrypted), for
     /// [`PlainFile::into_encrypted_reusing_ivs`] of an edit that needs a tree.
     pub fn stash(&self, original: &[u8]) -> &IvStash {
