@@ -52,14 +52,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         args.indent,
     )?;
     let input = file.read()?;
-    if args.extract.is_none()
-        && let Some(cleartext) = file.decrypt_streamed(&input, args.ignore_mac)
-    {
-        drop(Zeroizing::new(input));
-        sops_common::write_output(&target, &cleartext)?;
-        return Ok(ExitStatus::Success);
+    let mut key = None;
+    if args.extract.is_none() {
+        match file.decrypt_streamed(&input, args.ignore_mac) {
+            Ok(cleartext) => {
+                drop(Zeroizing::new(input));
+                sops_common::write_output(&target, &cleartext)?;
+                return Ok(ExitStatus::Success);
+            }
+            Err(unwrapped) => key = unwrapped,
+        }
     }
-    let opened = file.open_bytes(input, args.ignore_mac, Purpose::Read)?;
+    let opened = file.open_bytes(input, key, args.ignore_mac, Purpose::Read)?;
     match &args.extract {
         Some(path) => sops_common::write_output(&target, &opened.extract(path)?)?,
         // Decrypted and its MAC checked: only writing is left, as the text is emitted.

@@ -73,12 +73,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         .map_err(|e| anyhow::anyhow!("invalid VALUE (expected JSON): {e}"))?;
     let file = SopsFile::new(&args.file, None, &args.types, &args.config, None)?;
     let input = file.read()?;
-    let streamed = file.set_streamed(&input, &args.path, &value, args.ignore_mac, args.idempotent);
-    if let Some(done) = streamed {
-        done?;
-        return Ok(ExitStatus::Success);
-    }
-    let mut unlocked = file.unlock_bytes(input)?;
+    let key = match file.set_streamed(&input, &args.path, &value, args.ignore_mac, args.idempotent)
+    {
+        Ok(done) => {
+            done?;
+            return Ok(ExitStatus::Success);
+        }
+        Err(unwrapped) => unwrapped,
+    };
+    let mut unlocked = file.unlock_bytes(input, key)?;
     match unlocked.set(&args.path, &value, args.ignore_mac)? {
         Patched::Done { changed } => {
             if !changed && args.idempotent {

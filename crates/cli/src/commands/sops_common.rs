@@ -160,40 +160,54 @@ impl SopsFile {
     /// `ignore_mac`).
     pub fn open(&self, ignore_mac: bool, purpose: Purpose) -> anyhow::Result<Opened> {
         let input = self.read()?;
-        Opened::decrypt_owned(input, self, ignore_mac, purpose)
+        Opened::decrypt_owned(input, None, self, ignore_mac, purpose)
     }
 
-    /// [`SopsFile::open`] of bytes already read.
+    /// [`SopsFile::open`] of bytes already read, with their data key when a decryption
+    /// without a tree unwrapped it already (it is not unwrapped twice).
     pub fn open_bytes(
         &self,
         input: Vec<u8>,
+        key: Option<DataKey>,
         ignore_mac: bool,
         purpose: Purpose,
     ) -> anyhow::Result<Opened> {
-        Opened::decrypt_owned(input, self, ignore_mac, purpose)
+        Opened::decrypt_owned(input, key, self, ignore_mac, purpose)
     }
 
     /// The cleartext of a YAML file decrypted without a tree, in the output store's YAML
-    /// settings. `None` when the file needs a tree (comments, another store, a data key,
-    /// value or MAC that fails: the tree reports those).
-    pub fn decrypt_streamed(&self, input: &[u8], ignore_mac: bool) -> Option<Zeroizing<Vec<u8>>> {
+    /// settings. `Err` when the file needs a tree (comments, another store, a data key, value
+    /// or MAC that fails: the tree reports those), with the data key if it was unwrapped.
+    pub fn decrypt_streamed(
+        &self,
+        input: &[u8],
+        ignore_mac: bool,
+    ) -> Result<Zeroizing<Vec<u8>>, Option<DataKey>> {
+        let (stream, key) = self.streamable(input).ok_or(None)?;
+        let mac = MacCheck::unless_ignored(ignore_mac);
+        stream
+            .decrypt(&key, mac, &self.formats.options)
+            .ok_or(Some(key))
+    }
+
+    /// `input` to be decrypted without a tree, with its data key (unwrapped with the keys of
+    /// the process's environment): a YAML file read and written as YAML whose metadata reads
+    /// from its end. `None` otherwise, or when the key does not unwrap (the tree reports it).
+    fn streamable<'i>(&self, input: &'i [u8]) -> Option<(sops::EncryptedYamlStream<'i>, DataKey)> {
         if self.formats.input != Format::Yaml || self.formats.output != Format::Yaml {
             return None;
         }
         let stream = EncryptedFile::streamable_yaml(input)?;
-        let key = master_keys::unwrap_data_key(stream.metadata(), &Unwrappers::from_process_env())
-            .ok()?;
-        stream.decrypt(
-            &key,
-            MacCheck::unless_ignored(ignore_mac),
-            &self.formats.options,
-        )
+        let with = Unwrappers::from_process_env();
+        let key = master_keys::unwrap_data_key(stream.metadata(), &with).ok()?;
+        Some((stream, key))
     }
 
     /// `set` of a YAML file without a tree: decrypted as it is read, the value's ciphertext
     /// spliced into the text (see [`sops::YamlEdit::set`]) and the file replaced. `None`
-    /// when that cannot be done (then nothing was written): set it with [`SopsFile::unlock`].
-    /// `Some(Ok(false))`: `idempotent` and the value was already set.
+    /// when that cannot be done (then nothing was written): set it with
+    /// [`SopsFile::unlock_bytes`], given the data key if it was unwrapped here.
+    /// `Ok(Ok(false))`: `idempotent` and the value was already set.
     pub fn set_streamed(
         &self,
         input: &[u8],
@@ -201,17 +215,18 @@ impl SopsFile {
         value: &sops::Value,
         ignore_mac: bool,
         idempotent: bool,
-    ) -> Option<anyhow::Result<bool>> {
-        if self.formats.input != Format::Yaml || self.formats.output != Format::Yaml {
-            return None;
-        }
-        let stream = EncryptedFile::streamable_yaml(input)?;
-        let with = Unwrappers::from_process_env();
-        let key = master_keys::unwrap_data_key(stream.metadata(), &with).ok()?;
+    ) -> Result<anyhow::Result<bool>, Option<DataKey>> {
+        let (stream, key) = self.streamable(input).ok_or(None)?;
         let mac = MacCheck::unless_ignored(ignore_mac);
         let opts = &self.formats.options;
-        let (mut cleartext, edit) = stream.decrypt_for_edit(&key, mac, opts)?;
-        let spliced = edit.set(input, &cleartext, path, value, &key, opts)?;
+        let Some((mut cleartext, edit)) = stream.decrypt_for_edit(&key, mac, opts) else {
+            return Err(Some(key));
+        };
+        let Some(spliced) = edit.set(input, &cleartext, path, value, &key, opts) else {
+            sops::zeroize_appended(&mut cleartext);
+            edit.finish();
+            return Err(Some(key));
+        };
         let written = if !spliced.changed() && idempotent {
             Ok(false)
         } else {
@@ -222,22 +237,26 @@ impl SopsFile {
         };
         sops::zeroize_appended(&mut cleartext);
         edit.finish();
-        Some(written)
+        Ok(written)
     }
 
     /// Reads, parses and unwraps the data key; the values stay encrypted.
     pub fn unlock(&self) -> anyhow::Result<Unlocked> {
-        self.unlock_bytes(self.read()?)
+        self.unlock_bytes(self.read()?, None)
     }
 
-    /// [`SopsFile::unlock`] of bytes already read.
-    pub fn unlock_bytes(&self, input: Vec<u8>) -> anyhow::Result<Unlocked> {
+    /// [`SopsFile::unlock`] of bytes already read, with their data key if it was unwrapped
+    /// already.
+    pub fn unlock_bytes(&self, input: Vec<u8>, key: Option<DataKey>) -> anyhow::Result<Unlocked> {
         let input = Zeroizing::new(input);
         let encrypted = with_file(
             &self.path,
             EncryptedFile::parse_owned(input, self.formats.input),
         )?;
-        let data_key = unwrap_key(&encrypted, &self.path, &Unwrappers::from_process_env())?;
+        let data_key = match key {
+            Some(key) => key,
+            None => unwrap_key(&encrypted, &self.path, &Unwrappers::from_process_env())?,
+        };
         Ok(Unlocked {
             path: self.path.clone(),
             formats: self.formats,
@@ -591,6 +610,7 @@ impl Opened {
     /// not held as text while it is decrypted).
     fn decrypt_owned(
         input: Vec<u8>,
+        key: Option<DataKey>,
         file: &SopsFile,
         ignore_mac: bool,
         purpose: Purpose,
@@ -599,7 +619,10 @@ impl Opened {
             &file.path,
             EncryptedFile::parse_owned(Zeroizing::new(input), file.formats.input),
         )?;
-        let data_key = unwrap_key(&encrypted, &file.path, &Unwrappers::from_process_env())?;
+        let data_key = match key {
+            Some(key) => key,
+            None => unwrap_key(&encrypted, &file.path, &Unwrappers::from_process_env())?,
+        };
         Self::decrypt_parsed(
             encrypted,
             data_key,
@@ -988,6 +1011,9 @@ enum EditKind {
     New(Box<Plan>),
 }
 
+/// A file's text left to a tree, with its data key if it was unwrapped already.
+type ForTree = (Vec<u8>, Option<DataKey>);
+
 /// A YAML file decrypted without a tree for `seal edit`: its text, data key and what
 /// re-encrypting the edit needs.
 struct StreamedEdit {
@@ -997,26 +1023,19 @@ struct StreamedEdit {
 }
 
 impl StreamedEdit {
-    /// Decrypts `input` without a tree; `None` when it needs one (see
-    /// [`SopsFile::decrypt_streamed`]).
+    /// Decrypts `input` without a tree; `Err` when it needs one (see
+    /// [`SopsFile::decrypt_streamed`]), with the data key if it was unwrapped.
     fn open(
         file: &SopsFile,
         input: Vec<u8>,
         ignore_mac: bool,
-    ) -> Result<(Self, Zeroizing<Vec<u8>>), Vec<u8>> {
-        if file.formats.input != Format::Yaml || file.formats.output != Format::Yaml {
-            return Err(input);
-        }
-        let opened = EncryptedFile::streamable_yaml(&input).and_then(|stream| {
-            let with = Unwrappers::from_process_env();
-            let data_key = master_keys::unwrap_data_key(stream.metadata(), &with).ok()?;
-            let mac = MacCheck::unless_ignored(ignore_mac);
-            let (plaintext, edit) =
-                stream.decrypt_for_edit(&data_key, mac, &file.formats.options)?;
-            Some((data_key, edit, plaintext))
-        });
-        match opened {
-            Some((data_key, edit, plaintext)) => Ok((
+    ) -> Result<(Self, Zeroizing<Vec<u8>>), ForTree> {
+        let Some((stream, data_key)) = file.streamable(&input) else {
+            return Err((input, None));
+        };
+        let mac = MacCheck::unless_ignored(ignore_mac);
+        match stream.decrypt_for_edit(&data_key, mac, &file.formats.options) {
+            Some((plaintext, edit)) => Ok((
                 Self {
                     original: input,
                     data_key,
@@ -1024,7 +1043,7 @@ impl StreamedEdit {
                 },
                 plaintext,
             )),
-            None => Err(input),
+            None => Err((input, Some(data_key))),
         }
     }
 
@@ -1090,7 +1109,7 @@ pub fn open_for_edit(
 ) -> anyhow::Result<EditSource> {
     let formats = file.formats;
     if file.path.exists() {
-        let input = match StreamedEdit::open(file, file.read()?, ignore_mac) {
+        let (input, key) = match StreamedEdit::open(file, file.read()?, ignore_mac) {
             Ok((streamed, plaintext)) => {
                 return Ok(EditSource {
                     plaintext,
@@ -1099,9 +1118,9 @@ pub fn open_for_edit(
                     formats,
                 });
             }
-            Err(input) => input,
+            Err(tree) => tree,
         };
-        let opened = file.open_bytes(input, ignore_mac, Purpose::Rewrite)?;
+        let opened = file.open_bytes(input, key, ignore_mac, Purpose::Rewrite)?;
         let plaintext = opened.plaintext_bytes()?;
         Ok(EditSource {
             plaintext,

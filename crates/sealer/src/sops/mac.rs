@@ -52,12 +52,11 @@ enum Hashing {
 
 impl Mac {
     pub(crate) fn new(only_encrypted: bool) -> Self {
-        let mut hasher = Sha512::new();
-        if only_encrypted {
-            hasher.update(MAC_ONLY_ENCRYPTED_INIT);
-        }
         Self {
-            hashing: Hashing::Here { hasher, fed: 0 },
+            hashing: Hashing::Here {
+                hasher: hasher(only_encrypted),
+                fed: 0,
+            },
             only_encrypted,
             record: None,
         }
@@ -158,10 +157,7 @@ impl Mac {
     /// The MAC of `parts` (input a recording MAC kept, fed one after the other), hashed on
     /// this thread.
     pub(crate) fn of(only_encrypted: bool, parts: &[&[u8]]) -> String {
-        let mut hasher = Sha512::new();
-        if only_encrypted {
-            hasher.update(MAC_ONLY_ENCRYPTED_INIT);
-        }
+        let mut hasher = hasher(only_encrypted);
         for part in parts {
             hasher.update(part);
         }
@@ -171,20 +167,33 @@ impl Mac {
     /// Upper-case hex, as `fmt.Sprintf("%X", …)`. An error only if the hashing thread was
     /// lost (never a MAC of part of the input).
     pub(crate) fn finish(self) -> Result<String, Error> {
-        let lost = || Error::Unsupported("internal error: the MAC's hashing thread stopped".into());
         let hasher = match self.hashing {
             Hashing::Here { hasher, .. } => hasher,
             Hashing::Away { block, to, worker } => {
                 let sent = to.is_some_and(|to| to.send(block).is_ok());
-                let hasher = worker.join().map_err(|_| lost())?;
+                let hasher = worker.join().map_err(|_| hashing_thread_lost())?;
                 if !sent {
-                    return Err(lost());
+                    return Err(hashing_thread_lost());
                 }
                 hasher
             }
         };
         Ok(hex::encode_upper(hasher.finalize()))
     }
+}
+
+/// A hasher for the MAC, fed the prefix of `mac_only_encrypted` when it is set.
+fn hasher(only_encrypted: bool) -> Sha512 {
+    let mut hasher = Sha512::new();
+    if only_encrypted {
+        hasher.update(MAC_ONLY_ENCRYPTED_INIT);
+    }
+    hasher
+}
+
+/// The error when a thread hashing a MAC was lost (a MAC of part of the input is never given).
+pub(crate) fn hashing_thread_lost() -> Error {
+    Error::Unsupported("internal error: the MAC's hashing thread stopped".into())
 }
 
 /// The additional data of the MAC: `lastmodified` parsed and printed again as Go's RFC 3339.

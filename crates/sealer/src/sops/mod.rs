@@ -412,7 +412,11 @@ impl EncryptedFile {
 
 /// The selectors and MAC mode a file is encrypted under: one selector at most, the default
 /// suffix when none is set; none for the binary store, whose one value is always encrypted.
-fn prepare_for_encryption(metadata: &mut Metadata, single_value: bool) -> Result<()> {
+/// Returns the selectors compiled.
+fn prepare_for_encryption(
+    metadata: &mut Metadata,
+    single_value: bool,
+) -> Result<selectors::Compiled> {
     if metadata.selectors.count() > 1 {
         return Err(Error::InvalidMetadata(
             "cannot use more than one of the encrypted/unencrypted suffix, regex and comment regex selectors".into(),
@@ -424,7 +428,7 @@ fn prepare_for_encryption(metadata: &mut Metadata, single_value: bool) -> Result
     } else {
         metadata.selectors = std::mem::take(&mut metadata.selectors).with_default();
     }
-    Ok(())
+    metadata.selectors.clone().with_default().compile()
 }
 
 /// Compares the MAC computed from the values with the one `metadata` stores (unless ignored).
@@ -952,8 +956,7 @@ impl PlainFile {
         if self.docs.iter().any(|d| d.get(METADATA_KEY).is_some()) {
             return Err(Error::AlreadyEncrypted);
         }
-        prepare_for_encryption(&mut metadata, self.single_value)?;
-        let sel = metadata.selectors.clone().with_default().compile()?;
+        let sel = prepare_for_encryption(&mut metadata, self.single_value)?;
         let cipher = Cipher::new(key);
         let mut w = Walker::new(
             &cipher,

@@ -252,8 +252,7 @@ impl EncryptedFile {
     /// MAC of the file as it was, then seals the new one. On error the documents are dropped.
     fn rewalk(&mut self, key: &DataKey, mac: MacCheck, target: Option<Target>) -> Result<bool> {
         let mut metadata = self.metadata.clone();
-        super::prepare_for_encryption(&mut metadata, false)?;
-        let sel = self.metadata.selectors.clone().with_default().compile()?;
+        let sel = super::prepare_for_encryption(&mut metadata, false)?;
         let cipher = Cipher::new(key);
         let only = self.metadata.mac_only_encrypted;
         let mut w = Walker::new(&cipher, &sel, Direction::Verify, only);

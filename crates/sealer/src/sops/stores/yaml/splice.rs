@@ -70,9 +70,15 @@ pub(crate) struct Leaf {
     pub(crate) ty: &'static str,
     /// Encrypted, its `ENC[…]` found where the reader says.
     pub(crate) was_enc: bool,
-    /// An encrypted value of a mapping, its `ENC[…]` found where the reader says: the only
-    /// kind of leaf spliced.
-    pub(crate) spliceable: bool,
+    /// A value of a mapping (not an item of a list).
+    pub(crate) in_mapping: bool,
+}
+
+impl Leaf {
+    /// An encrypted value of a mapping: the only kind of leaf spliced.
+    fn spliceable(&self) -> bool {
+        self.was_enc && self.in_mapping
+    }
 }
 
 impl Ledger {
@@ -161,7 +167,7 @@ pub(crate) fn splice_set<'e>(
     ledger: &'e Ledger,
     path: &TreePath,
     value: &Value,
-    (key, metadata, indent): (&'e DataKey, Metadata, usize),
+    how: (&'e DataKey, Metadata, usize),
 ) -> Option<Spliced<'e>> {
     let Value::Scalar(value) = value else {
         return None;
@@ -182,17 +188,9 @@ pub(crate) fn splice_set<'e>(
         }
     }
     let leaf = ledger.leaves.iter().find(|l| {
-        l.spliceable && l.keys == path.0.len() && ledger.paths.get(l.path.clone()) == Some(&aad)
+        l.spliceable() && l.keys == path.0.len() && ledger.paths.get(l.path.clone()) == Some(&aad)
     })?;
-    let value = value.clone();
-    splice_leaf(
-        original,
-        before,
-        ledger,
-        leaf,
-        value,
-        (key, metadata, indent),
-    )
+    splice_leaf(original, before, ledger, leaf, value.clone(), how)
 }
 
 /// `original` with the value of `leaf` replaced by `value` (encrypted here).
@@ -223,8 +221,7 @@ fn encrypt_in_place_of<'e>(
     if !laid_out_as_written(original, before, ledger, metadata_at) {
         return None;
     }
-    prepare_for_encryption(&mut metadata, false).ok()?;
-    let sel = metadata.selectors.clone().with_default().compile().ok()?;
+    let sel = prepare_for_encryption(&mut metadata, false).ok()?;
     let cipher = Cipher::new(key);
     let only = metadata.mac_only_encrypted;
     // A value edited back to what it was keeps its ciphertext.
@@ -295,9 +292,7 @@ impl Spliced<'_> {
             (mac.join(), written)
         });
         written.map_err(Error::Write)?;
-        let mac = mac.map_err(|_| {
-            Error::Unsupported("internal error: the MAC's hashing thread stopped".into())
-        })?;
+        let mac = mac.map_err(|_| crate::sops::mac::hashing_thread_lost())?;
         let cipher = Cipher::new(key);
         seal_mac(&mut metadata, &cipher, mac, &now_rfc3339()?)?;
         let tail = metadata_text(metadata, indent)?;
@@ -341,7 +336,7 @@ fn changed_entry<'e>(
         .leaves
         .partition_point(|l| entry_end(before, l.clear.end) <= same_start);
     let leaf = ledger.leaves.get(at)?;
-    if !leaf.spliceable {
+    if !leaf.spliceable() {
         return None;
     }
     let start = entry_start(before, leaf.clear.start)?;
@@ -529,11 +524,7 @@ fn metadata_text(metadata: Metadata, indent: usize) -> Result<Vec<u8>> {
     b.push(Event::new(Kind::StreamStart));
     b.push(Event::new(Kind::DocStart));
     b.push(Event::new(Kind::MapStart));
-    b.push(super::stream::key_event(METADATA_KEY));
-    b.value(&item.value, String::new(), String::new());
-    b.push(Event::new(Kind::MapEnd));
-    b.push(Event::new(Kind::DocEnd));
-    b.push(Event::new(Kind::StreamEnd));
+    super::stream::end_with_metadata(&mut b, &item);
     b.finish()
 }
 

@@ -28,7 +28,7 @@ use crate::sops::error::{Error, Result};
 use crate::sops::mac::Mac;
 use crate::sops::master_keys::DataKey;
 use crate::sops::metadata::{Metadata, NilList};
-use crate::sops::selectors::Hits;
+use crate::sops::selectors::{Compiled, Hits};
 use crate::sops::stash::IvStash;
 use crate::sops::tree::{Branch, Item, Key, Scalar, Value};
 use crate::sops::value::Cipher;
@@ -64,24 +64,14 @@ pub(crate) fn encrypt(
     indent: usize,
     sink: &mut dyn Write,
 ) -> Result<bool> {
-    prepare_for_encryption(&mut metadata, false)?;
-    let sel = metadata.selectors.clone().with_default().compile()?;
+    let sel = prepare_for_encryption(&mut metadata, false)?;
     if sel.uses_comments() {
         return Ok(false);
     }
     let cipher = Cipher::new(key);
-    let stamp = now_rfc3339()?;
     let metadata_item = OnceCell::new();
-    let only = metadata.mac_only_encrypted;
-    let mut enc = Encryptor {
-        b: Builder::new(indent, 0, Some(sink)),
-        walker: Walker::new(&cipher, &sel, Direction::Encrypt, only),
-        cipher: &cipher,
-        at: Position::default(),
-        metadata: Some(metadata),
-        stamp,
-        metadata_item: &metadata_item,
-    };
+    let b = Builder::new(indent, 0, Some(sink));
+    let mut enc = Encryptor::new(b, &cipher, &sel, metadata, None, &metadata_item)?;
     // Duplicate keys were looked for by `check`.
     let (read, declined) = read_alongside(src, false, &mut enc);
     if declined {
@@ -109,25 +99,15 @@ pub(crate) fn reencrypt(
     if src.as_bytes().contains(&b'#') {
         return None;
     }
-    prepare_for_encryption(&mut metadata, false).ok()?;
-    let sel = metadata.selectors.clone().with_default().compile().ok()?;
+    let sel = prepare_for_encryption(&mut metadata, false).ok()?;
     if sel.uses_comments() {
         return None;
     }
     let cipher = Cipher::new(key);
-    let stamp = now_rfc3339().ok()?;
     let metadata_item = OnceCell::new();
-    let only = metadata.mac_only_encrypted;
-    let mut enc = Encryptor {
-        // An encrypted value is about twice its cleartext and the metadata.
-        b: Builder::new(indent, text.len().saturating_mul(5) / 2 + 4096, None),
-        walker: Walker::new(&cipher, &sel, Direction::Encrypt, only).reusing(stash),
-        cipher: &cipher,
-        at: Position::default(),
-        metadata: Some(metadata),
-        stamp,
-        metadata_item: &metadata_item,
-    };
+    // An encrypted value is about twice its cleartext and the metadata.
+    let b = Builder::new(indent, text.len().saturating_mul(5) / 2 + 4096, None);
+    let mut enc = Encryptor::new(b, &cipher, &sel, metadata, stash, &metadata_item).ok()?;
     // On one thread: a second one reading (as `encrypt` does) measured slower here, its
     // allocations freed on this thread contending for the allocator's lock.
     let mut l = Loader::new(src, true, Some(&mut enc));
@@ -526,7 +506,7 @@ impl Decryptor<'_> {
             keys,
             ty,
             was_enc: was_enc && encrypts,
-            spliceable: was_enc && encrypts && key_at.is_some(),
+            in_mapping: key_at.is_some(),
         });
         rec.unended = Some(rec.ledger.leaves.len() - 1);
     }
@@ -558,8 +538,7 @@ impl Decryptor<'_> {
             return;
         }
         let root = self.at.close();
-        self.b
-            .push(Event::new(if is_map { Kind::MapEnd } else { Kind::SeqEnd }));
+        self.push(Event::new(if is_map { Kind::MapEnd } else { Kind::SeqEnd }));
         if root {
             self.push(Event::new(Kind::DocEnd));
             self.push(Event::new(Kind::StreamEnd));
@@ -781,7 +760,7 @@ fn scalar_event(s: Scalar) -> Event<'static> {
 }
 
 /// A string key as an event.
-pub(super) fn key_event(k: &str) -> Event<'static> {
+fn key_event(k: &str) -> Event<'static> {
     Event::new(Kind::Scalar(Cow::Owned(k.to_owned()), string_style(k)))
 }
 
@@ -798,7 +777,29 @@ struct Encryptor<'a, 'w> {
     metadata_item: &'a OnceCell<Item>,
 }
 
-impl Encryptor<'_, '_> {
+impl<'a, 'w> Encryptor<'a, 'w> {
+    /// Writes to `b` the values it encrypts with `cipher` under `sel` (with the IVs `stash`
+    /// kept for the same path, type and cleartext), then `metadata` in `metadata_item`.
+    fn new(
+        b: Builder<'a, 'w>,
+        cipher: &'a Cipher,
+        sel: &'a Compiled,
+        metadata: Metadata,
+        stash: Option<&'a IvStash>,
+        metadata_item: &'a OnceCell<Item>,
+    ) -> Result<Self> {
+        let only = metadata.mac_only_encrypted;
+        Ok(Self {
+            b,
+            walker: Walker::new(cipher, sel, Direction::Encrypt, only).reusing(stash),
+            cipher,
+            at: Position::default(),
+            metadata: Some(metadata),
+            stamp: now_rfc3339()?,
+            metadata_item,
+        })
+    }
+
     /// The end of the root mapping: the MAC is sealed into the metadata, written last.
     fn finish_document(&mut self) -> Result<()> {
         let mut metadata = self
@@ -811,13 +812,19 @@ impl Encryptor<'_, '_> {
         let item = self
             .metadata_item
             .get_or_init(|| Item::new(METADATA_KEY, metadata.to_value(NilList::EmptyList)));
-        self.b.push(key_event(METADATA_KEY));
-        self.b.value(&item.value, String::new(), String::new());
-        self.b.push(Event::new(Kind::MapEnd));
-        self.b.push(Event::new(Kind::DocEnd));
-        self.b.push(Event::new(Kind::StreamEnd));
+        end_with_metadata(&mut self.b, item);
         Ok(())
     }
+}
+
+/// Pushes the `sops` entry `item` holds, then the ends of the root mapping, the document and
+/// the stream (sops writes the metadata last).
+pub(super) fn end_with_metadata<'a>(b: &mut Builder<'a, '_>, item: &'a Item) {
+    b.push(key_event(METADATA_KEY));
+    b.value(&item.value, String::new(), String::new());
+    b.push(Event::new(Kind::MapEnd));
+    b.push(Event::new(Kind::DocEnd));
+    b.push(Event::new(Kind::StreamEnd));
 }
 
 impl Visit for Encryptor<'_, '_> {
